@@ -1,0 +1,17 @@
+//! possim: a hardware-in-the-loop point-of-sale simulator.
+//!
+//! The payment logic is a set of sans-IO state machines (the way rustls and
+//! quinn-proto are built): they take bytes, events and "now" as a number, and
+//! return bytes, events and the next time they want to be woken.
+//!
+//! ```text
+//!   protocol   ISO 8583, BER-TLV, track 2, APDU, TDES MAC, PIN, PVV, CVV, EMV
+//! ```
+//!
+//! The public interface is the module tree below; start with
+//! [`protocol::iso8583::Spec`] to decode a message.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod protocol;

@@ -1,0 +1,3 @@
+//! The `possim` command line.
+
+fn main() {}

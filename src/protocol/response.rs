@@ -1,0 +1,106 @@
+//! Host response codes (field 39) and what they mean (PROTOCOL.md section 8).
+
+/// A field 39 response code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum ResponseCode {
+    /// 00 approved.
+    Approved,
+    /// 05 do not honour (issuer rule, e.g. fallback refused).
+    DoNotHonour,
+    /// 12 invalid transaction (unknown processing code).
+    InvalidTransaction,
+    /// 13 invalid amount.
+    InvalidAmount,
+    /// 14 invalid card number.
+    InvalidCardNumber,
+    /// 30 format error.
+    FormatError,
+    /// 51 insufficient funds.
+    InsufficientFunds,
+    /// 54 expired card.
+    ExpiredCard,
+    /// 55 incorrect PIN.
+    IncorrectPin,
+    /// 57 transaction not permitted to cardholder.
+    NotPermitted,
+    /// 59 suspected fraud.
+    SuspectedFraud,
+    /// 63 security violation (bad MAC, ARQC, CVV).
+    SecurityViolation,
+    /// 75 PIN tries exceeded.
+    PinTriesExceeded,
+    /// 91 issuer unavailable.
+    IssuerUnavailable,
+    /// 94 duplicate transmission.
+    Duplicate,
+    /// 96 system malfunction.
+    SystemMalfunction,
+    /// Any other two-character code.
+    Other([u8; 2]),
+}
+
+const TABLE: [(ResponseCode, &str, &str); 16] = [
+    (ResponseCode::Approved, "00", "approved"),
+    (ResponseCode::DoNotHonour, "05", "do not honour"),
+    (ResponseCode::InvalidTransaction, "12", "invalid transaction"),
+    (ResponseCode::InvalidAmount, "13", "invalid amount"),
+    (ResponseCode::InvalidCardNumber, "14", "invalid card number"),
+    (ResponseCode::FormatError, "30", "format error"),
+    (ResponseCode::InsufficientFunds, "51", "insufficient funds"),
+    (ResponseCode::ExpiredCard, "54", "expired card"),
+    (ResponseCode::IncorrectPin, "55", "incorrect PIN"),
+    (ResponseCode::NotPermitted, "57", "transaction not permitted to cardholder"),
+    (ResponseCode::SuspectedFraud, "59", "suspected fraud"),
+    (ResponseCode::SecurityViolation, "63", "security violation"),
+    (ResponseCode::PinTriesExceeded, "75", "PIN tries exceeded"),
+    (ResponseCode::IssuerUnavailable, "91", "issuer unavailable"),
+    (ResponseCode::Duplicate, "94", "duplicate transmission"),
+    (ResponseCode::SystemMalfunction, "96", "system malfunction"),
+];
+
+impl ResponseCode {
+    /// Every named code, in numeric order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        TABLE.iter().map(|t| t.0)
+    }
+
+    /// Parses field 39; unknown codes are kept as `Other`.
+    pub fn from_code(s: &str) -> Self {
+        TABLE.iter().find(|t| t.1 == s).map(|t| t.0).unwrap_or_else(|| {
+            let b = s.as_bytes();
+            Self::Other([b.first().copied().unwrap_or(b'?'), b.get(1).copied().unwrap_or(b'?')])
+        })
+    }
+
+    /// The two characters of field 39.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Other(b) => String::from_utf8_lossy(b).into_owned(),
+            known => TABLE.iter().find(|t| t.0 == *known).map_or("??", |t| t.1).to_string(),
+        }
+    }
+
+    /// What the code means, in words.
+    pub fn meaning(&self) -> &'static str {
+        TABLE.iter().find(|t| t.0 == *self).map_or("unknown response code", |t| t.2)
+    }
+
+    /// True for 00.
+    pub fn is_approved(&self) -> bool {
+        *self == Self::Approved
+    }
+
+    /// The ARC (authorisation response code) for tag 91: the code in ASCII.
+    pub fn arc(&self) -> [u8; 2] {
+        let c = self.code();
+        let b = c.as_bytes();
+        [b.first().copied().unwrap_or(b'9'), b.get(1).copied().unwrap_or(b'6')]
+    }
+}
+
+impl std::fmt::Display for ResponseCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code(), self.meaning())
+    }
+}
