@@ -15,3 +15,5 @@
 #![warn(missing_docs)]
 
 pub mod protocol;
+pub mod inspect;
+pub mod keys;

@@ -1,3 +1,8 @@
-//! The `possim` command line.
+//! The `possim` command line: argument parsing, files, messages and exit
+//! codes. Everything else lives in the library.
 
-fn main() {}
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,4 +1,6 @@
 //! The one integration-test binary (ripgrep's layout): one module per area.
 
+mod cli;
+mod props;
 mod util;
 mod vectors;

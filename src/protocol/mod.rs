@@ -7,6 +7,7 @@
 
 pub mod apdu;
 pub mod crypto;
+pub mod emv_tags;
 pub mod iso8583;
 pub mod pan;
 mod reader;

@@ -102,12 +102,13 @@ const SBOX: [[u8; 64]; 8] = [
 /// for the 6-bit input v, in place.
 static SP: [[u32; 64]; 8] = build_sp();
 
-/// Byte-indexed initial permutation: `IP_TABLE[i][b]` is the contribution of
-/// input byte i with value b to the permuted 64-bit block.
-static IP_TABLE: [[u64; 256]; 8] = build_perm_table(&IP);
+/// Nibble-indexed permuted choice 1: `PC1_TABLE[i][v]` is the 56-bit C||D
+/// contribution of key nibble i with value v.
+static PC1_TABLE: [[u64; 16]; 16] = build_pc1_table();
 
-/// Byte-indexed final permutation.
-static FP_TABLE: [[u64; 256]; 8] = build_perm_table(&FP);
+/// 7-bit-chunk-indexed permuted choice 2: `PC2_TABLE[i][v]` is the 48-bit
+/// round-key contribution of chunk i (bits 7i+1..7i+7 of C||D) with value v.
+static PC2_TABLE: [[u64; 128]; 8] = build_pc2_table();
 
 const fn build_sp() -> [[u32; 64]; 8] {
     let mut sp = [[0u32; 64]; 8];
@@ -138,6 +139,96 @@ const fn build_sp() -> [[u32; 64]; 8] {
     sp
 }
 
+const fn build_pc1_table() -> [[u64; 16]; 16] {
+    let mut t = [[0u64; 16]; 16];
+    let mut nib = 0;
+    while nib < 16 {
+        let mut v = 0;
+        while v < 16 {
+            let mut out = 0u64;
+            let mut j = 0;
+            while j < 56 {
+                let src = PC1[j] as usize - 1; // 0-based key bit, MSB first
+                if src / 4 == nib && (v >> (3 - src % 4)) & 1 == 1 {
+                    out |= 1 << (55 - j);
+                }
+                j += 1;
+            }
+            t[nib][v] = out;
+            v += 1;
+        }
+        nib += 1;
+    }
+    t
+}
+
+const fn build_pc2_table() -> [[u64; 128]; 8] {
+    let mut t = [[0u64; 128]; 8];
+    let mut chunk = 0;
+    while chunk < 8 {
+        let mut v = 0;
+        while v < 128 {
+            let mut out = 0u64;
+            let mut j = 0;
+            while j < 48 {
+                let src = PC2[j] as usize - 1; // 0-based bit of C||D, MSB first
+                if src / 7 == chunk && (v >> (6 - src % 7)) & 1 == 1 {
+                    out |= 1 << (47 - j);
+                }
+                j += 1;
+            }
+            t[chunk][v] = out;
+            v += 1;
+        }
+        chunk += 1;
+    }
+    t
+}
+
+/// Swaps the bits of `a` selected by `m << n` with the bits of `b` selected
+/// by `m` (a delta swap; its own inverse).
+#[inline(always)]
+fn perm_op(a: &mut u32, b: &mut u32, n: u32, m: u32) {
+    let t = ((*a >> n) ^ *b) & m;
+    *b ^= t;
+    *a ^= t << n;
+}
+
+/// The initial permutation on the two big-endian halves, as five delta swaps.
+#[inline(always)]
+fn ip(mut l: u32, mut r: u32) -> (u32, u32) {
+    perm_op(&mut l, &mut r, 4, 0x0f0f_0f0f);
+    perm_op(&mut l, &mut r, 16, 0x0000_ffff);
+    perm_op(&mut r, &mut l, 2, 0x3333_3333);
+    perm_op(&mut r, &mut l, 8, 0x00ff_00ff);
+    perm_op(&mut l, &mut r, 1, 0x5555_5555);
+    (l, r)
+}
+
+/// The final permutation: the same swaps in reverse order.
+#[inline(always)]
+fn fp(mut l: u32, mut r: u32) -> (u32, u32) {
+    perm_op(&mut l, &mut r, 1, 0x5555_5555);
+    perm_op(&mut r, &mut l, 8, 0x00ff_00ff);
+    perm_op(&mut r, &mut l, 2, 0x3333_3333);
+    perm_op(&mut l, &mut r, 16, 0x0000_ffff);
+    perm_op(&mut l, &mut r, 4, 0x0f0f_0f0f);
+    (l, r)
+}
+
+#[inline(always)]
+fn load(block: [u8; 8]) -> (u32, u32) {
+    let x = u64::from_be_bytes(block);
+    ip((x >> 32) as u32, x as u32)
+}
+
+#[inline(always)]
+fn store(l: u32, r: u32) -> [u8; 8] {
+    let (l, r) = fp(l, r);
+    ((u64::from(l) << 32) | u64::from(r)).to_be_bytes()
+}
+
+#[cfg(test)]
 const fn build_perm_table(perm: &[u8; 64]) -> [[u64; 256]; 8] {
     let mut t = [[0u64; 256]; 8];
     let mut byte = 0;
@@ -164,7 +255,7 @@ const fn build_perm_table(perm: &[u8; 64]) -> [[u64; 256]; 8] {
     t
 }
 
-#[inline(always)]
+#[cfg(test)]
 fn permute(table: &[[u64; 256]; 8], x: u64) -> u64 {
     let b = x.to_be_bytes();
     table[0][b[0] as usize]
@@ -219,11 +310,9 @@ impl Des {
     /// Expands a 64-bit DES key (parity bits are ignored, as in FIPS 46-3).
     pub fn new(key: [u8; 8]) -> Self {
         let k = u64::from_be_bytes(key);
-        let mut cd = 0u64; // 56 bits: C in the top 28 (of 56), D in the bottom 28
-        for (j, &src) in PC1.iter().enumerate() {
-            if k & (1 << (64 - src as u32)) != 0 {
-                cd |= 1 << (55 - j);
-            }
+        let mut cd = 0u64; // 56 bits: C in the top 28, D in the bottom 28
+        for (i, t) in PC1_TABLE.iter().enumerate() {
+            cd |= t[((k >> (60 - 4 * i)) & 0xf) as usize];
         }
         let mut c = (cd >> 28) as u32 & 0x0fff_ffff;
         let mut d = cd as u32 & 0x0fff_ffff;
@@ -234,10 +323,8 @@ impl Des {
             d = ((d << s) | (d >> (28 - s))) & 0x0fff_ffff;
             let cd = (u64::from(c) << 28) | u64::from(d);
             let mut k48 = 0u64;
-            for (j, &src) in PC2.iter().enumerate() {
-                if cd & (1 << (56 - src as u32)) != 0 {
-                    k48 |= 1 << (47 - j);
-                }
+            for (i, t) in PC2_TABLE.iter().enumerate() {
+                k48 |= t[((cd >> (49 - 7 * i)) & 0x7f) as usize];
             }
             let chunk = |i: u32| ((k48 >> (42 - 6 * i)) & 63) as u32;
             keys[round] = RoundKey {
@@ -269,19 +356,17 @@ impl Des {
     /// Encrypts one 64-bit block.
     #[inline]
     pub fn encrypt(&self, block: [u8; 8]) -> [u8; 8] {
-        let x = permute(&IP_TABLE, u64::from_be_bytes(block));
-        let (mut l, mut r) = ((x >> 32) as u32, x as u32);
+        let (mut l, mut r) = load(block);
         self.encrypt_halves(&mut l, &mut r);
-        permute(&FP_TABLE, (u64::from(l) << 32) | u64::from(r)).to_be_bytes()
+        store(l, r)
     }
 
     /// Decrypts one 64-bit block.
     #[inline]
     pub fn decrypt(&self, block: [u8; 8]) -> [u8; 8] {
-        let x = permute(&IP_TABLE, u64::from_be_bytes(block));
-        let (mut l, mut r) = ((x >> 32) as u32, x as u32);
+        let (mut l, mut r) = load(block);
         self.decrypt_halves(&mut l, &mut r);
-        permute(&FP_TABLE, (u64::from(l) << 32) | u64::from(r)).to_be_bytes()
+        store(l, r)
     }
 }
 
@@ -317,34 +402,31 @@ impl Tdes {
     /// Encrypts one block: E(K1, D(K2, E(K1, x))).
     #[inline]
     pub fn encrypt(&self, block: [u8; 8]) -> [u8; 8] {
-        let x = permute(&IP_TABLE, u64::from_be_bytes(block));
-        let (mut l, mut r) = ((x >> 32) as u32, x as u32);
+        let (mut l, mut r) = load(block);
         self.k1.encrypt_halves(&mut l, &mut r);
         self.k2.decrypt_halves(&mut l, &mut r);
         self.k1.encrypt_halves(&mut l, &mut r);
-        permute(&FP_TABLE, (u64::from(l) << 32) | u64::from(r)).to_be_bytes()
+        store(l, r)
     }
 
     /// Decrypts one block: D(K1, E(K2, D(K1, x))).
     #[inline]
     pub fn decrypt(&self, block: [u8; 8]) -> [u8; 8] {
-        let x = permute(&IP_TABLE, u64::from_be_bytes(block));
-        let (mut l, mut r) = ((x >> 32) as u32, x as u32);
+        let (mut l, mut r) = load(block);
         self.k1.decrypt_halves(&mut l, &mut r);
         self.k2.encrypt_halves(&mut l, &mut r);
         self.k1.decrypt_halves(&mut l, &mut r);
-        permute(&FP_TABLE, (u64::from(l) << 32) | u64::from(r)).to_be_bytes()
+        store(l, r)
     }
 
     /// Finishes ISO 9797-1 algorithm 3 from the output of the single-DES
     /// chain: D(K2), then E(K1).
     #[inline]
     pub(crate) fn mac_final(&self, block: [u8; 8]) -> [u8; 8] {
-        let x = permute(&IP_TABLE, u64::from_be_bytes(block));
-        let (mut l, mut r) = ((x >> 32) as u32, x as u32);
+        let (mut l, mut r) = load(block);
         self.k2.decrypt_halves(&mut l, &mut r);
         self.k1.encrypt_halves(&mut l, &mut r);
-        permute(&FP_TABLE, (u64::from(l) << 32) | u64::from(r)).to_be_bytes()
+        store(l, r)
     }
 }
 
@@ -368,6 +450,28 @@ mod tests {
         let ct = des.encrypt(*b"Now is t");
         assert_eq!(ct, [0x3F, 0xA4, 0x0E, 0x8A, 0x98, 0x4D, 0x48, 0x15]);
         assert_eq!(des.decrypt(ct), *b"Now is t");
+    }
+
+    #[test]
+    fn delta_swap_permutations_equal_the_fips_tables() {
+        let ip_table = build_perm_table(&IP);
+        let fp_table = build_perm_table(&FP);
+        let mut x: u64 = 0x0123_4567_89AB_CDEF;
+        for _ in 0..10_000 {
+            // xorshift: a spread of bit patterns
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (l, r) = ip((x >> 32) as u32, x as u32);
+            assert_eq!((u64::from(l) << 32) | u64::from(r), permute(&ip_table, x));
+            let (l, r) = fp((x >> 32) as u32, x as u32);
+            assert_eq!((u64::from(l) << 32) | u64::from(r), permute(&fp_table, x));
+        }
+        for bit in 0..64 {
+            let x = 1u64 << bit;
+            let (l, r) = ip((x >> 32) as u32, x as u32);
+            assert_eq!((u64::from(l) << 32) | u64::from(r), permute(&ip_table, x), "bit {bit}");
+        }
     }
 
     #[test]

@@ -6,12 +6,12 @@ use super::{CryptoError, TdesKey, check_pan, xor8};
 pub type PinBlock = [u8; 8];
 
 /// The PAN block: four zero nibbles and the 12 rightmost PAN digits before
-/// the check digit.
+/// the check digit (zero-filled on the left for a 12-digit PAN).
 fn pan_block(pan: &str) -> Result<[u8; 8], CryptoError> {
     check_pan(pan)?;
     let digits = pan.as_bytes();
     let end = digits.len() - 1;
-    let twelve = digits.get(end - 12..end).ok_or(CryptoError::PanFormat)?;
+    let twelve = digits.get(end.saturating_sub(12)..end).ok_or(CryptoError::PanFormat)?;
     let mut v: u64 = 0;
     for d in twelve {
         v = (v << 4) | u64::from(d - b'0');

@@ -13,7 +13,7 @@ pub fn pvv(pvk: &TdesKey, pan: &str, pvki: &str, pin: &str) -> Result<String, Cr
     let p = pan.as_bytes();
     let end = p.len() - 1;
     let mut tsp = [0u8; 16];
-    tsp[..11].copy_from_slice(p.get(end - 11..end).ok_or(CryptoError::PanFormat)?);
+    tsp[..11].copy_from_slice(p.get(end.saturating_sub(11)..end).ok_or(CryptoError::PanFormat)?);
     tsp[11] = pvki.as_bytes()[0];
     tsp[12..].copy_from_slice(&pin.as_bytes()[..4]);
     let mut block = [0u8; 8];

@@ -1,0 +1,113 @@
+//! `possim inspect`: the message inspector a QA engineer points at a captured frame.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use possim::inspect::inspect;
+use possim::keys::KeySet;
+use possim::protocol::iso8583::{Spec, split_frame};
+
+use super::{Failure, Outcome, print};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Exit codes: 0 decoded (whatever the checks say), 2 the input does not decode, 3 a file could not be read.
+
+Examples:
+  possim inspect 30323030...            hex of one message (spaces allowed)
+  possim inspect --framed --file frame.bin
+  possim inspect --keys keys.json --json 3032...")]
+pub(crate) struct Args {
+    /// The message in hex (whitespace and colons are ignored; "-" reads hex from stdin).
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    hex: Option<String>,
+    /// Read the raw message bytes from a file ("-" for stdin).
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// ISO 8583 dialect: iso87-ascii, iso87-binary, or a dialect .ron file.
+    #[arg(long, default_value = "iso87-ascii", value_name = "SPEC")]
+    spec: String,
+    /// Keys to check with: a JSON or RON map with any of tak, tpk, imk_ac, cvk, pvk (hex).
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
+    /// The input starts with the 2-byte big-endian length header.
+    #[arg(long)]
+    framed: bool,
+    /// Print one JSON object instead of the human view.
+    #[arg(long)]
+    json: bool,
+}
+
+fn read_input(args: &Args) -> Result<Vec<u8>, Failure> {
+    if let Some(path) = &args.file {
+        let mut buf = Vec::new();
+        let r = if path.as_os_str() == "-" {
+            std::io::stdin().read_to_end(&mut buf).map(|_| ())
+        } else {
+            std::fs::read(path).map(|b| buf = b)
+        };
+        r.map_err(|e| Failure::Io(format!("cannot read {}: {e}", path.display())))?;
+        return Ok(buf);
+    }
+    let mut text = args.hex.clone().unwrap_or_default();
+    if text == "-" {
+        text.clear();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::Io(format!("reading stdin: {e}")))?;
+    }
+    let clean: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
+    hex::decode(&clean).map_err(|e| Failure::Invalid(format!("input is not hex: {e}")))
+}
+
+pub(crate) fn run(args: Args) -> Outcome {
+    let spec = Spec::load(&args.spec).map_err(|e| Failure::Invalid(e.to_string()))?;
+    let keys = match &args.keys {
+        None => KeySet::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Failure::Io(format!("cannot read {}: {e}", p.display())))?;
+            KeySet::parse(&text).map_err(|e| Failure::Invalid(format!("{}: {e}", p.display())))?
+        }
+    };
+    let input = read_input(&args)?;
+    let wire: &[u8] = if args.framed {
+        match split_frame(&input) {
+            Ok(Some((msg, []))) => msg,
+            Ok(Some((msg, rest))) => {
+                return Err(Failure::Invalid(format!(
+                    "framing: the length header says {} bytes but {} more follow the frame",
+                    msg.len(),
+                    rest.len()
+                )));
+            }
+            Ok(None) => {
+                return Err(Failure::Invalid(format!(
+                    "framing: {} bytes are fewer than the length header announces",
+                    input.len()
+                )));
+            }
+            Err(e) => return Err(Failure::Invalid(format!("framing: {e}"))),
+        }
+    } else {
+        &input
+    };
+    let report = inspect(&spec, wire, &keys).map_err(|e| {
+        let looks_framed = !args.framed
+            && input.len() > 2
+            && usize::from(u16::from_be_bytes([input[0], input[1]])) == input.len() - 2;
+        let other = Spec::BUILT_IN.iter().find(|&&n| n != spec.name() && Spec::load(n).is_ok_and(|s| s.decode(wire).is_ok()));
+        let hint = if looks_framed {
+            " (the first two bytes look like a length header: try --framed)".to_string()
+        } else if let Some(name) = other {
+            format!(" (it decodes under {name}: try --spec {name})")
+        } else {
+            String::new()
+        };
+        Failure::Invalid(format!("{}: {e}{hint}", spec.name()))
+    })?;
+    if args.json {
+        print(&format!("{}\n", report.to_json()))
+    } else {
+        print(&report.render())
+    }
+}

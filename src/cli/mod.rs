@@ -1,0 +1,69 @@
+//! Subcommands and the mapping from outcomes to exit codes.
+//!
+//! Exit codes are API: 0 success, 1 an expectation failed, 2 invalid input
+//! or command line, 3 an I/O failure.
+
+mod inspect;
+mod spec;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// possim: a hardware-in-the-loop point-of-sale simulator.
+#[derive(Debug, Parser)]
+#[command(name = "possim", version, about, long_about = None, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode an ISO 8583 frame, explain every field, check MAC, PIN and ARQC.
+    Inspect(inspect::Args),
+    /// Print a built-in ISO 8583 dialect as RON, or check a dialect file.
+    Spec(spec::Args),
+}
+
+/// How a command failed, which decides the exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Bad input or command line: exit 2.
+    Invalid(String),
+    /// A file or socket failed: exit 3.
+    Io(String),
+}
+
+pub(crate) type Outcome = Result<ExitCode, Failure>;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+        Command::Spec(a) => spec::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::Invalid(msg)) => {
+            eprintln!("possim: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(msg)) => {
+            eprintln!("possim: {msg}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Writes to stdout, treating a closed pipe (`possim ... | head`) as success.
+pub(crate) fn print(text: &str) -> Outcome {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Failure::Io(format!("writing output: {e}"))),
+    }
+}

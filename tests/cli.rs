@@ -1,0 +1,135 @@
+//! Runs the `possim` binary as a user would and checks exit codes, stdout
+//! and the exact error lines (these are API).
+
+use std::process::{Command, Output};
+
+use crate::util::{root, s, vector};
+
+fn possim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the possim binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn purchase_hex() -> String {
+    s(&vector("iso8583_ascii.json")["messages"][0], "encoded").to_string()
+}
+
+#[test]
+fn inspect_json_gives_the_vector_fields_and_valid_checks() {
+    let out = possim(&["inspect", "--keys", "tests/vectors/keys.json", "--json", &purchase_hex()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let expected = &vector("iso8583_ascii.json")["messages"][0]["fields"];
+    assert_eq!(v["mti"], expected["t"]);
+    for (k, val) in expected.as_object().unwrap() {
+        if k != "t" {
+            assert_eq!(&v["fields"][k], val, "field {k}");
+        }
+    }
+    assert_eq!(v["fields"].as_object().unwrap().len(), expected.as_object().unwrap().len() - 1);
+    assert_eq!(v["checks"], serde_json::json!({"mac": "valid", "pin": "valid", "arqc": "valid", "cvv": "valid"}));
+}
+
+#[test]
+fn inspect_without_keys_reports_unchecked_and_absent() {
+    let resp = s(&vector("iso8583_ascii.json")["messages"][1], "encoded").to_string();
+    let out = possim(&["inspect", "--json", &resp]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["checks"], serde_json::json!({"mac": "unchecked", "pin": "absent", "arqc": "absent", "cvv": "absent"}));
+}
+
+#[test]
+fn inspect_human_view_masks_the_pan() {
+    let out = possim(&["inspect", &purchase_hex()]);
+    let text = stdout(&out);
+    assert!(text.contains("407366******8123"), "{text}");
+    assert!(!text.contains("4073662585178123"), "full PAN leaked:\n{text}");
+    assert!(text.contains("9F26   Application Cryptogram"), "{text}");
+}
+
+#[test]
+fn inspect_detects_a_tampered_amount() {
+    let hex = purchase_hex().replacen("303030303030303431393135", "303030303030393431393135", 1);
+    let out = possim(&["inspect", "--keys", "tests/vectors/keys.json", "--json", &hex]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["fields"]["4"], "000000941915");
+    assert_eq!(v["checks"]["mac"], "invalid");
+}
+
+#[test]
+fn inspect_reads_framed_binary_files() {
+    let dir = std::env::temp_dir().join(format!("possim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wire = hex::decode(s(&vector("iso8583_binary.json")["messages"][0], "encoded")).unwrap();
+    let framed = possim::protocol::iso8583::frame(&wire).unwrap();
+    let path = dir.join("frame.bin");
+    std::fs::write(&path, framed).unwrap();
+    let out = possim(&["inspect", "--spec", "iso87-binary", "--framed", "--file", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("MTI 0200  financial request  (iso87-binary, 246 bytes)"));
+}
+
+#[test]
+fn inspect_garbage_exits_2_naming_the_element_and_offset() {
+    let out = possim(&["inspect", "30323030414243"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out), "possim: iso87-ascii: primary bitmap at byte 4: needs 16 bytes, only 3 left\n");
+
+    let bad_amount = purchase_hex().replacen("303030303030303431393135", "303030303030303431395831", 1);
+    let out = possim(&["inspect", &bad_amount]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "possim: iso87-ascii: field 4 (Amount, Transaction) at byte 26: byte 0x58 at offset 36 is not digits\n"
+    );
+
+    let out = possim(&["inspect", "not hex"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out), "possim: input is not hex: Invalid character 'n' at position 0\n");
+}
+
+#[test]
+fn inspect_suggests_the_right_dialect_and_framing() {
+    let bin = s(&vector("iso8583_binary.json")["messages"][0], "encoded").to_string();
+    let out = possim(&["inspect", &bin]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).ends_with("(it decodes under iso87-binary: try --spec iso87-binary)\n"), "{}", stderr(&out));
+    let out = possim(&["inspect", &format!("0166{}", purchase_hex())]);
+    assert!(stderr(&out).ends_with("(the first two bytes look like a length header: try --framed)\n"));
+}
+
+#[test]
+fn inspect_rejects_a_key_file_with_a_wrong_check_value() {
+    let dir = std::env::temp_dir().join(format!("possim-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("keys.ron");
+    std::fs::write(&path, r#"{"tak": "D5E9AB314C4997F8E07FD9F1806497DA", "kcv": {"tak": "1234"}}"#).unwrap();
+    let out = possim(&["inspect", "--keys", path.to_str().unwrap(), &purchase_hex()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("key tak has check value 9E611D, the file says 1234"), "{}", stderr(&out));
+}
+
+#[test]
+fn spec_prints_a_dialect_that_loads_back() {
+    let out = possim(&["spec", "iso87-binary"]);
+    assert_eq!(out.status.code(), Some(0));
+    let dir = std::env::temp_dir().join(format!("possim-spec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mine.ron");
+    std::fs::write(&path, stdout(&out)).unwrap();
+    let bin = s(&vector("iso8583_binary.json")["messages"][0], "encoded").to_string();
+    let out = possim(&["inspect", "--spec", path.to_str().unwrap(), "--json", &bin]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
