@@ -26,24 +26,31 @@ fn key(k: &serde_json::Value, name: &str) -> TdesKey {
 }
 
 fn iso8583(c: &mut Criterion) {
-    for (file, spec) in [("iso8583_ascii.json", Spec::iso87_ascii()), ("iso8583_binary.json", Spec::iso87_binary())] {
+    for (file, spec) in
+        [("iso8583_ascii.json", Spec::iso87_ascii()), ("iso8583_binary.json", Spec::iso87_binary())]
+    {
         let wire = hexs(&vector(file)["messages"][0], "encoded");
-        c.bench_function(&format!("iso8583/decode+encode 0200 {} ({} bytes)", spec.name(), wire.len()), |b| {
-            let mut out = Vec::with_capacity(512);
-            b.iter(|| {
-                let m = spec.decode(black_box(&wire)).expect("decodes");
-                out.clear();
-                spec.encode_into(&m, &mut out).expect("encodes");
-                black_box(out.len())
-            })
-        });
+        c.bench_function(
+            &format!("iso8583/decode+encode 0200 {} ({} bytes)", spec.name(), wire.len()),
+            |b| {
+                let mut out = Vec::with_capacity(512);
+                b.iter(|| {
+                    let m = spec.decode(black_box(&wire)).expect("decodes");
+                    out.clear();
+                    spec.encode_into(&m, &mut out).expect("encodes");
+                    black_box(out.len())
+                })
+            },
+        );
     }
 }
 
 fn des_block(c: &mut Criterion) {
     let k = [0x13, 0x34, 0x57, 0x79, 0x9B, 0xBC, 0xDF, 0xF1];
     let ours = Des::new(k);
-    c.bench_function("des/block possim table DES", |b| b.iter(|| ours.encrypt(black_box([7u8; 8]))));
+    c.bench_function("des/block possim table DES", |b| {
+        b.iter(|| ours.encrypt(black_box([7u8; 8])))
+    });
     let theirs = des::Des::new_from_slice(&k).expect("8 bytes");
     c.bench_function("des/block RustCrypto des 0.9", |b| {
         b.iter(|| {
@@ -61,8 +68,13 @@ fn des_block(c: &mut Criterion) {
 /// the card and the host perform them in a simulation.
 fn purchase_bundle(c: &mut Criterion) {
     let keys = vector("keys.json");
-    let (tak, tpk, imk, cvk, pvk) =
-        (key(&keys, "tak"), key(&keys, "tpk"), key(&keys, "imk_ac"), key(&keys, "cvk"), key(&keys, "pvk"));
+    let (tak, tpk, imk, cvk, pvk) = (
+        key(&keys, "tak"),
+        key(&keys, "tpk"),
+        key(&keys, "imk_ac"),
+        key(&keys, "cvk"),
+        key(&keys, "pvk"),
+    );
     let spec = Spec::iso87_ascii();
     let req_wire = hexs(&vector("iso8583_ascii.json")["messages"][0], "encoded");
     let resp_wire = hexs(&vector("iso8583_ascii.json")["messages"][1], "encoded");

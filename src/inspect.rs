@@ -73,7 +73,11 @@ pub struct FieldView {
 impl FieldView {
     /// The value as in the vectors: text as is, binary as upper-case hex.
     pub fn text(&self) -> String {
-        if self.binary { hex::encode_upper(&self.value) } else { String::from_utf8_lossy(&self.value).into_owned() }
+        if self.binary {
+            hex::encode_upper(&self.value)
+        } else {
+            String::from_utf8_lossy(&self.value).into_owned()
+        }
     }
 }
 
@@ -114,7 +118,14 @@ pub fn inspect(spec: &Spec, wire: &[u8], keys: &KeySet) -> Result<Inspection, De
         arqc: check_arqc(&message, keys),
         cvv: check_cvv(&message, keys),
     };
-    Ok(Inspection { spec: spec.name().to_string(), length: wire.len(), message, fields, icc, checks })
+    Ok(Inspection {
+        spec: spec.name().to_string(),
+        length: wire.len(),
+        message,
+        fields,
+        icc,
+        checks,
+    })
 }
 
 fn kcv(k: &crypto::TdesKey) -> String {
@@ -130,10 +141,15 @@ fn check_mac(spec: &Spec, wire: &[u8], m: &Message, keys: &KeySet) -> Check {
         return Check::new(Status::Unchecked, "no TAK given");
     };
     match verify_mac(spec, wire, m, tak) {
-        MacCheck::Valid => Check::new(Status::Valid, format!("field {field} matches under TAK (KCV {})", kcv(tak))),
+        MacCheck::Valid => {
+            Check::new(Status::Valid, format!("field {field} matches under TAK (KCV {})", kcv(tak)))
+        }
         MacCheck::Invalid => Check::new(
             Status::Invalid,
-            format!("field {field} does not match under TAK (KCV {}): the message was altered or the key is wrong", kcv(tak)),
+            format!(
+                "field {field} does not match under TAK (KCV {}): the message was altered or the key is wrong",
+                kcv(tak)
+            ),
         ),
         MacCheck::Absent => Check::new(Status::Absent, "no MAC"),
     }
@@ -155,17 +171,30 @@ fn check_pin(m: &Message, keys: &KeySet) -> Check {
     };
     let pin = match crypto::decode_pin_block_iso0(tpk, block, pan) {
         Ok(p) => p,
-        Err(e) => return Check::new(Status::Invalid, format!("field 52 under TPK (KCV {}): {e}", kcv(tpk))),
+        Err(e) => {
+            return Check::new(
+                Status::Invalid,
+                format!("field 52 under TPK (KCV {}): {e}", kcv(tpk)),
+            );
+        }
     };
     let Some(t2) = track2(m) else {
-        return Check::new(Status::Unchecked, "PIN block decodes, but there is no track 2 with a PVV to compare");
+        return Check::new(
+            Status::Unchecked,
+            "PIN block decodes, but there is no track 2 with a PVV to compare",
+        );
     };
     let (Some(pvki), Some(card_pvv)) = (t2.pvki(), t2.pvv()) else {
         return Check::new(Status::Invalid, "track 2 has no PVKI and PVV");
     };
     match crypto::pvv(pvk, pan, pvki, &pin) {
-        Ok(pvv) if pvv == card_pvv => Check::new(Status::Valid, format!("PVV {pvv} from the PIN matches track 2")),
-        Ok(pvv) => Check::new(Status::Invalid, format!("PVV {pvv} from the PIN, track 2 has {card_pvv}: wrong PIN")),
+        Ok(pvv) if pvv == card_pvv => {
+            Check::new(Status::Valid, format!("PVV {pvv} from the PIN matches track 2"))
+        }
+        Ok(pvv) => Check::new(
+            Status::Invalid,
+            format!("PVV {pvv} from the PIN, track 2 has {card_pvv}: wrong PIN"),
+        ),
         Err(e) => Check::new(Status::Invalid, e.to_string()),
     }
 }
@@ -212,7 +241,13 @@ fn check_arqc(m: &Message, keys: &KeySet) -> Check {
         Check::new(Status::Valid, format!("{kind} matches (CVN 10, PSN {psn}, ATC {atc})"))
     } else {
         let want = hex::encode_upper(crypto::arqc_cvn10(&mk, &input));
-        Check::new(Status::Invalid, format!("{kind} {} but the card key gives {want} (PSN {psn}, ATC {atc})", hex::encode_upper(ac)))
+        Check::new(
+            Status::Invalid,
+            format!(
+                "{kind} {} but the card key gives {want} (PSN {psn}, ATC {atc})",
+                hex::encode_upper(ac)
+            ),
+        )
     }
 }
 
@@ -249,9 +284,21 @@ fn explain(m: &Message, n: u8, text: &str) -> Option<String> {
         },
         4 => {
             let v: u64 = text.parse().ok()?;
-            format!("{}.{:02}{}", v / 100, v % 100, m.currency().map(|c| format!(" {}", currency_name(c))).unwrap_or_default())
+            format!(
+                "{}.{:02}{}",
+                v / 100,
+                v % 100,
+                m.currency().map(|c| format!(" {}", currency_name(c))).unwrap_or_default()
+            )
         }
-        7 if text.len() == 10 => format!("{}-{} {}:{}:{} UTC", &text[0..2], &text[2..4], &text[4..6], &text[6..8], &text[8..10]),
+        7 if text.len() == 10 => format!(
+            "{}-{} {}:{}:{} UTC",
+            &text[0..2],
+            &text[2..4],
+            &text[4..6],
+            &text[6..8],
+            &text[8..10]
+        ),
         22 => match text.get(..2)? {
             "05" => "chip".into(),
             "07" => "contactless chip".into(),
@@ -314,9 +361,15 @@ fn explain_tag(tag: u32, v: &[u8]) -> Option<String> {
             0x00 => "AAC: decline".into(),
             _ => "RFU".into(),
         },
-        0x9F10 if v.len() >= 7 => format!("CVN {:02X}, CVR {}", v.get(2)?, hex::encode_upper(v.get(3..7)?)),
+        0x9F10 if v.len() >= 7 => {
+            format!("CVN {:02X}, CVR {}", v.get(2)?, hex::encode_upper(v.get(3..7)?))
+        }
         0x91 if v.len() >= 10 => {
-            format!("ARPC {}, ARC \"{}\"", hex::encode_upper(v.get(..8)?), String::from_utf8_lossy(v.get(8..10)?))
+            format!(
+                "ARPC {}, ARC \"{}\"",
+                hex::encode_upper(v.get(..8)?),
+                String::from_utf8_lossy(v.get(8..10)?)
+            )
         }
         0x57 | 0x5A => return Some(mask_pan(&hex::encode_upper(v).replace('F', ""))),
         0x9C => match v.first()? {
@@ -363,7 +416,14 @@ impl Inspection {
         use std::fmt::Write;
         let m = &self.message;
         let mut s = String::new();
-        let _ = writeln!(s, "MTI {}  {}  ({}, {} bytes)", m.mti(), mti_meaning(m), self.spec, self.length);
+        let _ = writeln!(
+            s,
+            "MTI {}  {}  ({}, {} bytes)",
+            m.mti(),
+            mti_meaning(m),
+            self.spec,
+            self.length
+        );
         let (p, sec) = m.bitmaps();
         let _ = write!(s, "bitmap {p:016X}");
         if m.has_secondary() {
@@ -390,8 +450,16 @@ impl Inspection {
             }
         }
         let _ = writeln!(s, "checks");
-        for (name, c) in [("MAC", &self.checks.mac), ("PIN", &self.checks.pin), ("ARQC", &self.checks.arqc), ("CVV", &self.checks.cvv)] {
-            let status = serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        for (name, c) in [
+            ("MAC", &self.checks.mac),
+            ("PIN", &self.checks.pin),
+            ("ARQC", &self.checks.arqc),
+            ("CVV", &self.checks.cvv),
+        ] {
+            let status = serde_json::to_value(c.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
             let _ = writeln!(s, "  {name:<5} {status:<9} {}", c.detail);
         }
         s
@@ -417,10 +485,18 @@ fn render_tags(s: &mut String, tags: &[Tlv], depth: usize) {
         let pad = "    ".repeat(depth + 1);
         match &t.value {
             TlvValue::Primitive(v) => {
-                let shown = explain_tag(t.tag, v).map_or_else(|| hex::encode_upper(v), |w| {
-                    if matches!(t.tag, 0x57 | 0x5A) { w } else { format!("{}  ({w})", hex::encode_upper(v)) }
-                });
-                let _ = writeln!(s, "{pad}{:<6} {:<32} {shown}", tlv::tag_hex(t.tag), tag_name(t.tag));
+                let shown = explain_tag(t.tag, v).map_or_else(
+                    || hex::encode_upper(v),
+                    |w| {
+                        if matches!(t.tag, 0x57 | 0x5A) {
+                            w
+                        } else {
+                            format!("{}  ({w})", hex::encode_upper(v))
+                        }
+                    },
+                );
+                let _ =
+                    writeln!(s, "{pad}{:<6} {:<32} {shown}", tlv::tag_hex(t.tag), tag_name(t.tag));
             }
             TlvValue::Constructed(c) => {
                 let _ = writeln!(s, "{pad}{:<6} {}", tlv::tag_hex(t.tag), tag_name(t.tag));

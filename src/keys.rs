@@ -66,21 +66,28 @@ impl KeySet {
                         .into_rust()
                         .map_err(|_| syntax())?,
                 };
-                ron_map
-                    .into_iter()
-                    .map(|(k, v)| (k, ron_to_json(v)))
-                    .collect()
+                ron_map.into_iter().map(|(k, v)| (k, ron_to_json(v))).collect()
             }
         };
         let mut set = Self::default();
         for name in KEY_NAMES {
             let Some(v) = map.get(name) else { continue };
-            let hex = v.as_str().ok_or_else(|| KeyFileError::BadKey { name: name.into(), reason: "must be a hex string".into() })?;
-            let key = TdesKey::from_hex(hex).map_err(|e| KeyFileError::BadKey { name: name.into(), reason: e.to_string() })?;
-            if let Some(expected) = map.get("kcv").and_then(|k| k.get(name)).and_then(|k| k.as_str()) {
+            let hex = v.as_str().ok_or_else(|| KeyFileError::BadKey {
+                name: name.into(),
+                reason: "must be a hex string".into(),
+            })?;
+            let key = TdesKey::from_hex(hex)
+                .map_err(|e| KeyFileError::BadKey { name: name.into(), reason: e.to_string() })?;
+            if let Some(expected) =
+                map.get("kcv").and_then(|k| k.get(name)).and_then(|k| k.as_str())
+            {
                 let computed = hex::encode_upper(key.kcv());
                 if !computed.starts_with(&expected.to_ascii_uppercase()) || expected.is_empty() {
-                    return Err(KeyFileError::CheckValue { name: name.into(), computed, expected: expected.into() });
+                    return Err(KeyFileError::CheckValue {
+                        name: name.into(),
+                        computed,
+                        expected: expected.into(),
+                    });
                 }
             }
             *set.slot(name) = Some(key);

@@ -14,6 +14,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod protocol;
+pub mod card;
+pub mod host;
 pub mod inspect;
 pub mod keys;
+pub mod link;
+pub mod money;
+pub mod protocol;
+pub mod rng;
+pub mod terminal;
+pub mod time;

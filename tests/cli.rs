@@ -38,7 +38,10 @@ fn inspect_json_gives_the_vector_fields_and_valid_checks() {
         }
     }
     assert_eq!(v["fields"].as_object().unwrap().len(), expected.as_object().unwrap().len() - 1);
-    assert_eq!(v["checks"], serde_json::json!({"mac": "valid", "pin": "valid", "arqc": "valid", "cvv": "valid"}));
+    assert_eq!(
+        v["checks"],
+        serde_json::json!({"mac": "valid", "pin": "valid", "arqc": "valid", "cvv": "valid"})
+    );
 }
 
 #[test]
@@ -46,7 +49,10 @@ fn inspect_without_keys_reports_unchecked_and_absent() {
     let resp = s(&vector("iso8583_ascii.json")["messages"][1], "encoded").to_string();
     let out = possim(&["inspect", "--json", &resp]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(v["checks"], serde_json::json!({"mac": "unchecked", "pin": "absent", "arqc": "absent", "cvv": "absent"}));
+    assert_eq!(
+        v["checks"],
+        serde_json::json!({"mac": "unchecked", "pin": "absent", "arqc": "absent", "cvv": "absent"})
+    );
 }
 
 #[test]
@@ -76,7 +82,14 @@ fn inspect_reads_framed_binary_files() {
     let framed = possim::protocol::iso8583::frame(&wire).unwrap();
     let path = dir.join("frame.bin");
     std::fs::write(&path, framed).unwrap();
-    let out = possim(&["inspect", "--spec", "iso87-binary", "--framed", "--file", path.to_str().unwrap()]);
+    let out = possim(&[
+        "inspect",
+        "--spec",
+        "iso87-binary",
+        "--framed",
+        "--file",
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("MTI 0200  financial request  (iso87-binary, 246 bytes)"));
 }
@@ -85,9 +98,13 @@ fn inspect_reads_framed_binary_files() {
 fn inspect_garbage_exits_2_naming_the_element_and_offset() {
     let out = possim(&["inspect", "30323030414243"]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(stderr(&out), "possim: iso87-ascii: primary bitmap at byte 4: needs 16 bytes, only 3 left\n");
+    assert_eq!(
+        stderr(&out),
+        "possim: iso87-ascii: primary bitmap at byte 4: needs 16 bytes, only 3 left\n"
+    );
 
-    let bad_amount = purchase_hex().replacen("303030303030303431393135", "303030303030303431395831", 1);
+    let bad_amount =
+        purchase_hex().replacen("303030303030303431393135", "303030303030303431395831", 1);
     let out = possim(&["inspect", &bad_amount]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -105,9 +122,15 @@ fn inspect_suggests_the_right_dialect_and_framing() {
     let bin = s(&vector("iso8583_binary.json")["messages"][0], "encoded").to_string();
     let out = possim(&["inspect", &bin]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).ends_with("(it decodes under iso87-binary: try --spec iso87-binary)\n"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with("(it decodes under iso87-binary: try --spec iso87-binary)\n"),
+        "{}",
+        stderr(&out)
+    );
     let out = possim(&["inspect", &format!("0166{}", purchase_hex())]);
-    assert!(stderr(&out).ends_with("(the first two bytes look like a length header: try --framed)\n"));
+    assert!(
+        stderr(&out).ends_with("(the first two bytes look like a length header: try --framed)\n")
+    );
 }
 
 #[test]
@@ -115,10 +138,15 @@ fn inspect_rejects_a_key_file_with_a_wrong_check_value() {
     let dir = std::env::temp_dir().join(format!("possim-keys-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("keys.ron");
-    std::fs::write(&path, r#"{"tak": "D5E9AB314C4997F8E07FD9F1806497DA", "kcv": {"tak": "1234"}}"#).unwrap();
+    std::fs::write(&path, r#"{"tak": "D5E9AB314C4997F8E07FD9F1806497DA", "kcv": {"tak": "1234"}}"#)
+        .unwrap();
     let out = possim(&["inspect", "--keys", path.to_str().unwrap(), &purchase_hex()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("key tak has check value 9E611D, the file says 1234"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("key tak has check value 9E611D, the file says 1234"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The one integration-test binary (ripgrep's layout): one module per area.
 
 mod cli;
+mod cores;
 mod props;
 mod util;
 mod vectors;

@@ -242,7 +242,10 @@ fn tlv_tree() -> impl Strategy<Value = Vec<Tlv>> {
     let leaf = (primitive_tag, prop::collection::vec(any::<u8>(), 0..300))
         .prop_map(|(tag, v)| Tlv { tag, value: TlvValue::Primitive(v) });
     let tree = leaf.prop_recursive(4, 32, 6, |inner| {
-        (prop_oneof![Just(0x6Fu32), Just(0x70), Just(0x77), Just(0xA5), Just(0xBF0C)], prop::collection::vec(inner, 0..6))
+        (
+            prop_oneof![Just(0x6Fu32), Just(0x70), Just(0x77), Just(0xA5), Just(0xBF0C)],
+            prop::collection::vec(inner, 0..6),
+        )
             .prop_map(|(tag, c)| Tlv::constructed(tag, c))
     });
     prop::collection::vec(tree, 0..5)

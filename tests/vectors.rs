@@ -61,7 +61,8 @@ fn a_pin_block_under_the_wrong_key_does_not_decode() {
 #[test]
 fn cvv_and_icvv_match_psec() {
     for v in vector("cvv.json").as_array().unwrap() {
-        let got = crypto::cvv(&key(s(v, "cvk")), s(v, "pan"), s(v, "expiry"), s(v, "service_code")).unwrap();
+        let got = crypto::cvv(&key(s(v, "cvk")), s(v, "pan"), s(v, "expiry"), s(v, "service_code"))
+            .unwrap();
         assert_eq!(got, s(v, "cvv"), "{v}");
     }
 }
@@ -77,7 +78,10 @@ fn cards_track2_tag57_and_their_check_values() {
         let cvv = crypto::cvv(&cvk, pan, exp, sc).unwrap();
         let icvv = crypto::icvv(&cvk, pan, exp).unwrap();
         let pvv = crypto::pvv(&pvk, pan, s(c, "pvki"), s(c, "pin")).unwrap();
-        assert_eq!((cvv.as_str(), icvv.as_str(), pvv.as_str()), (s(c, "cvv"), s(c, "icvv"), s(c, "pvv")));
+        assert_eq!(
+            (cvv.as_str(), icvv.as_str(), pvv.as_str()),
+            (s(c, "cvv"), s(c, "icvv"), s(c, "pvv"))
+        );
 
         let t2 = Track2::new(pan, exp, sc, s(c, "pvki"), &pvv, &cvv);
         assert_eq!(t2.to_field35(), s(c, "track2"));
@@ -103,7 +107,11 @@ fn emv_cvn10_master_key_arqc_and_arpc_match_pyemv() {
         assert_eq!(hex::encode_upper(input.cvr), s(v, "cvr"));
         for (tag, hexval) in v["tags"].as_object().unwrap() {
             let t = u32::from_str_radix(tag, 16).unwrap();
-            assert_eq!(tlv::find(&f55, t).map(hex::encode_upper).as_deref(), hexval.as_str(), "tag {tag}");
+            assert_eq!(
+                tlv::find(&f55, t).map(hex::encode_upper).as_deref(),
+                hexval.as_str(),
+                "tag {tag}"
+            );
         }
         let arqc = arqc_cvn10(&mk, &input);
         assert_eq!(hex::encode_upper(arqc), s(v, "arqc_9f26"));
@@ -146,13 +154,21 @@ fn check_iso_vectors(file: &str, spec: &Spec) {
             assert_eq!(verify_mac(spec, &wire, &decoded, &tak), MacCheck::Valid, "{name}: MAC");
             let mut fresh = expected.clone();
             fresh.remove(64).remove(128);
-            assert_eq!(encode_with_mac(spec, &mut fresh, &tak).unwrap(), wire, "{name}: MAC generation");
+            assert_eq!(
+                encode_with_mac(spec, &mut fresh, &tak).unwrap(),
+                wire,
+                "{name}: MAC generation"
+            );
             // One changed amount digit must break it.
             let mut tampered = wire.clone();
             let at = tampered.iter().position(|&b| b == b'4').unwrap();
             tampered[at] = b'5';
             if let Ok(m) = spec.decode(&tampered) {
-                assert_eq!(verify_mac(spec, &tampered, &m, &tak), MacCheck::Invalid, "{name}: tampered");
+                assert_eq!(
+                    verify_mac(spec, &tampered, &m, &tak),
+                    MacCheck::Invalid,
+                    "{name}: tampered"
+                );
             }
         } else {
             assert_eq!(verify_mac(spec, &wire, &decoded, &tak), MacCheck::Absent);

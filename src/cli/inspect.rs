@@ -10,12 +10,14 @@ use possim::protocol::iso8583::{Spec, split_frame};
 use super::{Failure, Outcome, print};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit codes: 0 decoded (whatever the checks say), 2 the input does not decode, 3 a file could not be read.
+#[command(
+    after_help = "Exit codes: 0 decoded (whatever the checks say), 2 the input does not decode, 3 a file could not be read.
 
 Examples:
   possim inspect 30323030...            hex of one message (spaces allowed)
   possim inspect --framed --file frame.bin
-  possim inspect --keys keys.json --json 3032...")]
+  possim inspect --keys keys.json --json 3032..."
+)]
 pub(crate) struct Args {
     /// The message in hex (whitespace and colons are ignored; "-" reads hex from stdin).
     #[arg(required_unless_present = "file", conflicts_with = "file")]
@@ -95,7 +97,9 @@ pub(crate) fn run(args: Args) -> Outcome {
         let looks_framed = !args.framed
             && input.len() > 2
             && usize::from(u16::from_be_bytes([input[0], input[1]])) == input.len() - 2;
-        let other = Spec::BUILT_IN.iter().find(|&&n| n != spec.name() && Spec::load(n).is_ok_and(|s| s.decode(wire).is_ok()));
+        let other = Spec::BUILT_IN
+            .iter()
+            .find(|&&n| n != spec.name() && Spec::load(n).is_ok_and(|s| s.decode(wire).is_ok()));
         let hint = if looks_framed {
             " (the first two bytes look like a length header: try --framed)".to_string()
         } else if let Some(name) = other {
@@ -105,9 +109,5 @@ pub(crate) fn run(args: Args) -> Outcome {
         };
         Failure::Invalid(format!("{}: {e}{hint}", spec.name()))
     })?;
-    if args.json {
-        print(&format!("{}\n", report.to_json()))
-    } else {
-        print(&report.render())
-    }
+    if args.json { print(&format!("{}\n", report.to_json())) } else { print(&report.render()) }
 }

@@ -17,5 +17,10 @@ pub(crate) fn run(args: Args) -> Outcome {
         return print(src);
     }
     let spec = Spec::load(&args.spec).map_err(|e| Failure::Invalid(e.to_string()))?;
-    print(&format!("{}: dialect {:?}, {} fields, valid\n", args.spec, spec.name(), spec.doc().fields.len()))
+    print(&format!(
+        "{}: dialect {:?}, {} fields, valid\n",
+        args.spec,
+        spec.name(),
+        spec.doc().fields.len()
+    ))
 }

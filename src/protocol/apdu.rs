@@ -191,14 +191,17 @@ impl Command {
 
     /// VERIFY with a plaintext offline PIN (format 2 PIN block, P2 = 80).
     pub fn verify_plaintext_pin(pin: &str) -> Self {
-        let mut block = [0xFFu8; 8];
-        let digits: Vec<u8> = pin.bytes().map(|b| b.wrapping_sub(b'0') & 0x0f).collect();
-        block[0] = 0x20 | (digits.len().min(12) as u8);
-        for (i, d) in digits.iter().take(14).enumerate() {
-            let byte = &mut block[1 + i / 2];
-            *byte = if i % 2 == 0 { (d << 4) | 0x0f } else { (*byte & 0xf0) | d };
-        }
-        Self { le: None, ..Self::new(0x00, ins::VERIFY, 0x00, 0x80).with_data(block.to_vec()) }
+        // Control nibble 2, length, PIN digits, F filler: 16 nibbles.
+        let digits = pin.bytes().take(12).map(|b| b.wrapping_sub(b'0') & 0x0f);
+        let nibbles: Vec<u8> = [2, pin.len().min(12) as u8]
+            .into_iter()
+            .chain(digits)
+            .chain(std::iter::repeat(0x0f))
+            .take(16)
+            .collect();
+        let block: Vec<u8> =
+            nibbles.chunks_exact(2).map(|p| p.iter().fold(0, |acc, n| (acc << 4) | n)).collect();
+        Self { le: None, ..Self::new(0x00, ins::VERIFY, 0x00, 0x80).with_data(block) }
     }
 
     /// GENERATE AC asking for `kind` ([`cryptogram`]) with CDOL data.
@@ -208,10 +211,14 @@ impl Command {
 
     /// Parses a command APDU (short or extended length, cases 1 to 4).
     pub fn parse(b: &[u8]) -> Result<Self, ApduError> {
-        let (&[cla, ins, p1, p2], body) = b.split_first_chunk::<4>().ok_or(ApduError::TooShort(b.len()))?;
+        let (&[cla, ins, p1, p2], body) =
+            b.split_first_chunk::<4>().ok_or(ApduError::TooShort(b.len()))?;
         let cmd = |data: &[u8], le| Ok(Self { cla, ins, p1, p2, data: data.to_vec(), le });
         let short_le = |x: u8| if x == 0 { 256 } else { usize::from(x) };
-        let ext_le = |hi: u8, lo: u8| match u16::from_be_bytes([hi, lo]) { 0 => 65536, x => usize::from(x) };
+        let ext_le = |hi: u8, lo: u8| match u16::from_be_bytes([hi, lo]) {
+            0 => 65536,
+            x => usize::from(x),
+        };
         match body {
             [] => cmd(&[], None),
             [le] => cmd(&[], Some(short_le(*le))),
@@ -231,7 +238,9 @@ impl Command {
                 let lc = usize::from(*lc);
                 match rest.len().checked_sub(lc) {
                     Some(0) => cmd(rest, None),
-                    Some(1) => cmd(rest.get(..lc).unwrap_or_default(), rest.get(lc).map(|x| short_le(*x))),
+                    Some(1) => {
+                        cmd(rest.get(..lc).unwrap_or_default(), rest.get(lc).map(|x| short_le(*x)))
+                    }
                     _ => Err(ApduError::LengthMismatch { found: b.len(), lc }),
                 }
             }
@@ -316,7 +325,10 @@ mod tests {
         let c3 = Command::parse(&[0, 0x20, 0, 0x80, 2, 0x24, 0x12]).unwrap();
         assert_eq!((c3.data.as_slice(), c3.le), (&[0x24, 0x12][..], None));
         assert!(Command::parse(&[0, 0x20, 0, 0x80, 5, 1]).is_err());
-        let big = Command { le: Some(1000), ..Command::new(0x80, 0xAE, 0x80, 0).with_data(vec![7u8; 300]) };
+        let big = Command {
+            le: Some(1000),
+            ..Command::new(0x80, 0xAE, 0x80, 0).with_data(vec![7u8; 300])
+        };
         assert_eq!(Command::parse(&big.to_bytes()), Ok(big));
     }
 

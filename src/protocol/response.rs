@@ -1,7 +1,9 @@
 //! Host response codes (field 39) and what they mean (PROTOCOL.md section 8).
 
 /// A field 39 response code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[non_exhaustive]
 pub enum ResponseCode {
     /// 00 approved.

@@ -124,8 +124,11 @@ fn read_len(r: &mut Reader<'_>) -> Result<usize, TlvError> {
     Ok(bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b)))
 }
 
+/// A data object as read: tag, offset, value.
+type Raw<'a> = (u32, usize, &'a [u8]);
+
 /// Reads one header and value; `None` at the end of data.
-fn read_one<'a>(r: &mut Reader<'a>) -> Result<Option<(u32, usize, &'a [u8])>, TlvError> {
+fn read_one<'a>(r: &mut Reader<'a>) -> Result<Option<Raw<'a>>, TlvError> {
     // EMV allows 00 padding before, between and after data objects.
     while r.rest().first() == Some(&0x00) {
         r.byte();
@@ -275,7 +278,8 @@ pub fn encode(tlvs: &[Tlv]) -> Vec<u8> {
 pub struct Dol(pub Vec<(u32, usize)>);
 
 /// Tags in EMV numeric format (n): padded and truncated on the left.
-const NUMERIC_TAGS: [u32; 11] = [0x9F02, 0x9F03, 0x9F1A, 0x5F2A, 0x9A, 0x9C, 0x9F21, 0x5F34, 0x9F41, 0x5F25, 0x5F24];
+const NUMERIC_TAGS: [u32; 11] =
+    [0x9F02, 0x9F03, 0x9F1A, 0x5F2A, 0x9A, 0x9C, 0x9F21, 0x5F34, 0x9F41, 0x5F25, 0x5F24];
 
 impl Dol {
     /// Parses a DOL (tag, length pairs).
@@ -327,6 +331,13 @@ impl Dol {
         out
     }
 
+    /// Like [`Self::fill`] with a lookup that returns owned values.
+    pub fn fill_owned(&self, lookup: impl Fn(u32) -> Option<Vec<u8>>) -> Vec<u8> {
+        let values: Vec<(u32, Vec<u8>)> =
+            self.0.iter().filter_map(|&(t, _)| Some((t, lookup(t)?))).collect();
+        self.fill(|t| values.iter().find(|v| v.0 == t).map(|v| v.1.as_slice()))
+    }
+
     /// Splits DOL-related data back into (tag, value) pairs.
     pub fn split<'a>(&self, data: &'a [u8]) -> Option<Vec<(u32, &'a [u8])>> {
         let mut r = Reader::new(data);
@@ -347,9 +358,13 @@ mod tests {
         long[0] = 1;
         let fci = Tlv::constructed(
             0x6F,
-            vec![Tlv::primitive(0x84, b"2PAY.SYS.DDF01".to_vec()), Tlv::constructed(0xA5, vec![
-                Tlv::constructed(0xBF0C, vec![Tlv::primitive(0x9F4D, long.clone())]),
-            ])],
+            vec![
+                Tlv::primitive(0x84, b"2PAY.SYS.DDF01".to_vec()),
+                Tlv::constructed(
+                    0xA5,
+                    vec![Tlv::constructed(0xBF0C, vec![Tlv::primitive(0x9F4D, long.clone())])],
+                ),
+            ],
         );
         let bytes = encode(std::slice::from_ref(&fci));
         assert_eq!(&bytes[..1], &[0x6F]);
@@ -362,7 +377,8 @@ mod tests {
 
     #[test]
     fn dol_filling_pads_numeric_left_and_others_right() {
-        let dol = Dol::parse(&[0x9F, 0x02, 0x06, 0x95, 0x05, 0x9F, 0x37, 0x04, 0x8A, 0x02]).unwrap();
+        let dol =
+            Dol::parse(&[0x9F, 0x02, 0x06, 0x95, 0x05, 0x9F, 0x37, 0x04, 0x8A, 0x02]).unwrap();
         assert_eq!(dol.data_len(), 17);
         let data = dol.fill(|t| match t {
             0x9F02 => Some(&[0x12, 0x34][..]),

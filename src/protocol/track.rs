@@ -48,7 +48,14 @@ impl std::fmt::Debug for Track2 {
 
 impl Track2 {
     /// Builds track data in possim's layout.
-    pub fn new(pan: &str, expiry: &str, service_code: &str, pvki: &str, pvv: &str, cvv: &str) -> Self {
+    pub fn new(
+        pan: &str,
+        expiry: &str,
+        service_code: &str,
+        pvki: &str,
+        pvv: &str,
+        cvv: &str,
+    ) -> Self {
         Self {
             pan: pan.into(),
             expiry: expiry.into(),
@@ -100,7 +107,11 @@ impl Track2 {
                 0..=9 => s.push(char::from(b'0' + nib)),
                 0x0d => s.push('D'),
                 0x0f if i + 1 == bytes.len() * 2 => {}
-                _ => return Err(TrackError::BadCharacter(char::from_digit(u32::from(nib), 16).unwrap_or('?'))),
+                _ => {
+                    return Err(TrackError::BadCharacter(
+                        char::from_digit(u32::from(nib), 16).unwrap_or('?'),
+                    ));
+                }
             }
         }
         if s.len() > 37 {
@@ -113,11 +124,15 @@ impl Track2 {
     /// The tag 57 form.
     pub fn to_tag57(&self) -> Vec<u8> {
         let s = format!("{}D{}{}{}", self.pan, self.expiry, self.service_code, self.discretionary);
-        let mut nibbles: Vec<u8> = s.bytes().map(|c| if c == b'D' { 0x0d } else { c.wrapping_sub(b'0') & 0x0f }).collect();
-        if nibbles.len() % 2 == 1 {
+        let mut nibbles: Vec<u8> =
+            s.bytes().map(|c| if c == b'D' { 0x0d } else { c.wrapping_sub(b'0') & 0x0f }).collect();
+        if !nibbles.len().is_multiple_of(2) {
             nibbles.push(0x0f);
         }
-        nibbles.chunks(2).map(|p| (p.first().copied().unwrap_or(0) << 4) | p.get(1).copied().unwrap_or(0)).collect()
+        nibbles
+            .chunks(2)
+            .map(|p| (p.first().copied().unwrap_or(0) << 4) | p.get(1).copied().unwrap_or(0))
+            .collect()
     }
 
     /// The PIN verification key index (first discretionary digit).
@@ -143,7 +158,9 @@ impl Track2 {
 
 /// True when `pan` is all digits and passes the Luhn (mod 10) check.
 pub fn luhn_valid(pan: &str) -> bool {
-    !pan.is_empty() && pan.bytes().all(|b| b.is_ascii_digit()) && luhn_sum(pan.as_bytes(), false) % 10 == 0
+    !pan.is_empty()
+        && pan.bytes().all(|b| b.is_ascii_digit())
+        && luhn_sum(pan.as_bytes(), false).is_multiple_of(10)
 }
 
 /// The check digit to append to `partial` (digits only).

@@ -7,7 +7,12 @@ use super::{CryptoError, TdesKey, check_digits, check_pan, decimalise, digits_to
 /// PAN || expiry || service code, zero-filled to 32 digits, is split in two
 /// blocks; the first is encrypted under the left CVK half, XORed with the
 /// second, then TDES-encrypted; the result is decimalised to 3 digits.
-pub fn cvv(cvk: &TdesKey, pan: &str, expiry: &str, service_code: &str) -> Result<String, CryptoError> {
+pub fn cvv(
+    cvk: &TdesKey,
+    pan: &str,
+    expiry: &str,
+    service_code: &str,
+) -> Result<String, CryptoError> {
     check_pan(pan)?;
     check_digits(expiry, "expiry (YYMM)", 4)?;
     check_digits(service_code, "service code", 3)?;

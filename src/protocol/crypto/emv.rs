@@ -123,7 +123,6 @@ impl ArqcInput {
 
     /// The 37 bytes the cryptogram is computed over.
     pub fn to_bytes(&self) -> [u8; 37] {
-        let mut out = [0u8; 37];
         let parts: [&[u8]; 11] = [
             &self.amount,
             &self.amount_other,
@@ -137,10 +136,9 @@ impl ArqcInput {
             &self.atc,
             &self.cvr,
         ];
-        let mut at = 0;
-        for p in parts {
-            out[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
+        let mut out = [0u8; 37];
+        for (o, b) in out.iter_mut().zip(parts.into_iter().flatten()) {
+            *o = *b;
         }
         out
     }

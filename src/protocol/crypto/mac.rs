@@ -27,7 +27,9 @@ pub fn retail_mac(key: &TdesKey, data: &[u8], padding: MacPadding) -> [u8; 8] {
     }
     let rest = chunks.remainder();
     let mut last = [0u8; 8];
-    last.get_mut(..rest.len()).map(|s| s.copy_from_slice(rest));
+    if let Some(s) = last.get_mut(..rest.len()) {
+        s.copy_from_slice(rest);
+    }
     let need_last = match padding {
         MacPadding::Method1 => !rest.is_empty() || data.is_empty(),
         MacPadding::Method2 => {

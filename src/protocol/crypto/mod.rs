@@ -44,7 +44,9 @@ pub enum CryptoError {
     #[error("PIN must be 4 to 12 digits")]
     PinFormat,
     /// A decrypted PIN block is not a valid ISO 9564 format 0 block.
-    #[error("PIN block is not ISO 9564 format 0 for this PAN (control nibble {control:X}, length {length})")]
+    #[error(
+        "PIN block is not ISO 9564 format 0 for this PAN (control nibble {control:X}, length {length})"
+    )]
     PinBlockFormat {
         /// The first nibble of the clear block (0 for format 0).
         control: u8,

@@ -14,8 +14,8 @@ pub fn pvv(pvk: &TdesKey, pan: &str, pvki: &str, pin: &str) -> Result<String, Cr
     let end = p.len() - 1;
     let mut tsp = [0u8; 16];
     tsp[..11].copy_from_slice(p.get(end.saturating_sub(11)..end).ok_or(CryptoError::PanFormat)?);
-    tsp[11] = pvki.as_bytes()[0];
-    tsp[12..].copy_from_slice(&pin.as_bytes()[..4]);
+    tsp[11] = pvki.as_bytes().first().copied().unwrap_or(b'0');
+    tsp[12..].copy_from_slice(pin.as_bytes().get(..4).ok_or(CryptoError::PinFormat)?);
     let mut block = [0u8; 8];
     digits_to_bcd(&tsp, &mut block);
     Ok(decimalise(&pvk.encrypt(block), 4))

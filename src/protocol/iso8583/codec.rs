@@ -7,7 +7,10 @@
 
 use super::error::{DecodeError, DecodeErrorKind, Element, EncodeError, EncodeErrorKind};
 use super::message::{Message, Mti};
-use super::spec::{BitmapEncoding, Count, Encoding, FieldKind, FieldSpec, Length, MtiEncoding, PrefixEncoding, Spec, wire_units};
+use super::spec::{
+    BitmapEncoding, Count, Encoding, FieldKind, FieldSpec, Length, MtiEncoding, PrefixEncoding,
+    Spec, wire_units,
+};
 use crate::protocol::reader::Reader;
 
 /// Where each element of a decoded message sits on the wire.
@@ -24,7 +27,12 @@ impl Layout {
     }
 }
 
-const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
+/// The upper-case hex digit for the low nibble of `n`.
+#[inline]
+fn hex_digit(n: u8) -> u8 {
+    let n = n & 0x0f;
+    if n < 10 { b'0' + n } else { b'A' + n - 10 }
+}
 
 #[inline]
 fn hex_nibble(b: u8) -> Option<u8> {
@@ -50,9 +58,16 @@ impl Decoder<'_> {
     }
 
     #[inline]
-    fn take<'a>(&self, r: &mut Reader<'a>, n: usize, el: Element, start: usize) -> Result<&'a [u8], DecodeError> {
+    fn take<'a>(
+        &self,
+        r: &mut Reader<'a>,
+        n: usize,
+        el: Element,
+        start: usize,
+    ) -> Result<&'a [u8], DecodeError> {
         let available = r.remaining();
-        r.take(n).ok_or_else(|| self.err(el, start, DecodeErrorKind::Truncated { needed: n, available }))
+        r.take(n)
+            .ok_or_else(|| self.err(el, start, DecodeErrorKind::Truncated { needed: n, available }))
     }
 
     fn bitmap(&self, r: &mut Reader<'_>, el: Element) -> Result<u64, DecodeError> {
@@ -69,7 +84,15 @@ impl Decoder<'_> {
                 let mut v = 0u64;
                 for (i, &c) in b.iter().enumerate() {
                     let nib = hex_nibble(c).ok_or_else(|| {
-                        self.err(el, start, DecodeErrorKind::BadCharacter { byte: c, at: start + i, expected: "a hex digit" })
+                        self.err(
+                            el,
+                            start,
+                            DecodeErrorKind::BadCharacter {
+                                byte: c,
+                                at: start + i,
+                                expected: "a hex digit",
+                            },
+                        )
                     })?;
                     v = (v << 4) | u64::from(nib);
                 }
@@ -78,10 +101,20 @@ impl Decoder<'_> {
         }
     }
 
-    fn prefix(&self, r: &mut Reader<'_>, f: &FieldSpec, el: Element, start: usize) -> Result<usize, DecodeError> {
+    fn prefix(
+        &self,
+        r: &mut Reader<'_>,
+        f: &FieldSpec,
+        el: Element,
+        start: usize,
+    ) -> Result<usize, DecodeError> {
         let digits = f.length.prefix_digits();
         let bad = |raw: &[u8]| {
-            self.err(el, start, DecodeErrorKind::BadPrefix { found: raw.escape_ascii().to_string() })
+            self.err(
+                el,
+                start,
+                DecodeErrorKind::BadPrefix { found: raw.escape_ascii().to_string() },
+            )
         };
         match f.prefix {
             PrefixEncoding::Ascii => {
@@ -117,7 +150,8 @@ impl Decoder<'_> {
     fn field(&self, r: &mut Reader<'_>, n: u8, msg: &mut Message) -> Result<(), DecodeError> {
         let el = Element::Field(n);
         let start = r.pos();
-        let f = self.spec.field(n).ok_or_else(|| self.err(el, start, DecodeErrorKind::NotInSpec))?;
+        let f =
+            self.spec.field(n).ok_or_else(|| self.err(el, start, DecodeErrorKind::NotInSpec))?;
         let value_len = match f.length {
             Length::Fixed(len) => len,
             Length::LLVar(max) | Length::LLLVar(max) => {
@@ -125,7 +159,11 @@ impl Decoder<'_> {
                 let len = match (f.count, f.encoding) {
                     (Count::Wire, Encoding::Hex) => {
                         if count % 2 == 1 {
-                            return Err(self.err(el, start, DecodeErrorKind::OddHexLength { length: count }));
+                            return Err(self.err(
+                                el,
+                                start,
+                                DecodeErrorKind::OddHexLength { length: count },
+                            ));
                         }
                         count / 2
                     }
@@ -133,7 +171,14 @@ impl Decoder<'_> {
                     _ => count,
                 };
                 if len > max {
-                    return Err(self.err(el, start, DecodeErrorKind::TooLong { length: count, max: if f.count == Count::Wire { wire_units(f, max) } else { max } }));
+                    return Err(self.err(
+                        el,
+                        start,
+                        DecodeErrorKind::TooLong {
+                            length: count,
+                            max: if f.count == Count::Wire { wire_units(f, max) } else { max },
+                        },
+                    ));
                 }
                 len
             }
@@ -142,11 +187,19 @@ impl Decoder<'_> {
         let raw = self.take(r, wire_units(f, value_len), el, start)?;
         match f.encoding {
             Encoding::Ascii => {
-                if f.kind != FieldKind::B {
-                    if let Some(i) = raw.iter().position(|&b| !f.kind.allows(b)) {
-                        let byte = raw.get(i).copied().unwrap_or_default();
-                        return Err(self.err(el, start, DecodeErrorKind::BadCharacter { byte, at: value_at + i, expected: f.kind.describe() }));
-                    }
+                if f.kind != FieldKind::B
+                    && let Some(i) = raw.iter().position(|&b| !f.kind.allows(b))
+                {
+                    let byte = raw.get(i).copied().unwrap_or_default();
+                    return Err(self.err(
+                        el,
+                        start,
+                        DecodeErrorKind::BadCharacter {
+                            byte,
+                            at: value_at + i,
+                            expected: f.kind.describe(),
+                        },
+                    ));
                 }
                 msg.set_with(n, |buf| buf.extend_from_slice(raw));
             }
@@ -155,7 +208,8 @@ impl Decoder<'_> {
                 let mut bad = None;
                 msg.set_with(n, |buf| {
                     for (i, pair) in raw.chunks_exact(2).enumerate() {
-                        let (a, b) = (pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0));
+                        let (a, b) =
+                            (pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0));
                         match (hex_nibble(a), hex_nibble(b)) {
                             (Some(h), Some(l)) => buf.push((h << 4) | l),
                             (None, _) => {
@@ -171,7 +225,15 @@ impl Decoder<'_> {
                 });
                 if let Some((byte, i)) = bad {
                     msg.remove(n);
-                    return Err(self.err(el, start, DecodeErrorKind::BadCharacter { byte, at: value_at + i, expected: "a hex digit" }));
+                    return Err(self.err(
+                        el,
+                        start,
+                        DecodeErrorKind::BadCharacter {
+                            byte,
+                            at: value_at + i,
+                            expected: "a hex digit",
+                        },
+                    ));
                 }
             }
             Encoding::Bcd => {
@@ -194,14 +256,29 @@ impl Decoder<'_> {
                 });
                 if let Some((byte, i)) = bad {
                     msg.remove(n);
-                    return Err(self.err(el, start, DecodeErrorKind::BadCharacter { byte, at: value_at + i, expected: "packed BCD digits" }));
+                    return Err(self.err(
+                        el,
+                        start,
+                        DecodeErrorKind::BadCharacter {
+                            byte,
+                            at: value_at + i,
+                            expected: "packed BCD digits",
+                        },
+                    ));
                 }
             }
         }
         Ok(())
     }
 
-    fn message(&self, wire: &[u8], mut layout: Option<&mut Layout>) -> Result<Message, DecodeError> {
+    /// Decodes into `slot`; on error `slot` keeps what was decoded before it
+    /// (None if even the MTI was unreadable).
+    fn message(
+        &self,
+        wire: &[u8],
+        mut layout: Option<&mut Layout>,
+        slot: &mut Option<Message>,
+    ) -> Result<(), DecodeError> {
         let mut r = Reader::new(wire);
         let doc = self.spec.doc();
         let mut note = |el: Element, start: usize, end: usize| {
@@ -233,10 +310,14 @@ impl Decoder<'_> {
         };
         if let Some(i) = mti.iter().position(|c| !c.is_ascii_digit()) {
             let byte = wire.get(start + i).copied().unwrap_or_default();
-            return Err(self.err(Element::Mti, start, DecodeErrorKind::BadCharacter { byte, at: start + i, expected: "digits" }));
+            return Err(self.err(
+                Element::Mti,
+                start,
+                DecodeErrorKind::BadCharacter { byte, at: start + i, expected: "digits" },
+            ));
         }
         note(Element::Mti, start, r.pos());
-        let mut msg = Message::with_capacity(Mti(mti), wire.len());
+        let msg = slot.insert(Message::with_capacity(Mti(mti), wire.len()));
         if !header.is_empty() {
             msg.set_header(header);
         }
@@ -258,14 +339,18 @@ impl Decoder<'_> {
                 bits &= !(1u64 << (63 - lz));
                 let n = base + lz + 1;
                 let start = r.pos();
-                self.field(&mut r, n, &mut msg)?;
+                self.field(&mut r, n, msg)?;
                 note(Element::Field(n), start, r.pos());
             }
         }
         if r.remaining() > 0 {
-            return Err(self.err(Element::End, r.pos(), DecodeErrorKind::TrailingData { count: r.remaining() }));
+            return Err(self.err(
+                Element::End,
+                r.pos(),
+                DecodeErrorKind::TrailingData { count: r.remaining() },
+            ));
         }
-        Ok(msg)
+        Ok(())
     }
 }
 
@@ -287,7 +372,7 @@ impl Encoder<'_> {
             BitmapEncoding::Binary => out.extend_from_slice(&v.to_be_bytes()),
             BitmapEncoding::Hex => {
                 for i in (0..16).rev() {
-                    out.push(UPPER_HEX[((v >> (4 * i)) & 0xf) as usize]);
+                    out.push(hex_digit((v >> (4 * i)) as u8));
                 }
             }
         }
@@ -298,18 +383,22 @@ impl Encoder<'_> {
         let f = self.spec.field(n).ok_or_else(|| self.err(el, EncodeErrorKind::NotInSpec))?;
         match f.length {
             Length::Fixed(len) if value.len() != len => {
-                return Err(self.err(el, EncodeErrorKind::WrongLength { found: value.len(), expected: len }));
+                return Err(self
+                    .err(el, EncodeErrorKind::WrongLength { found: value.len(), expected: len }));
             }
             Length::LLVar(max) | Length::LLLVar(max) if value.len() > max => {
                 return Err(self.err(el, EncodeErrorKind::TooLong { found: value.len(), max }));
             }
             _ => {}
         }
-        if f.kind != FieldKind::B {
-            if let Some(i) = value.iter().position(|&b| !f.kind.allows(b)) {
-                let byte = value.get(i).copied().unwrap_or_default();
-                return Err(self.err(el, EncodeErrorKind::BadCharacter { byte, index: i, expected: f.kind.describe() }));
-            }
+        if f.kind != FieldKind::B
+            && let Some(i) = value.iter().position(|&b| !f.kind.allows(b))
+        {
+            let byte = value.get(i).copied().unwrap_or_default();
+            return Err(self.err(
+                el,
+                EncodeErrorKind::BadCharacter { byte, index: i, expected: f.kind.describe() },
+            ));
         }
         let digits = f.length.prefix_digits();
         if digits > 0 {
@@ -344,8 +433,8 @@ impl Encoder<'_> {
             Encoding::Ascii | Encoding::Binary => out.extend_from_slice(value),
             Encoding::Hex => {
                 for &b in value {
-                    out.push(UPPER_HEX[usize::from(b >> 4)]);
-                    out.push(UPPER_HEX[usize::from(b & 0xf)]);
+                    out.push(hex_digit(b >> 4));
+                    out.push(hex_digit(b));
                 }
             }
             Encoding::Bcd => {
@@ -365,7 +454,10 @@ impl Encoder<'_> {
     fn message(&self, msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let doc = self.spec.doc();
         if msg.header().len() != doc.header {
-            return Err(self.err(Element::Header, EncodeErrorKind::HeaderLength { found: msg.header().len(), expected: doc.header }));
+            return Err(self.err(
+                Element::Header,
+                EncodeErrorKind::HeaderLength { found: msg.header().len(), expected: doc.header },
+            ));
         }
         out.extend_from_slice(msg.header());
         let mti = msg.mti().0;
@@ -391,18 +483,41 @@ impl Encoder<'_> {
     }
 }
 
+/// Never returned: a successful decode always has a message.
+fn unreachable_mti() -> DecodeError {
+    DecodeError {
+        element: Element::Mti,
+        name: String::new(),
+        offset: 0,
+        kind: DecodeErrorKind::Truncated { needed: 4, available: 0 },
+    }
+}
+
 impl Spec {
     /// Decodes one message (without the framing header).
     pub fn decode(&self, wire: &[u8]) -> Result<Message, DecodeError> {
-        Decoder { spec: self }.message(wire, None)
+        let mut slot = None;
+        Decoder { spec: self }.message(wire, None, &mut slot)?;
+        slot.ok_or_else(unreachable_mti)
+    }
+
+    /// Decodes as far as possible: the fields before the first error, and
+    /// the error. A host uses this to answer 30 to a damaged frame with the
+    /// STAN and terminal id it could still read. `None` if not even the MTI
+    /// is readable.
+    pub fn decode_partial(&self, wire: &[u8]) -> (Option<Message>, Option<DecodeError>) {
+        let mut slot = None;
+        let err = Decoder { spec: self }.message(wire, None, &mut slot).err();
+        (slot, err)
     }
 
     /// Decodes one message and reports where each element sits, for the
     /// inspector and for checking a MAC over the bytes as received.
     pub fn decode_with_layout(&self, wire: &[u8]) -> Result<(Message, Layout), DecodeError> {
         let mut layout = Layout::default();
-        let msg = Decoder { spec: self }.message(wire, Some(&mut layout))?;
-        Ok((msg, layout))
+        let mut slot = None;
+        Decoder { spec: self }.message(wire, Some(&mut layout), &mut slot)?;
+        Ok((slot.ok_or_else(unreachable_mti)?, layout))
     }
 
     /// Encodes a message (without the framing header).
@@ -418,7 +533,12 @@ impl Spec {
     }
 
     /// Appends one encoded field (prefix and value) to `out`.
-    pub(crate) fn encode_field(&self, out: &mut Vec<u8>, n: u8, value: &[u8]) -> Result<(), EncodeError> {
+    pub(crate) fn encode_field(
+        &self,
+        out: &mut Vec<u8>,
+        n: u8,
+        value: &[u8],
+    ) -> Result<(), EncodeError> {
         Encoder { spec: self }.field(out, n, value)
     }
 

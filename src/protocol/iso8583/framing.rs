@@ -37,9 +37,12 @@ pub fn write_frame(msg: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
     Ok(())
 }
 
+/// A complete frame's message and the bytes after it.
+pub type Split<'a> = (&'a [u8], &'a [u8]);
+
 /// Splits the first complete frame off `buf`: `Ok(Some((message, rest)))`,
 /// `Ok(None)` when more bytes are needed.
-pub fn split_frame(buf: &[u8]) -> Result<Option<(&[u8], &[u8])>, FrameError> {
+pub fn split_frame(buf: &[u8]) -> Result<Option<Split<'_>>, FrameError> {
     let Some(&[hi, lo]) = buf.get(..2) else {
         return Ok(None);
     };

@@ -20,7 +20,11 @@ pub enum MacCheck {
 /// Encodes `msg` with its MAC: sets field 64 (or 128 when a secondary bitmap
 /// is present), computes the MAC over the encoded bytes before it, and
 /// returns the wire bytes. `msg` ends up holding the MAC too.
-pub fn encode_with_mac(spec: &Spec, msg: &mut Message, tak: &TdesKey) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_with_mac(
+    spec: &Spec,
+    msg: &mut Message,
+    tak: &TdesKey,
+) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(512);
     encode_with_mac_into(spec, msg, tak, &mut out)?;
     Ok(out)

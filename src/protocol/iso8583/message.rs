@@ -439,6 +439,12 @@ impl OriginalData {
 
     /// The 42-digit field 90 value.
     pub fn to_field(&self) -> String {
-        format!("{}{:06}{:0>10}{}", self.mti, self.stan % 1_000_000, self.transmission_time, "0".repeat(22))
+        format!(
+            "{}{:06}{:0>10}{}",
+            self.mti,
+            self.stan % 1_000_000,
+            self.transmission_time,
+            "0".repeat(22)
+        )
     }
 }

@@ -284,9 +284,12 @@ impl Spec {
     pub fn compile(doc: MessageSpec) -> Result<Self, SpecError> {
         let mut table: Vec<Option<FieldSpec>> = vec![None; 129];
         for (&n, f) in &doc.fields {
-            let bad = |reason: String| SpecError::Field { spec: doc.name.clone(), field: n, reason };
+            let bad =
+                |reason: String| SpecError::Field { spec: doc.name.clone(), field: n, reason };
             if !(2..=128).contains(&n) {
-                return Err(bad("field numbers run from 2 to 128 (1 is the secondary bitmap)".into()));
+                return Err(bad(
+                    "field numbers run from 2 to 128 (1 is the secondary bitmap)".into()
+                ));
             }
             let max = f.length.max();
             if max == 0 {
@@ -295,10 +298,15 @@ impl Spec {
             match (f.kind, f.encoding) {
                 (FieldKind::B, Encoding::Hex | Encoding::Binary) => {}
                 (FieldKind::B, e) => {
-                    return Err(bad(format!("kind B (bytes) needs encoding Hex or Binary, not {e:?}")));
+                    return Err(bad(format!(
+                        "kind B (bytes) needs encoding Hex or Binary, not {e:?}"
+                    )));
                 }
                 (k, Encoding::Hex | Encoding::Binary) => {
-                    return Err(bad(format!("encoding {:?} is for kind B; kind {k:?} is text", f.encoding)));
+                    return Err(bad(format!(
+                        "encoding {:?} is for kind B; kind {k:?} is text",
+                        f.encoding
+                    )));
                 }
                 (FieldKind::N | FieldKind::Z, Encoding::Bcd) | (_, Encoding::Ascii) => {}
                 (k, Encoding::Bcd) => {
@@ -346,8 +354,7 @@ impl Spec {
 
     /// Serialises the dialect back to RON (round-trips through [`Self::from_ron`]).
     pub fn to_ron(&self) -> String {
-        ron::ser::to_string_pretty(&self.doc, ron::ser::PrettyConfig::default())
-            .unwrap_or_default()
+        ron::ser::to_string_pretty(&self.doc, ron::ser::PrettyConfig::default()).unwrap_or_default()
     }
 }
 
@@ -386,8 +393,9 @@ mod tests {
 
     #[test]
     fn a_syntax_error_has_a_position() {
-        let err = Spec::from_ron("MessageSpec(name: \"x\",\n fields: { 4: (nam: \"A\") })", "d.ron")
-            .unwrap_err();
+        let err =
+            Spec::from_ron("MessageSpec(name: \"x\",\n fields: { 4: (nam: \"A\") })", "d.ron")
+                .unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("d.ron:2:"), "{text}");
     }

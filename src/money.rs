@@ -1,0 +1,101 @@
+//! Amounts of money in minor units, written as people write them ("35.00").
+
+use std::fmt;
+
+/// An amount in minor units (cents, fen). Currencies here have 2 decimals.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(pub i64);
+
+impl Money {
+    /// Zero.
+    pub const ZERO: Self = Self(0);
+
+    /// Parses "35", "35.5", "35.00", "-1.25", "1,000.00".
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("expected an amount like \"35.00\", found {s:?}");
+        let t: String = s.trim().chars().filter(|&c| c != ',' && c != '_').collect();
+        let (neg, t) = t.strip_prefix('-').map_or((false, t.as_str()), |r| (true, r));
+        let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+        if int.is_empty()
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || frac.len() > 2
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(bad());
+        }
+        let whole: i64 = int.parse().map_err(|_| bad())?;
+        let cents: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+        let v = whole.checked_mul(100).and_then(|w| w.checked_add(cents)).ok_or_else(bad)?;
+        Ok(Self(if neg { -v } else { v }))
+    }
+
+    /// Minor units as an unsigned ISO 8583 amount (negative becomes zero).
+    pub fn minor(self) -> u64 {
+        self.0.max(0) as u64
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        write!(f, "{sign}{}.{:02}", self.0.unsigned_abs() / 100, self.0.unsigned_abs() % 100)
+    }
+}
+
+impl fmt::Debug for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::ops::Add for Money {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self(self.0.saturating_add(o.0))
+    }
+}
+
+impl std::ops::AddAssign for Money {
+    fn add_assign(&mut self, o: Self) {
+        self.0 = self.0.saturating_add(o.0);
+    }
+}
+
+impl std::ops::Sub for Money {
+    type Output = Self;
+    fn sub(self, o: Self) -> Self {
+        Self(self.0.saturating_sub(o.0))
+    }
+}
+
+impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        assert_eq!(Money::parse("35.00"), Ok(Money(3500)));
+        assert_eq!(Money::parse("35"), Ok(Money(3500)));
+        assert_eq!(Money::parse("35.5"), Ok(Money(3550)));
+        assert_eq!(Money::parse("1,000.05"), Ok(Money(100_005)));
+        assert_eq!(Money::parse("-1.25"), Ok(Money(-125)));
+        assert!(Money::parse("35.001").is_err());
+        assert!(Money::parse("abc").is_err());
+        assert!(Money::parse("99999999999999999999").is_err());
+        assert_eq!(Money(100_005).to_string(), "1000.05");
+        assert_eq!(Money(-5).to_string(), "-0.05");
+    }
+}

@@ -1,0 +1,1207 @@
+//! The emulated terminal stack (sans-IO).
+//!
+//! One customer transaction at a time: application selection, GET
+//! PROCESSING OPTIONS, READ RECORD, cardholder verification (online PIN,
+//! offline PIN, or none under the contactless CVM limit), the first GENERATE
+//! AC, the 0200, the ARPC check in the second GENERATE AC, and the receipt.
+//! A response timeout leads to a reversal (0400) with bounded retries; a
+//! reversal that still gets no answer is kept and retried later (store and
+//! forward), so a link outage does not lose it. A chip that does not answer
+//! sends the terminal to magstripe fallback (entry mode 801).
+//!
+//! The terminal talks to the card through a [`CardChannel`] the driver
+//! provides (so a shimmer or a wedge can sit in between) and to the host by
+//! returning [`Output::Send`]; time only arrives as `now` arguments.
+
+mod build;
+
+use std::sync::Arc;
+
+use crate::card::{Interface, PPSE, PSE, VISA_AID, cdol1, cdol2};
+use crate::money::Money;
+use crate::protocol::apdu::{Command, Response, StatusWord, cryptogram};
+use crate::protocol::crypto::TdesKey;
+use crate::protocol::iso8583::{MacCheck, Message, Mti, Spec, verify_mac};
+use crate::protocol::response::ResponseCode;
+use crate::protocol::tlv::{self, Dol, Tlv};
+use crate::protocol::track::Track2;
+use crate::rng::Stream;
+use crate::time::{Calendar, Duration, SimTime};
+
+/// What a terminal does when a request gets no response in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum TimeoutPolicy {
+    /// Decline, then send a reversal (0400) until the host acknowledges it. Correct.
+    #[default]
+    Reverse,
+    /// Resend the same 0200 (same STAN); the host's duplicate check answers 94.
+    ResendSameStan,
+    /// Firmware bug: resend as a new transaction (new STAN) and never reverse.
+    ResendNewStan,
+    /// Firmware bug: decline and forget; the host may keep the approval.
+    Nothing,
+}
+
+/// How the terminal makes its unpredictable numbers (tag 9F37).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum UnpredictableNumber {
+    /// From the terminal's random stream.
+    #[default]
+    Random,
+    /// A counter: predictable, which enables pre-play attacks.
+    Counter,
+}
+
+/// A terminal's fixed settings.
+#[derive(Debug, Clone)]
+pub struct TerminalConfig {
+    /// Terminal id, field 41 (8 characters).
+    pub tid: String,
+    /// Merchant id, field 42 (15 characters).
+    pub mid: String,
+    /// Currency, field 49 and tag 5F2A ("156").
+    pub currency: String,
+    /// Terminal country code, tag 9F1A ("156").
+    pub country: String,
+    /// The ISO 8583 dialect it speaks.
+    pub spec: Arc<Spec>,
+    /// Terminal authentication key (MAC).
+    pub tak: TdesKey,
+    /// Terminal PIN key.
+    pub tpk: TdesKey,
+    /// Whether requests carry a MAC and responses must.
+    pub mac: bool,
+    /// How long to wait for a response.
+    pub response_timeout: Duration,
+    /// What to do on a timeout.
+    pub on_timeout: TimeoutPolicy,
+    /// Immediate tries of a reversal before it waits for later.
+    pub reversal_attempts: u32,
+    /// Wait between later reversal tries.
+    pub reversal_retry: Duration,
+    /// Give up on a reversal after this many tries in all (an alert).
+    pub reversal_max_attempts: u32,
+    /// Reads chips.
+    pub chip: bool,
+    /// Reads magstripes.
+    pub magstripe: bool,
+    /// Reads contactless cards.
+    pub contactless: bool,
+    /// Contactless amounts up to this need no CVM.
+    pub contactless_cvm_limit: Money,
+    /// Accepts offline PIN (VERIFY).
+    pub offline_pin: bool,
+    /// Unpredictable number source.
+    pub un: UnpredictableNumber,
+    /// Maps virtual time to the dates on the wire.
+    pub calendar: Calendar,
+}
+
+/// How the customer presents the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presentation {
+    /// Taps it on the contactless reader.
+    Tap,
+    /// Inserts it in the chip slot.
+    Insert,
+    /// Swipes it.
+    Swipe,
+}
+
+/// One thing a customer wants to pay (or be refunded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purchase {
+    /// The purchase id (stable across PIN retries).
+    pub id: u64,
+    /// The amount.
+    pub amount: Money,
+    /// A refund rather than a purchase.
+    pub refund: bool,
+    /// How the card is presented.
+    pub presentation: Presentation,
+}
+
+/// How the card data was captured (field 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// Contact chip, 051.
+    Chip,
+    /// Contactless chip, 071.
+    Contactless,
+    /// Magstripe swipe, 021.
+    Magstripe,
+    /// Magstripe after a chip failure, 801.
+    Fallback,
+}
+
+impl Entry {
+    /// Field 22.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Chip => "051",
+            Self::Contactless => "071",
+            Self::Magstripe => "021",
+            Self::Fallback => "801",
+        }
+    }
+}
+
+/// How the cardholder was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CvmPerformed {
+    /// PIN block sent to the issuer.
+    OnlinePin,
+    /// PIN checked by the card.
+    OfflinePin,
+    /// None (contactless under the limit).
+    NoCvm,
+}
+
+/// The end of a customer transaction: what the receipt says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Approved: goods handed over.
+    Approved,
+    /// Declined by the host (the code says why).
+    Declined,
+    /// Declined by the card or the terminal without going online.
+    DeclinedOffline,
+    /// No response in time.
+    Timeout,
+    /// The card could not be read at all.
+    CardUnreadable,
+}
+
+/// A finished customer transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// Purchase id.
+    pub purchase: u64,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The host's response code, if one arrived.
+    pub response: Option<ResponseCode>,
+    /// Why, in words (for offline declines and failures).
+    pub reason: &'static str,
+    /// How the card was read.
+    pub entry: Option<Entry>,
+    /// Cardholder verification used.
+    pub cvm: Option<CvmPerformed>,
+    /// STAN of the request, if one was sent.
+    pub stan: Option<u32>,
+    /// RRN of the request.
+    pub rrn: Option<String>,
+    /// Amount.
+    pub amount: Money,
+    /// Refund rather than purchase.
+    pub refund: bool,
+    /// Time from the request to the response, if both happened.
+    pub round_trip: Option<Duration>,
+}
+
+/// Why a frame was sent, for the journal and the monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A 0200 for a customer.
+    Request,
+    /// The same 0200 again.
+    Resend,
+    /// A 0400 reversal (first try or repeat).
+    Reversal,
+    /// An 0800 sign-on.
+    SignOn,
+}
+
+/// A frame for the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The wire bytes (no framing header).
+    pub bytes: Vec<u8>,
+    /// Its MTI.
+    pub mti: Mti,
+    /// Its STAN.
+    pub stan: u32,
+    /// Why.
+    pub purpose: Purpose,
+    /// The purchase it belongs to (reversals: the reversed purchase).
+    pub purchase: Option<u64>,
+}
+
+/// Things the terminal reports that are not frames or completions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// The chip did not answer; falling back to the magstripe.
+    ChipFailed {
+        /// Purchase id.
+        purchase: u64,
+    },
+    /// A response was ignored.
+    ResponseIgnored {
+        /// Why.
+        reason: &'static str,
+        /// Its STAN, if readable.
+        stan: Option<u32>,
+    },
+    /// The card declined after the host approved (bad ARPC): reversing.
+    CardDeclinedAfterApproval {
+        /// Purchase id.
+        purchase: u64,
+    },
+    /// A reversal was acknowledged.
+    ReversalAcknowledged {
+        /// Its STAN.
+        stan: u32,
+        /// The reversed purchase.
+        purchase: u64,
+    },
+    /// A reversal got no answer after its immediate tries; kept for later.
+    ReversalStored {
+        /// Its STAN.
+        stan: u32,
+    },
+    /// A reversal was abandoned after all tries (the host may keep the money).
+    ReversalAbandoned {
+        /// Its STAN.
+        stan: u32,
+        /// The purchase.
+        purchase: u64,
+    },
+    /// An offline PIN was wrong.
+    OfflinePinWrong {
+        /// Tries the card says are left.
+        tries_left: u8,
+    },
+    /// The host acknowledged the sign-on.
+    SignedOn,
+}
+
+/// What the terminal asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Ask the cardholder for the PIN on the PIN pad.
+    RequestPin {
+        /// Purchase id.
+        purchase: u64,
+    },
+    /// Send a frame to the host.
+    Send(Outgoing),
+    /// Wake the terminal with `timer(token)` at `at`.
+    Timer {
+        /// Token to hand back.
+        token: u64,
+        /// When.
+        at: SimTime,
+    },
+    /// A customer transaction ended.
+    Completed(Completion),
+    /// Something worth recording.
+    Note(Note),
+}
+
+/// The card as the terminal sees it: a reader slot, a contactless field and
+/// a swipe slot. The driver implements it (and attacks can wrap it).
+pub trait CardChannel {
+    /// Powers the card on an interface; returns the ATR (empty if mute).
+    fn power_on(&mut self, interface: Interface) -> Vec<u8>;
+    /// Exchanges one APDU; an empty answer means the card is mute.
+    fn transmit(&mut self, capdu: &[u8]) -> Vec<u8>;
+    /// Reads the magstripe (track 2, field 35 form), if there is one.
+    fn swipe(&mut self) -> Option<String>;
+}
+
+#[derive(Debug, Clone)]
+struct CardRead {
+    entry: Entry,
+    track2: String,
+    pan: String,
+    psn: Option<String>,
+    cvm: CvmPerformed,
+    /// Tags for field 55 (chip and contactless).
+    icc: Vec<(u32, Vec<u8>)>,
+    /// The first cryptogram, already made (contactless).
+    ac_ready: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Txn {
+    purchase: Purchase,
+    read: CardRead,
+    un: [u8; 4],
+    tvr: [u8; 5],
+    pin_block: Option<[u8; 8]>,
+    stan: u32,
+    rrn: String,
+    transmission: String,
+    wire: Vec<u8>,
+    sent_at: SimTime,
+    token: u64,
+    sends: u32,
+}
+
+#[derive(Debug, Clone)]
+enum Stage {
+    Idle,
+    AwaitPin(Box<Txn>),
+    AwaitResponse(Box<Txn>),
+}
+
+#[derive(Debug, Clone)]
+struct PendingReversal {
+    purchase: u64,
+    stan: u32,
+    wire: Vec<u8>,
+    attempts: u32,
+    token: u64,
+    waiting: bool,
+}
+
+/// Totals of what the terminal approved, for end-of-day settlement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    /// Approved purchases.
+    pub purchases: u64,
+    /// Their amount.
+    pub purchase_amount: Money,
+    /// Approved refunds.
+    pub refunds: u64,
+    /// Their amount.
+    pub refund_amount: Money,
+}
+
+/// The terminal stack.
+#[derive(Debug, Clone)]
+pub struct TerminalCore {
+    cfg: TerminalConfig,
+    rng: Stream,
+    stan: u32,
+    un_counter: u32,
+    next_token: u64,
+    stage: Stage,
+    reversals: Vec<PendingReversal>,
+    totals: Totals,
+}
+
+impl TerminalCore {
+    /// A terminal with its settings and random stream.
+    pub fn new(cfg: TerminalConfig, rng: Stream) -> Self {
+        Self {
+            cfg,
+            rng,
+            stan: 0,
+            un_counter: 0,
+            next_token: 0,
+            stage: Stage::Idle,
+            reversals: Vec::new(),
+            totals: Totals::default(),
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &TerminalConfig {
+        &self.cfg
+    }
+
+    /// True while a customer transaction is under way.
+    pub fn busy(&self) -> bool {
+        !matches!(self.stage, Stage::Idle)
+    }
+
+    /// Reversals not yet acknowledged.
+    pub fn pending_reversals(&self) -> usize {
+        self.reversals.len()
+    }
+
+    /// What it approved so far.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    fn next_stan(&mut self) -> u32 {
+        self.stan = self.stan % 999_999 + 1;
+        self.stan
+    }
+
+    fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    /// Sends the start-of-day sign-on (0800, network code 001, no MAC).
+    pub fn sign_on(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        let stan = self.next_stan();
+        let mut m = Message::new(Mti::NETWORK);
+        m.set(7, self.cfg.calendar.at(now).mmddhhmmss());
+        m.set_stan(stan);
+        m.set(41, &self.cfg.tid);
+        m.set(70, "001");
+        if let Ok(bytes) = self.cfg.spec.encode(&m) {
+            out.push(Output::Send(Outgoing {
+                bytes,
+                mti: Mti::NETWORK,
+                stan,
+                purpose: Purpose::SignOn,
+                purchase: None,
+            }));
+        }
+    }
+
+    /// A customer presents a card for `purchase`.
+    pub fn start(
+        &mut self,
+        now: SimTime,
+        purchase: Purchase,
+        card: &mut dyn CardChannel,
+        out: &mut Vec<Output>,
+    ) {
+        if self.busy() {
+            return;
+        }
+        let _ = now;
+        let read = match self.read_card(&purchase, card, out) {
+            Ok(r) => r,
+            Err(reason) => {
+                out.push(Output::Completed(self.completion(
+                    &purchase,
+                    Outcome::CardUnreadable,
+                    None,
+                    reason,
+                    None,
+                )));
+                return;
+            }
+        };
+        let un = self.unpredictable_number();
+        let mut txn = Txn {
+            purchase,
+            read,
+            un,
+            tvr: [0; 5],
+            pin_block: None,
+            stan: 0,
+            rrn: String::new(),
+            transmission: String::new(),
+            wire: Vec::new(),
+            sent_at: now,
+            token: 0,
+            sends: 0,
+        };
+        if txn.read.entry == Entry::Fallback {
+            txn.tvr[0] |= 0x00;
+        }
+        if matches!(txn.read.cvm, CvmPerformed::OnlinePin | CvmPerformed::OfflinePin) {
+            out.push(Output::RequestPin { purchase: purchase.id });
+            self.stage = Stage::AwaitPin(Box::new(txn));
+        } else {
+            self.go_online(now, txn, card, out);
+        }
+    }
+
+    /// The cardholder typed a PIN (or `None`: cancelled).
+    pub fn pin_entered(
+        &mut self,
+        now: SimTime,
+        pin: Option<&str>,
+        card: &mut dyn CardChannel,
+        out: &mut Vec<Output>,
+    ) {
+        let Stage::AwaitPin(mut txn) = std::mem::replace(&mut self.stage, Stage::Idle) else {
+            return;
+        };
+        let Some(pin) = pin else {
+            out.push(Output::Completed(self.completion(
+                &txn.purchase,
+                Outcome::DeclinedOffline,
+                None,
+                "cardholder cancelled",
+                Some(&txn),
+            )));
+            return;
+        };
+        match txn.read.cvm {
+            CvmPerformed::OfflinePin => {
+                let resp = exchange(card, &Command::verify_plaintext_pin(pin));
+                match resp.map(|r| r.sw) {
+                    Some(StatusWord::OK) => {}
+                    Some(sw) if sw.tries_left().is_some_and(|t| t > 0) => {
+                        out.push(Output::Note(Note::OfflinePinWrong {
+                            tries_left: sw.tries_left().unwrap_or(0),
+                        }));
+                        out.push(Output::RequestPin { purchase: txn.purchase.id });
+                        self.stage = Stage::AwaitPin(txn);
+                        return;
+                    }
+                    _ => {
+                        // PIN try limit exceeded: the card will decline.
+                        txn.tvr[2] |= 0x20 | 0x80;
+                    }
+                }
+            }
+            CvmPerformed::OnlinePin => {
+                match crate::protocol::crypto::pin_block_iso0(&self.cfg.tpk, pin, &txn.read.pan) {
+                    Ok(b) => txn.pin_block = Some(b),
+                    Err(_) => {
+                        out.push(Output::Completed(self.completion(
+                            &txn.purchase,
+                            Outcome::DeclinedOffline,
+                            None,
+                            "PIN not accepted by the PIN pad",
+                            Some(&txn),
+                        )));
+                        return;
+                    }
+                }
+            }
+            CvmPerformed::NoCvm => {}
+        }
+        self.go_online(now, *txn, card, out);
+    }
+
+    fn unpredictable_number(&mut self) -> [u8; 4] {
+        match self.cfg.un {
+            UnpredictableNumber::Random => (self.rng.u64() as u32).to_be_bytes(),
+            UnpredictableNumber::Counter => {
+                self.un_counter = self.un_counter.wrapping_add(1);
+                self.un_counter.to_be_bytes()
+            }
+        }
+    }
+
+    /// Terminal data for DOLs.
+    fn terminal_tag(&self, txn: &Txn, now: SimTime, tag: u32) -> Option<Vec<u8>> {
+        let bcd = |s: &str| -> Vec<u8> {
+            s.as_bytes()
+                .chunks(2)
+                .map(|p| p.iter().fold(0u8, |a, d| (a << 4) | (d.wrapping_sub(b'0') & 0x0f)))
+                .collect()
+        };
+        Some(match tag {
+            0x9F02 => bcd(&format!("{:012}", txn.purchase.amount.minor())),
+            0x9F03 => vec![0; 6],
+            0x9F1A => bcd(&format!("{:0>4}", self.cfg.country)),
+            0x5F2A => bcd(&format!("{:0>4}", self.cfg.currency)),
+            0x95 => txn.tvr.to_vec(),
+            0x9A => self.cfg.calendar.at(now).yymmdd_bcd().to_vec(),
+            0x9C => vec![if txn.purchase.refund { 0x20 } else { 0x00 }],
+            0x9F37 => txn.un.to_vec(),
+            // TTQ: contactless qVSDC, online capable, online PIN supported.
+            0x9F66 => vec![0x36, 0x00, 0x40, 0x00],
+            _ => return None,
+        })
+    }
+
+    fn read_card(
+        &mut self,
+        p: &Purchase,
+        card: &mut dyn CardChannel,
+        out: &mut Vec<Output>,
+    ) -> Result<CardRead, &'static str> {
+        let mut presentation = p.presentation;
+        if presentation == Presentation::Tap && !self.cfg.contactless {
+            presentation = Presentation::Insert;
+        }
+        if presentation == Presentation::Tap {
+            if let Some(r) = self.read_contactless(p, card) {
+                return Ok(r);
+            }
+            presentation = Presentation::Insert;
+        }
+        if presentation == Presentation::Swipe && self.cfg.chip {
+            // A chip card swiped on a chip terminal is asked to insert.
+            if let Some(t2) = card.swipe().and_then(|t| Track2::parse(&t).ok())
+                && t2.has_chip()
+            {
+                presentation = Presentation::Insert;
+            }
+        }
+        if presentation == Presentation::Insert && self.cfg.chip {
+            match self.read_chip(p, card) {
+                Ok(r) => return Ok(r),
+                Err(()) => {
+                    out.push(Output::Note(Note::ChipFailed { purchase: p.id }));
+                    return self.read_magstripe(card, Entry::Fallback);
+                }
+            }
+        }
+        self.read_magstripe(card, Entry::Magstripe)
+    }
+
+    fn read_magstripe(
+        &mut self,
+        card: &mut dyn CardChannel,
+        entry: Entry,
+    ) -> Result<CardRead, &'static str> {
+        if !self.cfg.magstripe {
+            return Err("card needs a magstripe reader");
+        }
+        let track = card.swipe().ok_or("magstripe unreadable")?;
+        let t2 = Track2::parse(&track).map_err(|_| "magstripe unreadable")?;
+        Ok(CardRead {
+            entry,
+            pan: t2.pan.clone(),
+            track2: track,
+            psn: None,
+            cvm: CvmPerformed::OnlinePin,
+            icc: Vec::new(),
+            ac_ready: false,
+        })
+    }
+
+    fn select_application(
+        &mut self,
+        card: &mut dyn CardChannel,
+        directory: &[u8],
+    ) -> Option<Vec<u8>> {
+        let dir = exchange(card, &Command::select(directory))?;
+        let mut aids: Vec<Vec<u8>> = Vec::new();
+        if dir.sw.is_ok() {
+            let parsed = tlv::parse(&dir.data).ok()?;
+            let mut entries = Vec::new();
+            collect(&parsed, 0x4F, &mut entries);
+            if entries.is_empty()
+                && let Some(sfi) = tlv::find_in(&parsed, 0x88)
+                    .and_then(Tlv::bytes)
+                    .and_then(|b| b.first().copied())
+            {
+                let rec = exchange(card, &Command::read_record(1, sfi))?;
+                if rec.sw.is_ok() {
+                    collect(&tlv::parse(&rec.data).ok()?, 0x4F, &mut entries);
+                }
+            }
+            aids = entries;
+        }
+        if aids.is_empty() {
+            aids.push(VISA_AID.to_vec());
+        }
+        aids.into_iter().filter(|a| a.as_slice() == VISA_AID).find_map(|aid| {
+            let r = exchange(card, &Command::select(&aid))?;
+            r.sw.is_ok().then_some(r.data)
+        })
+    }
+
+    fn read_chip(&mut self, p: &Purchase, card: &mut dyn CardChannel) -> Result<CardRead, ()> {
+        if card.power_on(Interface::Contact).is_empty() {
+            return Err(());
+        }
+        let fci = self.select_application(card, PSE).ok_or(())?;
+        let pdol = tlv::parse(&fci)
+            .ok()
+            .and_then(|t| tlv::find_in(&t, 0x9F38).and_then(Tlv::bytes).map(<[u8]>::to_vec));
+        let dummy = self.dummy_txn(p);
+        let pdol_data = pdol
+            .and_then(|d| Dol::parse(&d).ok())
+            .map(|d| d.fill_owned(|t| self.terminal_tag(&dummy, SimTime(0), t)))
+            .unwrap_or_default();
+        let gpo = exchange(card, &Command::get_processing_options(&pdol_data))
+            .filter(|r| r.sw.is_ok())
+            .ok_or(())?;
+        let gpo_tlv = tlv::parse(&gpo.data).map_err(|_| ())?;
+        let afl = tlv::find_in(&gpo_tlv, 0x94).and_then(Tlv::bytes).ok_or(())?.to_vec();
+        let mut records = Vec::new();
+        for entry in afl.chunks_exact(4) {
+            let (sfi, first, last) = (entry[0] >> 3, entry[1], entry[2]);
+            for rec in first..=last {
+                let r = exchange(card, &Command::read_record(rec, sfi))
+                    .filter(|r| r.sw.is_ok())
+                    .ok_or(())?;
+                records.extend(tlv::parse(&r.data).map_err(|_| ())?);
+            }
+        }
+        let t57 = tlv::find_in(&records, 0x57).and_then(Tlv::bytes).ok_or(())?;
+        let t2 = Track2::parse_tag57(t57).map_err(|_| ())?;
+        let psn = tlv::find_in(&records, 0x5F34)
+            .and_then(Tlv::bytes)
+            .and_then(|b| b.first())
+            .map(|b| format!("{b:02X}"));
+        let cvm_list = tlv::find_in(&records, 0x8E).and_then(Tlv::bytes).unwrap_or_default();
+        let cvm = self.select_cvm(cvm_list);
+        Ok(CardRead {
+            entry: Entry::Chip,
+            pan: t2.pan.clone(),
+            track2: t2.to_field35(),
+            psn,
+            cvm,
+            icc: Vec::new(),
+            ac_ready: false,
+        })
+    }
+
+    fn select_cvm(&self, list: &[u8]) -> CvmPerformed {
+        for rule in list.get(8..).unwrap_or_default().chunks_exact(2) {
+            match rule[0] & 0x3F {
+                0x02 => return CvmPerformed::OnlinePin,
+                0x01 | 0x04 if self.cfg.offline_pin => return CvmPerformed::OfflinePin,
+                0x1F => return CvmPerformed::NoCvm,
+                _ => {}
+            }
+        }
+        CvmPerformed::OnlinePin
+    }
+
+    fn dummy_txn(&self, p: &Purchase) -> Txn {
+        Txn {
+            purchase: *p,
+            read: CardRead {
+                entry: Entry::Chip,
+                track2: String::new(),
+                pan: String::new(),
+                psn: None,
+                cvm: CvmPerformed::NoCvm,
+                icc: Vec::new(),
+                ac_ready: false,
+            },
+            un: [0; 4],
+            tvr: [0; 5],
+            pin_block: None,
+            stan: 0,
+            rrn: String::new(),
+            transmission: String::new(),
+            wire: Vec::new(),
+            sent_at: SimTime(0),
+            token: 0,
+            sends: 0,
+        }
+    }
+
+    fn read_contactless(&mut self, p: &Purchase, card: &mut dyn CardChannel) -> Option<CardRead> {
+        if card.power_on(Interface::Contactless).is_empty() {
+            return None;
+        }
+        let fci = self.select_application(card, PPSE)?;
+        let pdol = tlv::parse(&fci)
+            .ok()
+            .and_then(|t| tlv::find_in(&t, 0x9F38).and_then(Tlv::bytes).map(<[u8]>::to_vec))?;
+        // The UN must be in the PDOL data: draw it now and keep it.
+        let un = self.unpredictable_number();
+        let mut probe = self.dummy_txn(p);
+        probe.un = un;
+        let now = SimTime(0);
+        let _ = now;
+        let pdol = Dol::parse(&pdol).ok()?;
+        let pdol_data = pdol.fill_owned(|t| self.terminal_tag(&probe, SimTime(0), t));
+        let gpo = exchange(card, &Command::get_processing_options(&pdol_data))
+            .filter(|r| r.sw.is_ok())?;
+        let t = tlv::parse(&gpo.data).ok()?;
+        let get = |tag: u32| tlv::find_in(&t, tag).and_then(Tlv::bytes);
+        let t2 = Track2::parse_tag57(get(0x57)?).ok()?;
+        let mut icc: Vec<(u32, Vec<u8>)> = Vec::new();
+        for tag in [0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37] {
+            let v = pdol.split(&pdol_data)?.into_iter().find(|x| x.0 == tag)?.1.to_vec();
+            icc.push((tag, v));
+        }
+        for tag in [0x82, 0x9F36, 0x9F26, 0x9F27, 0x9F10] {
+            icc.push((tag, get(tag)?.to_vec()));
+        }
+        let psn = get(0x5F34).and_then(|b| b.first()).map(|b| format!("{b:02X}"));
+        if let Some(psn) = get(0x5F34) {
+            icc.push((0x5F34, psn.to_vec()));
+        }
+        let cvm = if p.amount > self.cfg.contactless_cvm_limit {
+            CvmPerformed::OnlinePin
+        } else {
+            CvmPerformed::NoCvm
+        };
+        Some(CardRead {
+            entry: Entry::Contactless,
+            pan: t2.pan.clone(),
+            track2: t2.to_field35(),
+            psn,
+            cvm,
+            icc,
+            ac_ready: true,
+        })
+    }
+
+    /// First GENERATE AC (chip), then the 0200.
+    fn go_online(
+        &mut self,
+        now: SimTime,
+        mut txn: Txn,
+        card: &mut dyn CardChannel,
+        out: &mut Vec<Output>,
+    ) {
+        if txn.read.entry == Entry::Chip && !txn.read.ac_ready {
+            let data = cdol1().fill_owned(|t| self.terminal_tag(&txn, now, t));
+            let Some(resp) = exchange(card, &Command::generate_ac(cryptogram::ARQC, &data))
+                .filter(|r| r.sw.is_ok())
+            else {
+                out.push(Output::Completed(self.completion(
+                    &txn.purchase,
+                    Outcome::CardUnreadable,
+                    None,
+                    "card removed during the transaction",
+                    Some(&txn),
+                )));
+                return;
+            };
+            let Ok(t) = tlv::parse(&resp.data) else {
+                out.push(Output::Completed(self.completion(
+                    &txn.purchase,
+                    Outcome::DeclinedOffline,
+                    None,
+                    "card answered garbage",
+                    Some(&txn),
+                )));
+                return;
+            };
+            let get = |tag: u32| tlv::find_in(&t, tag).and_then(Tlv::bytes).map(<[u8]>::to_vec);
+            if get(0x9F27)
+                .and_then(|c| c.first().copied())
+                .is_none_or(|c| c & 0xC0 != cryptogram::ARQC)
+            {
+                out.push(Output::Completed(self.completion(
+                    &txn.purchase,
+                    Outcome::DeclinedOffline,
+                    None,
+                    "card declined (AAC)",
+                    Some(&txn),
+                )));
+                return;
+            }
+            let values = cdol1().split(&data).unwrap_or_default();
+            txn.read.icc = values.iter().map(|(t, v)| (*t, v.to_vec())).collect();
+            txn.read.icc.push((0x82, crate::card::AIP.to_vec()));
+            for tag in [0x9F36, 0x9F26, 0x9F27, 0x9F10] {
+                txn.read.icc.push((tag, get(tag).unwrap_or_default()));
+            }
+            if let Some(psn) = &txn.read.psn {
+                txn.read.icc.push((0x5F34, vec![u8::from_str_radix(psn, 16).unwrap_or(0)]));
+            }
+        }
+        txn.stan = self.next_stan();
+        let when = self.cfg.calendar.at(now);
+        txn.transmission = when.mmddhhmmss();
+        txn.rrn = format!(
+            "{}{:03}{:02}{:06}",
+            when.year.rem_euclid(10),
+            when.day_of_year(),
+            when.hour,
+            txn.stan
+        );
+        let msg = build::request(&self.cfg, &txn, &when);
+        let Ok(wire) = build::seal(&self.cfg, msg) else {
+            out.push(Output::Completed(self.completion(
+                &txn.purchase,
+                Outcome::DeclinedOffline,
+                None,
+                "terminal could not build the request",
+                Some(&txn),
+            )));
+            return;
+        };
+        txn.wire = wire.clone();
+        txn.sent_at = now;
+        txn.sends = 1;
+        txn.token = self.token();
+        out.push(Output::Send(Outgoing {
+            bytes: wire,
+            mti: Mti::REQUEST,
+            stan: txn.stan,
+            purpose: Purpose::Request,
+            purchase: Some(txn.purchase.id),
+        }));
+        out.push(Output::Timer { token: txn.token, at: now + self.cfg.response_timeout });
+        self.stage = Stage::AwaitResponse(Box::new(txn));
+    }
+
+    fn completion(
+        &self,
+        p: &Purchase,
+        outcome: Outcome,
+        response: Option<ResponseCode>,
+        reason: &'static str,
+        txn: Option<&Txn>,
+    ) -> Completion {
+        Completion {
+            purchase: p.id,
+            outcome,
+            response,
+            reason,
+            entry: txn.map(|t| t.read.entry),
+            cvm: txn.map(|t| t.read.cvm),
+            stan: txn.map(|t| t.stan).filter(|&s| s != 0),
+            rrn: txn.map(|t| t.rrn.clone()).filter(|r| !r.is_empty()),
+            amount: p.amount,
+            refund: p.refund,
+            round_trip: None,
+        }
+    }
+
+    /// A frame from the host.
+    pub fn receive(
+        &mut self,
+        now: SimTime,
+        bytes: &[u8],
+        card: &mut dyn CardChannel,
+        out: &mut Vec<Output>,
+    ) {
+        let Ok(msg) = self.cfg.spec.decode(bytes) else {
+            out.push(Output::Note(Note::ResponseIgnored { reason: "does not decode", stan: None }));
+            return;
+        };
+        let stan = msg.stan();
+        if msg.terminal_id().map(str::trim_end) != Some(self.cfg.tid.trim_end()) {
+            out.push(Output::Note(Note::ResponseIgnored { reason: "for another terminal", stan }));
+            return;
+        }
+        if msg.mti() == Mti::NETWORK_RESPONSE {
+            out.push(Output::Note(Note::SignedOn));
+            return;
+        }
+        if self.cfg.mac && verify_mac(&self.cfg.spec, bytes, &msg, &self.cfg.tak) != MacCheck::Valid
+        {
+            out.push(Output::Note(Note::ResponseIgnored {
+                reason: "MAC missing or invalid",
+                stan,
+            }));
+            return;
+        }
+        match msg.mti() {
+            Mti::REVERSAL_RESPONSE => {
+                if let Some(i) = self.reversals.iter().position(|r| Some(r.stan) == stan) {
+                    let r = self.reversals.remove(i);
+                    out.push(Output::Note(Note::ReversalAcknowledged {
+                        stan: r.stan,
+                        purchase: r.purchase,
+                    }));
+                } else {
+                    out.push(Output::Note(Note::ResponseIgnored {
+                        reason: "reversal response for no pending reversal",
+                        stan,
+                    }));
+                }
+            }
+            Mti::RESPONSE => self.on_response(now, &msg, stan, card, out),
+            _ => out.push(Output::Note(Note::ResponseIgnored {
+                reason: "unexpected message type",
+                stan,
+            })),
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        now: SimTime,
+        msg: &Message,
+        stan: Option<u32>,
+        card: &mut dyn CardChannel,
+        out: &mut Vec<Output>,
+    ) {
+        let matches = matches!(&self.stage, Stage::AwaitResponse(t) if Some(t.stan) == stan);
+        if !matches {
+            out.push(Output::Note(Note::ResponseIgnored {
+                reason: "no request waiting for it (late or duplicate)",
+                stan,
+            }));
+            return;
+        }
+        let Stage::AwaitResponse(txn) = std::mem::replace(&mut self.stage, Stage::Idle) else {
+            return;
+        };
+        let rc = msg.response_code().unwrap_or(ResponseCode::FormatError);
+        let mut approved = rc.is_approved();
+        let mut reason = rc.meaning();
+        if txn.read.entry == Entry::Chip {
+            let issuer_auth = msg
+                .icc_data()
+                .and_then(|d| tlv::find(d, 0x91))
+                .map(<[u8]>::to_vec)
+                .unwrap_or_else(|| vec![0; 10]);
+            let arc = rc.arc();
+            let data = cdol2().fill_owned(|t| match t {
+                0x8A => Some(arc.to_vec()),
+                0x91 => Some(issuer_auth.clone()),
+                other => self.terminal_tag(&txn, now, other),
+            });
+            let kind = if approved { cryptogram::TC } else { cryptogram::AAC };
+            let card_says_tc = exchange(card, &Command::generate_ac(kind, &data))
+                .filter(|r| r.sw.is_ok())
+                .and_then(|r| tlv::parse(&r.data).ok())
+                .and_then(|t| {
+                    tlv::find_in(&t, 0x9F27).and_then(Tlv::bytes).and_then(|c| c.first().copied())
+                })
+                .is_some_and(|c| c & 0xC0 == cryptogram::TC);
+            if approved && !card_says_tc {
+                approved = false;
+                reason = "card declined the issuer's response (ARPC)";
+                out.push(Output::Note(Note::CardDeclinedAfterApproval {
+                    purchase: txn.purchase.id,
+                }));
+                self.queue_reversal(now, &txn, out);
+            }
+        }
+        let mut c = self.completion(
+            &txn.purchase,
+            if approved { Outcome::Approved } else { Outcome::Declined },
+            Some(rc),
+            reason,
+            Some(&txn),
+        );
+        c.round_trip = Some(now.since(txn.sent_at));
+        if approved {
+            if txn.purchase.refund {
+                self.totals.refunds += 1;
+                self.totals.refund_amount += txn.purchase.amount;
+            } else {
+                self.totals.purchases += 1;
+                self.totals.purchase_amount += txn.purchase.amount;
+            }
+        }
+        out.push(Output::Completed(c));
+    }
+
+    fn queue_reversal(&mut self, now: SimTime, txn: &Txn, out: &mut Vec<Output>) {
+        let stan = self.next_stan();
+        let when = self.cfg.calendar.at(now);
+        let msg = build::reversal(&self.cfg, txn, stan, &when);
+        let Ok(wire) = build::seal(&self.cfg, msg) else {
+            return;
+        };
+        let token = self.token();
+        out.push(Output::Send(Outgoing {
+            bytes: wire.clone(),
+            mti: Mti::REVERSAL,
+            stan,
+            purpose: Purpose::Reversal,
+            purchase: Some(txn.purchase.id),
+        }));
+        out.push(Output::Timer { token, at: now + self.cfg.response_timeout });
+        self.reversals.push(PendingReversal {
+            purchase: txn.purchase.id,
+            stan,
+            wire,
+            attempts: 1,
+            token,
+            waiting: false,
+        });
+    }
+
+    /// A timer set earlier fired.
+    pub fn timer(
+        &mut self,
+        now: SimTime,
+        token: u64,
+        card: &mut dyn CardChannel,
+        out: &mut Vec<Output>,
+    ) {
+        if let Some(i) = self.reversals.iter().position(|r| r.token == token) {
+            self.retry_reversal(now, i, out);
+            return;
+        }
+        let is_current = matches!(&self.stage, Stage::AwaitResponse(t) if t.token == token);
+        if !is_current {
+            return;
+        }
+        let Stage::AwaitResponse(mut txn) = std::mem::replace(&mut self.stage, Stage::Idle) else {
+            return;
+        };
+        match self.cfg.on_timeout {
+            TimeoutPolicy::ResendSameStan | TimeoutPolicy::ResendNewStan
+                if txn.sends < self.cfg.reversal_attempts.max(1) =>
+            {
+                if self.cfg.on_timeout == TimeoutPolicy::ResendNewStan {
+                    txn.stan = self.next_stan();
+                    let when = self.cfg.calendar.at(now);
+                    txn.transmission = when.mmddhhmmss();
+                    let msg = build::request(&self.cfg, &txn, &when);
+                    if let Ok(w) = build::seal(&self.cfg, msg) {
+                        txn.wire = w;
+                    }
+                }
+                txn.sends += 1;
+                txn.token = self.token();
+                out.push(Output::Send(Outgoing {
+                    bytes: txn.wire.clone(),
+                    mti: Mti::REQUEST,
+                    stan: txn.stan,
+                    purpose: Purpose::Resend,
+                    purchase: Some(txn.purchase.id),
+                }));
+                out.push(Output::Timer { token: txn.token, at: now + self.cfg.response_timeout });
+                self.stage = Stage::AwaitResponse(txn);
+                return;
+            }
+            _ => {}
+        }
+        // Unable to go online: the card is told so (ARC Z3) and declines.
+        if txn.read.entry == Entry::Chip {
+            let data = cdol2().fill_owned(|t| match t {
+                0x8A => Some(b"Z3".to_vec()),
+                0x91 => Some(vec![0; 10]),
+                other => self.terminal_tag(&txn, now, other),
+            });
+            let _ = exchange(card, &Command::generate_ac(cryptogram::AAC, &data));
+        }
+        let mut c = self.completion(
+            &txn.purchase,
+            Outcome::Timeout,
+            None,
+            "no response from the host",
+            Some(&txn),
+        );
+        c.round_trip = None;
+        out.push(Output::Completed(c));
+        if self.cfg.on_timeout == TimeoutPolicy::Reverse {
+            self.queue_reversal(now, &txn, out);
+        }
+    }
+
+    fn retry_reversal(&mut self, now: SimTime, i: usize, out: &mut Vec<Output>) {
+        let token = self.token();
+        let cfg = &self.cfg;
+        let Some(r) = self.reversals.get_mut(i) else { return };
+        r.token = token;
+        if r.waiting {
+            // The wait of a stored reversal is over: try again.
+            r.waiting = false;
+        } else if r.attempts >= cfg.reversal_max_attempts {
+            let r = self.reversals.remove(i);
+            out.push(Output::Note(Note::ReversalAbandoned { stan: r.stan, purchase: r.purchase }));
+            return;
+        } else if r.attempts >= cfg.reversal_attempts {
+            // Immediate tries used up: keep it and try again later.
+            if r.attempts == cfg.reversal_attempts {
+                out.push(Output::Note(Note::ReversalStored { stan: r.stan }));
+            }
+            r.waiting = true;
+            out.push(Output::Timer { token, at: now + cfg.reversal_retry });
+            return;
+        }
+        r.attempts += 1;
+        out.push(Output::Send(Outgoing {
+            bytes: r.wire.clone(),
+            mti: Mti::REVERSAL,
+            stan: r.stan,
+            purpose: Purpose::Reversal,
+            purchase: Some(r.purchase),
+        }));
+        out.push(Output::Timer { token, at: now + cfg.response_timeout });
+    }
+}
+
+/// Sends one command; `None` when the card is mute or answers garbage.
+fn exchange(card: &mut dyn CardChannel, cmd: &Command) -> Option<Response> {
+    let bytes = card.transmit(&cmd.to_bytes());
+    if bytes.is_empty() {
+        return None;
+    }
+    Response::parse(&bytes).ok()
+}
+
+fn collect(tlvs: &[Tlv], tag: u32, out: &mut Vec<Vec<u8>>) {
+    for t in tlvs {
+        if t.tag == tag
+            && let Some(b) = t.bytes()
+        {
+            out.push(b.to_vec());
+        }
+        if let crate::protocol::tlv::TlvValue::Constructed(c) = &t.value {
+            collect(c, tag, out);
+        }
+    }
+}

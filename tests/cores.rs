@@ -1,0 +1,440 @@
+//! The sans-IO cores together: a terminal, a card and the host exchanging
+//! real APDUs and ISO 8583 frames, driven by hand (no Bevy, no clock).
+
+use std::sync::Arc;
+
+use possim::card::{Card, CardData, CardProfile, Cvm, Interface};
+use possim::host::{CardRecord, HostConfig, HostCore, LedgerEffect, Rules, TerminalRecord};
+use possim::inspect::{Status, inspect};
+use possim::keys::KeySet;
+use possim::money::Money;
+use possim::protocol::crypto::{TdesKey, derive_icc_master_key};
+use possim::protocol::iso8583::Spec;
+use possim::protocol::response::ResponseCode;
+use possim::rng::Stream;
+use possim::terminal::{
+    CardChannel, Completion, Entry, Note, Outcome, Output, Presentation, Purchase, TerminalConfig,
+    TerminalCore, TimeoutPolicy, UnpredictableNumber,
+};
+use possim::time::{Calendar, DateTime, Duration, SimTime};
+
+use crate::util::{s, vector};
+
+struct Slot<'a>(&'a mut Card);
+
+impl CardChannel for Slot<'_> {
+    fn power_on(&mut self, i: Interface) -> Vec<u8> {
+        self.0.power_on(i)
+    }
+    fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+        self.0.transmit(c)
+    }
+    fn swipe(&mut self) -> Option<String> {
+        Some(self.0.magstripe())
+    }
+}
+
+fn key(name: &str) -> TdesKey {
+    TdesKey::from_hex(s(&vector("keys.json"), name)).unwrap()
+}
+
+struct Shop {
+    term: TerminalCore,
+    host: HostCore,
+    card: Card,
+    now: SimTime,
+    sent: Vec<Vec<u8>>,
+    notes: Vec<Note>,
+    timers: Vec<(u64, SimTime)>,
+    /// Drop host responses (a dead downlink).
+    drop_responses: bool,
+}
+
+fn calendar() -> Calendar {
+    Calendar::new(DateTime::parse("2026-11-24T09:00:00").unwrap())
+}
+
+fn shop(profile: CardProfile, pin: &str) -> Shop {
+    let spec = Arc::new(Spec::iso87_ascii());
+    let cfg = TerminalConfig {
+        tid: "TERM0001".into(),
+        mid: "SHOP00000000001".into(),
+        currency: "156".into(),
+        country: "156".into(),
+        spec: spec.clone(),
+        tak: key("tak"),
+        tpk: key("tpk"),
+        mac: true,
+        response_timeout: Duration::from_secs(30),
+        on_timeout: TimeoutPolicy::Reverse,
+        reversal_attempts: 3,
+        reversal_retry: Duration::from_secs(60),
+        reversal_max_attempts: 10,
+        chip: true,
+        magstripe: true,
+        contactless: true,
+        contactless_cvm_limit: Money::parse("100.00").unwrap(),
+        offline_pin: true,
+        un: UnpredictableNumber::Random,
+        calendar: calendar(),
+    };
+    let term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+    let mut host = HostCore::new(HostConfig {
+        spec,
+        imk_ac: key("imk_ac"),
+        cvk: key("cvk"),
+        pvk: key("pvk"),
+        rules: Rules::default(),
+        pin_try_limit: 3,
+        calendar: calendar(),
+        issuer_down: vec![],
+    });
+    host.add_terminal(
+        "TERM0001",
+        TerminalRecord { tak: key("tak"), tpk: key("tpk"), mid: "SHOP00000000001".into() },
+    );
+    let sc = if profile.chip { "201" } else { "101" };
+    let data = CardData::issue(
+        &key("pvk"),
+        &key("cvk"),
+        "4073662585178123",
+        "00",
+        "3306",
+        sc,
+        pin,
+        "A CUSTOMER",
+    )
+    .unwrap();
+    let acct = host.open_account(Money::parse("1000.00").unwrap());
+    host.add_card(CardRecord::new(
+        &data.pan,
+        &data.psn,
+        &data.expiry,
+        &data.service_code,
+        &data.pvki,
+        &data.pvv,
+        acct,
+    ));
+    let mk = derive_icc_master_key(&key("imk_ac"), &data.pan, &data.psn).unwrap();
+    let card = Card::new(profile, data, Some(mk), 0x10);
+    Shop {
+        term,
+        host,
+        card,
+        now: SimTime(0),
+        sent: vec![],
+        notes: vec![],
+        timers: vec![],
+        drop_responses: false,
+    }
+}
+
+fn chip(cvm: Cvm) -> CardProfile {
+    CardProfile { chip: true, contactless: true, cvm, pin_try_limit: 3 }
+}
+
+impl Shop {
+    /// Runs the outputs until nothing is left; PIN requests are answered
+    /// with `pins` in order.
+    fn drive(&mut self, mut outs: Vec<Output>, pins: &mut Vec<&str>) -> Vec<Completion> {
+        let mut done = vec![];
+        while !outs.is_empty() {
+            let mut next = vec![];
+            for o in outs {
+                match o {
+                    Output::RequestPin { .. } => {
+                        let pin = if pins.is_empty() { None } else { Some(pins.remove(0)) };
+                        self.now = self.now + Duration::from_secs(3);
+                        self.term.pin_entered(self.now, pin, &mut Slot(&mut self.card), &mut next);
+                    }
+                    Output::Send(f) => {
+                        self.sent.push(f.bytes.clone());
+                        self.now = self.now + Duration::from_millis(40);
+                        let r = self.host.handle(self.now, &f.bytes);
+                        if let (Some(resp), false) = (r.response, self.drop_responses) {
+                            self.now = self.now + Duration::from_millis(40);
+                            self.term.receive(
+                                self.now,
+                                &resp,
+                                &mut Slot(&mut self.card),
+                                &mut next,
+                            );
+                        }
+                    }
+                    Output::Timer { token, at } => self.timers.push((token, at)),
+                    Output::Completed(c) => done.push(c),
+                    Output::Note(n) => self.notes.push(n),
+                }
+            }
+            outs = next;
+        }
+        done
+    }
+
+    fn buy(&mut self, amount: &str, presentation: Presentation, pins: &[&str]) -> Completion {
+        let mut pins = pins.to_vec();
+        let mut outs = vec![];
+        let p =
+            Purchase { id: 1, amount: Money::parse(amount).unwrap(), refund: false, presentation };
+        self.term.start(self.now, p, &mut Slot(&mut self.card), &mut outs);
+        let done = self.drive(outs, &mut pins);
+        assert_eq!(done.len(), 1, "{done:?}");
+        done.into_iter().next().unwrap()
+    }
+
+    fn fire_timers(&mut self) -> Vec<Completion> {
+        let timers = std::mem::take(&mut self.timers);
+        let mut done = vec![];
+        for (token, at) in timers {
+            self.now = self.now.max(at);
+            let mut outs = vec![];
+            self.term.timer(self.now, token, &mut Slot(&mut self.card), &mut outs);
+            done.extend(self.drive(outs, &mut vec![]));
+        }
+        done
+    }
+
+    fn available(&self) -> Money {
+        self.host.ledger().available(0)
+    }
+}
+
+fn all_keys() -> KeySet {
+    KeySet::parse(
+        &std::fs::read_to_string(crate::util::root().join("tests/vectors/keys.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn chip_and_pin_purchase_is_approved_and_every_check_in_the_0200_holds() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let c = shop.buy("35.00", Presentation::Insert, &["7070"]);
+    assert_eq!(
+        (c.outcome, c.response, c.entry),
+        (Outcome::Approved, Some(ResponseCode::Approved), Some(Entry::Chip))
+    );
+    assert_eq!(shop.available(), Money::parse("965.00").unwrap());
+    // The request the terminal sent passes the inspector's independent checks.
+    let report = inspect(&Spec::iso87_ascii(), &shop.sent[0], &all_keys()).unwrap();
+    assert_eq!(
+        (report.checks.mac.status, report.checks.pin.status, report.checks.arqc.status),
+        (Status::Valid, Status::Valid, Status::Valid)
+    );
+    assert_eq!(report.checks.cvv.detail, "chip iCVV (track 2 equivalent data)");
+    assert_eq!(shop.term.totals().purchases, 1);
+    assert_eq!(shop.host.totals("TERM0001").purchase_amount, Money::parse("35.00").unwrap());
+}
+
+#[test]
+fn a_wrong_pin_is_declined_55_and_three_block_the_pin_75() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    for _ in 0..2 {
+        let c = shop.buy("10.00", Presentation::Insert, &["1234"]);
+        assert_eq!((c.outcome, c.response), (Outcome::Declined, Some(ResponseCode::IncorrectPin)));
+    }
+    let c = shop.buy("10.00", Presentation::Insert, &["1234"]);
+    assert_eq!(c.response, Some(ResponseCode::PinTriesExceeded));
+    let c = shop.buy("10.00", Presentation::Insert, &["7070"]);
+    assert_eq!(c.response, Some(ResponseCode::PinTriesExceeded));
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+}
+
+#[test]
+fn a_broken_chip_falls_back_to_magstripe_and_the_issuer_refuses_it() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.card.chip_broken = true;
+    let c = shop.buy("20.00", Presentation::Insert, &["7070"]);
+    assert_eq!((c.entry, c.response), (Some(Entry::Fallback), Some(ResponseCode::DoNotHonour)));
+    assert!(shop.notes.contains(&Note::ChipFailed { purchase: 1 }));
+    assert!(String::from_utf8_lossy(&shop.sent[0]).contains("801"));
+}
+
+#[test]
+fn a_magstripe_only_card_is_approved_on_its_cvv() {
+    let mut shop = shop(
+        CardProfile { chip: false, contactless: false, cvm: Cvm::OnlinePin, pin_try_limit: 3 },
+        "7070",
+    );
+    let c = shop.buy("20.00", Presentation::Swipe, &["7070"]);
+    assert_eq!((c.entry, c.outcome), (Some(Entry::Magstripe), Outcome::Approved));
+}
+
+#[test]
+fn contactless_needs_no_pin_under_the_limit_and_a_pin_above_it() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let c = shop.buy("35.00", Presentation::Tap, &[]);
+    assert_eq!((c.entry, c.outcome), (Some(Entry::Contactless), Outcome::Approved));
+    assert_eq!(format!("{:?}", c.cvm), "Some(NoCvm)");
+    let c = shop.buy("350.00", Presentation::Tap, &["7070"]);
+    assert_eq!(
+        (c.outcome, format!("{:?}", c.cvm)),
+        (Outcome::Approved, "Some(OnlinePin)".to_string())
+    );
+    let report = inspect(&Spec::iso87_ascii(), &shop.sent[1], &all_keys()).unwrap();
+    assert_eq!(report.checks.arqc.status, Status::Valid, "{}", report.checks.arqc.detail);
+}
+
+#[test]
+fn offline_pin_is_checked_by_the_card_with_retries() {
+    let mut shop = shop(chip(Cvm::OfflinePin), "7070");
+    let c = shop.buy("12.00", Presentation::Insert, &["0000", "7070"]);
+    assert_eq!(c.outcome, Outcome::Approved);
+    assert!(shop.notes.contains(&Note::OfflinePinWrong { tries_left: 2 }));
+    assert_eq!(shop.card.pin_tries_left(), 3);
+    // No PIN block travels for an offline PIN.
+    let m = Spec::iso87_ascii().decode(&shop.sent[0]).unwrap();
+    assert!(m.pin_block().is_none());
+}
+
+#[test]
+fn a_timeout_declines_then_the_reversal_releases_the_funds_once() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.drop_responses = true;
+    let mut outs = vec![];
+    let p = Purchase {
+        id: 7,
+        amount: Money::parse("50.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
+    assert!(shop.drive(outs, &mut vec!["7070"]).is_empty());
+    // The host approved, but the terminal never heard.
+    assert_eq!(shop.available(), Money::parse("950.00").unwrap());
+    shop.drop_responses = false;
+    let done = shop.fire_timers();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].outcome, Outcome::Timeout);
+    assert_eq!(
+        shop.available(),
+        Money::parse("1000.00").unwrap(),
+        "the reversal released the funds"
+    );
+    assert!(shop.notes.iter().any(|n| matches!(n, Note::ReversalAcknowledged { purchase: 7, .. })));
+    assert_eq!(shop.term.pending_reversals(), 0);
+    // The same reversal again releases nothing more.
+    let reversal = shop.sent.last().unwrap().clone();
+    let again = shop.host.handle(shop.now, &reversal);
+    assert_eq!(
+        (again.decision.response, again.decision.ledger),
+        (Some(ResponseCode::Approved), LedgerEffect::None)
+    );
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+}
+
+#[test]
+fn an_unanswered_reversal_is_stored_and_retried_until_acknowledged() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.drop_responses = true;
+    let mut outs = vec![];
+    let p = Purchase {
+        id: 9,
+        amount: Money::parse("5.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+    for _ in 0..4 {
+        shop.fire_timers();
+    }
+    assert!(shop.notes.iter().any(|n| matches!(n, Note::ReversalStored { .. })));
+    assert_eq!(shop.term.pending_reversals(), 1);
+    shop.drop_responses = false;
+    for _ in 0..2 {
+        shop.fire_timers();
+    }
+    assert_eq!(shop.term.pending_reversals(), 0);
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+}
+
+#[test]
+fn replaying_a_0200_gets_94_and_changes_nothing() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.buy("35.00", Presentation::Insert, &["7070"]);
+    let before = shop.available();
+    let replay = shop.host.handle(shop.now, &shop.sent[0].clone());
+    assert_eq!(
+        (replay.decision.response, replay.decision.ledger),
+        (Some(ResponseCode::Duplicate), LedgerEffect::None)
+    );
+    assert_eq!(shop.available(), before);
+}
+
+#[test]
+fn an_atc_at_or_below_the_highest_seen_is_refused_59() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.buy("35.00", Presentation::Insert, &["7070"]);
+    // The same cryptogram under a new STAN and RRN, properly MACed: a clone
+    // replaying harvested chip data.
+    let spec = Spec::iso87_ascii();
+    let mut m = spec.decode(&shop.sent[0]).unwrap();
+    m.set_stan(999).set(37, "699999000999");
+    m.remove(64);
+    let wire = possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tak")).unwrap();
+    let r = shop.host.handle(shop.now, &wire);
+    assert_eq!(r.decision.response, Some(ResponseCode::SuspectedFraud), "{}", r.decision.reason);
+}
+
+#[test]
+fn every_corrupted_byte_gets_30_or_63_or_silence_and_never_moves_money() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.buy("35.00", Presentation::Insert, &["7070"]);
+    let good = shop.sent[0].clone();
+    // Use a fresh STAN range so the duplicate check does not answer first.
+    let before = shop.available();
+    for at in 0..good.len() {
+        for bit in [0u8, 3, 6] {
+            let mut bad = good.clone();
+            bad[at] ^= 1 << bit;
+            let r = shop.host.handle(shop.now, &bad);
+            assert_eq!(
+                r.decision.ledger,
+                LedgerEffect::None,
+                "byte {at} bit {bit}: {}",
+                r.decision.reason
+            );
+            let rc = r.decision.response;
+            assert!(
+                matches!(
+                    rc,
+                    None | Some(
+                        ResponseCode::FormatError
+                            | ResponseCode::SecurityViolation
+                            | ResponseCode::Duplicate
+                    )
+                ),
+                "byte {at} bit {bit}: {rc:?} {}",
+                r.decision.reason
+            );
+        }
+    }
+    assert_eq!(shop.available(), before);
+}
+
+#[test]
+fn a_resending_terminal_with_the_same_stan_is_saved_by_the_duplicate_check() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let mut cfg = shop.term.config().clone();
+    cfg.on_timeout = TimeoutPolicy::ResendSameStan;
+    shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+    shop.drop_responses = true;
+    let mut outs = vec![];
+    let p = Purchase {
+        id: 3,
+        amount: Money::parse("50.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+    shop.drop_responses = false;
+    let done = shop.fire_timers();
+    assert_eq!(done[0].response, Some(ResponseCode::Duplicate));
+    assert_eq!(
+        shop.available(),
+        Money::parse("950.00").unwrap(),
+        "charged once, and the customer was told 94"
+    );
+}
