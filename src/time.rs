@@ -83,8 +83,9 @@ impl fmt::Display for Duration {
             return f.write_str("0s");
         }
         if us % 1_000_000 != 0 {
-            return if us % 1000 == 0 && us < 1_000_000 {
-                write!(f, "{}ms", us / 1000)
+            return if us < 1_000_000 {
+                let ms = format!("{}.{:03}", us / 1000, us % 1000);
+                write!(f, "{}ms", ms.trim_end_matches('0').trim_end_matches('.'))
             } else {
                 write!(f, "{}s", fmt_secs(us))
             };

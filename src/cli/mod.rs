@@ -3,7 +3,9 @@
 //! Exit codes are API: 0 success, 1 an expectation failed, 2 invalid input
 //! or command line, 3 an I/O failure.
 
+mod check;
 mod inspect;
+mod run;
 mod spec;
 
 use std::process::ExitCode;
@@ -20,6 +22,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run scenarios headless and report (journal, JSON, JUnit).
+    Run(run::Args),
+    /// Validate scenario files.
+    Check(check::Args),
     /// Decode an ISO 8583 frame, explain every field, check MAC, PIN and ARQC.
     Inspect(inspect::Args),
     /// Print a built-in ISO 8583 dialect as RON, or check a dialect file.
@@ -41,17 +47,23 @@ pub(crate) type Outcome = Result<ExitCode, Failure>;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Check(a) => check::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Spec(a) => spec::run(a),
     };
     match result {
         Ok(code) => code,
         Err(Failure::Invalid(msg)) => {
-            eprintln!("possim: {msg}");
+            if !msg.is_empty() {
+                eprintln!("possim: {msg}");
+            }
             ExitCode::from(2)
         }
         Err(Failure::Io(msg)) => {
-            eprintln!("possim: {msg}");
+            if !msg.is_empty() {
+                eprintln!("possim: {msg}");
+            }
             ExitCode::from(3)
         }
     }

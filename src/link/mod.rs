@@ -23,6 +23,7 @@ use crate::time::{Duration, SimTime};
 
 /// Which way a frame travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all(serialize = "lowercase"))]
 pub enum Dir {
     /// Terminal to host (requests).
     Up,

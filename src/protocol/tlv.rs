@@ -52,7 +52,13 @@ pub enum TlvError {
     /// Templates nested deeper than [`MAX_DEPTH`].
     #[error("templates nested deeper than {MAX_DEPTH}")]
     TooDeep,
+    /// A DOL asks for more data than a command can carry.
+    #[error("DOL asks for {0} bytes, more than the {MAX_DOL_DATA} a command can carry")]
+    DolTooLong(usize),
 }
+
+/// The most data a DOL may ask for: one short APDU's worth.
+pub const MAX_DOL_DATA: usize = 255;
 
 /// One data object: a tag and either bytes or nested objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,9 +292,14 @@ impl Dol {
     pub fn parse(bytes: &[u8]) -> Result<Self, TlvError> {
         let mut r = Reader::new(bytes);
         let mut out = Vec::new();
+        let mut total = 0usize;
         while r.remaining() > 0 {
             let tag = read_tag(&mut r)?;
             let len = read_len(&mut r)?;
+            total = total.saturating_add(len);
+            if total > MAX_DOL_DATA {
+                return Err(TlvError::DolTooLong(total));
+            }
             out.push((tag, len));
         }
         Ok(Self(out))
@@ -387,6 +398,15 @@ mod tests {
         });
         assert_eq!(hex::encode_upper(&data), "0000000012340000000000010203040000");
         assert_eq!(dol.encode(), vec![0x9F, 0x02, 0x06, 0x95, 0x05, 0x9F, 0x37, 0x04, 0x8A, 0x02]);
+    }
+
+    #[test]
+    fn fuzz_oom_a_dol_cannot_ask_for_gigabytes() {
+        // Found by cargo fuzz (tlv target): a 4-byte DOL length made fill()
+        // allocate 3.5 GB. Committed as fuzz/regressions/tlv-dol-oom.
+        let input =
+            [2, 132, 211, 211, 211, 211, 211, 0, 0, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50];
+        assert!(matches!(Dol::parse(&input), Err(TlvError::DolTooLong(_))));
     }
 
     #[test]

@@ -313,6 +313,11 @@ pub trait CardChannel {
     fn transmit(&mut self, capdu: &[u8]) -> Vec<u8>;
     /// Reads the magstripe (track 2, field 35 form), if there is one.
     fn swipe(&mut self) -> Option<String>;
+    /// Virtual time the exchanges so far have taken (the driver knows how
+    /// long a reader takes; the terminal adds it to "now" when it sends).
+    fn elapsed(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -873,6 +878,7 @@ impl TerminalCore {
                 txn.read.icc.push((0x5F34, vec![u8::from_str_radix(psn, 16).unwrap_or(0)]));
             }
         }
+        let now = now + card.elapsed();
         txn.stan = self.next_stan();
         let when = self.cfg.calendar.at(now);
         txn.transmission = when.mmddhhmmss();

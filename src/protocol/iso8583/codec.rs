@@ -542,6 +542,24 @@ impl Spec {
         Encoder { spec: self }.field(out, n, value)
     }
 
+    /// The MTI of a message without decoding the rest (for link filters),
+    /// if the first bytes after the header are one.
+    pub fn peek_mti(&self, wire: &[u8]) -> Option<Mti> {
+        let h = self.doc().header;
+        let mut m = [0u8; 4];
+        match self.doc().mti {
+            MtiEncoding::Ascii => m.copy_from_slice(wire.get(h..h + 4)?),
+            MtiEncoding::Bcd => {
+                let b = wire.get(h..h + 2)?;
+                for (i, c) in m.iter_mut().enumerate() {
+                    let byte = b.get(i / 2).copied().unwrap_or(0);
+                    *c = b'0' + if i % 2 == 0 { byte >> 4 } else { byte & 0x0f };
+                }
+            }
+        }
+        m.iter().all(u8::is_ascii_digit).then_some(Mti(m))
+    }
+
     /// How many wire bytes field `n` takes with a value of `value_len` units.
     pub fn wire_len(&self, n: u8, value_len: usize) -> Option<usize> {
         let f = self.field(n)?;

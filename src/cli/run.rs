@@ -1,0 +1,226 @@
+//! `possim run`: run scenarios headless and report.
+
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use possim::report::{RunReport, junit_xml, summary};
+use possim::scenario::{self, Scenario};
+use possim::sim::{self, Clock, Journal, Options, Pacing, Plan};
+use possim::time::Duration;
+
+use super::{Failure, Outcome, print};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 every expectation held, 1 an expectation failed, 2 invalid scenario or command line, 3 I/O failure.
+
+With several files, --journal names a directory (one <name>.jsonl per scenario) and --json
+writes an array of reports."
+)]
+pub(crate) struct Args {
+    /// Scenario files (RON); several run in parallel.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the journal (JSON lines, one per event, virtual-time order).
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// Leave APDU exchanges out of the journal (smaller files).
+    #[arg(long)]
+    no_apdus: bool,
+    /// Write the machine-readable report.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Write JUnit XML, one test case per expectation.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Print only failures.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Virtual time per update of the world (the journal does not depend on it).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    slice: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    Duration::parse(s)
+}
+
+struct Job {
+    file: String,
+    plan: Arc<Plan>,
+    journal: Option<PathBuf>,
+}
+
+fn journal_path(args: &Args, file: &Path, many: bool) -> Option<PathBuf> {
+    let j = args.journal.as_ref()?;
+    if many {
+        let stem = file
+            .file_stem()
+            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+        Some(j.join(format!("{stem}.jsonl")))
+    } else {
+        Some(j.clone())
+    }
+}
+
+fn run_one(
+    job: &Job,
+    slice: Duration,
+    apdus: bool,
+    bar: &ProgressBar,
+) -> Result<RunReport, String> {
+    let journal = match &job.journal {
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| format!("cannot write journal {}: {e}", p.display()))?;
+            Some(Journal::to(Box::new(BufWriter::with_capacity(1 << 20, f))))
+        }
+        None => None,
+    };
+    let options = Options { apdus: apdus && journal.is_some(), stay_open: false };
+    let mut app = sim::build_app(job.plan.clone(), journal, Pacing::Headless { slice }, options);
+    let total = job.plan.duration.micros().max(1);
+    loop {
+        app.update();
+        let clock = app.world().resource::<Clock>();
+        bar.set_position((clock.now.0.min(total) * 1000 / total).min(1000));
+        if clock.finished {
+            break;
+        }
+    }
+    if let Some(e) = &app.world().resource::<Journal>().error {
+        return Err(format!("writing journal for {}: {e}", job.file));
+    }
+    bar.finish_and_clear();
+    Ok(sim::report(&mut app, &job.file))
+}
+
+pub(crate) fn run(args: Args) -> Outcome {
+    // Check every file before running any.
+    let mut scenarios: Vec<(PathBuf, Scenario)> = Vec::new();
+    let mut bad = None;
+    for f in &args.files {
+        match scenario::load(f) {
+            Ok(s) => scenarios.push((f.clone(), s)),
+            Err(e) => {
+                eprintln!("possim: {e}");
+                bad = Some(bad.map_or(e.exit_code(), |b: u8| b.max(e.exit_code())));
+            }
+        }
+    }
+    match bad {
+        Some(3) => return Err(Failure::Io(String::new())),
+        Some(_) => return Err(Failure::Invalid(String::new())),
+        None => {}
+    }
+    let many = scenarios.len() > 1;
+    if many && let Some(dir) = &args.journal {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::Io(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut jobs = Vec::new();
+    for (f, s) in &scenarios {
+        let plan = Plan::new(s, args.seed)
+            .map_err(|e| Failure::Invalid(format!("{}: {e}", f.display())))?;
+        jobs.push(Job {
+            file: f.display().to_string(),
+            plan: Arc::new(plan),
+            journal: journal_path(&args, f, many),
+        });
+    }
+
+    let multi = MultiProgress::with_draw_target(if args.quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    });
+    let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {percent:>3}% {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let bars: Vec<ProgressBar> = jobs
+        .iter()
+        .map(|j| {
+            let b = multi.add(ProgressBar::new(1000));
+            b.set_style(style.clone());
+            b.set_prefix(
+                Path::new(&j.file)
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            );
+            b
+        })
+        .collect();
+    let workers =
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<RunReport, String>>>> =
+        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let apdus = !args.no_apdus;
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let (Some(job), Some(bar), Some(slot)) =
+                        (jobs.get(i), bars.get(i), results.get(i))
+                    else {
+                        break;
+                    };
+                    let r = run_one(job, args.slice, apdus, bar);
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let wall = started.elapsed();
+    let mut reports = Vec::new();
+    let mut io_error = None;
+    for slot in results {
+        match slot.into_inner().ok().flatten() {
+            Some(Ok(r)) => reports.push(r),
+            Some(Err(e)) => io_error = Some(e),
+            None => io_error = Some("a run did not finish".into()),
+        }
+    }
+    let mut text = String::new();
+    for r in &reports {
+        if !args.quiet || !r.passed {
+            text.push_str(&summary(r));
+        }
+    }
+    if !args.quiet {
+        text.push_str(&format!(
+            "{} scenario(s) in {:.2} s wall time\n",
+            reports.len(),
+            wall.as_secs_f64()
+        ));
+    }
+    print(&text)?;
+    if let Some(p) = &args.json {
+        let v = if many {
+            serde_json::Value::Array(reports.iter().map(RunReport::to_json).collect())
+        } else {
+            reports.first().map(RunReport::to_json).unwrap_or_default()
+        };
+        let body = serde_json::to_string_pretty(&v).unwrap_or_default();
+        std::fs::write(p, body + "\n")
+            .map_err(|e| Failure::Io(format!("cannot write {}: {e}", p.display())))?;
+    }
+    if let Some(p) = &args.junit {
+        std::fs::write(p, junit_xml(&reports))
+            .map_err(|e| Failure::Io(format!("cannot write {}: {e}", p.display())))?;
+    }
+    if let Some(e) = io_error {
+        return Err(Failure::Io(e));
+    }
+    Ok(if reports.iter().all(|r| r.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

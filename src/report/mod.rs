@@ -1,0 +1,146 @@
+//! What a run produced, and its renderings: the human summary, the JSON
+//! report and JUnit XML (one test case per expectation).
+
+mod junit;
+mod summary;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use junit::junit_xml;
+pub use summary::summary;
+
+use crate::host::Totals as HostTotals;
+use crate::money::Money;
+use crate::scenario::AlertKind;
+use crate::terminal::Totals;
+
+/// Counts of what happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Customers who arrived.
+    pub customers: u64,
+    /// Purchases that reached an outcome.
+    pub purchases: u64,
+    /// Of which approved.
+    pub approved: u64,
+    /// Declined by the host.
+    pub declined: u64,
+    /// Declined offline (card or terminal).
+    pub declined_offline: u64,
+    /// Timed out.
+    pub timeouts: u64,
+    /// Card unreadable.
+    pub unreadable: u64,
+    /// Attempts (PIN retries count again).
+    pub attempts: u64,
+    /// Reversals acknowledged.
+    pub reversals: u64,
+    /// Reversals abandoned.
+    pub reversals_abandoned: u64,
+    /// Magstripe fallbacks.
+    pub fallbacks: u64,
+    /// Frames sent.
+    pub frames_sent: u64,
+    /// Frames delivered.
+    pub frames_delivered: u64,
+}
+
+/// Request round-trip percentiles in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Latency {
+    /// Samples.
+    pub samples: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+/// An alert that fired.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRow {
+    /// Journal event id.
+    pub event: u64,
+    /// Virtual time, microseconds.
+    pub t_us: u64,
+    /// Kind.
+    pub alert: AlertKind,
+    /// Terminal, if one.
+    pub terminal: Option<String>,
+    /// Detail.
+    pub detail: String,
+}
+
+/// One terminal's settlement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SettlementRow {
+    /// Terminal id.
+    pub terminal: String,
+    /// What the terminal approved.
+    pub terminal_totals: Totals,
+    /// What the host settles.
+    pub host_totals: HostTotals,
+    /// Whether they agree.
+    pub balanced: bool,
+}
+
+/// The verdict on one expectation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectationResult {
+    /// The expectation as written.
+    pub expectation: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// The evidence, in words.
+    pub evidence: String,
+    /// Journal event ids behind the evidence.
+    pub events: Vec<u64>,
+}
+
+/// Everything a run produced, for the summary and the reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario file.
+    pub file: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Virtual time at the end, microseconds.
+    pub virtual_us: u64,
+    /// Journal events.
+    pub events: u64,
+    /// Counts.
+    pub counts: Counts,
+    /// Host answers by response code.
+    pub responses: BTreeMap<String, u64>,
+    /// Faults that fired, by kind.
+    pub faults: BTreeMap<String, u64>,
+    /// Round trips.
+    pub latency: Option<Latency>,
+    /// Money lost to fraud.
+    pub fraud_loss: Money,
+    /// Alerts.
+    pub alerts: Vec<AlertRow>,
+    /// Settlement per terminal.
+    pub settlement: Vec<SettlementRow>,
+    /// Double entry: (cardholder outflow, merchant position).
+    pub ledger: (Money, Money),
+    /// Expectations.
+    pub expectations: Vec<ExpectationResult>,
+    /// All expectations held.
+    pub passed: bool,
+}
+
+impl RunReport {
+    /// The JSON report.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}

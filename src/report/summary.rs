@@ -1,0 +1,127 @@
+//! The human summary of a run: what happened, the expectations with their
+//! evidence, and how to replay a failure.
+
+use std::fmt::Write;
+
+use super::RunReport;
+use crate::protocol::response::ResponseCode;
+use crate::time::SimTime;
+
+fn pct(n: u64, of: u64) -> String {
+    if of == 0 { "-".into() } else { format!("{:.1}%", n as f64 * 100.0 / of as f64) }
+}
+
+/// The summary printed by `possim run`.
+pub fn summary(r: &RunReport) -> String {
+    let mut s = String::new();
+    let c = &r.counts;
+    let _ = writeln!(
+        s,
+        "{}  ({}, seed {}, {} virtual, {} events)",
+        r.scenario,
+        r.file,
+        r.seed,
+        SimTime(r.virtual_us).clock(),
+        r.events
+    );
+    let _ = writeln!(
+        s,
+        "  purchases {}: approved {} ({}), declined {}, declined offline {}, timed out {}, unreadable {}",
+        c.purchases,
+        c.approved,
+        pct(c.approved, c.purchases),
+        c.declined,
+        c.declined_offline,
+        c.timeouts,
+        c.unreadable
+    );
+    let _ = writeln!(
+        s,
+        "  customers {}, attempts {}, fallbacks {}, reversals {} (abandoned {})",
+        c.customers, c.attempts, c.fallbacks, c.reversals, c.reversals_abandoned
+    );
+    if !r.responses.is_empty() {
+        let codes: Vec<String> = r
+            .responses
+            .iter()
+            .map(|(k, v)| format!("{k} {} {v}", ResponseCode::from_code(k).meaning()))
+            .collect();
+        let _ = writeln!(s, "  host answers: {}", codes.join(" | "));
+    }
+    let faults = if r.faults.is_empty() {
+        "none fired".to_string()
+    } else {
+        r.faults.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    };
+    let _ = writeln!(
+        s,
+        "  frames {} sent, {} delivered; faults: {faults}",
+        c.frames_sent, c.frames_delivered
+    );
+    if let Some(l) = &r.latency {
+        let _ = writeln!(
+            s,
+            "  round trip: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
+            l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.samples
+        );
+    }
+    let _ = writeln!(s, "  fraud loss {}", r.fraud_loss);
+    if r.alerts.is_empty() {
+        let _ = writeln!(s, "  alerts: none");
+    } else {
+        let _ = writeln!(s, "  alerts: {}", r.alerts.len());
+        for a in r.alerts.iter().take(10) {
+            let _ = writeln!(
+                s,
+                "    #{} {} {:?}{}: {}",
+                a.event,
+                SimTime(a.t_us).clock(),
+                a.alert,
+                a.terminal.as_ref().map(|t| format!(" {t}")).unwrap_or_default(),
+                a.detail
+            );
+        }
+    }
+    let unbalanced = r.settlement.iter().filter(|x| !x.balanced).count();
+    let _ = writeln!(
+        s,
+        "  settlement: {} terminals, {} balanced; cardholders paid {}, merchants owed {}",
+        r.settlement.len(),
+        r.settlement.len() - unbalanced,
+        r.ledger.0,
+        r.ledger.1
+    );
+    if !r.expectations.is_empty() {
+        let _ = writeln!(s, "expectations");
+        for e in &r.expectations {
+            let ev = if e.events.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " [events {}]",
+                    e.events.iter().map(|x| format!("#{x}")).collect::<Vec<_>>().join(" ")
+                )
+            };
+            let _ = writeln!(
+                s,
+                "  {} {}: {}{ev}",
+                if e.passed { "PASS" } else { "FAIL" },
+                e.expectation,
+                e.evidence
+            );
+        }
+    }
+    let passed = r.expectations.iter().filter(|e| e.passed).count();
+    if r.passed {
+        let _ = writeln!(s, "result: PASS ({passed}/{} expectations)", r.expectations.len());
+    } else {
+        let _ = writeln!(
+            s,
+            "result: FAIL ({passed}/{} expectations); replay with: possim run {} --seed {}",
+            r.expectations.len(),
+            r.file,
+            r.seed
+        );
+    }
+    s
+}

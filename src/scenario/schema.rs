@@ -1,0 +1,913 @@
+//! The scenario file format (RON), as plain serde data.
+//!
+//! Every field has a default, so a scenario can be a name and a handful of
+//! lines; docs/SCENARIOS.md lists each field with its default. Unknown fields
+//! are errors (with the closest known name suggested), because a misspelt
+//! defence that silently stays at its default would make a test lie.
+
+use serde::{Deserialize, Serialize};
+
+use crate::link::{Dir, Distribution};
+use crate::money::Money;
+use crate::terminal::{TimeoutPolicy, UnpredictableNumber};
+use crate::time::Duration;
+
+fn d(s: &str) -> Duration {
+    Duration::parse(s).unwrap_or_default()
+}
+
+fn m(s: &str) -> Money {
+    Money::parse(s).unwrap_or_default()
+}
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// What it is called (required).
+    pub name: String,
+    /// The lesson key (for the trainer view). Default: none.
+    #[serde(default)]
+    pub lesson: Option<String>,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: String,
+    /// The seed every random stream derives from. Default 1.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How much virtual time to simulate. Default "8h".
+    #[serde(default = "default_duration")]
+    pub duration: Duration,
+    /// The calendar date and time of virtual time zero. Default "2026-11-24T09:00:00".
+    #[serde(default = "default_start")]
+    pub start: String,
+    /// ISO 4217 numeric currency. Default "156" (CNY).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// ISO 3166 numeric country of the terminals. Default "156".
+    #[serde(default = "default_currency")]
+    pub country: String,
+    /// ISO 8583 dialect: "iso87-ascii", "iso87-binary" or a .ron file. Default "iso87-ascii".
+    #[serde(default = "default_dialect")]
+    pub dialect: String,
+    /// The issuer and acquirer host.
+    #[serde(default)]
+    pub issuer: Issuer,
+    /// The shop: terminals and staff.
+    #[serde(default)]
+    pub shop: Shop,
+    /// Network links. Default: one link "uplink", 40ms ± 10ms.
+    #[serde(default = "default_links")]
+    pub links: Vec<LinkSpec>,
+    /// Who shops here and their cards.
+    #[serde(default)]
+    pub cardholders: Cardholders,
+    /// How customers arrive and what they spend.
+    #[serde(default)]
+    pub traffic: Traffic,
+    /// Alert thresholds of the monitor.
+    #[serde(default)]
+    pub monitor: MonitorSpec,
+    /// What must hold at the end of the run.
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_duration() -> Duration {
+    d("8h")
+}
+fn default_start() -> String {
+    "2026-11-24T09:00:00".into()
+}
+fn default_currency() -> String {
+    "156".into()
+}
+fn default_dialect() -> String {
+    "iso87-ascii".into()
+}
+fn default_links() -> Vec<LinkSpec> {
+    vec![LinkSpec::default()]
+}
+
+/// Issuer keys in hex; any omitted key is derived from the seed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerKeys {
+    /// Issuer master key for application cryptograms.
+    #[serde(default)]
+    pub imk_ac: Option<String>,
+    /// Card verification key.
+    #[serde(default)]
+    pub cvk: Option<String>,
+    /// PIN verification key.
+    #[serde(default)]
+    pub pvk: Option<String>,
+}
+
+/// An issuer defence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rule {
+    /// Check the message MAC.
+    VerifyMac,
+    /// Check chip cryptograms.
+    VerifyArqc,
+    /// Refuse ATCs at or below the highest seen.
+    AtcReplay,
+    /// Check online PINs.
+    VerifyPin,
+    /// Check CVV and iCVV.
+    VerifyCvv,
+    /// Refuse magstripe reads of chip cards.
+    RefuseFallbackForChipCards,
+    /// Duplicate detection window.
+    DuplicateWindow(Duration),
+    /// Largest single amount.
+    MaxAmount(Money),
+}
+
+/// A time window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// Start (virtual time).
+    pub from: Duration,
+    /// End (virtual time).
+    pub until: Duration,
+}
+
+/// The issuer and acquirer host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    /// Keys. Default: derived from the seed.
+    #[serde(default)]
+    pub keys: IssuerKeys,
+    /// The defences on. Default: all of them, duplicate window "24h", max amount "50000.00".
+    #[serde(default)]
+    pub rules: Option<Vec<Rule>>,
+    /// Wrong online PINs before a card is PIN-blocked. Default 3.
+    #[serde(default = "default_tries")]
+    pub pin_try_limit: u8,
+    /// Windows when the issuer is unreachable (91). Default none.
+    #[serde(default)]
+    pub down: Vec<Window>,
+}
+
+impl Default for Issuer {
+    fn default() -> Self {
+        Self { keys: IssuerKeys::default(), rules: None, pin_try_limit: 3, down: vec![] }
+    }
+}
+
+fn default_tries() -> u8 {
+    3
+}
+
+/// The shop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shop {
+    /// Its name. Default "Corner Store".
+    #[serde(default = "default_shop_name")]
+    pub name: String,
+    /// Merchant id, field 42 (up to 15 characters). Default "SHOP00000000001".
+    #[serde(default = "default_mid")]
+    pub merchant_id: String,
+    /// Terminals. Default: TERM0001 and TERM0002 with default settings.
+    #[serde(default = "default_terminals")]
+    pub terminals: Vec<TerminalSpec>,
+    /// Staff. Default: one cashier.
+    #[serde(default = "default_staff")]
+    pub staff: Vec<Staff>,
+}
+
+impl Default for Shop {
+    fn default() -> Self {
+        Self {
+            name: default_shop_name(),
+            merchant_id: default_mid(),
+            terminals: default_terminals(),
+            staff: default_staff(),
+        }
+    }
+}
+
+fn default_shop_name() -> String {
+    "Corner Store".into()
+}
+fn default_mid() -> String {
+    "SHOP00000000001".into()
+}
+fn default_terminals() -> Vec<TerminalSpec> {
+    vec![
+        TerminalSpec { id: "TERM0001".into(), ..TerminalSpec::default() },
+        TerminalSpec { id: "TERM0002".into(), ..TerminalSpec::default() },
+    ]
+}
+fn default_staff() -> Vec<Staff> {
+    vec![Staff { name: "cashier".into(), password: PasswordStrength::Strong }]
+}
+
+/// How strong a staff password is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PasswordStrength {
+    /// Guessable.
+    Weak,
+    /// Not guessable.
+    Strong,
+    /// The vendor's factory default.
+    Default,
+}
+
+/// A member of staff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Staff {
+    /// Name.
+    pub name: String,
+    /// Password strength. Default Strong.
+    #[serde(default = "default_password")]
+    pub password: PasswordStrength,
+}
+
+fn default_password() -> PasswordStrength {
+    PasswordStrength::Strong
+}
+
+/// Which readers a terminal has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderSpec {
+    /// Chip slot. Default true.
+    #[serde(default = "yes")]
+    pub chip: bool,
+    /// Swipe slot. Default true.
+    #[serde(default = "yes")]
+    pub magstripe: bool,
+    /// Contactless field. Default true.
+    #[serde(default = "yes")]
+    pub contactless: bool,
+}
+
+impl Default for ReaderSpec {
+    fn default() -> Self {
+        Self { chip: true, magstripe: true, contactless: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which terminal stack runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Stack {
+    /// possim's own emulated terminal.
+    #[default]
+    Emulated,
+}
+
+/// Terminal working keys in hex; omitted keys are derived from the seed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalKeys {
+    /// Terminal authentication key.
+    #[serde(default)]
+    pub tak: Option<String>,
+    /// Terminal PIN key.
+    #[serde(default)]
+    pub tpk: Option<String>,
+}
+
+/// A terminal (or `count` identical ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalSpec {
+    /// Terminal id, field 41 (up to 8 characters). With `count`, a prefix of up
+    /// to 4 characters followed by a 4-digit number.
+    pub id: String,
+    /// How many terminals like this one. Default 1.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// The terminal stack. Default Emulated.
+    #[serde(default)]
+    pub stack: Stack,
+    /// The link it talks over. Default "uplink".
+    #[serde(default = "default_link")]
+    pub link: String,
+    /// Keys. Default: derived from the seed.
+    #[serde(default)]
+    pub keys: TerminalKeys,
+    /// Readers. Default: all.
+    #[serde(default)]
+    pub reader: ReaderSpec,
+    /// Accepts offline PIN. Default true.
+    #[serde(default = "yes")]
+    pub offline_pin: bool,
+    /// MACs requests and checks response MACs. Default true.
+    #[serde(default = "yes")]
+    pub mac: bool,
+    /// How long to wait for a response. Default "30s".
+    #[serde(default = "default_timeout")]
+    pub response_timeout: Duration,
+    /// What to do on a timeout. Default Reverse.
+    #[serde(default)]
+    pub on_timeout: TimeoutPolicy,
+    /// Immediate tries of a reversal. Default 3.
+    #[serde(default = "three")]
+    pub reversal_attempts: u32,
+    /// Wait before trying a stored reversal again. Default "60s".
+    #[serde(default = "default_retry")]
+    pub reversal_retry: Duration,
+    /// Tries in all before a reversal is abandoned. Default 50.
+    #[serde(default = "fifty")]
+    pub reversal_max_attempts: u32,
+    /// Contactless amounts up to this need no CVM. Default "1000.00".
+    #[serde(default = "default_cvm_limit")]
+    pub contactless_cvm_limit: Money,
+    /// Unpredictable number source. Default Random.
+    #[serde(default)]
+    pub unpredictable_number: UnpredictableNumber,
+    /// Sends an 0800 sign-on at start. Default true.
+    #[serde(default = "yes")]
+    pub sign_on: bool,
+}
+
+impl Default for TerminalSpec {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            count: 1,
+            stack: Stack::Emulated,
+            link: default_link(),
+            keys: TerminalKeys::default(),
+            reader: ReaderSpec::default(),
+            offline_pin: true,
+            mac: true,
+            response_timeout: default_timeout(),
+            on_timeout: TimeoutPolicy::Reverse,
+            reversal_attempts: 3,
+            reversal_retry: default_retry(),
+            reversal_max_attempts: 50,
+            contactless_cvm_limit: default_cvm_limit(),
+            unpredictable_number: UnpredictableNumber::Random,
+            sign_on: true,
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+fn three() -> u32 {
+    3
+}
+fn fifty() -> u32 {
+    50
+}
+fn default_link() -> String {
+    "uplink".into()
+}
+fn default_timeout() -> Duration {
+    d("30s")
+}
+fn default_retry() -> Duration {
+    d("60s")
+}
+fn default_cvm_limit() -> Money {
+    m("1000.00")
+}
+
+/// A network link between terminals and the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// Its id. Default "uplink".
+    #[serde(default = "default_link")]
+    pub id: String,
+    /// One-way latency. Default "40ms".
+    #[serde(default = "default_latency")]
+    pub latency: Duration,
+    /// Jitter. Default "10ms".
+    #[serde(default = "default_jitter")]
+    pub jitter: Duration,
+    /// Jitter distribution. Default Uniform.
+    #[serde(default)]
+    pub distribution: Distribution,
+    /// Bytes per second. Default unlimited.
+    #[serde(default)]
+    pub bandwidth: Option<u64>,
+    /// Header bytes per frame. Default 54.
+    #[serde(default = "default_overhead")]
+    pub overhead: u64,
+    /// Faults, applied in order. Default none.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+}
+
+impl Default for LinkSpec {
+    fn default() -> Self {
+        Self {
+            id: default_link(),
+            latency: default_latency(),
+            jitter: default_jitter(),
+            distribution: Distribution::Uniform,
+            bandwidth: None,
+            overhead: 54,
+            faults: vec![],
+        }
+    }
+}
+
+fn default_latency() -> Duration {
+    d("40ms")
+}
+fn default_jitter() -> Duration {
+    d("10ms")
+}
+fn default_overhead() -> u64 {
+    54
+}
+
+/// A link fault with its window and filter. Every fault takes `from` and
+/// `until` (default: the whole run), `direction` (Up = requests, Down =
+/// responses; default both) and `mti` (e.g. "0210"; default all).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FaultSpec {
+    /// Independent loss.
+    Loss {
+        /// Probability.
+        p: f64,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+        /// Direction filter.
+        #[serde(default)]
+        direction: Option<Dir>,
+        /// MTI filter.
+        #[serde(default)]
+        mti: Option<String>,
+    },
+    /// Gilbert-Elliott bursty loss (netem gemodel).
+    BurstLoss {
+        /// Good to bad.
+        p: f64,
+        /// Bad to good.
+        r: f64,
+        /// Loss in the bad state (1-h). Default 1.0.
+        #[serde(default = "one_f")]
+        bad_loss: f64,
+        /// Loss in the good state (1-k). Default 0.0.
+        #[serde(default)]
+        good_loss: f64,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+        /// Direction filter.
+        #[serde(default)]
+        direction: Option<Dir>,
+        /// MTI filter.
+        #[serde(default)]
+        mti: Option<String>,
+    },
+    /// Duplication.
+    Duplicate {
+        /// Probability.
+        p: f64,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+        /// Direction filter.
+        #[serde(default)]
+        direction: Option<Dir>,
+        /// MTI filter.
+        #[serde(default)]
+        mti: Option<String>,
+    },
+    /// Reordering: a frame is held back by `gap`.
+    Reorder {
+        /// Probability.
+        p: f64,
+        /// Hold-back. Default "200ms".
+        #[serde(default = "default_gap")]
+        gap: Duration,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+        /// Direction filter.
+        #[serde(default)]
+        direction: Option<Dir>,
+        /// MTI filter.
+        #[serde(default)]
+        mti: Option<String>,
+    },
+    /// Corruption: one bit flipped in a random byte.
+    Corrupt {
+        /// Probability.
+        p: f64,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+        /// Direction filter.
+        #[serde(default)]
+        direction: Option<Dir>,
+        /// MTI filter.
+        #[serde(default)]
+        mti: Option<String>,
+    },
+    /// Extra delay.
+    Delay {
+        /// Added latency.
+        extra: Duration,
+        /// Added uniform jitter. Default "0s".
+        #[serde(default)]
+        jitter: Duration,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+        /// Direction filter.
+        #[serde(default)]
+        direction: Option<Dir>,
+        /// MTI filter.
+        #[serde(default)]
+        mti: Option<String>,
+    },
+    /// Preset: delay frames until just past the terminals' response timeout
+    /// (by `by`), where reversal races live.
+    DelayPastTimeout {
+        /// How far past the timeout. Default "1s".
+        #[serde(default = "default_by")]
+        by: Duration,
+        /// Window start.
+        #[serde(default)]
+        from: Option<Duration>,
+        /// Window end.
+        #[serde(default)]
+        until: Option<Duration>,
+        /// Direction filter.
+        #[serde(default)]
+        direction: Option<Dir>,
+        /// MTI filter.
+        #[serde(default)]
+        mti: Option<String>,
+    },
+    /// The link is down.
+    Outage {
+        /// Start.
+        from: Duration,
+        /// End.
+        until: Duration,
+        /// Direction filter.
+        #[serde(default)]
+        direction: Option<Dir>,
+    },
+}
+
+fn one_f() -> f64 {
+    1.0
+}
+fn default_gap() -> Duration {
+    d("200ms")
+}
+fn default_by() -> Duration {
+    d("1s")
+}
+
+/// An explicitly given card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardSpec {
+    /// PAN (Luhn-valid digits).
+    pub pan: String,
+    /// PIN.
+    pub pin: String,
+    /// PAN sequence number. Default "00".
+    #[serde(default = "default_psn")]
+    pub psn: String,
+    /// Expiry YYMM. Default "3012".
+    #[serde(default = "default_expiry")]
+    pub expiry: String,
+    /// Has a chip. Default true.
+    #[serde(default = "yes")]
+    pub chip: bool,
+    /// Contactless. Default true.
+    #[serde(default = "yes")]
+    pub contactless: bool,
+    /// Uses offline PIN. Default false.
+    #[serde(default)]
+    pub offline_pin: bool,
+    /// Available balance. Default: the cardholders' balance.
+    #[serde(default)]
+    pub balance: Option<Money>,
+}
+
+fn default_psn() -> String {
+    "00".into()
+}
+fn default_expiry() -> String {
+    "3012".into()
+}
+
+/// The population of cardholders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cardholders {
+    /// How many (besides explicit `cards`). Default 300.
+    #[serde(default = "default_count")]
+    pub count: u32,
+    /// Share with chip cards (the rest are magstripe only). Default 0.9.
+    #[serde(default = "default_chip")]
+    pub chip: f64,
+    /// Share of chip cards that are contactless. Default 0.7.
+    #[serde(default = "default_contactless")]
+    pub contactless: f64,
+    /// Share of chip cards that verify the PIN offline. Default 0.2.
+    #[serde(default = "default_offline")]
+    pub offline_pin: f64,
+    /// Chance that a PIN entry has a typo. Default 0.02.
+    #[serde(default = "default_typo")]
+    pub pin_typo: f64,
+    /// Chance that a chip does not answer. Default 0.002.
+    #[serde(default = "default_broken")]
+    pub broken_chip: f64,
+    /// Available balance of each account. Default "5000.00".
+    #[serde(default = "default_balance")]
+    pub balance: Money,
+    /// The first digits of generated PANs. Default "4".
+    #[serde(default = "default_bin")]
+    pub bin: String,
+    /// Cards given explicitly.
+    #[serde(default)]
+    pub cards: Vec<CardSpec>,
+}
+
+impl Default for Cardholders {
+    fn default() -> Self {
+        Self {
+            count: 300,
+            chip: 0.9,
+            contactless: 0.7,
+            offline_pin: 0.2,
+            pin_typo: 0.02,
+            broken_chip: 0.002,
+            balance: default_balance(),
+            bin: default_bin(),
+            cards: vec![],
+        }
+    }
+}
+
+fn default_count() -> u32 {
+    300
+}
+fn default_chip() -> f64 {
+    0.9
+}
+fn default_contactless() -> f64 {
+    0.7
+}
+fn default_offline() -> f64 {
+    0.2
+}
+fn default_typo() -> f64 {
+    0.02
+}
+fn default_broken() -> f64 {
+    0.002
+}
+fn default_balance() -> Money {
+    m("5000.00")
+}
+fn default_bin() -> String {
+    "4".into()
+}
+
+/// Purchase amounts: log-normal around a median.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmountSpec {
+    /// Median. Default "35.00".
+    #[serde(default = "default_median")]
+    pub median: Money,
+    /// Log-space spread (sigma). Default 0.8.
+    #[serde(default = "default_spread")]
+    pub spread: f64,
+    /// Smallest. Default "0.50".
+    #[serde(default = "default_min")]
+    pub min: Money,
+    /// Largest. Default "3000.00".
+    #[serde(default = "default_max")]
+    pub max: Money,
+}
+
+impl Default for AmountSpec {
+    fn default() -> Self {
+        Self { median: default_median(), spread: 0.8, min: default_min(), max: default_max() }
+    }
+}
+
+fn default_median() -> Money {
+    m("35.00")
+}
+fn default_spread() -> f64 {
+    0.8
+}
+fn default_min() -> Money {
+    m("0.50")
+}
+fn default_max() -> Money {
+    m("3000.00")
+}
+
+/// Customer arrivals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// Customers per hour at each terminal (Poisson arrivals). Default 20.
+    #[serde(default = "default_per_hour")]
+    pub per_hour: f64,
+    /// Stop after this many purchases in all. Default: no limit.
+    #[serde(default)]
+    pub purchases: Option<u64>,
+    /// Amounts.
+    #[serde(default)]
+    pub amount: AmountSpec,
+    /// Share of contactless-card holders who tap. Default 0.6.
+    #[serde(default = "default_tap")]
+    pub tap: f64,
+    /// Share of visits that are refunds. Default 0.0.
+    #[serde(default)]
+    pub refunds: f64,
+    /// How long a customer takes to type a PIN. Default "4s".
+    #[serde(default = "default_pin_time")]
+    pub pin_entry: Duration,
+    /// How long one APDU exchange takes. Default "30ms".
+    #[serde(default = "default_apdu_time")]
+    pub apdu_time: Duration,
+}
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Self {
+            per_hour: 20.0,
+            purchases: None,
+            amount: AmountSpec::default(),
+            tap: 0.6,
+            refunds: 0.0,
+            pin_entry: default_pin_time(),
+            apdu_time: default_apdu_time(),
+        }
+    }
+}
+
+fn default_per_hour() -> f64 {
+    20.0
+}
+fn default_tap() -> f64 {
+    0.6
+}
+fn default_pin_time() -> Duration {
+    d("4s")
+}
+fn default_apdu_time() -> Duration {
+    d("30ms")
+}
+
+/// Alert thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSpec {
+    /// Consecutive timeouts at a terminal that mean the link is down. Default 3.
+    #[serde(default = "three")]
+    pub link_down_after: u32,
+    /// Security violations (63) within `window` that raise an alert. Default 3.
+    #[serde(default = "three")]
+    pub security_violations: u32,
+    /// Format errors (30) within `window` that raise an alert. Default 3.
+    #[serde(default = "three")]
+    pub format_errors: u32,
+    /// Duplicates (94) within `window` that raise an alert. Default 3.
+    #[serde(default = "three")]
+    pub duplicates: u32,
+    /// The counting window. Default "10m".
+    #[serde(default = "default_window")]
+    pub window: Duration,
+}
+
+impl Default for MonitorSpec {
+    fn default() -> Self {
+        Self {
+            link_down_after: 3,
+            security_violations: 3,
+            format_errors: 3,
+            duplicates: 3,
+            window: default_window(),
+        }
+    }
+}
+
+fn default_window() -> Duration {
+    d("10m")
+}
+
+/// Something a run can count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// Approved customer transactions.
+    Approved,
+    /// Declined by the host.
+    Declined,
+    /// Declined by card or terminal without the host.
+    DeclinedOffline,
+    /// Customer transactions that timed out.
+    Timeout,
+    /// Reversals acknowledged by the host.
+    Reversal,
+    /// Reversals given up.
+    ReversalAbandoned,
+    /// Purchases charged more than once.
+    DoubleCharge,
+    /// Approvals neither settled nor reversed, or customers charged without goods.
+    LostTransaction,
+    /// Magstripe fallbacks after a chip failure.
+    Fallback,
+    /// Frames lost on a link.
+    FrameDropped,
+    /// Frames duplicated on a link.
+    FrameDuplicated,
+    /// Frames corrupted on a link.
+    FrameCorrupted,
+    /// Frames delayed by a fault.
+    FrameDelayed,
+    /// Frames reordered.
+    FrameReordered,
+    /// Host answers with this response code, e.g. Response("63").
+    Response(String),
+    /// Alerts of this kind.
+    Alert(AlertKind),
+}
+
+/// What the monitor alerts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AlertKind {
+    /// Consecutive timeouts at a terminal.
+    LinkDown,
+    /// MAC, ARQC or CVV failures.
+    SecurityViolations,
+    /// Malformed frames.
+    FormatErrors,
+    /// Duplicate transmissions.
+    Duplicates,
+    /// A cryptogram replayed or a cloned chip (ATC).
+    AtcReplay,
+    /// A reversal given up.
+    ReversalAbandoned,
+    /// A card PIN-blocked by wrong PINs.
+    PinBlocked,
+}
+
+/// What must hold for the run to pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Expectation {
+    /// The event never happens.
+    Never(EventKind),
+    /// It happens at least this often.
+    AtLeast(u64, EventKind),
+    /// It happens at most this often.
+    AtMost(u64, EventKind),
+    /// Terminals' totals equal the host's, and double entry holds.
+    LedgerBalanced,
+    /// No purchase is charged twice.
+    NoDoubleCharge,
+    /// Every approval is settled once or reversed; nobody pays without goods.
+    NoLostTransaction,
+    /// Money lost to fraud stays at or below this.
+    FraudLossAtMost(Money),
+    /// An alert of this kind fires within this time of its cause.
+    AlertWithin(AlertKind, Duration),
+    /// Approved / attempted customer transactions.
+    ApprovalRateAtLeast(f64),
+    /// The 99th percentile of request round trips.
+    LatencyP99Below(Duration),
+}

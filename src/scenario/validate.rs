@@ -1,0 +1,306 @@
+//! Checks a parsed scenario for what serde cannot: references, ranges,
+//! identifiers, keys. Each error is placed on the offending text.
+
+use std::collections::BTreeSet;
+
+use super::{Cardholders, Diagnostic, EventKind, Expectation, FaultSpec, Scenario};
+use crate::protocol::crypto::TdesKey;
+use crate::protocol::iso8583::{Mti, Spec};
+use crate::protocol::track::luhn_valid;
+use crate::time::DateTime;
+
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn at(&self, needle: &str, after: Option<&str>, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::find(self.file, self.text, needle, after, msg)
+    }
+
+    /// Places the error on `field: value` if it is written out, else on `field`.
+    fn field(&self, field: &str, value: &str, msg: impl Into<String>) -> Diagnostic {
+        let quoted = format!("\"{value}\"");
+        let d = self.at(&quoted, Some(&format!("{field}:")), msg);
+        if d.line == 1 && !self.text.lines().next().unwrap_or("").contains(&quoted) {
+            self.at(&format!("{field}:"), None, d.message)
+        } else {
+            d
+        }
+    }
+}
+
+fn prob(c: &Ctx<'_>, name: &str, v: f64) -> Result<(), Diagnostic> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(c.at(
+            &format!("{name}:"),
+            None,
+            format!("`{name}` must be between 0.0 and 1.0, found {v}"),
+        ))
+    }
+}
+
+fn key(c: &Ctx<'_>, name: &str, v: &Option<String>) -> Result<(), Diagnostic> {
+    match v {
+        Some(hex) => TdesKey::from_hex(hex).map(|_| ()).map_err(|e| {
+            c.field(name, hex, format!("key `{name}`: {e}"))
+                .help("a double-length TDES key is 32 hex digits")
+        }),
+        None => Ok(()),
+    }
+}
+
+fn digits(c: &Ctx<'_>, field: &str, v: &str, n: usize) -> Result<(), Diagnostic> {
+    if v.len() == n && v.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(c.field(field, v, format!("`{field}` must be {n} digits, found {v:?}")))
+    }
+}
+
+/// Every check, in file order.
+pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnostic> {
+    let c = Ctx { text, file };
+    if s.name.trim().is_empty() {
+        return Err(c.at("name:", None, "`name` must not be empty"));
+    }
+    if s.duration.micros() == 0 {
+        return Err(c.at("duration:", None, "`duration` must be more than zero"));
+    }
+    DateTime::parse(&s.start).map_err(|e| c.field("start", &s.start, e))?;
+    digits(&c, "currency", &s.currency, 3)?;
+    digits(&c, "country", &s.country, 3)?;
+    Spec::load(&s.dialect).map_err(|e| c.field("dialect", &s.dialect, e.to_string()))?;
+
+    key(&c, "imk_ac", &s.issuer.keys.imk_ac)?;
+    key(&c, "cvk", &s.issuer.keys.cvk)?;
+    key(&c, "pvk", &s.issuer.keys.pvk)?;
+    if s.issuer.pin_try_limit == 0 {
+        return Err(c.at("pin_try_limit:", None, "`pin_try_limit` must be at least 1"));
+    }
+    for w in &s.issuer.down {
+        if w.from >= w.until {
+            return Err(c.at(
+                "down:",
+                None,
+                "an issuer outage must end after it starts (`from` < `until`)",
+            ));
+        }
+    }
+
+    let mid = &s.shop.merchant_id;
+    if mid.is_empty() || mid.len() > 15 || !mid.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(c.field(
+            "merchant_id",
+            mid,
+            "`merchant_id` must be 1 to 15 printable characters (field 42)",
+        ));
+    }
+    let link_ids: Vec<&str> = s.links.iter().map(|l| l.id.as_str()).collect();
+    let mut seen = BTreeSet::new();
+    for l in &s.links {
+        if !seen.insert(l.id.as_str()) {
+            return Err(c.at(
+                &format!("\"{}\"", l.id),
+                Some("links:"),
+                format!("link `{}` is defined twice", l.id),
+            ));
+        }
+        for f in &l.faults {
+            fault(&c, f)?;
+        }
+    }
+    if s.shop.terminals.is_empty() {
+        return Err(c.at("terminals:", None, "the shop needs at least one terminal"));
+    }
+    let mut tids = BTreeSet::new();
+    for t in &s.shop.terminals {
+        let ok_chars = t.id.bytes().all(|b| (0x21..0x7f).contains(&b));
+        let max = if t.count > 1 { 4 } else { 8 };
+        if t.id.is_empty() || t.id.len() > max || !ok_chars {
+            let why = if t.count > 1 {
+                "with `count`, a terminal `id` is a prefix of 1 to 4 characters (a 4-digit number follows)"
+            } else {
+                "a terminal `id` is 1 to 8 printable characters without spaces (field 41)"
+            };
+            return Err(c.field("id", &t.id, why));
+        }
+        if t.count == 0 {
+            return Err(c.at(
+                "count:",
+                Some(&format!("\"{}\"", t.id)),
+                "`count` must be at least 1",
+            ));
+        }
+        for id in expand_ids(&t.id, t.count) {
+            if !tids.insert(id.clone()) {
+                return Err(c.field("id", &t.id, format!("terminal `{id}` is defined twice")));
+            }
+        }
+        if !link_ids.contains(&t.link.as_str()) {
+            let d = c.field(
+                "link",
+                &t.link,
+                format!("terminal `{}` uses link `{}`, which is not defined", t.id, t.link),
+            );
+            return Err(match super::closest(&t.link, &link_ids) {
+                Some(k) => d.help(format!("did you mean `{k}`? (links: {})", link_ids.join(", "))),
+                None => d.help(format!("links: {}", link_ids.join(", "))),
+            });
+        }
+        key(&c, "tak", &t.keys.tak)?;
+        key(&c, "tpk", &t.keys.tpk)?;
+        if t.response_timeout.micros() == 0 {
+            return Err(c.at(
+                "response_timeout:",
+                None,
+                "`response_timeout` must be more than zero",
+            ));
+        }
+        if t.reversal_attempts == 0 || t.reversal_max_attempts < t.reversal_attempts {
+            return Err(c.at(
+                "reversal_",
+                None,
+                "need 1 <= `reversal_attempts` <= `reversal_max_attempts`",
+            ));
+        }
+    }
+    cardholders(&c, &s.cardholders)?;
+    let t = &s.traffic;
+    if !(t.per_hour.is_finite() && t.per_hour > 0.0) {
+        return Err(c.at(
+            "per_hour:",
+            None,
+            format!("`per_hour` must be more than zero, found {}", t.per_hour),
+        ));
+    }
+    if !(t.amount.min.0 > 0 && t.amount.min <= t.amount.median && t.amount.median <= t.amount.max) {
+        return Err(c.at("amount:", None, "amounts need 0 < `min` <= `median` <= `max`"));
+    }
+    if !(t.amount.spread.is_finite() && t.amount.spread >= 0.0) {
+        return Err(c.at("spread:", None, "`spread` must be zero or more"));
+    }
+    prob(&c, "tap", t.tap)?;
+    prob(&c, "refunds", t.refunds)?;
+    let m = &s.monitor;
+    if [m.link_down_after, m.security_violations, m.format_errors, m.duplicates].contains(&0) {
+        return Err(c.at("monitor:", None, "monitor thresholds must be at least 1"));
+    }
+    for e in &s.expect {
+        match e {
+            Expectation::ApprovalRateAtLeast(r) => {
+                prob(&c, "ApprovalRateAtLeast(", *r).map_err(|d| Diagnostic {
+                    message: format!(
+                        "ApprovalRateAtLeast takes a share between 0.0 and 1.0, found {r}"
+                    ),
+                    ..d
+                })?
+            }
+            Expectation::Never(EventKind::Response(code))
+            | Expectation::AtLeast(_, EventKind::Response(code))
+            | Expectation::AtMost(_, EventKind::Response(code))
+                if code.len() != 2 =>
+            {
+                return Err(c.field(
+                    "Response(",
+                    code,
+                    format!("a response code is 2 characters, found {code:?}"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn fault(c: &Ctx<'_>, f: &FaultSpec) -> Result<(), Diagnostic> {
+    let (ps, from, until, mti): (Vec<f64>, _, _, _) = match f {
+        FaultSpec::Loss { p, from, until, mti, .. }
+        | FaultSpec::Duplicate { p, from, until, mti, .. }
+        | FaultSpec::Corrupt { p, from, until, mti, .. }
+        | FaultSpec::Reorder { p, from, until, mti, .. } => (vec![*p], *from, *until, mti.clone()),
+        FaultSpec::BurstLoss { p, r, bad_loss, good_loss, from, until, mti, .. } => {
+            (vec![*p, *r, *bad_loss, *good_loss], *from, *until, mti.clone())
+        }
+        FaultSpec::Delay { from, until, mti, .. }
+        | FaultSpec::DelayPastTimeout { from, until, mti, .. } => {
+            (vec![], *from, *until, mti.clone())
+        }
+        FaultSpec::Outage { from, until, .. } => (vec![], Some(*from), Some(*until), None),
+    };
+    for p in ps {
+        prob(c, "p", p)?;
+    }
+    if let (Some(a), Some(b)) = (from, until)
+        && a >= b
+    {
+        return Err(c.at(
+            "until:",
+            None,
+            "a fault window must end after it starts (`from` < `until`)",
+        ));
+    }
+    if let Some(m) = mti
+        && Mti::parse(&m).is_none()
+    {
+        return Err(c.field(
+            "mti",
+            &m,
+            format!("`mti` must be 4 digits like \"0210\", found {m:?}"),
+        ));
+    }
+    Ok(())
+}
+
+fn cardholders(c: &Ctx<'_>, h: &Cardholders) -> Result<(), Diagnostic> {
+    for (name, v) in [
+        ("chip", h.chip),
+        ("contactless", h.contactless),
+        ("offline_pin", h.offline_pin),
+        ("pin_typo", h.pin_typo),
+        ("broken_chip", h.broken_chip),
+    ] {
+        prob(c, name, v)?;
+    }
+    if h.count == 0 && h.cards.is_empty() {
+        return Err(c.at(
+            "cardholders:",
+            None,
+            "there must be at least one cardholder (`count` or `cards`)",
+        ));
+    }
+    if h.bin.is_empty() || h.bin.len() > 11 || !h.bin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(c.field("bin", &h.bin, "`bin` must be 1 to 11 digits"));
+    }
+    let mut pans = BTreeSet::new();
+    for card in &h.cards {
+        if !((12..=19).contains(&card.pan.len()) && luhn_valid(&card.pan)) {
+            return Err(c.field(
+                "pan",
+                &card.pan,
+                "a PAN is 12 to 19 digits and passes the Luhn check",
+            ));
+        }
+        if !pans.insert(card.pan.as_str()) {
+            return Err(c.field("pan", &card.pan, "this card is listed twice"));
+        }
+        if !((4..=12).contains(&card.pin.len()) && card.pin.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(c.field("pin", &card.pin, "a PIN is 4 to 12 digits"));
+        }
+        digits(c, "psn", &card.psn, 2)?;
+        digits(c, "expiry", &card.expiry, 4)?;
+    }
+    Ok(())
+}
+
+/// The terminal ids a spec stands for: itself, or prefix + 0001..count.
+pub fn expand_ids(id: &str, count: u32) -> Vec<String> {
+    if count <= 1 {
+        vec![id.to_string()]
+    } else {
+        (1..=count).map(|i| format!("{id}{i:04}")).collect()
+    }
+}

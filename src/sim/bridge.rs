@@ -1,0 +1,69 @@
+//! Frames entering and leaving the world from outside (a real terminal on a
+//! socket, a proxy): a Resource holding crossbeam channels, and a system that
+//! drains the inbound channel into the event queue each update.
+
+use bevy::prelude::*;
+use crossbeam_channel::{Receiver, Sender};
+
+use super::clock::{Clock, Scheduler};
+use super::event::SimEvent;
+
+/// A frame from an outside connection (no framing header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The connection it came from.
+    pub conn: u64,
+    /// The message.
+    pub bytes: Vec<u8>,
+}
+
+/// A frame for an outside connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// The connection to send it on.
+    pub conn: u64,
+    /// The message.
+    pub bytes: Vec<u8>,
+}
+
+/// The channels to the outside world.
+#[derive(Resource)]
+pub struct Bridge {
+    /// Frames coming in.
+    pub inbound: Receiver<Inbound>,
+    /// Frames going out.
+    pub outbound: Sender<Outbound>,
+}
+
+impl Bridge {
+    /// A bridge and the outside ends of its channels (sender of inbound
+    /// frames, receiver of outbound frames).
+    pub fn new() -> (Self, Sender<Inbound>, Receiver<Outbound>) {
+        let (in_tx, in_rx) = crossbeam_channel::unbounded();
+        let (out_tx, out_rx) = crossbeam_channel::unbounded();
+        (Self { inbound: in_rx, outbound: out_tx }, in_tx, out_rx)
+    }
+}
+
+/// Moves frames that arrived from outside into the queue at the current time.
+pub(super) fn drain_bridge(
+    bridge: Option<Res<Bridge>>,
+    clock: Res<Clock>,
+    mut sched: ResMut<Scheduler>,
+) {
+    let Some(bridge) = bridge else { return };
+    for m in bridge.inbound.try_iter() {
+        sched.push(clock.now, SimEvent::External(m.conn, m.bytes));
+    }
+}
+
+/// Sends a frame out (dropped if nobody listens any more).
+pub(super) fn send_out(world: &World, conn: u64, bytes: Vec<u8>) {
+    if let Some(b) = world.get_resource::<Bridge>() {
+        let _ = b.outbound.send(Outbound { conn, bytes });
+    }
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(Update, drain_bridge.in_set(super::SimSet::Ingest));
+}

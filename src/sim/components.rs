@@ -1,0 +1,138 @@
+//! The components and resources of the shop world.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+
+use super::plan::Plan;
+use crate::card::Card;
+use crate::host::HostCore;
+use crate::link::LinkCore;
+use crate::rng::Stream;
+use crate::scenario::PasswordStrength;
+use crate::terminal::{Purchase, TerminalCore};
+use crate::time::Duration;
+
+/// The plan the world was built from.
+#[derive(Resource, Clone)]
+pub struct PlanRes(pub Arc<Plan>);
+
+/// A customer being served or waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Visit {
+    /// What they pay.
+    pub purchase: Purchase,
+    /// Who they are.
+    pub cardholder: Entity,
+    /// PIN attempts so far (a 55 lets them try again).
+    pub attempts: u8,
+}
+
+/// A payment terminal at the counter.
+#[derive(Component)]
+pub struct Terminal {
+    /// Terminal id (field 41).
+    pub id: String,
+    /// The terminal stack.
+    pub core: TerminalCore,
+    /// The link it talks over.
+    pub link: Entity,
+    /// Customers waiting.
+    pub queue: VecDeque<Visit>,
+    /// The customer being served.
+    pub current: Option<Visit>,
+}
+
+/// The card reader of a terminal: which slots it has.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct CardReader {
+    /// Chip slot.
+    pub chip: bool,
+    /// Swipe slot.
+    pub magstripe: bool,
+    /// Contactless field.
+    pub contactless: bool,
+}
+
+/// The PIN pad of a terminal.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct PinPad {
+    /// How long a customer takes to type a PIN.
+    pub entry_time: Duration,
+}
+
+/// The arrival process at a terminal (its own random stream).
+#[derive(Component)]
+pub struct Arrivals {
+    /// Random stream for arrivals, amounts and choices.
+    pub rng: Stream,
+}
+
+/// A person with a card.
+#[derive(Component)]
+pub struct Cardholder {
+    /// Their number in the population.
+    pub index: u32,
+    /// The PIN they know.
+    pub pin: String,
+    /// Chance of a typo.
+    pub typo: f64,
+    /// Their own random stream (typos).
+    pub rng: Stream,
+    /// At a terminal right now.
+    pub busy: bool,
+}
+
+/// The card a cardholder carries.
+#[derive(Component)]
+pub struct PaymentCard(pub Card);
+
+/// A network link.
+#[derive(Component)]
+pub struct Link {
+    /// The link model.
+    pub core: LinkCore,
+}
+
+/// A member of staff.
+#[derive(Component, Debug, Clone)]
+pub struct Staff {
+    /// Name.
+    pub name: String,
+    /// Password strength.
+    pub password: PasswordStrength,
+}
+
+/// The acquirer/issuer host.
+#[derive(Resource)]
+pub struct Host(pub HostCore);
+
+/// The shop itself.
+#[derive(Resource, Debug, Clone)]
+pub struct Shop {
+    /// Name.
+    pub name: String,
+    /// Merchant id.
+    pub merchant_id: String,
+}
+
+/// Lookups from stable ids to entities, in creation order.
+#[derive(Resource, Default)]
+pub struct Directory {
+    /// Terminals in order.
+    pub terminals: Vec<Entity>,
+    /// Cardholders in order.
+    pub cardholders: Vec<Entity>,
+    /// Links in order, with their ids.
+    pub links: Vec<(String, Entity)>,
+}
+
+/// The traffic model's shared state.
+#[derive(Resource, Debug, Clone)]
+pub struct TrafficState {
+    /// The next purchase id.
+    pub next_purchase: u64,
+    /// Purchases still allowed (None: no limit).
+    pub remaining: Option<u64>,
+}

@@ -1,0 +1,88 @@
+//! Drives the host: answers the frames that reach it, and settles the day.
+
+use bevy::prelude::*;
+
+use super::components::*;
+use super::event::{Ctx, Endpoint, SimEvent, Transmission};
+use super::record::Record;
+use crate::link::Dir;
+use crate::protocol::pan::mask_pan;
+use crate::time::Duration;
+
+/// How long the host takes to decide.
+const PROCESSING: Duration = Duration::from_millis(5);
+
+/// A frame reached the host.
+pub(super) fn on_request(
+    world: &mut World,
+    ctx: &mut Ctx,
+    link: Option<Entity>,
+    endpoint: Endpoint,
+    frame: u64,
+    bytes: &[u8],
+) {
+    let out = world.resource_mut::<Host>().0.handle(ctx.now, bytes);
+    let d = out.decision;
+    ctx.record(Record::HostDecision {
+        frame,
+        terminal: d.tid.clone(),
+        mti: d.mti.map(|m| m.to_string()),
+        stan: d.stan,
+        rrn: d.rrn.clone(),
+        pan: d.pan.as_deref().map(mask_pan),
+        amount: d.amount,
+        response: d.response.map(|r| r.code()),
+        reason: d.reason.clone(),
+        checks: d.checks,
+        ledger: d.ledger,
+        reverses: d.reverses,
+        atc: d.atc,
+    });
+    if let Some(resp) = out.response {
+        ctx.at(
+            ctx.now + PROCESSING,
+            SimEvent::Transmit(Box::new(Transmission {
+                link,
+                dir: Dir::Down,
+                endpoint,
+                mti: d.mti.map(|m| m.response()),
+                stan: d.stan,
+                bytes: resp,
+                purpose: None,
+                answers: Some(frame),
+                purchase: None,
+            })),
+        );
+    }
+}
+
+/// End of day: each terminal's totals against the host's, and double entry.
+pub(super) fn end_of_day(world: &mut World, ctx: &mut Ctx) {
+    let terms = world.resource::<Directory>().terminals.clone();
+    let mut rows = Vec::new();
+    for e in terms {
+        if let Some(t) = world.get::<Terminal>(e) {
+            rows.push((t.id.clone(), t.core.totals()));
+        }
+    }
+    let host = &world.resource::<Host>().0;
+    for (tid, tt) in rows {
+        let ht = host.totals(&tid);
+        let balanced = tt.purchases == ht.purchases
+            && tt.purchase_amount == ht.purchase_amount
+            && tt.refunds == ht.refunds
+            && tt.refund_amount == ht.refund_amount;
+        ctx.record(Record::Settlement {
+            terminal: tid,
+            terminal_totals: tt,
+            host_totals: ht,
+            balanced,
+        });
+    }
+    let (outflow, merchants) = host.ledger().double_entry();
+    ctx.record(Record::Ledger {
+        cardholder_outflow: outflow,
+        merchant_position: merchants,
+        balanced: outflow == merchants,
+    });
+}

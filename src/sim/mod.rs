@@ -1,0 +1,244 @@
+//! The shop as a Bevy world (headless; the GUI draws the same world).
+//!
+//! One plugin per concern: `shop` builds the world, `traffic` brings
+//! customers, `terminal` drives the terminal stacks, `link` moves frames,
+//! `host` answers them and settles, `monitor` judges, `journal` records,
+//! `bridge` lets frames in and out from outside. The sans-IO cores do the
+//! work; these plugins only route events between them.
+//!
+//! Events run in (virtual time, sequence) order from one queue. Each update
+//! processes the events due in one slice of virtual time; the slice size
+//! changes how often Bevy runs its schedule, never the order of events.
+
+mod bridge;
+mod clock;
+mod components;
+mod event;
+mod host;
+mod journal;
+mod link;
+mod monitor;
+mod plan;
+mod reader;
+mod record;
+mod shop;
+mod terminal;
+mod traffic;
+
+use std::sync::Arc;
+
+use bevy::prelude::*;
+
+pub use bridge::{Bridge, Inbound, Outbound};
+pub use clock::{Clock, Pacing, Scheduler};
+pub use components::*;
+pub use event::{Ctx, SimEvent};
+pub use journal::Journal;
+pub use monitor::Monitor;
+pub use plan::{IssuedCard, LinkPlan, Plan, PlanError, TerminalPlan};
+pub use record::{Apdu, Record};
+
+use crate::report::RunReport;
+use crate::time::{Duration, SimTime};
+
+/// The ordered phases of an update: outside frames in, events, records out.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SimSet {
+    /// Frames from outside enter the queue.
+    Ingest,
+    /// Due events run.
+    Step,
+    /// Records are flushed.
+    Record,
+}
+
+/// How a run is recorded.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct Options {
+    /// Log every APDU in the journal.
+    pub apdus: bool,
+    /// Keep the run open when the queue is empty (frames may still come in
+    /// through the bridge).
+    pub stay_open: bool,
+}
+
+/// The dispatcher's working state between updates.
+#[derive(Resource, Default)]
+pub struct Dispatch(pub Ctx);
+
+/// Extra virtual time after trading for late responses and stored reversals.
+pub const GRACE: Duration = Duration::from_secs(2 * 3600);
+
+/// The whole simulation as one plugin. Insert a [`Journal`] first to record.
+pub struct SimPlugin {
+    /// What to build.
+    pub plan: Arc<Plan>,
+    /// How the clock runs.
+    pub pacing: Pacing,
+    /// Recording options.
+    pub options: Options,
+}
+
+impl Plugin for SimPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(PlanRes(self.plan.clone()))
+            .insert_resource(self.options)
+            .insert_resource(Clock {
+                now: SimTime(0),
+                end: SimTime(self.plan.duration.micros()),
+                pacing: self.pacing,
+                wall: None,
+                finished: false,
+            })
+            .insert_resource(Monitor::new(&self.plan))
+            .init_resource::<Scheduler>()
+            .init_resource::<Dispatch>()
+            .configure_sets(Update, (SimSet::Ingest, SimSet::Step, SimSet::Record).chain())
+            .add_systems(Update, step.in_set(SimSet::Step))
+            .add_plugins((
+                shop::plugin,
+                traffic::plugin,
+                terminal::plugin,
+                journal::plugin,
+                bridge::plugin,
+            ));
+    }
+}
+
+/// Runs one event.
+fn handle(world: &mut World, ctx: &mut Ctx, ev: SimEvent) {
+    match ev {
+        SimEvent::CustomerArrives(t) => traffic::on_arrival(world, ctx, t),
+        SimEvent::ServeNext(t) => terminal::serve_next(world, ctx, t),
+        SimEvent::PinEntered(t) => terminal::on_pin(world, ctx, t),
+        SimEvent::TerminalTimer(t, token) => terminal::on_timer(world, ctx, t, token),
+        SimEvent::SignOn(t) => terminal::on_sign_on(world, ctx, t),
+        SimEvent::Transmit(tx) => link::transmit(world, ctx, *tx),
+        SimEvent::Deliver(a) => link::deliver(world, ctx, *a),
+        SimEvent::External(conn, bytes) => {
+            let tx = event::Transmission {
+                link: None,
+                dir: crate::link::Dir::Up,
+                endpoint: event::Endpoint::External(conn),
+                mti: world.resource::<PlanRes>().0.spec.peek_mti(&bytes),
+                bytes,
+                stan: None,
+                purpose: None,
+                answers: None,
+                purchase: None,
+            };
+            link::transmit(world, ctx, tx);
+        }
+        SimEvent::EndOfDay => host::end_of_day(world, ctx),
+    }
+}
+
+/// Hands records to the monitor and the journal, and events to the queue.
+fn flush(world: &mut World, ctx: &mut Ctx, seq: &mut u64) {
+    if !ctx.records.is_empty() {
+        let now = ctx.now;
+        let mut monitor = world.resource_mut::<Monitor>();
+        let mut i = 0;
+        while i < ctx.records.len() {
+            *seq += 1;
+            monitor.observe(now, *seq + 0, &ctx.records[i]);
+            let alerts = monitor.take_alerts();
+            // Alerts follow the record that raised them.
+            for (k, a) in alerts.into_iter().enumerate() {
+                ctx.records.insert(i + 1 + k, a);
+            }
+            i += 1;
+        }
+        let mut journal = world.resource_mut::<Journal>();
+        let first = *seq - ctx.records.len() as u64 + 1;
+        for (k, r) in ctx.records.drain(..).enumerate() {
+            journal.write(first + k as u64, now, &r);
+        }
+    }
+    if !ctx.schedule.is_empty() {
+        let mut sched = world.resource_mut::<Scheduler>();
+        for (t, e) in ctx.schedule.drain(..) {
+            sched.push(t.max(ctx.now), e);
+        }
+    }
+}
+
+#[derive(Resource, Default)]
+struct Seq(u64);
+
+/// Runs every event due in this update's slice, in order.
+fn step(world: &mut World) {
+    if world.resource::<Clock>().finished {
+        return;
+    }
+    let mut ctx = std::mem::take(&mut world.resource_mut::<Dispatch>().0);
+    let mut seq = world.get_resource::<Seq>().map_or(0, |s| s.0);
+    // Records and events from startup systems.
+    flush(world, &mut ctx, &mut seq);
+    let next = world.resource::<Scheduler>().next_time();
+    let limit = world.resource_mut::<Clock>().horizon(next);
+    let (end, stay_open) = (world.resource::<Clock>().end, world.resource::<Options>().stay_open);
+    let hard_stop = end + GRACE;
+    loop {
+        let popped = world.resource_mut::<Scheduler>().pop_due(limit.min(hard_stop));
+        let Some((at, ev)) = popped else { break };
+        ctx.now = at;
+        handle(world, &mut ctx, ev);
+        flush(world, &mut ctx, &mut seq);
+    }
+    let next = world.resource::<Scheduler>().next_time();
+    let quiet = next.is_none_or(|t| t > hard_stop);
+    let mut clock = world.resource_mut::<Clock>();
+    clock.now = clock.now.max(ctx.now);
+    if matches!(clock.pacing, Pacing::Paced { .. }) {
+        clock.now = clock.now.max(limit);
+    }
+    if quiet && !stay_open {
+        // Everything has settled down (or the grace period is over): close the day.
+        clock.finished = true;
+        ctx.now = clock.now.max(end).min(hard_stop).max(ctx.now);
+        handle(world, &mut ctx, SimEvent::EndOfDay);
+        let frames = ctx.next_frame;
+        let tx = world.resource::<Monitor>().attempts();
+        ctx.record(Record::RunFinished { transactions: tx, frames });
+        flush(world, &mut ctx, &mut seq);
+        world.resource_mut::<Journal>().flush();
+    }
+    world.resource_mut::<Dispatch>().0 = ctx;
+    world.insert_resource(Seq(seq));
+}
+
+/// Builds a headless app for a plan; records to `journal` if given.
+pub fn build_app(
+    plan: Arc<Plan>,
+    journal: Option<Journal>,
+    pacing: Pacing,
+    options: Options,
+) -> App {
+    let mut app = App::new();
+    if let Some(j) = journal {
+        app.insert_resource(j);
+    }
+    app.add_plugins(SimPlugin { plan, pacing, options });
+    app
+}
+
+/// Runs an app to the end of its day and returns the report.
+pub fn run_to_end(app: &mut App, file: &str) -> RunReport {
+    loop {
+        app.update();
+        if app.world().resource::<Clock>().finished {
+            break;
+        }
+    }
+    report(app, file)
+}
+
+/// The report of a finished (or running) app.
+pub fn report(app: &mut App, file: &str) -> RunReport {
+    let plan = app.world().resource::<PlanRes>().0.clone();
+    app.world_mut().resource_mut::<Monitor>().report(&plan.name, file, plan.seed)
+}
+
+/// The default headless slice: a minute of virtual time per update.
+pub const HEADLESS_SLICE: Duration = Duration::from_secs(60);

@@ -1,0 +1,673 @@
+//! The monitor: reads every record as it happens, keeps the counters, raises
+//! alerts, tracks each purchase from request to settlement, and at the end
+//! judges the expectations with the evidence (journal event ids).
+//!
+//! The invariants come from how distributed-systems checkers prove nothing
+//! was lost: every approval ends settled exactly once or reversed, nobody is
+//! charged twice, nobody pays without goods, the terminals' totals equal the
+//! host's.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use bevy::prelude::Resource;
+
+use super::plan::Plan;
+use super::record::Record;
+use crate::host::LedgerEffect;
+use crate::link::Fired;
+use crate::money::Money;
+use crate::report::{AlertRow, Counts, ExpectationResult, Latency, RunReport, SettlementRow};
+use crate::scenario::{AlertKind, EventKind, Expectation, MonitorSpec};
+use crate::terminal::{Note, Outcome, Purpose};
+use crate::time::{Duration, SimTime};
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Track {
+    approvals: u16,
+    releases: u16,
+    outcome: Option<Outcome>,
+    amount: i64,
+    completed_at: u64,
+    first_event: u64,
+}
+
+#[derive(Debug, Default)]
+struct Burst {
+    times: VecDeque<SimTime>,
+    raised: bool,
+}
+
+/// The run's observer and judge.
+#[derive(Resource, Debug)]
+pub struct Monitor {
+    spec: MonitorSpec,
+    expect: Vec<Expectation>,
+    terminals: BTreeMap<String, u64>,
+    counts: Counts,
+    responses: BTreeMap<String, u64>,
+    faults: BTreeMap<String, u64>,
+    alerts: Vec<AlertRow>,
+    alert_counts: BTreeMap<AlertKind, u64>,
+    first_cause: BTreeMap<AlertKind, SimTime>,
+    stan_to_purchase: HashMap<u64, u64>,
+    purchases: HashMap<u64, Track>,
+    round_trips: Vec<u64>,
+    timeouts_in_row: BTreeMap<String, u32>,
+    bursts: BTreeMap<AlertKind, Burst>,
+    settlement: Vec<SettlementRow>,
+    ledger: (Money, Money, bool),
+    evidence: BTreeMap<&'static str, Vec<u64>>,
+    pending: Vec<Record>,
+    last_seq: u64,
+    end_us: u64,
+}
+
+fn key(tid: u64, stan: u32) -> u64 {
+    (tid << 32) | u64::from(stan)
+}
+
+impl Monitor {
+    /// A monitor for a plan's terminals, thresholds and expectations.
+    pub fn new(plan: &Plan) -> Self {
+        let terminals = plan
+            .terminals
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.config.tid.clone(), i as u64))
+            .collect();
+        let mut first_cause = BTreeMap::new();
+        for l in &plan.links {
+            for r in &l.rules {
+                let kinds: &[AlertKind] = match r.fault {
+                    crate::link::Fault::Outage
+                    | crate::link::Fault::Loss { .. }
+                    | crate::link::Fault::BurstLoss { .. } => &[AlertKind::LinkDown],
+                    crate::link::Fault::Corrupt { .. } => {
+                        &[AlertKind::SecurityViolations, AlertKind::FormatErrors]
+                    }
+                    crate::link::Fault::Duplicate { .. } => &[AlertKind::Duplicates],
+                    _ => &[],
+                };
+                let at = r.from.unwrap_or(SimTime(0));
+                for k in kinds {
+                    let e = first_cause.entry(*k).or_insert(at);
+                    *e = (*e).min(at);
+                }
+            }
+        }
+        Self {
+            spec: plan.monitor.clone(),
+            expect: plan.expect.clone(),
+            terminals,
+            counts: Counts::default(),
+            responses: BTreeMap::new(),
+            faults: BTreeMap::new(),
+            alerts: Vec::new(),
+            alert_counts: BTreeMap::new(),
+            first_cause,
+            stan_to_purchase: HashMap::new(),
+            purchases: HashMap::new(),
+            round_trips: Vec::new(),
+            timeouts_in_row: BTreeMap::new(),
+            bursts: BTreeMap::new(),
+            settlement: Vec::new(),
+            ledger: (Money::ZERO, Money::ZERO, true),
+            evidence: BTreeMap::new(),
+            pending: Vec::new(),
+            last_seq: 0,
+            end_us: 0,
+        }
+    }
+
+    fn note(&mut self, what: &'static str, seq: u64) {
+        let v = self.evidence.entry(what).or_default();
+        if v.len() < 5 {
+            v.push(seq);
+        }
+    }
+
+    fn cause(&mut self, kind: AlertKind, t: SimTime) {
+        let e = self.first_cause.entry(kind).or_insert(t);
+        *e = (*e).min(t);
+    }
+
+    fn raise(&mut self, t: SimTime, alert: AlertKind, terminal: Option<String>, detail: String) {
+        *self.alert_counts.entry(alert).or_default() += 1;
+        self.pending.push(Record::Alert { alert, terminal, detail });
+        let _ = t;
+    }
+
+    /// Customer transactions completed so far (PIN retries count again).
+    pub fn attempts(&self) -> u64 {
+        self.counts.attempts
+    }
+
+    /// Alerts raised by the last records, to be journaled after them.
+    pub fn take_alerts(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.pending)
+    }
+
+    fn burst(&mut self, t: SimTime, kind: AlertKind, threshold: u32, what: &str) {
+        let window = self.spec.window;
+        let b = self.bursts.entry(kind).or_default();
+        b.times.push_back(t);
+        while b.times.front().is_some_and(|&f| t.since(f) > window) {
+            b.times.pop_front();
+        }
+        if b.times.len() as u32 >= threshold && !b.raised {
+            b.raised = true;
+            let n = b.times.len();
+            self.raise(t, kind, None, format!("{n} {what} within {window}"));
+        } else if (b.times.len() as u32) < threshold {
+            b.raised = false;
+        }
+    }
+
+    /// Reads one record (journal event `seq` at virtual time `t`).
+    pub fn observe(&mut self, t: SimTime, seq: u64, r: &Record) {
+        self.last_seq = seq;
+        self.end_us = t.0;
+        match r {
+            Record::CustomerArrived { .. } => self.counts.customers += 1,
+            Record::FrameSent { dir, from, stan, purpose, purchase, .. } => {
+                self.counts.frames_sent += 1;
+                if let (
+                    crate::link::Dir::Up,
+                    Some(stan),
+                    Some(p),
+                    Some(Purpose::Request | Purpose::Resend | Purpose::Reversal),
+                ) = (dir, stan, purchase, purpose)
+                    && let Some(&tid) = self.terminals.get(from)
+                {
+                    self.stan_to_purchase.insert(key(tid, *stan), *p);
+                }
+            }
+            Record::FrameDelivered { .. } => self.counts.frames_delivered += 1,
+            Record::FrameFault { fired, .. } => {
+                let name = match fired {
+                    Fired::Dropped { reason } => match reason {
+                        crate::link::DropReason::Loss => "loss",
+                        crate::link::DropReason::BurstLoss => "burst_loss",
+                        crate::link::DropReason::Outage => "outage",
+                    },
+                    Fired::Duplicated => "duplicate",
+                    Fired::Reordered { .. } => "reorder",
+                    Fired::Corrupted { .. } => "corrupt",
+                    Fired::Delayed { .. } => "delay",
+                };
+                *self.faults.entry(name.to_string()).or_default() += 1;
+                self.note(name, seq);
+            }
+            Record::FrameLost { .. } => {
+                *self.faults.entry("outage".to_string()).or_default() += 1;
+                self.note("outage", seq);
+            }
+            Record::HostDecision { terminal, stan, response, ledger, reverses, amount, .. } => {
+                if let Some(rc) = response {
+                    *self.responses.entry(rc.clone()).or_default() += 1;
+                    self.note(
+                        match rc.as_str() {
+                            "63" => "63",
+                            "30" => "30",
+                            "94" => "94",
+                            "59" => "59",
+                            _ => "rc",
+                        },
+                        seq,
+                    );
+                    match rc.as_str() {
+                        "63" => {
+                            self.cause(AlertKind::SecurityViolations, t);
+                            self.burst(
+                                t,
+                                AlertKind::SecurityViolations,
+                                self.spec.security_violations,
+                                "security violations (63)",
+                            );
+                        }
+                        "30" => {
+                            self.cause(AlertKind::FormatErrors, t);
+                            self.burst(
+                                t,
+                                AlertKind::FormatErrors,
+                                self.spec.format_errors,
+                                "format errors (30)",
+                            );
+                        }
+                        "94" => {
+                            self.cause(AlertKind::Duplicates, t);
+                            self.burst(
+                                t,
+                                AlertKind::Duplicates,
+                                self.spec.duplicates,
+                                "duplicate transmissions (94)",
+                            );
+                        }
+                        "59" => {
+                            self.cause(AlertKind::AtcReplay, t);
+                            self.raise(
+                                t,
+                                AlertKind::AtcReplay,
+                                terminal.clone(),
+                                format!("ATC replay or cloned chip at STAN {}", stan.unwrap_or(0)),
+                            );
+                        }
+                        "75" => {
+                            self.cause(AlertKind::PinBlocked, t);
+                            self.raise(
+                                t,
+                                AlertKind::PinBlocked,
+                                terminal.clone(),
+                                "card PIN-blocked after wrong PINs".into(),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                let tid = terminal.as_ref().and_then(|t| self.terminals.get(t)).copied();
+                let target = match ledger {
+                    LedgerEffect::Debit | LedgerEffect::Credit => {
+                        stan.zip(tid).map(|(s, t)| key(t, s))
+                    }
+                    LedgerEffect::Release => reverses.zip(tid).map(|(s, t)| key(t, s)),
+                    LedgerEffect::None => None,
+                };
+                if let Some(p) = target.and_then(|k| self.stan_to_purchase.get(&k)).copied() {
+                    let tr = self
+                        .purchases
+                        .entry(p)
+                        .or_insert(Track { first_event: seq, ..Track::default() });
+                    if *ledger == LedgerEffect::Release {
+                        tr.releases += 1;
+                    } else {
+                        tr.approvals += 1;
+                        tr.amount = amount.map_or(0, |a| a.0);
+                    }
+                }
+            }
+            Record::TerminalNote { terminal, note } => match note {
+                Note::ChipFailed { .. } => {
+                    self.counts.fallbacks += 1;
+                    self.note("fallback", seq);
+                }
+                Note::ReversalAcknowledged { .. } => self.counts.reversals += 1,
+                Note::ReversalAbandoned { purchase, .. } => {
+                    self.counts.reversals_abandoned += 1;
+                    self.cause(AlertKind::ReversalAbandoned, t);
+                    self.raise(
+                        t,
+                        AlertKind::ReversalAbandoned,
+                        Some(terminal.clone()),
+                        format!("reversal of purchase {purchase} abandoned"),
+                    );
+                }
+                _ => {}
+            },
+            Record::Completed { terminal, purchase, outcome, round_trip_us, .. } => {
+                self.counts.attempts += 1;
+                let tr = self
+                    .purchases
+                    .entry(*purchase)
+                    .or_insert(Track { first_event: seq, ..Track::default() });
+                tr.outcome = Some(*outcome);
+                tr.completed_at = seq;
+                if let Some(rt) = round_trip_us {
+                    self.round_trips.push(*rt);
+                }
+                let streak = self.timeouts_in_row.entry(terminal.clone()).or_default();
+                if *outcome == Outcome::Timeout {
+                    *streak += 1;
+                    let n = *streak;
+                    self.cause(AlertKind::LinkDown, t);
+                    if n == self.spec.link_down_after {
+                        self.raise(
+                            t,
+                            AlertKind::LinkDown,
+                            Some(terminal.clone()),
+                            format!("{n} timeouts in a row: the link to the host looks down"),
+                        );
+                    }
+                } else if round_trip_us.is_some() {
+                    *streak = 0;
+                }
+            }
+            Record::Alert { alert, terminal, detail } => {
+                self.alerts.push(AlertRow {
+                    event: seq,
+                    t_us: t.0,
+                    alert: *alert,
+                    terminal: terminal.clone(),
+                    detail: detail.clone(),
+                });
+            }
+            Record::Settlement { terminal, terminal_totals, host_totals, balanced } => {
+                self.settlement.push(SettlementRow {
+                    terminal: terminal.clone(),
+                    terminal_totals: *terminal_totals,
+                    host_totals: *host_totals,
+                    balanced: *balanced,
+                });
+                if !balanced {
+                    self.note("unbalanced", seq);
+                }
+            }
+            Record::Ledger { cardholder_outflow, merchant_position, balanced } => {
+                self.ledger = (*cardholder_outflow, *merchant_position, *balanced);
+            }
+            _ => {}
+        }
+    }
+
+    fn count(&self, k: &EventKind, outcome_counts: &BTreeMap<&'static str, u64>) -> u64 {
+        match k {
+            EventKind::Approved => self.counts.approved,
+            EventKind::Declined => self.counts.declined,
+            EventKind::DeclinedOffline => self.counts.declined_offline,
+            EventKind::Timeout => self.counts.timeouts,
+            EventKind::Reversal => self.counts.reversals,
+            EventKind::ReversalAbandoned => self.counts.reversals_abandoned,
+            EventKind::DoubleCharge => outcome_counts.get("double").copied().unwrap_or(0),
+            EventKind::LostTransaction => outcome_counts.get("lost").copied().unwrap_or(0),
+            EventKind::Fallback => self.counts.fallbacks,
+            EventKind::FrameDropped => ["loss", "burst_loss", "outage"]
+                .iter()
+                .map(|f| self.faults.get(*f).copied().unwrap_or(0))
+                .sum(),
+            EventKind::FrameDuplicated => self.faults.get("duplicate").copied().unwrap_or(0),
+            EventKind::FrameCorrupted => self.faults.get("corrupt").copied().unwrap_or(0),
+            EventKind::FrameDelayed => self.faults.get("delay").copied().unwrap_or(0),
+            EventKind::FrameReordered => self.faults.get("reorder").copied().unwrap_or(0),
+            EventKind::Response(code) => self.responses.get(code).copied().unwrap_or(0),
+            EventKind::Alert(a) => self.alert_counts.get(a).copied().unwrap_or(0),
+        }
+    }
+
+    fn events_for(&self, k: &EventKind) -> Vec<u64> {
+        let key = match k {
+            EventKind::Response(c) if c == "63" => "63",
+            EventKind::Response(c) if c == "30" => "30",
+            EventKind::Response(c) if c == "94" => "94",
+            EventKind::Response(c) if c == "59" => "59",
+            EventKind::DoubleCharge => "double",
+            EventKind::LostTransaction => "lost",
+            EventKind::Fallback => "fallback",
+            EventKind::FrameCorrupted => "corrupt",
+            EventKind::FrameDuplicated => "duplicate",
+            EventKind::FrameDropped => "loss",
+            EventKind::Alert(a) => {
+                return self
+                    .alerts
+                    .iter()
+                    .filter(|r| r.alert == *a)
+                    .map(|r| r.event)
+                    .take(5)
+                    .collect();
+            }
+            _ => "",
+        };
+        self.evidence.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Judges the run and builds the report.
+    pub fn report(&mut self, scenario: &str, file: &str, seed: u64) -> RunReport {
+        // Purchases: outcomes, double charges, lost transactions.
+        let mut ids: Vec<(&u64, &Track)> = self.purchases.iter().collect();
+        ids.sort_by_key(|(id, _)| **id);
+        let mut double = Vec::new();
+        let mut lost = Vec::new();
+        let mut counts = self.counts.clone();
+        for (id, tr) in &ids {
+            let net = i32::from(tr.approvals) - i32::from(tr.releases);
+            match tr.outcome {
+                Some(Outcome::Approved) => counts.approved += 1,
+                Some(Outcome::Declined) => counts.declined += 1,
+                Some(Outcome::DeclinedOffline) => counts.declined_offline += 1,
+                Some(Outcome::Timeout) => counts.timeouts += 1,
+                Some(Outcome::CardUnreadable) => counts.unreadable += 1,
+                None => {}
+            }
+            if tr.outcome.is_some() {
+                counts.purchases += 1;
+            }
+            if net >= 2 {
+                double.push((
+                    **id,
+                    tr.completed_at.max(tr.first_event),
+                    tr.amount * i64::from(net - 1),
+                ));
+            }
+            let approved = tr.outcome == Some(Outcome::Approved);
+            if (approved && net == 0) || (!approved && net >= 1) {
+                lost.push((**id, tr.completed_at.max(tr.first_event), approved));
+            }
+        }
+        self.counts = counts;
+        for (_, seq, _) in double.iter().take(5) {
+            self.note("double", *seq);
+        }
+        for (_, seq, _) in lost.iter().take(5) {
+            self.note("lost", *seq);
+        }
+        let mut outcome_counts = BTreeMap::new();
+        outcome_counts.insert("double", double.len() as u64);
+        outcome_counts.insert("lost", lost.len() as u64);
+
+        self.round_trips.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            let n = self.round_trips.len();
+            let i = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
+            self.round_trips.get(i).copied().unwrap_or(0) as f64 / 1000.0
+        };
+        let latency = (!self.round_trips.is_empty()).then(|| Latency {
+            samples: self.round_trips.len() as u64,
+            p50_ms: pct(0.50),
+            p90_ms: pct(0.90),
+            p99_ms: pct(0.99),
+            max_ms: self.round_trips.last().copied().unwrap_or(0) as f64 / 1000.0,
+        });
+
+        let mut results = Vec::new();
+        for e in &self.expect.clone() {
+            results.push(self.judge(e, &outcome_counts, &double, &lost, latency.as_ref()));
+        }
+        let passed = results.iter().all(|r| r.passed);
+        RunReport {
+            scenario: scenario.into(),
+            file: file.into(),
+            seed,
+            virtual_us: self.end_us,
+            events: self.last_seq,
+            counts: self.counts.clone(),
+            responses: self.responses.clone(),
+            faults: self.faults.clone(),
+            latency,
+            fraud_loss: Money::ZERO,
+            alerts: self.alerts.clone(),
+            settlement: self.settlement.clone(),
+            ledger: (self.ledger.0, self.ledger.1),
+            expectations: results,
+            passed,
+        }
+    }
+
+    fn judge(
+        &self,
+        e: &Expectation,
+        oc: &BTreeMap<&'static str, u64>,
+        double: &[(u64, u64, i64)],
+        lost: &[(u64, u64, bool)],
+        latency: Option<&Latency>,
+    ) -> ExpectationResult {
+        let name = format!("{e:?}");
+        let ok = |passed: bool, evidence: String, events: Vec<u64>| ExpectationResult {
+            expectation: name.clone(),
+            passed,
+            evidence,
+            events,
+        };
+        match e {
+            Expectation::Never(k) => {
+                let n = self.count(k, oc);
+                ok(n == 0, format!("{n} × {k:?}"), self.events_for(k))
+            }
+            Expectation::AtLeast(min, k) => {
+                let n = self.count(k, oc);
+                ok(n >= *min, format!("{n} × {k:?} (at least {min})"), self.events_for(k))
+            }
+            Expectation::AtMost(max, k) => {
+                let n = self.count(k, oc);
+                ok(n <= *max, format!("{n} × {k:?} (at most {max})"), self.events_for(k))
+            }
+            Expectation::LedgerBalanced => {
+                let bad: Vec<&SettlementRow> =
+                    self.settlement.iter().filter(|s| !s.balanced).collect();
+                let (out, merch, de) = self.ledger;
+                let total: Money = self
+                    .settlement
+                    .iter()
+                    .fold(Money::ZERO, |a, s| a + s.host_totals.purchase_amount);
+                let n: u64 = self.settlement.iter().map(|s| s.host_totals.purchases).sum();
+                if self.settlement.is_empty() {
+                    ok(false, "no settlement took place".into(), vec![])
+                } else if bad.is_empty() && de {
+                    ok(
+                        true,
+                        format!(
+                            "{} terminals' totals equal the host's ({n} purchases, {total}); cardholders paid {out} = merchants owed {merch}",
+                            self.settlement.len()
+                        ),
+                        vec![],
+                    )
+                } else {
+                    let detail: Vec<String> = bad
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{}: terminal {} × {} vs host {} × {}",
+                                s.terminal,
+                                s.terminal_totals.purchases,
+                                s.terminal_totals.purchase_amount,
+                                s.host_totals.purchases,
+                                s.host_totals.purchase_amount
+                            )
+                        })
+                        .collect();
+                    let de_text = if de {
+                        String::new()
+                    } else {
+                        format!(
+                            "; double entry broken: cardholders paid {out}, merchants owed {merch}"
+                        )
+                    };
+                    ok(
+                        false,
+                        format!("{}{de_text}", detail.join("; ")),
+                        self.evidence.get("unbalanced").cloned().unwrap_or_default(),
+                    )
+                }
+            }
+            Expectation::NoDoubleCharge => {
+                if double.is_empty() {
+                    ok(
+                        true,
+                        format!("{} purchases, none charged twice", self.counts.purchases),
+                        vec![],
+                    )
+                } else {
+                    let ids: Vec<String> = double
+                        .iter()
+                        .take(5)
+                        .map(|d| format!("purchase {} (+{})", d.0, Money(d.2)))
+                        .collect();
+                    ok(
+                        false,
+                        format!(
+                            "{} purchases charged more than once: {}",
+                            double.len(),
+                            ids.join(", ")
+                        ),
+                        double.iter().take(5).map(|d| d.1).collect(),
+                    )
+                }
+            }
+            Expectation::NoLostTransaction => {
+                if lost.is_empty() {
+                    ok(
+                        true,
+                        format!(
+                            "every approval settled once or reversed ({} purchases)",
+                            self.counts.purchases
+                        ),
+                        vec![],
+                    )
+                } else {
+                    let ids: Vec<String> = lost
+                        .iter()
+                        .take(5)
+                        .map(|l| {
+                            if l.2 {
+                                format!("purchase {} approved at the terminal but not settled", l.0)
+                            } else {
+                                format!("purchase {} charged but the customer was declined", l.0)
+                            }
+                        })
+                        .collect();
+                    ok(
+                        false,
+                        format!("{} lost: {}", lost.len(), ids.join("; ")),
+                        lost.iter().take(5).map(|l| l.1).collect(),
+                    )
+                }
+            }
+            Expectation::FraudLossAtMost(max) => ok(
+                Money::ZERO <= *max,
+                format!("fraud loss {} (at most {max})", Money::ZERO),
+                vec![],
+            ),
+            Expectation::AlertWithin(kind, within) => {
+                let first = self.alerts.iter().find(|a| a.alert == *kind);
+                match (first, self.first_cause.get(kind)) {
+                    (None, _) => ok(false, format!("no {kind:?} alert fired"), vec![]),
+                    (Some(a), cause) => {
+                        let from = cause.copied().unwrap_or(SimTime(0));
+                        let took = SimTime(a.t_us).since(from);
+                        ok(
+                            took <= *within,
+                            format!(
+                                "{kind:?} alert {took} after its cause at {} (within {within})",
+                                from.clock()
+                            ),
+                            vec![a.event],
+                        )
+                    }
+                }
+            }
+            Expectation::ApprovalRateAtLeast(rate) => {
+                let n = self.counts.purchases.max(1);
+                let r = self.counts.approved as f64 / n as f64;
+                ok(
+                    r >= *rate,
+                    format!(
+                        "{:.1}% approved ({} of {}), at least {:.1}%",
+                        r * 100.0,
+                        self.counts.approved,
+                        self.counts.purchases,
+                        rate * 100.0
+                    ),
+                    vec![],
+                )
+            }
+            Expectation::LatencyP99Below(limit) => match latency {
+                Some(l) => {
+                    let p99 = Duration::from_secs_f64(l.p99_ms / 1000.0);
+                    ok(
+                        p99 < *limit,
+                        format!("p99 {p99} over {} round trips (below {limit})", l.samples),
+                        vec![],
+                    )
+                }
+                None => ok(false, "no round trips measured".into(), vec![]),
+            },
+        }
+    }
+}

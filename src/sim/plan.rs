@@ -1,0 +1,392 @@
+//! From a scenario to everything the world is built from: keys (given or
+//! derived from the seed), issued cards, terminal and link settings, fault
+//! rules. Pure data, computed once before the world starts.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::card::{CardData, CardProfile, Cvm};
+use crate::host::{HostConfig, Rules};
+use crate::link::{Dir, Fault, FaultRule, LinkParams};
+use crate::money::Money;
+use crate::protocol::crypto::{CryptoError, TdesKey, derive_icc_master_key};
+use crate::protocol::iso8583::{Mti, Spec};
+use crate::protocol::track::luhn_check_digit;
+use crate::rng::Stream;
+use crate::scenario::{Expectation, FaultSpec, MonitorSpec, Rule, Scenario, Traffic, expand_ids};
+use crate::terminal::TerminalConfig;
+use crate::time::{Calendar, DateTime, Duration, SimTime};
+
+/// Why a scenario could not be turned into a world (after validation, only
+/// key or crypto problems remain).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A key or card value the crypto refused.
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    /// The dialect could not be loaded.
+    #[error("{0}")]
+    Dialect(String),
+    /// Something else the scenario asks for that cannot be built.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A card as issued: personalisation, behaviour, keys.
+#[derive(Debug, Clone)]
+pub struct IssuedCard {
+    /// Personalisation (PIN included: the cardholder knows it).
+    pub data: CardData,
+    /// What kind of card.
+    pub profile: CardProfile,
+    /// Available balance at the start.
+    pub balance: Money,
+    /// Chance of a PIN typo.
+    pub typo: f64,
+    /// The chip does not answer.
+    pub broken: bool,
+    /// ICC master key.
+    pub mk: TdesKey,
+    /// ATC at the start.
+    pub atc: u16,
+}
+
+/// A terminal to build.
+#[derive(Debug, Clone)]
+pub struct TerminalPlan {
+    /// Its settings.
+    pub config: TerminalConfig,
+    /// The link it talks over.
+    pub link: String,
+    /// Sends a sign-on at start.
+    pub sign_on: bool,
+}
+
+/// A link to build.
+#[derive(Debug, Clone)]
+pub struct LinkPlan {
+    /// Its id.
+    pub id: String,
+    /// Healthy behaviour.
+    pub params: LinkParams,
+    /// Faults.
+    pub rules: Vec<FaultRule>,
+}
+
+/// Everything the world is built from.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Scenario name.
+    pub name: String,
+    /// The seed in use.
+    pub seed: u64,
+    /// Virtual duration of trading.
+    pub duration: Duration,
+    /// The calendar start.
+    pub start: DateTime,
+    /// The dialect.
+    pub spec: Arc<Spec>,
+    /// The host.
+    pub host: HostConfig,
+    /// Issued cards, in cardholder order.
+    pub cards: Vec<IssuedCard>,
+    /// Terminals, in order.
+    pub terminals: Vec<TerminalPlan>,
+    /// Links.
+    pub links: Vec<LinkPlan>,
+    /// Shop name and merchant id.
+    pub shop: (String, String),
+    /// Traffic model.
+    pub traffic: Traffic,
+    /// Alert thresholds.
+    pub monitor: MonitorSpec,
+    /// Expectations.
+    pub expect: Vec<Expectation>,
+}
+
+/// A key from the scenario, or one derived from the seed and its name.
+fn key_or_derived(given: &Option<String>, seed: u64, name: &str) -> Result<TdesKey, CryptoError> {
+    match given {
+        Some(hex) => TdesKey::from_hex(hex),
+        None => {
+            let mut b = [0u8; 16];
+            Stream::derive(seed, &format!("key/{name}")).fill(&mut b);
+            Ok(TdesKey::new(b).with_odd_parity())
+        }
+    }
+}
+
+fn window(from: Option<Duration>, until: Option<Duration>) -> (Option<SimTime>, Option<SimTime>) {
+    (from.map(|d| SimTime(d.micros())), until.map(|d| SimTime(d.micros())))
+}
+
+impl Plan {
+    /// Builds the plan; `seed` overrides the scenario's.
+    pub fn new(s: &Scenario, seed: Option<u64>) -> Result<Self, PlanError> {
+        let seed = seed.unwrap_or(s.seed);
+        let start = DateTime::parse(&s.start).map_err(PlanError::Invalid)?;
+        let calendar = Calendar::new(start);
+        let spec = Arc::new(Spec::load(&s.dialect).map_err(|e| PlanError::Dialect(e.to_string()))?);
+        let imk = key_or_derived(&s.issuer.keys.imk_ac, seed, "imk_ac")?;
+        let cvk = key_or_derived(&s.issuer.keys.cvk, seed, "cvk")?;
+        let pvk = key_or_derived(&s.issuer.keys.pvk, seed, "pvk")?;
+        let rules = match &s.issuer.rules {
+            None => Rules::default(),
+            Some(list) => {
+                let mut r = Rules {
+                    verify_mac: false,
+                    verify_arqc: false,
+                    atc_replay: false,
+                    verify_pin: false,
+                    verify_cvv: false,
+                    refuse_fallback_for_chip_cards: false,
+                    duplicate_window: None,
+                    max_amount: Rules::default().max_amount,
+                };
+                for rule in list {
+                    match rule {
+                        Rule::VerifyMac => r.verify_mac = true,
+                        Rule::VerifyArqc => r.verify_arqc = true,
+                        Rule::AtcReplay => r.atc_replay = true,
+                        Rule::VerifyPin => r.verify_pin = true,
+                        Rule::VerifyCvv => r.verify_cvv = true,
+                        Rule::RefuseFallbackForChipCards => r.refuse_fallback_for_chip_cards = true,
+                        Rule::DuplicateWindow(d) => r.duplicate_window = Some(*d),
+                        Rule::MaxAmount(m) => r.max_amount = *m,
+                    }
+                }
+                r
+            }
+        };
+        let host = HostConfig {
+            spec: spec.clone(),
+            imk_ac: imk.clone(),
+            cvk: cvk.clone(),
+            pvk: pvk.clone(),
+            rules,
+            pin_try_limit: s.issuer.pin_try_limit,
+            calendar,
+            issuer_down: s
+                .issuer
+                .down
+                .iter()
+                .map(|w| (SimTime(w.from.micros()), SimTime(w.until.micros())))
+                .collect(),
+        };
+
+        let mut terminals = Vec::new();
+        for t in &s.shop.terminals {
+            for tid in expand_ids(&t.id, t.count) {
+                let tak = key_or_derived(&t.keys.tak, seed, &format!("{tid}/tak"))?;
+                let tpk = key_or_derived(&t.keys.tpk, seed, &format!("{tid}/tpk"))?;
+                terminals.push(TerminalPlan {
+                    config: TerminalConfig {
+                        tid: tid.clone(),
+                        mid: s.shop.merchant_id.clone(),
+                        currency: s.currency.clone(),
+                        country: s.country.clone(),
+                        spec: spec.clone(),
+                        tak,
+                        tpk,
+                        mac: t.mac,
+                        response_timeout: t.response_timeout,
+                        on_timeout: t.on_timeout,
+                        reversal_attempts: t.reversal_attempts,
+                        reversal_retry: t.reversal_retry,
+                        reversal_max_attempts: t.reversal_max_attempts,
+                        chip: t.reader.chip,
+                        magstripe: t.reader.magstripe,
+                        contactless: t.reader.contactless,
+                        contactless_cvm_limit: t.contactless_cvm_limit,
+                        offline_pin: t.offline_pin,
+                        un: t.unpredictable_number,
+                        calendar,
+                    },
+                    link: t.link.clone(),
+                    sign_on: t.sign_on,
+                });
+            }
+        }
+
+        let mut links = Vec::new();
+        for l in &s.links {
+            let timeout = terminals
+                .iter()
+                .filter(|t| t.link == l.id)
+                .map(|t| t.config.response_timeout)
+                .max()
+                .unwrap_or(Duration::from_secs(30));
+            let mut rules = Vec::new();
+            for f in &l.faults {
+                rules.push(fault_rule(f, timeout, l.latency)?);
+            }
+            links.push(LinkPlan {
+                id: l.id.clone(),
+                params: LinkParams {
+                    latency: l.latency,
+                    jitter: l.jitter,
+                    distribution: l.distribution,
+                    bandwidth: l.bandwidth,
+                    overhead: l.overhead,
+                },
+                rules,
+            });
+        }
+
+        let cards = issue_cards(s, seed, &imk, &cvk, &pvk)?;
+        Ok(Self {
+            name: s.name.clone(),
+            seed,
+            duration: s.duration,
+            start,
+            spec,
+            host,
+            cards,
+            terminals,
+            links,
+            shop: (s.shop.name.clone(), s.shop.merchant_id.clone()),
+            traffic: s.traffic.clone(),
+            monitor: s.monitor.clone(),
+            expect: s.expect.clone(),
+        })
+    }
+}
+
+fn fault_rule(f: &FaultSpec, timeout: Duration, latency: Duration) -> Result<FaultRule, PlanError> {
+    let mti_of = |m: &Option<String>| -> Result<Option<Mti>, PlanError> {
+        m.as_ref()
+            .map(|s| Mti::parse(s).ok_or_else(|| PlanError::Invalid(format!("bad MTI {s:?}"))))
+            .transpose()
+    };
+    let rule = |fault,
+                from,
+                until,
+                direction: &Option<Dir>,
+                mti: &Option<String>|
+     -> Result<FaultRule, PlanError> {
+        let (from, until) = window(from, until);
+        Ok(FaultRule { fault, from, until, direction: *direction, mti: mti_of(mti)? })
+    };
+    match f {
+        FaultSpec::Loss { p, from, until, direction, mti } => {
+            rule(Fault::Loss { p: *p }, *from, *until, direction, mti)
+        }
+        FaultSpec::BurstLoss { p, r, bad_loss, good_loss, from, until, direction, mti } => rule(
+            Fault::BurstLoss { p: *p, r: *r, bad_loss: *bad_loss, good_loss: *good_loss },
+            *from,
+            *until,
+            direction,
+            mti,
+        ),
+        FaultSpec::Duplicate { p, from, until, direction, mti } => {
+            rule(Fault::Duplicate { p: *p }, *from, *until, direction, mti)
+        }
+        FaultSpec::Reorder { p, gap, from, until, direction, mti } => {
+            rule(Fault::Reorder { p: *p, gap: *gap }, *from, *until, direction, mti)
+        }
+        FaultSpec::Corrupt { p, from, until, direction, mti } => {
+            rule(Fault::Corrupt { p: *p }, *from, *until, direction, mti)
+        }
+        FaultSpec::Delay { extra, jitter, from, until, direction, mti } => {
+            rule(Fault::Delay { extra: *extra, jitter: *jitter }, *from, *until, direction, mti)
+        }
+        FaultSpec::DelayPastTimeout { by, from, until, direction, mti } => {
+            // One way: the whole timeout plus `by`, minus the latency already there.
+            let extra = Duration((timeout.micros() + by.micros()).saturating_sub(latency.micros()));
+            rule(Fault::Delay { extra, jitter: Duration::ZERO }, *from, *until, direction, mti)
+        }
+        FaultSpec::Outage { from, until, direction } => {
+            rule(Fault::Outage, Some(*from), Some(*until), direction, &None)
+        }
+    }
+}
+
+fn issue_cards(
+    s: &Scenario,
+    seed: u64,
+    imk: &TdesKey,
+    cvk: &TdesKey,
+    pvk: &TdesKey,
+) -> Result<Vec<IssuedCard>, PlanError> {
+    let h = &s.cardholders;
+    let mut out = Vec::with_capacity(h.cards.len() + h.count as usize);
+    let mut pans: BTreeSet<String> = h.cards.iter().map(|c| c.pan.clone()).collect();
+    for (i, c) in h.cards.iter().enumerate() {
+        let sc = if c.chip { "201" } else { "101" };
+        let data = CardData::issue(
+            pvk,
+            cvk,
+            &c.pan,
+            &c.psn,
+            &c.expiry,
+            sc,
+            &c.pin,
+            &format!("CARDHOLDER {i}"),
+        )?;
+        let mk = derive_icc_master_key(imk, &c.pan, &c.psn)?;
+        let profile = CardProfile {
+            chip: c.chip,
+            contactless: c.chip && c.contactless,
+            cvm: if c.offline_pin { Cvm::OfflinePin } else { Cvm::OnlinePin },
+            pin_try_limit: 3,
+        };
+        out.push(IssuedCard {
+            data,
+            profile,
+            balance: c.balance.unwrap_or(h.balance),
+            typo: h.pin_typo,
+            broken: false,
+            mk,
+            atc: 1,
+        });
+    }
+    for i in 0..h.count {
+        let mut r = Stream::derive(seed, &format!("cardholder/{i}"));
+        let pan = loop {
+            let mut body = h.bin.clone();
+            while body.len() < 15 {
+                body.push(char::from(b'0' + r.below(10) as u8));
+            }
+            let pan = format!("{body}{}", luhn_check_digit(&body));
+            if pans.insert(pan.clone()) {
+                break pan;
+            }
+        };
+        let pin: String = (0..4).map(|_| char::from(b'0' + r.below(10) as u8)).collect();
+        let expiry = format!("{:02}{:02}", 27 + r.below(5), 1 + r.below(12));
+        let chip = r.chance(h.chip);
+        let contactless = chip && r.chance(h.contactless);
+        let offline = chip && r.chance(h.offline_pin);
+        let broken = chip && r.chance(h.broken_chip);
+        let atc = 1 + r.below(200) as u16;
+        let sc = if chip { "201" } else { "101" };
+        let data = CardData::issue(
+            pvk,
+            cvk,
+            &pan,
+            "00",
+            &expiry,
+            sc,
+            &pin,
+            &format!("CARDHOLDER {}", h.cards.len() as u32 + i),
+        )?;
+        let mk = derive_icc_master_key(imk, &pan, "00")?;
+        let profile = CardProfile {
+            chip,
+            contactless,
+            cvm: if offline { Cvm::OfflinePin } else { Cvm::OnlinePin },
+            pin_try_limit: 3,
+        };
+        out.push(IssuedCard {
+            data,
+            profile,
+            balance: h.balance,
+            typo: h.pin_typo,
+            broken,
+            mk,
+            atc,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,254 @@
+//! What the journal records and the monitor reads: one value per fact, in
+//! virtual-time order. Card data is masked; frames carry their raw bytes so
+//! every MAC, PIN block and cryptogram can be checked again afterwards.
+
+use serde::Serialize;
+
+use crate::host::{Checks, LedgerEffect, Totals as HostTotals};
+use crate::link::{Dir, Fired};
+use crate::money::Money;
+use crate::scenario::AlertKind;
+use crate::terminal::{CvmPerformed, Entry, Note, Outcome, Presentation, Purpose, Totals};
+
+fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode_upper(b))
+}
+
+fn hex_opt<S: serde::Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    match b {
+        Some(b) => s.serialize_str(&hex::encode_upper(b)),
+        None => s.serialize_none(),
+    }
+}
+
+/// One command and response exchanged with a card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Apdu {
+    /// Command.
+    #[serde(serialize_with = "hex")]
+    pub c: Vec<u8>,
+    /// Response.
+    #[serde(serialize_with = "hex")]
+    pub r: Vec<u8>,
+}
+
+/// A journal record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    /// The run begins.
+    RunStarted {
+        /// Scenario name.
+        scenario: String,
+        /// Seed.
+        seed: u64,
+        /// Calendar time of virtual zero.
+        start: String,
+        /// Trading duration.
+        duration: String,
+        /// Dialect.
+        dialect: String,
+        /// Terminals.
+        terminals: usize,
+        /// Cardholders.
+        cardholders: usize,
+    },
+    /// A customer joins a terminal's queue.
+    CustomerArrived {
+        /// Terminal id.
+        terminal: String,
+        /// Purchase id.
+        purchase: u64,
+        /// Cardholder number.
+        cardholder: u32,
+        /// Amount.
+        amount: Money,
+        /// Refund.
+        refund: bool,
+        /// How the card will be presented.
+        presentation: Presentation,
+        /// People waiting before them.
+        queue: usize,
+    },
+    /// APDUs exchanged with the card in one step.
+    CardSession {
+        /// Terminal id.
+        terminal: String,
+        /// Purchase id.
+        purchase: u64,
+        /// The exchanges.
+        apdus: Vec<Apdu>,
+    },
+    /// The customer typed a PIN (never the PIN itself).
+    PinEntered {
+        /// Terminal id.
+        terminal: String,
+        /// Purchase id.
+        purchase: u64,
+        /// Whether they mistyped it.
+        typo: bool,
+    },
+    /// A frame enters a link.
+    FrameSent {
+        /// Frame id.
+        frame: u64,
+        /// Link id ("direct" for external connections).
+        link: String,
+        /// Direction.
+        dir: Dir,
+        /// Sender.
+        from: String,
+        /// Receiver.
+        to: String,
+        /// MTI.
+        mti: String,
+        /// STAN.
+        stan: Option<u32>,
+        /// Why.
+        purpose: Option<Purpose>,
+        /// The frame id it answers.
+        answers: Option<u64>,
+        /// The purchase it belongs to.
+        purchase: Option<u64>,
+        /// Raw bytes (no framing header).
+        #[serde(serialize_with = "hex")]
+        bytes: Vec<u8>,
+    },
+    /// A fault acted on a frame.
+    FrameFault {
+        /// Frame id.
+        frame: u64,
+        /// Link id.
+        link: String,
+        /// Direction.
+        dir: Dir,
+        /// What happened.
+        #[serde(flatten)]
+        fired: Fired,
+    },
+    /// A frame arrived.
+    FrameDelivered {
+        /// Frame id.
+        frame: u64,
+        /// Link id.
+        link: String,
+        /// Direction.
+        dir: Dir,
+        /// Receiver.
+        to: String,
+        /// The duplicate copy.
+        duplicate: bool,
+        /// The bytes as received, when a fault changed them.
+        #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
+        bytes: Option<Vec<u8>>,
+    },
+    /// A frame in flight when the link went down.
+    FrameLost {
+        /// Frame id.
+        frame: u64,
+        /// Link id.
+        link: String,
+        /// Direction.
+        dir: Dir,
+    },
+    /// The host's answer and its evidence.
+    HostDecision {
+        /// The request's frame id.
+        frame: u64,
+        /// Terminal id.
+        terminal: Option<String>,
+        /// MTI received.
+        mti: Option<String>,
+        /// STAN.
+        stan: Option<u32>,
+        /// RRN.
+        rrn: Option<String>,
+        /// Masked PAN.
+        pan: Option<String>,
+        /// Amount.
+        amount: Option<Money>,
+        /// Response code.
+        response: Option<String>,
+        /// Why.
+        reason: String,
+        /// Checks.
+        checks: Checks,
+        /// Ledger effect.
+        ledger: LedgerEffect,
+        /// The STAN a reversal reverses.
+        reverses: Option<u32>,
+        /// ATC of the cryptogram.
+        atc: Option<u16>,
+    },
+    /// A terminal reports something.
+    TerminalNote {
+        /// Terminal id.
+        terminal: String,
+        /// What.
+        #[serde(flatten)]
+        note: Note,
+    },
+    /// A customer transaction ended.
+    Completed {
+        /// Terminal id.
+        terminal: String,
+        /// Purchase id.
+        purchase: u64,
+        /// Outcome.
+        outcome: Outcome,
+        /// Response code.
+        response: Option<String>,
+        /// Why.
+        reason: String,
+        /// Entry mode.
+        entry: Option<Entry>,
+        /// CVM.
+        cvm: Option<CvmPerformed>,
+        /// STAN.
+        stan: Option<u32>,
+        /// RRN.
+        rrn: Option<String>,
+        /// Amount.
+        amount: Money,
+        /// Refund.
+        refund: bool,
+        /// Request round trip in microseconds.
+        round_trip_us: Option<u64>,
+    },
+    /// The monitor raised an alert.
+    Alert {
+        /// Kind.
+        alert: AlertKind,
+        /// Terminal, if one.
+        terminal: Option<String>,
+        /// Detail.
+        detail: String,
+    },
+    /// End-of-day settlement of one terminal.
+    Settlement {
+        /// Terminal id.
+        terminal: String,
+        /// What the terminal approved.
+        terminal_totals: Totals,
+        /// What the host settles.
+        host_totals: HostTotals,
+        /// Whether they agree.
+        balanced: bool,
+    },
+    /// The host's ledger at the end of the day.
+    Ledger {
+        /// What left cardholder accounts.
+        cardholder_outflow: Money,
+        /// What merchants are owed.
+        merchant_position: Money,
+        /// Whether the two agree.
+        balanced: bool,
+    },
+    /// The run ends.
+    RunFinished {
+        /// Customer transactions completed.
+        transactions: u64,
+        /// Frames sent.
+        frames: u64,
+    },
+}

@@ -1,0 +1,115 @@
+//! Builds the shop world from the plan: links, terminals with their readers
+//! and PIN pads, staff, cardholders with their cards, and the host with its
+//! card and terminal records.
+
+use bevy::prelude::*;
+
+use super::Dispatch;
+use super::components::*;
+use super::event::Ctx;
+use super::record::Record;
+use crate::card::Card;
+use crate::host::{CardRecord, HostCore, TerminalRecord};
+use crate::link::LinkCore;
+use crate::rng::Stream;
+use crate::scenario::PasswordStrength;
+use crate::terminal::TerminalCore;
+
+/// Spawns every entity and inserts the host. Runs once at startup.
+pub(super) fn spawn_world(world: &mut World) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let seed = plan.seed;
+    let mut host = HostCore::new(plan.host.clone());
+    let mut dir = Directory::default();
+
+    for l in &plan.links {
+        let e = world
+            .spawn(Link { core: LinkCore::new(&l.id, seed, l.params.clone(), l.rules.clone()) })
+            .id();
+        dir.links.push((l.id.clone(), e));
+    }
+    for t in &plan.terminals {
+        let cfg = &t.config;
+        host.add_terminal(
+            &cfg.tid,
+            TerminalRecord { tak: cfg.tak.clone(), tpk: cfg.tpk.clone(), mid: cfg.mid.clone() },
+        );
+        let link = dir
+            .links
+            .iter()
+            .find(|(id, _)| *id == t.link)
+            .map(|(_, e)| *e)
+            .unwrap_or(Entity::PLACEHOLDER);
+        let e = world
+            .spawn((
+                Terminal {
+                    id: cfg.tid.clone(),
+                    core: TerminalCore::new(
+                        cfg.clone(),
+                        Stream::derive(seed, &format!("terminal/{}", cfg.tid)),
+                    ),
+                    link,
+                    queue: Default::default(),
+                    current: None,
+                },
+                CardReader {
+                    chip: cfg.chip,
+                    magstripe: cfg.magstripe,
+                    contactless: cfg.contactless,
+                },
+                PinPad { entry_time: plan.traffic.pin_entry },
+                Arrivals { rng: Stream::derive(seed, &format!("traffic/{}", cfg.tid)) },
+            ))
+            .id();
+        dir.terminals.push(e);
+    }
+    for (i, c) in plan.cards.iter().enumerate() {
+        let account = host.open_account(c.balance);
+        let d = &c.data;
+        host.add_card(CardRecord::new(
+            &d.pan,
+            &d.psn,
+            &d.expiry,
+            &d.service_code,
+            &d.pvki,
+            &d.pvv,
+            account,
+        ));
+        let mut card = Card::new(c.profile, d.clone(), Some(c.mk.clone()), c.atc);
+        card.chip_broken = c.broken;
+        let e = world
+            .spawn((
+                Cardholder {
+                    index: i as u32,
+                    pin: d.pin.clone(),
+                    typo: c.typo,
+                    rng: Stream::derive(seed, &format!("cardholder/{i}/behaviour")),
+                    busy: false,
+                },
+                PaymentCard(card),
+            ))
+            .id();
+        dir.cardholders.push(e);
+    }
+    world.spawn(Staff { name: "cashier".into(), password: PasswordStrength::Strong });
+    world.insert_resource(Host(host));
+    world.insert_resource(Shop { name: plan.shop.0.clone(), merchant_id: plan.shop.1.clone() });
+    world.insert_resource(TrafficState { next_purchase: 0, remaining: plan.traffic.purchases });
+    let terminals = dir.terminals.len();
+    let cardholders = dir.cardholders.len();
+    world.insert_resource(dir);
+    let ctx: &mut Ctx = &mut world.resource_mut::<Dispatch>().into_inner().0;
+    ctx.record(Record::RunStarted {
+        scenario: plan.name.clone(),
+        seed,
+        start: plan.start.to_string(),
+        duration: plan.duration.to_string(),
+        dialect: plan.spec.name().to_string(),
+        terminals,
+        cardholders,
+    });
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(Startup, spawn_world);
+}

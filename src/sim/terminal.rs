@@ -1,0 +1,244 @@
+//! Drives the terminal stacks: hands them customers, PINs, timers and
+//! frames, and turns what they ask for into scheduled events and records.
+
+use bevy::prelude::*;
+
+use super::components::*;
+use super::event::{Ctx, Endpoint, SimEvent, Transmission};
+use super::reader::ReaderChannel;
+use super::record::Record;
+use super::{Dispatch, Options};
+use crate::link::Dir;
+use crate::protocol::response::ResponseCode;
+use crate::terminal::{Completion, Output, TerminalCore};
+use crate::time::Duration;
+
+/// How long the next customer takes to step up to the counter.
+const NEXT_CUSTOMER: Duration = Duration::from_secs(5);
+/// How long a customer takes to try the PIN again after a 55.
+const RETRY_PIN: Duration = Duration::from_secs(3);
+
+/// Runs `f` on a terminal's stack with the current customer's card in the reader.
+fn with_card<R>(
+    world: &mut World,
+    term: Entity,
+    f: impl FnOnce(&mut TerminalCore, &mut ReaderChannel<'_>) -> R,
+) -> Option<(R, u32, Vec<super::record::Apdu>)> {
+    let log = world.resource::<Options>().apdus;
+    let per = world.resource::<PlanRes>().0.traffic.apdu_time;
+    let holder = world.get::<Terminal>(term)?.current.map(|v| v.cardholder);
+    let (r, exchanges, apdus) = match holder {
+        Some(h) => {
+            let [mut te, mut he] = world.get_entity_mut([term, h]).ok()?;
+            let mut t = te.get_mut::<Terminal>()?;
+            let mut card = he.get_mut::<PaymentCard>()?;
+            let mut chan = ReaderChannel::new(Some(&mut card.0), per, log);
+            let r = f(&mut t.core, &mut chan);
+            (r, chan.exchanges, chan.take_log())
+        }
+        None => {
+            let mut t = world.get_mut::<Terminal>(term)?;
+            let mut chan = ReaderChannel::new(None, per, false);
+            let r = f(&mut t.core, &mut chan);
+            (r, 0, Vec::new())
+        }
+    };
+    Some((r, exchanges, apdus))
+}
+
+/// Turns a terminal's outputs into events and records. `offset` is the time
+/// the card exchanges took.
+fn apply(world: &mut World, ctx: &mut Ctx, term: Entity, outs: Vec<Output>, offset: Duration) {
+    let Some(t) = world.get::<Terminal>(term) else { return };
+    let (tid, link) = (t.id.clone(), t.link);
+    let pin_time = world.get::<PinPad>(term).map_or(Duration::from_secs(4), |p| p.entry_time);
+    for o in outs {
+        match o {
+            Output::RequestPin { .. } => {
+                ctx.at(ctx.now + offset + pin_time, SimEvent::PinEntered(term))
+            }
+            Output::Send(f) => ctx.at(
+                ctx.now + offset,
+                SimEvent::Transmit(Box::new(Transmission {
+                    link: Some(link),
+                    dir: Dir::Up,
+                    endpoint: Endpoint::Terminal(term),
+                    bytes: f.bytes,
+                    mti: Some(f.mti),
+                    stan: Some(f.stan),
+                    purpose: Some(f.purpose),
+                    answers: None,
+                    purchase: f.purchase,
+                })),
+            ),
+            // The terminal already added the card time to its timers.
+            Output::Timer { token, at } => ctx.at(at, SimEvent::TerminalTimer(term, token)),
+            Output::Note(note) => ctx.record(Record::TerminalNote { terminal: tid.clone(), note }),
+            Output::Completed(c) => {
+                ctx.record(Record::Completed {
+                    terminal: tid.clone(),
+                    purchase: c.purchase,
+                    outcome: c.outcome,
+                    response: c.response.map(|r| r.code()),
+                    reason: c.reason.to_string(),
+                    entry: c.entry,
+                    cvm: c.cvm,
+                    stan: c.stan,
+                    rrn: c.rrn.clone(),
+                    amount: c.amount,
+                    refund: c.refund,
+                    round_trip_us: c.round_trip.map(Duration::micros),
+                });
+                finish_visit(world, ctx, term, &c, offset);
+            }
+        }
+    }
+}
+
+/// The customer leaves (or tries the PIN again after a 55); the next steps up.
+fn finish_visit(world: &mut World, ctx: &mut Ctx, term: Entity, c: &Completion, offset: Duration) {
+    let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
+    let Some(visit) = t.current.take() else { return };
+    if c.response == Some(ResponseCode::IncorrectPin) && visit.attempts < 2 {
+        t.queue.push_front(crate::sim::components::Visit { attempts: visit.attempts + 1, ..visit });
+        ctx.at(ctx.now + offset + RETRY_PIN, SimEvent::ServeNext(term));
+        return;
+    }
+    let more = !t.queue.is_empty();
+    if let Some(mut h) = world.get_mut::<Cardholder>(visit.cardholder) {
+        h.busy = false;
+    }
+    if more {
+        ctx.at(ctx.now + offset + NEXT_CUSTOMER, SimEvent::ServeNext(term));
+    }
+}
+
+/// The next customer in the queue presents their card.
+pub(super) fn serve_next(world: &mut World, ctx: &mut Ctx, term: Entity) {
+    {
+        let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
+        if t.current.is_some() || t.core.busy() {
+            return;
+        }
+        let Some(v) = t.queue.pop_front() else { return };
+        t.current = Some(v);
+    }
+    let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase);
+    let Some(p) = purchase else { return };
+    let now = ctx.now;
+    let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
+        let mut outs = Vec::new();
+        core.start(now, p, chan, &mut outs);
+        outs
+    }) else {
+        return;
+    };
+    session(world, ctx, term, p.id, apdus);
+    apply(world, ctx, term, outs, apdu_time(world, n));
+}
+
+fn apdu_time(world: &World, exchanges: u32) -> Duration {
+    let per = world.resource::<PlanRes>().0.traffic.apdu_time;
+    Duration(per.micros() * u64::from(exchanges))
+}
+
+fn session(
+    world: &World,
+    ctx: &mut Ctx,
+    term: Entity,
+    purchase: u64,
+    apdus: Vec<super::record::Apdu>,
+) {
+    if apdus.is_empty() {
+        return;
+    }
+    if let Some(t) = world.get::<Terminal>(term) {
+        ctx.record(Record::CardSession { terminal: t.id.clone(), purchase, apdus });
+    }
+}
+
+/// The customer typed their PIN (possibly mistyped).
+pub(super) fn on_pin(world: &mut World, ctx: &mut Ctx, term: Entity) {
+    let Some(visit) = world.get::<Terminal>(term).and_then(|t| t.current) else { return };
+    let (pin, typo) = {
+        let Some(mut h) = world.get_mut::<Cardholder>(visit.cardholder) else { return };
+        let p = h.typo;
+        let typo = h.rng.chance(p);
+        let mut pin = h.pin.clone().into_bytes();
+        if typo && let Some(last) = pin.last_mut() {
+            *last = b'0' + (*last - b'0' + 1) % 10;
+        }
+        (String::from_utf8(pin).unwrap_or_default(), typo)
+    };
+    let tid = world.get::<Terminal>(term).map(|t| t.id.clone()).unwrap_or_default();
+    ctx.record(Record::PinEntered { terminal: tid, purchase: visit.purchase.id, typo });
+    let now = ctx.now;
+    let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
+        let mut outs = Vec::new();
+        core.pin_entered(now, Some(&pin), chan, &mut outs);
+        outs
+    }) else {
+        return;
+    };
+    session(world, ctx, term, visit.purchase.id, apdus);
+    apply(world, ctx, term, outs, apdu_time(world, n));
+}
+
+/// A terminal timer fired.
+pub(super) fn on_timer(world: &mut World, ctx: &mut Ctx, term: Entity, token: u64) {
+    let now = ctx.now;
+    let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase.id);
+    let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
+        let mut outs = Vec::new();
+        core.timer(now, token, chan, &mut outs);
+        outs
+    }) else {
+        return;
+    };
+    if let Some(p) = purchase {
+        session(world, ctx, term, p, apdus);
+    }
+    apply(world, ctx, term, outs, apdu_time(world, n));
+}
+
+/// A frame from the host reached the terminal.
+pub(super) fn on_frame(world: &mut World, ctx: &mut Ctx, term: Entity, bytes: &[u8]) {
+    let now = ctx.now;
+    let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase.id);
+    let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
+        let mut outs = Vec::new();
+        core.receive(now, bytes, chan, &mut outs);
+        outs
+    }) else {
+        return;
+    };
+    if let Some(p) = purchase {
+        session(world, ctx, term, p, apdus);
+    }
+    apply(world, ctx, term, outs, apdu_time(world, n));
+}
+
+/// A terminal sends its start-of-day sign-on.
+pub(super) fn on_sign_on(world: &mut World, ctx: &mut Ctx, term: Entity) {
+    let now = ctx.now;
+    let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
+    let mut outs = Vec::new();
+    t.core.sign_on(now, &mut outs);
+    apply(world, ctx, term, outs, Duration::ZERO);
+}
+
+/// Schedules the sign-ons at virtual time zero.
+pub(super) fn schedule_sign_ons(world: &mut World) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let terms = world.resource::<Directory>().terminals.clone();
+    let ctx: &mut Ctx = &mut world.resource_mut::<Dispatch>().into_inner().0;
+    for (e, t) in terms.into_iter().zip(&plan.terminals) {
+        if t.sign_on {
+            ctx.at(crate::time::SimTime(0), SimEvent::SignOn(e));
+        }
+    }
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(Startup, schedule_sign_ons.after(super::shop::spawn_world));
+}
