@@ -3,5 +3,6 @@
 mod cli;
 mod cores;
 mod props;
+mod sim;
 mod util;
 mod vectors;

@@ -25,3 +25,53 @@ pub fn s<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
 pub fn unhex(s: &str) -> Vec<u8> {
     hex::decode(s).expect("valid hex in a vector")
 }
+
+/// A journal sink the test can read back.
+#[derive(Clone, Default)]
+pub struct SharedBuf(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs scenario text headless; returns the report and the journal.
+pub fn run_text(
+    text: &str,
+    seed: Option<u64>,
+    slice: possim::time::Duration,
+) -> (possim::report::RunReport, String) {
+    use possim::sim::{self, Journal, Options, Pacing, Plan};
+    let s = possim::scenario::parse(text, "test.ron").unwrap_or_else(|d| panic!("{d}"));
+    let plan = std::sync::Arc::new(Plan::new(&s, seed).unwrap());
+    let buf = SharedBuf::default();
+    let journal = Journal::to(Box::new(buf.clone()));
+    let mut app = sim::build_app(
+        plan,
+        Some(journal),
+        Pacing::Headless { slice },
+        Options { apdus: true, stay_open: false },
+    );
+    let report = sim::run_to_end(&mut app, "test.ron");
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    (report, text)
+}
+
+/// Reads a scenario from scenarios/.
+pub fn scenario(name: &str) -> String {
+    std::fs::read_to_string(root().join("scenarios").join(name)).unwrap()
+}
+
+/// The journal lines of one kind, parsed.
+pub fn lines_of(journal: &str, kind: &str) -> Vec<serde_json::Value> {
+    journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}

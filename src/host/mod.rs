@@ -529,20 +529,27 @@ impl HostCore {
                 &[],
             );
         }
-        // CVV on magstripe reads, iCVV in chip track 2 equivalent data.
+        // CVV on magstripe reads; on chip reads the iCVV of tag 57 (some
+        // terminals send the magstripe track, with its CVV, instead: the
+        // cryptogram protects chip reads either way). A magstripe read that
+        // carries the iCVV is a copy of chip data.
         if let Some(Ok(t2)) = &track {
-            let expected = if chip_entry {
-                crypto::icvv(&self.cfg.cvk, &t2.pan, &t2.expiry)
+            let cvv = crypto::cvv(&self.cfg.cvk, &t2.pan, &t2.expiry, &t2.service_code).ok();
+            let icvv = crypto::icvv(&self.cfg.cvk, &t2.pan, &t2.expiry).ok();
+            let found = t2.cvv();
+            let ok = if chip_entry {
+                found == cvv.as_deref() || found == icvv.as_deref()
             } else {
-                crypto::cvv(&self.cfg.cvk, &t2.pan, &t2.expiry, &t2.service_code)
+                found == cvv.as_deref()
             };
-            let ok = expected.ok().is_some_and(|e| Some(e.as_str()) == t2.cvv());
             d.checks.cvv = if ok { Verdict::Valid } else { Verdict::Invalid };
             if self.cfg.rules.verify_cvv && !ok {
                 let why = if chip_entry {
-                    "iCVV does not match"
+                    "neither iCVV nor CVV matches"
+                } else if found == icvv.as_deref() {
+                    "CVV is the chip's iCVV: a magstripe made from copied chip data"
                 } else {
-                    "CVV does not match (a copy of chip data?)"
+                    "CVV does not match"
                 };
                 return respond(self, &mut d, Rc::SecurityViolation, why, &[]);
             }

@@ -88,6 +88,26 @@ fn from_ron(file: &str, text: &str, e: &ron::error::SpannedError) -> Diagnostic 
         E::DuplicateStructField { field, outer } => {
             d(format!("field `{field}` given twice{}", within(outer)))
         }
+        E::ExpectedComma => {
+            // The comma is missing after the previous value, not where the
+            // parser noticed: point there when the error is at a line start.
+            let current = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+            let at_line_start =
+                current.chars().take(col.saturating_sub(1)).all(char::is_whitespace);
+            let prev = text
+                .lines()
+                .take(line.saturating_sub(1))
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .last();
+            match prev {
+                Some((i, l)) if at_line_start => {
+                    let end = l.trim_end().chars().count();
+                    Diagnostic::at(file, text, i + 1, end + 1, 1, "expected `,` after this value")
+                }
+                _ => d("expected `,`".into()),
+            }
+        }
         other => d(other.to_string()),
     }
 }

@@ -52,6 +52,18 @@ pub enum SimSet {
     Record,
 }
 
+/// The ordered phases of startup: build the world, then start traffic, then
+/// sign the terminals on.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StartupSet {
+    /// Entities and the host.
+    Spawn,
+    /// First arrivals.
+    Traffic,
+    /// Sign-ons.
+    SignOn,
+}
+
 /// How a run is recorded.
 #[derive(Resource, Debug, Clone, Copy)]
 pub struct Options {
@@ -94,6 +106,10 @@ impl Plugin for SimPlugin {
             .init_resource::<Scheduler>()
             .init_resource::<Dispatch>()
             .configure_sets(Update, (SimSet::Ingest, SimSet::Step, SimSet::Record).chain())
+            .configure_sets(
+                Startup,
+                (StartupSet::Spawn, StartupSet::Traffic, StartupSet::SignOn).chain(),
+            )
             .add_systems(Update, step.in_set(SimSet::Step))
             .add_plugins((
                 shop::plugin,

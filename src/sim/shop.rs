@@ -111,5 +111,5 @@ pub(super) fn spawn_world(world: &mut World) {
 }
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(Startup, spawn_world);
+    app.add_systems(Startup, spawn_world.in_set(super::StartupSet::Spawn));
 }

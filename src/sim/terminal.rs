@@ -240,5 +240,5 @@ pub(super) fn schedule_sign_ons(world: &mut World) {
 }
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(Startup, schedule_sign_ons.after(super::shop::spawn_world));
+    app.add_systems(Startup, schedule_sign_ons.in_set(super::StartupSet::SignOn));
 }

@@ -104,5 +104,5 @@ pub(super) fn on_arrival(world: &mut World, ctx: &mut Ctx, term: Entity) {
 }
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(Startup, start_traffic.after(super::shop::spawn_world));
+    app.add_systems(Startup, start_traffic.in_set(super::StartupSet::Traffic));
 }

@@ -969,17 +969,24 @@ impl TerminalCore {
         }
         match msg.mti() {
             Mti::REVERSAL_RESPONSE => {
-                if let Some(i) = self.reversals.iter().position(|r| Some(r.stan) == stan) {
-                    let r = self.reversals.remove(i);
-                    out.push(Output::Note(Note::ReversalAcknowledged {
-                        stan: r.stan,
-                        purchase: r.purchase,
-                    }));
-                } else {
-                    out.push(Output::Note(Note::ResponseIgnored {
+                let approved = msg.response_code().is_some_and(|rc| rc.is_approved());
+                match self.reversals.iter().position(|r| Some(r.stan) == stan) {
+                    Some(i) if approved => {
+                        let r = self.reversals.remove(i);
+                        out.push(Output::Note(Note::ReversalAcknowledged {
+                            stan: r.stan,
+                            purchase: r.purchase,
+                        }));
+                    }
+                    // Refused (a damaged copy, say): keep it; the timer sends it again.
+                    Some(_) => out.push(Output::Note(Note::ResponseIgnored {
+                        reason: "reversal refused by the host; will retry",
+                        stan,
+                    })),
+                    None => out.push(Output::Note(Note::ResponseIgnored {
                         reason: "reversal response for no pending reversal",
                         stan,
-                    }));
+                    })),
                 }
             }
             Mti::RESPONSE => self.on_response(now, &msg, stan, card, out),
