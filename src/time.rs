@@ -82,7 +82,7 @@ impl fmt::Display for Duration {
         if us == 0 {
             return f.write_str("0s");
         }
-        if us % 1_000_000 != 0 {
+        if !us.is_multiple_of(1_000_000) {
             return if us < 1_000_000 {
                 let ms = format!("{}.{:03}", us / 1000, us % 1000);
                 write!(f, "{}ms", ms.trim_end_matches('0').trim_end_matches('.'))
@@ -241,6 +241,14 @@ impl DateTime {
         let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
         let r = secs.rem_euclid(86_400) as u32;
         Self { year, month, day, hour: r / 3600, minute: r / 60 % 60, second: r % 60 }
+    }
+
+    /// Fields 7, 12 and 13 as numbers (MMDDhhmmss, hhmmss, MMDD), to write
+    /// as digits without formatting strings.
+    pub fn wire_numbers(&self) -> (u64, u64, u64) {
+        let hms = u64::from(self.hour * 10_000 + self.minute * 100 + self.second);
+        let md = u64::from(self.month * 100 + self.day);
+        (md * 1_000_000 + hms, hms, md)
     }
 
     /// Field 7: MMDDhhmmss.

@@ -94,28 +94,21 @@ fn shop(profile: CardProfile, pin: &str) -> Shop {
         TerminalRecord { tak: key("tak"), tpk: key("tpk"), mid: "SHOP00000000001".into() },
     );
     let sc = if profile.chip { "201" } else { "101" };
-    let data = CardData::issue(
-        &key("pvk"),
-        &key("cvk"),
-        "4073662585178123",
-        "00",
-        "3306",
-        sc,
-        pin,
-        "A CUSTOMER",
-    )
-    .unwrap();
+    let data = CardData::issue(&key("pvk"), &key("cvk"), "4073662585178123", "00", "3306", sc, pin)
+        .unwrap();
     let acct = host.open_account(Money::parse("1000.00").unwrap());
-    host.add_card(CardRecord::new(
+    host.add_card(
         &data.pan,
-        &data.psn,
-        &data.expiry,
-        &data.service_code,
-        &data.pvki,
-        &data.pvv,
-        acct,
-    ));
-    let mk = derive_icc_master_key(&key("imk_ac"), &data.pan, &data.psn).unwrap();
+        CardRecord::new(
+            data.psn(),
+            data.expiry(),
+            data.service_code(),
+            data.pvki(),
+            data.pvv(),
+            acct,
+        ),
+    );
+    let mk = derive_icc_master_key(&key("imk_ac"), &data.pan, data.psn()).unwrap();
     let card = Card::new(profile, data, Some(mk), 0x10);
     Shop {
         term,

@@ -70,7 +70,7 @@ fn test_app(text: &str) -> App {
         plan,
         None,
         Pacing::Headless { slice: MINUTE },
-        Options { apdus: false, stay_open: false },
+        Options { apdus: false, frames: false, stay_open: false },
     )
 }
 
@@ -81,7 +81,8 @@ fn one_update_builds_the_shop() {
     );
     app.update();
     let world = app.world_mut();
-    let ids: Vec<String> = world.query::<&Terminal>().iter(world).map(|t| t.id.clone()).collect();
+    let ids: Vec<String> =
+        world.query::<&Terminal>().iter(world).map(|t| t.id.to_string()).collect();
     assert_eq!(ids.len(), 3);
     assert!(ids.contains(&"T0001".to_string()) && ids.contains(&"T0003".to_string()));
     assert_eq!(world.query::<&Cardholder>().iter(world).count(), 25);
@@ -134,7 +135,7 @@ fn a_frame_from_outside_enters_the_world_and_its_answer_leaves_it() {
         plan,
         None,
         Pacing::Headless { slice: MINUTE },
-        Options { apdus: false, stay_open: true },
+        Options { apdus: false, frames: false, stay_open: true },
     );
     let (bridge, to_world, from_world) = Bridge::new();
     app.insert_resource(bridge);

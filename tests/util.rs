@@ -55,7 +55,7 @@ pub fn run_text(
         plan,
         Some(journal),
         Pacing::Headless { slice },
-        Options { apdus: true, stay_open: false },
+        Options { apdus: true, frames: true, stay_open: false },
     );
     let report = sim::run_to_end(&mut app, "test.ron");
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();

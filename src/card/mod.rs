@@ -7,9 +7,9 @@
 //! across sessions: the ATC rises on every GENERATE AC and the PIN try
 //! counter survives power cycles, as on real cards.
 
-use crate::protocol::apdu::{Command, Response, StatusWord, cryptogram, ins};
+use crate::protocol::apdu::{CommandView, StatusWord, cryptogram, ins};
 use crate::protocol::crypto::{self, ArqcInput, CryptoError, CvrBits, TdesKey};
-use crate::protocol::tlv::{self, Dol, Tlv};
+use crate::protocol::tlv::{self, Dol};
 use crate::protocol::track::Track2;
 
 /// The Visa credit AID.
@@ -77,29 +77,40 @@ pub struct CardProfile {
     pub pin_try_limit: u8,
 }
 
+/// Short digit strings held inline (a world holds a card per cardholder).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Digits<const N: usize> {
+    bytes: [u8; N],
+    len: u8,
+}
+
+impl<const N: usize> Digits<N> {
+    fn new(s: &str) -> Self {
+        let mut bytes = [0u8; N];
+        let len = s.len().min(N);
+        bytes[..len].copy_from_slice(&s.as_bytes()[..len]);
+        Self { bytes, len: len as u8 }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes.get(..usize::from(self.len)).unwrap_or_default())
+            .unwrap_or("")
+    }
+}
+
 /// The personalisation data of a card, issuer secrets included.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CardData {
     /// Primary account number.
     pub pan: String,
-    /// PAN sequence number, 2 digits.
-    pub psn: String,
-    /// Expiry YYMM.
-    pub expiry: String,
-    /// Service code (201 chip, 101 magstripe only).
-    pub service_code: String,
-    /// PIN verification key index.
-    pub pvki: String,
-    /// PIN verification value.
-    pub pvv: String,
-    /// Magstripe CVV.
-    pub cvv: String,
-    /// Chip iCVV (service code 999).
-    pub icvv: String,
-    /// The PIN (the card knows it for offline verification).
-    pub pin: String,
-    /// Cardholder name.
-    pub name: String,
+    psn: Digits<2>,
+    expiry: Digits<4>,
+    service_code: Digits<3>,
+    pvki: Digits<1>,
+    pvv: Digits<4>,
+    cvv: Digits<3>,
+    icvv: Digits<3>,
+    pin: Digits<12>,
 }
 
 impl std::fmt::Debug for CardData {
@@ -108,8 +119,8 @@ impl std::fmt::Debug for CardData {
             f,
             "CardData({} exp {} sc {})",
             crate::protocol::pan::mask_pan(&self.pan),
-            self.expiry,
-            self.service_code
+            self.expiry(),
+            self.service_code()
         )
     }
 }
@@ -125,30 +136,76 @@ impl CardData {
         expiry: &str,
         service_code: &str,
         pin: &str,
-        name: &str,
     ) -> Result<Self, CryptoError> {
+        crate::protocol::crypto::check_digits_pub(psn, "PAN sequence number", 2)?;
         Ok(Self {
             pan: pan.into(),
-            psn: psn.into(),
-            expiry: expiry.into(),
-            service_code: service_code.into(),
-            pvki: "1".into(),
-            pvv: crypto::pvv(pvk, pan, "1", pin)?,
-            cvv: crypto::cvv(cvk, pan, expiry, service_code)?,
-            icvv: crypto::icvv(cvk, pan, expiry)?,
-            pin: pin.into(),
-            name: name.into(),
+            psn: Digits::new(psn),
+            expiry: Digits::new(expiry),
+            service_code: Digits::new(service_code),
+            pvki: Digits::new("1"),
+            pvv: Digits::new(&crypto::pvv(pvk, pan, "1", pin)?),
+            cvv: Digits::new(&crypto::cvv(cvk, pan, expiry, service_code)?),
+            icvv: Digits::new(&crypto::icvv(cvk, pan, expiry)?),
+            pin: Digits::new(pin),
         })
+    }
+
+    /// PAN sequence number, 2 digits.
+    pub fn psn(&self) -> &str {
+        self.psn.as_str()
+    }
+    /// Expiry YYMM.
+    pub fn expiry(&self) -> &str {
+        self.expiry.as_str()
+    }
+    /// Service code (201 chip, 101 magstripe only).
+    pub fn service_code(&self) -> &str {
+        self.service_code.as_str()
+    }
+    /// PIN verification key index.
+    pub fn pvki(&self) -> &str {
+        self.pvki.as_str()
+    }
+    /// PIN verification value.
+    pub fn pvv(&self) -> &str {
+        self.pvv.as_str()
+    }
+    /// Magstripe CVV.
+    pub fn cvv(&self) -> &str {
+        self.cvv.as_str()
+    }
+    /// Chip iCVV (service code 999).
+    pub fn icvv(&self) -> &str {
+        self.icvv.as_str()
+    }
+    /// The PIN (the card knows it for offline verification; so does its holder).
+    pub fn pin(&self) -> &str {
+        self.pin.as_str()
     }
 
     /// Track 2 of the magstripe (with the CVV).
     pub fn track2(&self) -> Track2 {
-        Track2::new(&self.pan, &self.expiry, &self.service_code, &self.pvki, &self.pvv, &self.cvv)
+        Track2::new(
+            &self.pan,
+            self.expiry(),
+            self.service_code(),
+            self.pvki(),
+            self.pvv(),
+            self.cvv(),
+        )
     }
 
     /// Track 2 equivalent data of the chip (tag 57, with the iCVV).
     pub fn track2_equivalent(&self) -> Track2 {
-        Track2::new(&self.pan, &self.expiry, &self.service_code, &self.pvki, &self.pvv, &self.icvv)
+        Track2::new(
+            &self.pan,
+            self.expiry(),
+            self.service_code(),
+            self.pvki(),
+            self.pvv(),
+            self.icvv(),
+        )
     }
 }
 
@@ -177,6 +234,16 @@ struct Session {
     cvr: [u8; 4],
 }
 
+/// Personalisation bytes the card answers with again and again, encoded once.
+#[derive(Debug, Clone)]
+struct Encoded {
+    tag57: Vec<u8>,
+    pan: Vec<u8>,
+    expiry: [u8; 3],
+    service_code: [u8; 2],
+    psn: u8,
+}
+
 /// A card: personalisation, keys and live state.
 #[derive(Debug, Clone)]
 pub struct Card {
@@ -190,14 +257,31 @@ pub struct Card {
     interface: Interface,
     selected: Selected,
     session: Session,
+    enc: Encoded,
     /// A damaged chip answers nothing, which sends the terminal to fallback.
     pub chip_broken: bool,
 }
+
+/// What a command produces: response data written into the output, or a
+/// status word alone.
+type Answer = Result<(), StatusWord>;
+
+/// A cryptogram as the card returns it: CID, AC, ATC, CVR.
+type Cryptogram = (u8, [u8; 8], [u8; 2], [u8; 4]);
+
+const LABEL: &[u8] = b"VISA CREDIT";
 
 impl Card {
     /// A card with its ICC master key (derived by the issuer from IMK-AC) and
     /// a starting ATC.
     pub fn new(profile: CardProfile, data: CardData, icc_mk: Option<TdesKey>, atc: u16) -> Self {
+        let enc = Encoded {
+            tag57: data.track2_equivalent().to_tag57(),
+            pan: pan_bcd(&data.pan),
+            expiry: expiry_date(data.expiry()),
+            service_code: service_code_bcd(data.service_code()),
+            psn: bcd_byte(data.psn()),
+        };
         Self {
             pin_tries_left: profile.pin_try_limit,
             profile,
@@ -207,6 +291,7 @@ impl Card {
             interface: Interface::Contact,
             selected: Selected::None,
             session: Session::default(),
+            enc,
             chip_broken: false,
         }
     }
@@ -249,281 +334,267 @@ impl Card {
         {
             return Vec::new();
         }
-        let resp = match Command::parse(capdu) {
-            Ok(cmd) => self.process(&cmd),
-            Err(_) => Response::status(StatusWord::WRONG_LENGTH),
+        let mut out = Vec::with_capacity(96);
+        let sw = match CommandView::parse(capdu) {
+            Ok(cmd) => match self.process(&cmd, &mut out) {
+                Ok(()) => StatusWord::OK,
+                Err(sw) => {
+                    out.clear();
+                    sw
+                }
+            },
+            Err(_) => StatusWord::WRONG_LENGTH,
         };
-        resp.to_bytes()
+        out.extend_from_slice(&sw.bytes());
+        out
     }
 
-    fn process(&mut self, c: &Command) -> Response {
+    fn process(&mut self, c: &CommandView<'_>, out: &mut Vec<u8>) -> Answer {
         if !matches!(c.cla, 0x00 | 0x80 | 0x84) {
-            return Response::status(StatusWord::CLA_NOT_SUPPORTED);
+            return Err(StatusWord::CLA_NOT_SUPPORTED);
         }
         match c.ins {
-            ins::SELECT => self.select(c),
-            ins::GET_PROCESSING_OPTIONS => self.gpo(c),
-            ins::READ_RECORD => self.read_record(c),
-            ins::GET_DATA => self.get_data(c),
+            ins::SELECT => self.select(c, out),
+            ins::GET_PROCESSING_OPTIONS => self.gpo(c, out),
+            ins::READ_RECORD => self.read_record(c, out),
+            ins::GET_DATA => self.get_data(c, out),
             ins::VERIFY => self.verify(c),
-            ins::GENERATE_AC => self.generate_ac(c),
-            _ => Response::status(StatusWord::INS_NOT_SUPPORTED),
+            ins::GENERATE_AC => self.generate_ac(c, out),
+            _ => Err(StatusWord::INS_NOT_SUPPORTED),
         }
     }
 
-    fn directory_entry(&self) -> Tlv {
-        Tlv::constructed(
-            0x61,
-            vec![
-                Tlv::primitive(0x4F, VISA_AID.to_vec()),
-                Tlv::primitive(0x50, b"VISA CREDIT".to_vec()),
-                Tlv::primitive(0x87, vec![0x01]),
-            ],
-        )
+    fn directory_entry(out: &mut Vec<u8>) {
+        tlv::write_constructed(out, 0x61, |o| {
+            tlv::write(o, 0x4F, &VISA_AID);
+            tlv::write(o, 0x50, LABEL);
+            tlv::write(o, 0x87, &[0x01]);
+        });
     }
 
-    fn select(&mut self, c: &Command) -> Response {
+    fn select(&mut self, c: &CommandView<'_>, out: &mut Vec<u8>) -> Answer {
         if c.p1 != 0x04 {
-            return Response::status(StatusWord::WRONG_P1P2);
+            return Err(StatusWord::WRONG_P1P2);
         }
-        let name = c.data.as_slice();
-        let fci = if name == PPSE && self.interface == Interface::Contactless {
+        let name = c.data;
+        if name == PPSE && self.interface == Interface::Contactless {
             self.selected = Selected::Directory;
-            Tlv::constructed(
-                0x6F,
-                vec![
-                    Tlv::primitive(0x84, PPSE.to_vec()),
-                    Tlv::constructed(
-                        0xA5,
-                        vec![Tlv::constructed(0xBF0C, vec![self.directory_entry()])],
-                    ),
-                ],
-            )
+            tlv::write_constructed(out, 0x6F, |o| {
+                tlv::write(o, 0x84, PPSE);
+                tlv::write_constructed(o, 0xA5, |o| {
+                    tlv::write_constructed(o, 0xBF0C, Self::directory_entry)
+                });
+            });
         } else if name == PSE && self.interface == Interface::Contact {
             self.selected = Selected::Directory;
-            Tlv::constructed(
-                0x6F,
-                vec![
-                    Tlv::primitive(0x84, PSE.to_vec()),
-                    Tlv::constructed(0xA5, vec![Tlv::primitive(0x88, vec![0x01])]),
-                ],
-            )
+            tlv::write_constructed(out, 0x6F, |o| {
+                tlv::write(o, 0x84, PSE);
+                tlv::write_constructed(o, 0xA5, |o| tlv::write(o, 0x88, &[0x01]));
+            });
         } else if name == VISA_AID {
             self.selected = Selected::Application;
             self.session.gpo_done = false;
             self.session.acs = 0;
             self.session.first = None;
-            let mut prop = vec![
-                Tlv::primitive(0x50, b"VISA CREDIT".to_vec()),
-                Tlv::primitive(0x87, vec![0x01]),
-            ];
-            if self.interface == Interface::Contactless {
-                prop.push(Tlv::primitive(0x9F38, pdol_contactless().encode()));
-            }
-            Tlv::constructed(
-                0x6F,
-                vec![Tlv::primitive(0x84, VISA_AID.to_vec()), Tlv::constructed(0xA5, prop)],
-            )
+            let contactless = self.interface == Interface::Contactless;
+            tlv::write_constructed(out, 0x6F, |o| {
+                tlv::write(o, 0x84, &VISA_AID);
+                tlv::write_constructed(o, 0xA5, |o| {
+                    tlv::write(o, 0x50, LABEL);
+                    tlv::write(o, 0x87, &[0x01]);
+                    if contactless {
+                        tlv::write(o, 0x9F38, &pdol_contactless().encode());
+                    }
+                });
+            });
         } else {
-            return Response::status(StatusWord::FILE_NOT_FOUND);
-        };
-        Response::ok(tlv::encode(&[fci]))
+            return Err(StatusWord::FILE_NOT_FOUND);
+        }
+        Ok(())
     }
 
-    fn gpo(&mut self, c: &Command) -> Response {
+    fn gpo(&mut self, c: &CommandView<'_>, out: &mut Vec<u8>) -> Answer {
         if self.selected != Selected::Application || self.session.gpo_done {
-            return Response::status(StatusWord::CONDITIONS_NOT_SATISFIED);
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         }
         let Some((&0x83, rest)) = c.data.split_first() else {
-            return Response::status(StatusWord::WRONG_DATA);
+            return Err(StatusWord::WRONG_DATA);
         };
         let pdol_data = rest.get(1..).unwrap_or_default();
         self.session.gpo_done = true;
         if self.interface == Interface::Contact {
-            let body = vec![
-                Tlv::primitive(0x82, AIP.to_vec()),
-                Tlv::primitive(0x94, vec![0x08, 0x01, 0x02, 0x00]),
-            ];
-            return Response::ok(tlv::encode(&[Tlv::constructed(0x77, body)]));
+            tlv::write_constructed(out, 0x77, |o| {
+                tlv::write(o, 0x82, &AIP);
+                tlv::write(o, 0x94, &[0x08, 0x01, 0x02, 0x00]);
+            });
+            return Ok(());
         }
         // Contactless: the card decides online and makes its ARQC in GPO.
-        let Some(values) = pdol_contactless().split(pdol_data) else {
-            return Response::status(StatusWord::WRONG_LENGTH);
-        };
+        let pdol = pdol_contactless();
+        let values = pdol.split(pdol_data).ok_or(StatusWord::WRONG_LENGTH)?;
         let get = |t: u32| values.iter().find(|v| v.0 == t).map(|v| v.1);
-        let (cid, ac, atc, iad) = match self.cryptogram(cryptogram::ARQC, get) {
-            Ok(x) => x,
-            Err(sw) => return Response::status(sw),
-        };
-        let body = vec![
-            Tlv::primitive(0x82, AIP.to_vec()),
-            Tlv::primitive(0x94, vec![0x08, 0x02, 0x02, 0x00]),
-            Tlv::primitive(0x57, self.data.track2_equivalent().to_tag57()),
-            Tlv::primitive(0x5F34, vec![bcd_byte(&self.data.psn)]),
-            Tlv::primitive(0x9F10, iad),
-            Tlv::primitive(0x9F26, ac.to_vec()),
-            Tlv::primitive(0x9F27, vec![cid]),
-            Tlv::primitive(0x9F36, atc.to_vec()),
-            Tlv::primitive(0x9F6C, vec![0x00, 0x00]),
-            Tlv::primitive(0x9F6E, vec![0x20, 0x70, 0x00, 0x00]),
-        ];
-        Response::ok(tlv::encode(&[Tlv::constructed(0x77, body)]))
+        let (cid, ac, atc, cvr) = self.cryptogram(cryptogram::ARQC, get)?;
+        let enc = &self.enc;
+        tlv::write_constructed(out, 0x77, |o| {
+            tlv::write(o, 0x82, &AIP);
+            tlv::write(o, 0x94, &[0x08, 0x02, 0x02, 0x00]);
+            tlv::write(o, 0x57, &enc.tag57);
+            tlv::write(o, 0x5F34, &[enc.psn]);
+            tlv::write(o, 0x9F10, &iad(cvr));
+            tlv::write(o, 0x9F26, &ac);
+            tlv::write(o, 0x9F27, &[cid]);
+            tlv::write(o, 0x9F36, &atc);
+            tlv::write(o, 0x9F6C, &[0x00, 0x00]);
+            tlv::write(o, 0x9F6E, &[0x20, 0x70, 0x00, 0x00]);
+        });
+        Ok(())
     }
 
-    fn cvm_list(&self) -> Vec<u8> {
+    fn cvm_list(&self) -> &'static [u8] {
         // Amounts X and Y, then (method, condition) pairs. 0x02 enciphered PIN
         // online, 0x01 plaintext PIN by ICC, 0x1F no CVM; condition 0x03 =
-        // "if the terminal supports the method", 0x00 = always.
-        let mut v = vec![0; 8];
+        // "if the terminal supports the method".
         match self.profile.cvm {
-            Cvm::OnlinePin => v.extend_from_slice(&[0x02, 0x03, 0x1F, 0x03]),
-            Cvm::OfflinePin => v.extend_from_slice(&[0x01, 0x03, 0x02, 0x03, 0x1F, 0x03]),
+            Cvm::OnlinePin => &[0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x03, 0x1F, 0x03],
+            Cvm::OfflinePin => &[0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x03, 0x02, 0x03, 0x1F, 0x03],
         }
-        v
     }
 
-    fn read_record(&mut self, c: &Command) -> Response {
+    fn read_record(&mut self, c: &CommandView<'_>, out: &mut Vec<u8>) -> Answer {
         let (record, sfi) = (c.p1, c.p2 >> 3);
         if c.p2 & 0x07 != 0x04 {
-            return Response::status(StatusWord::WRONG_P1P2);
+            return Err(StatusWord::WRONG_P1P2);
         }
-        let body = match (self.selected, sfi, record) {
+        let enc = &self.enc;
+        let cvm = self.cvm_list();
+        match (self.selected, sfi, record) {
             (Selected::Directory, 1, 1) if self.interface == Interface::Contact => {
-                vec![self.directory_entry()]
+                tlv::write_constructed(out, 0x70, Self::directory_entry);
             }
-            (Selected::Application, 1, 1) => vec![
-                Tlv::primitive(0x57, self.data.track2_equivalent().to_tag57()),
-                Tlv::primitive(0x5F20, self.data.name.as_bytes().to_vec()),
-            ],
-            (Selected::Application, 1, 2) => vec![
-                Tlv::primitive(0x5A, pan_bcd(&self.data.pan)),
-                Tlv::primitive(0x5F24, expiry_date(&self.data.expiry)),
-                Tlv::primitive(0x5F28, vec![0x01, 0x56]),
-                Tlv::primitive(0x5F30, service_code_bcd(&self.data.service_code)),
-                Tlv::primitive(0x5F34, vec![bcd_byte(&self.data.psn)]),
-                Tlv::primitive(0x8C, cdol1().encode()),
-                Tlv::primitive(0x8D, cdol2().encode()),
-                Tlv::primitive(0x8E, self.cvm_list()),
-                Tlv::primitive(0x9F07, vec![0xFF, 0x00]),
-            ],
-            _ => return Response::status(StatusWord::RECORD_NOT_FOUND),
-        };
-        Response::ok(tlv::encode(&[Tlv::constructed(0x70, body)]))
-    }
-
-    fn get_data(&mut self, c: &Command) -> Response {
-        match (c.p1, c.p2) {
-            (0x9F, 0x36) => Response::ok([0x9F, 0x36, 0x02, (self.atc >> 8) as u8, self.atc as u8]),
-            (0x9F, 0x17) => Response::ok([0x9F, 0x17, 0x01, self.pin_tries_left]),
-            _ => Response::status(StatusWord::DATA_NOT_FOUND),
+            (Selected::Application, 1, 1) => tlv::write_constructed(out, 0x70, |o| {
+                tlv::write(o, 0x57, &enc.tag57);
+                tlv::write(o, 0x5F20, b"CARDHOLDER");
+            }),
+            (Selected::Application, 1, 2) => tlv::write_constructed(out, 0x70, |o| {
+                tlv::write(o, 0x5A, &enc.pan);
+                tlv::write(o, 0x5F24, &enc.expiry);
+                tlv::write(o, 0x5F28, &[0x01, 0x56]);
+                tlv::write(o, 0x5F30, &enc.service_code);
+                tlv::write(o, 0x5F34, &[enc.psn]);
+                tlv::write(o, 0x8C, &CDOL1);
+                tlv::write(o, 0x8D, &CDOL2);
+                tlv::write(o, 0x8E, cvm);
+                tlv::write(o, 0x9F07, &[0xFF, 0x00]);
+            }),
+            _ => return Err(StatusWord::RECORD_NOT_FOUND),
         }
+        Ok(())
     }
 
-    fn verify(&mut self, c: &Command) -> Response {
+    fn get_data(&mut self, c: &CommandView<'_>, out: &mut Vec<u8>) -> Answer {
+        match (c.p1, c.p2) {
+            (0x9F, 0x36) => {
+                out.extend_from_slice(&[0x9F, 0x36, 0x02, (self.atc >> 8) as u8, self.atc as u8])
+            }
+            (0x9F, 0x17) => out.extend_from_slice(&[0x9F, 0x17, 0x01, self.pin_tries_left]),
+            _ => return Err(StatusWord::DATA_NOT_FOUND),
+        }
+        Ok(())
+    }
+
+    fn verify(&mut self, c: &CommandView<'_>) -> Answer {
         if c.p2 != 0x80 {
-            return Response::status(StatusWord::WRONG_P1P2);
+            return Err(StatusWord::WRONG_P1P2);
         }
         if self.pin_tries_left == 0 {
-            return Response::status(StatusWord::AUTH_BLOCKED);
+            return Err(StatusWord::AUTH_BLOCKED);
         }
         self.session.cvr[1] |= CvrBits::OFFLINE_PIN_PERFORMED;
-        let Some(pin) = plaintext_pin(&c.data) else {
-            return Response::status(StatusWord::WRONG_DATA);
-        };
-        if pin == self.data.pin {
+        let pin = plaintext_pin(c.data).ok_or(StatusWord::WRONG_DATA)?;
+        if pin == self.data.pin() {
             self.pin_tries_left = self.profile.pin_try_limit;
             self.session.cvr[1] &= !CvrBits::OFFLINE_PIN_FAILED;
-            Response::status(StatusWord::OK)
+            Ok(())
         } else {
             self.pin_tries_left -= 1;
             self.session.cvr[1] |= CvrBits::OFFLINE_PIN_FAILED;
             if self.pin_tries_left == 0 {
                 self.session.cvr[2] |= CvrBits::PIN_TRY_LIMIT_EXCEEDED;
             }
-            Response::status(StatusWord::pin_tries_left(self.pin_tries_left))
+            Err(StatusWord::pin_tries_left(self.pin_tries_left))
         }
     }
 
     /// Computes an application cryptogram over terminal data from `get`.
-    /// Returns (CID, AC, ATC, IAD).
+    /// Returns (CID, AC, ATC, CVR).
     fn cryptogram<'a>(
         &mut self,
         requested: u8,
         get: impl Fn(u32) -> Option<&'a [u8]>,
-    ) -> Result<(u8, [u8; 8], [u8; 2], Vec<u8>), StatusWord> {
+    ) -> Result<Cryptogram, StatusWord> {
         let Some(mk) = &self.icc_mk else {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         };
         // Card risk management: a PIN-blocked card declines.
-        let kind = if self.pin_tries_left == 0 && self.profile.cvm == Cvm::OfflinePin {
+        let blocked = self.pin_tries_left == 0 && self.profile.cvm == Cvm::OfflinePin;
+        let kind = if blocked || requested & 0xC0 == cryptogram::AAC {
             cryptogram::AAC
         } else {
-            match requested & 0xC0 {
-                cryptogram::AAC => cryptogram::AAC,
-                _ => cryptogram::ARQC,
-            }
+            cryptogram::ARQC
         };
+        let mut input = terminal_data(&get).ok_or(StatusWord::WRONG_DATA)?;
         self.atc = self.atc.wrapping_add(1);
         let atc = self.atc.to_be_bytes();
-        self.session.cvr[1] = (self.session.cvr[1] & 0x0F)
-            | CvrBits::SECOND_AC_NOT_REQUESTED
-            | if kind == cryptogram::ARQC { CvrBits::FIRST_AC_ARQC } else { 0 };
-        let mut input = terminal_data(&get).ok_or(StatusWord::WRONG_DATA)?;
+        let first_ac = if kind == cryptogram::ARQC { CvrBits::FIRST_AC_ARQC } else { 0 };
+        self.session.cvr[1] =
+            (self.session.cvr[1] & 0x0F) | CvrBits::SECOND_AC_NOT_REQUESTED | first_ac;
         input.aip = AIP;
         input.atc = atc;
         input.cvr = self.session.cvr;
         let ac = crypto::arqc_cvn10(mk, &input);
         self.session.first = Some((input, ac));
-        let mut iad = vec![0x06, 0x01, 0x0A];
-        iad.extend_from_slice(&self.session.cvr);
-        Ok((kind, ac, atc, iad))
+        Ok((kind, ac, atc, self.session.cvr))
     }
 
-    fn generate_ac(&mut self, c: &Command) -> Response {
+    fn generate_ac(&mut self, c: &CommandView<'_>, out: &mut Vec<u8>) -> Answer {
         if self.selected != Selected::Application || !self.session.gpo_done {
-            return Response::status(StatusWord::CONDITIONS_NOT_SATISFIED);
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         }
         let result = match self.session.acs {
             0 => {
-                let Some(values) = cdol1().split(&c.data) else {
-                    return Response::status(StatusWord::WRONG_LENGTH);
-                };
+                let dol = cdol1();
+                let values = dol.split(c.data).ok_or(StatusWord::WRONG_LENGTH)?;
                 self.cryptogram(c.p1, |t| values.iter().find(|v| v.0 == t).map(|v| v.1))
             }
             1 => self.second_ac(c),
-            _ => return Response::status(StatusWord::CONDITIONS_NOT_SATISFIED),
+            _ => return Err(StatusWord::CONDITIONS_NOT_SATISFIED),
         };
         self.session.acs += 1;
-        match result {
-            Ok((cid, ac, atc, iad)) => Response::ok(tlv::encode(&[Tlv::constructed(
-                0x77,
-                vec![
-                    Tlv::primitive(0x9F27, vec![cid]),
-                    Tlv::primitive(0x9F36, atc.to_vec()),
-                    Tlv::primitive(0x9F26, ac.to_vec()),
-                    Tlv::primitive(0x9F10, iad),
-                ],
-            )])),
-            Err(sw) => Response::status(sw),
-        }
+        let (cid, ac, atc, cvr) = result?;
+        tlv::write_constructed(out, 0x77, |o| {
+            tlv::write(o, 0x9F27, &[cid]);
+            tlv::write(o, 0x9F36, &atc);
+            tlv::write(o, 0x9F26, &ac);
+            tlv::write(o, 0x9F10, &iad(cvr));
+        });
+        Ok(())
     }
 
     /// The second GENERATE AC: check the issuer's ARPC, then TC or AAC.
-    fn second_ac(&mut self, c: &Command) -> Result<(u8, [u8; 8], [u8; 2], Vec<u8>), StatusWord> {
-        let Some(values) = cdol2().split(&c.data) else {
-            return Err(StatusWord::WRONG_LENGTH);
-        };
+    fn second_ac(&mut self, c: &CommandView<'_>) -> Result<Cryptogram, StatusWord> {
+        let dol = cdol2();
+        let values = dol.split(c.data).ok_or(StatusWord::WRONG_LENGTH)?;
         let get = |t: u32| values.iter().find(|v| v.0 == t).map(|v| v.1).unwrap_or_default();
         let (Some(mk), Some((input, arqc))) = (&self.icc_mk, self.session.first) else {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         };
         let arc: [u8; 2] = get(0x8A).try_into().map_err(|_| StatusWord::WRONG_DATA)?;
-        let iad = get(0x91);
-        let issuer_ok = iad.len() == 10
-            && iad.get(8..10) == Some(&arc[..])
-            && iad.get(..8) == Some(&crypto::arpc_method1(mk, arqc, arc)[..]);
+        let issuer = get(0x91);
+        let issuer_ok = issuer.len() == 10
+            && issuer.get(8..10) == Some(&arc[..])
+            && issuer.get(..8) == Some(&crypto::arpc_method1(mk, arqc, arc)[..]);
         let approve = issuer_ok && arc == *b"00" && c.p1 & 0xC0 == cryptogram::TC;
-        if !issuer_ok && iad.iter().any(|&b| b != 0) {
+        if !issuer_ok && issuer.iter().any(|&b| b != 0) {
             self.session.cvr[1] |= 0x08; // issuer authentication failed
         }
         self.atc = self.atc.wrapping_add(1);
@@ -537,10 +608,21 @@ impl Card {
             second.tvr = tvr;
         }
         let ac = crypto::arqc_cvn10(mk, &second);
-        let mut iad_out = vec![0x06, 0x01, 0x0A];
-        iad_out.extend_from_slice(&self.session.cvr);
-        Ok((if approve { cryptogram::TC } else { cryptogram::AAC }, ac, atc, iad_out))
+        Ok((if approve { cryptogram::TC } else { cryptogram::AAC }, ac, atc, self.session.cvr))
     }
+}
+
+/// Encoded CDOL1 (see [`cdol1`]).
+const CDOL1: [u8; 21] = [
+    0x9F, 0x02, 0x06, 0x9F, 0x03, 0x06, 0x9F, 0x1A, 0x02, 0x95, 0x05, 0x5F, 0x2A, 0x02, 0x9A, 0x03,
+    0x9C, 0x01, 0x9F, 0x37, 0x04,
+];
+/// Encoded CDOL2 (see [`cdol2`]).
+const CDOL2: [u8; 9] = [0x8A, 0x02, 0x91, 0x0A, 0x95, 0x05, 0x9F, 0x37, 0x04];
+
+/// The Visa IAD: length, DKI, CVN 10, then the CVR.
+fn iad(cvr: [u8; 4]) -> [u8; 7] {
+    [0x06, 0x01, 0x0A, cvr[0], cvr[1], cvr[2], cvr[3]]
 }
 
 /// The terminal's part of the cryptogram input (CDOL1 or PDOL values).
@@ -589,16 +671,25 @@ fn pan_bcd(pan: &str) -> Vec<u8> {
     nibbles.chunks(2).map(|p| p.iter().fold(0, |a, n| (a << 4) | n)).collect()
 }
 
-fn expiry_date(yymm: &str) -> Vec<u8> {
-    let mut v: Vec<u8> = yymm
-        .as_bytes()
-        .chunks(2)
-        .map(|p| p.iter().fold(0, |a, d| (a << 4) | (d.wrapping_sub(b'0') & 0x0f)))
-        .collect();
-    v.push(0x31);
-    v
+fn expiry_date(yymm: &str) -> [u8; 3] {
+    let b = yymm.as_bytes();
+    let pair = |i: usize| {
+        b.get(i..i + 2)
+            .map_or(0, |p| p.iter().fold(0, |a, d| (a << 4) | (d.wrapping_sub(b'0') & 0x0f)))
+    };
+    [pair(0), pair(2), 0x31]
 }
 
-fn service_code_bcd(sc: &str) -> Vec<u8> {
-    pan_bcd(&format!("0{sc}"))
+fn service_code_bcd(sc: &str) -> [u8; 2] {
+    let v = pan_bcd(&format!("0{sc}"));
+    [v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0)]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn encoded_dols_match_the_dol_values() {
+        assert_eq!(super::CDOL1.to_vec(), super::cdol1().encode());
+        assert_eq!(super::CDOL2.to_vec(), super::cdol2().encode());
+    }
 }

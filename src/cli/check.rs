@@ -29,7 +29,7 @@ pub(crate) fn run(args: Args) -> Outcome {
                     f.display(),
                     s.name,
                     p.terminals.len(),
-                    p.cards.len(),
+                    p.card_count(),
                     p.links.len(),
                     s.expect.len(),
                     s.duration

@@ -83,7 +83,8 @@ fn run_one(
         }
         None => None,
     };
-    let options = Options { apdus: apdus && journal.is_some(), stay_open: false };
+    let options =
+        Options { apdus: apdus && journal.is_some(), frames: journal.is_some(), stay_open: false };
     let mut app = sim::build_app(job.plan.clone(), journal, Pacing::Headless { slice }, options);
     let total = job.plan.duration.micros().max(1);
     loop {

@@ -9,17 +9,16 @@
 
 mod ledger;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 pub use ledger::{Ledger, Totals};
 
 use crate::money::Money;
 use crate::protocol::crypto::{self, ArqcInput, TdesKey};
-use crate::protocol::iso8583::{
-    MacCheck, Message, Mti, OriginalData, Spec, encode_with_mac, verify_mac,
-};
-use crate::protocol::pan::mask_pan;
+use crate::protocol::iso8583::{MacCheck, Message, Mti, Spec, encode_with_mac, verify_mac};
 use crate::protocol::response::ResponseCode;
 use crate::protocol::tlv;
 use crate::protocol::track::{Track2, luhn_valid};
@@ -84,42 +83,45 @@ pub struct HostConfig {
     pub issuer_down: Vec<(SimTime, SimTime)>,
 }
 
-/// What the issuer knows about a card.
-#[derive(Clone)]
+/// What the issuer knows about a card (compact: a host holds many).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CardRecord {
-    /// PAN.
-    pub pan: String,
-    /// PAN sequence number.
-    pub psn: String,
-    /// Expiry YYMM.
-    pub expiry: String,
-    /// Service code.
-    pub service_code: String,
-    /// PVV on file.
-    pub pvv: String,
-    /// PVKI on file.
-    pub pvki: String,
+    psn: [u8; 2],
+    expiry: [u8; 4],
+    service_code: [u8; 3],
+    pvv: [u8; 4],
+    pvki: [u8; 1],
     /// The account it draws on.
-    pub account: usize,
+    pub account: u32,
     /// Highest ATC seen in a valid cryptogram.
     pub atc_high: Option<u16>,
     /// Wrong online PINs in a row.
     pub pin_fails: u8,
     /// Blocked for fraud (57).
     pub blocked: bool,
-    mk: Option<TdesKey>,
 }
 
 impl std::fmt::Debug for CardRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CardRecord({})", mask_pan(&self.pan))
+        write!(f, "CardRecord(exp {} sc {})", self.expiry(), self.service_code())
     }
+}
+
+fn fixed<const N: usize>(s: &str) -> [u8; N] {
+    let mut out = [b'0'; N];
+    for (o, b) in out.iter_mut().zip(s.bytes()) {
+        *o = b;
+    }
+    out
+}
+
+fn text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("")
 }
 
 impl CardRecord {
     /// A card on file.
     pub fn new(
-        pan: &str,
         psn: &str,
         expiry: &str,
         service_code: &str,
@@ -128,19 +130,44 @@ impl CardRecord {
         account: usize,
     ) -> Self {
         Self {
-            pan: pan.into(),
-            psn: psn.into(),
-            expiry: expiry.into(),
-            service_code: service_code.into(),
-            pvv: pvv.into(),
-            pvki: pvki.into(),
-            account,
+            psn: fixed(psn),
+            expiry: fixed(expiry),
+            service_code: fixed(service_code),
+            pvv: fixed(pvv),
+            pvki: fixed(pvki),
+            account: account as u32,
             atc_high: None,
             pin_fails: 0,
             blocked: false,
-            mk: None,
         }
     }
+    /// PAN sequence number.
+    pub fn psn(&self) -> &str {
+        text(&self.psn)
+    }
+    /// Expiry YYMM.
+    pub fn expiry(&self) -> &str {
+        text(&self.expiry)
+    }
+    /// Service code.
+    pub fn service_code(&self) -> &str {
+        text(&self.service_code)
+    }
+    /// PVV on file.
+    pub fn pvv(&self) -> &str {
+        text(&self.pvv)
+    }
+    /// PVKI on file.
+    pub fn pvki(&self) -> &str {
+        text(&self.pvki)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CardEntry {
+    rec: CardRecord,
+    /// The ICC master key, derived on first use and kept.
+    mk: Option<TdesKey>,
 }
 
 /// A terminal the acquirer knows, with its working keys.
@@ -224,7 +251,7 @@ pub struct Decision {
     /// The response code sent (None: no response).
     pub response: Option<ResponseCode>,
     /// Why, in words.
-    pub reason: String,
+    pub reason: std::borrow::Cow<'static, str>,
     /// The checks.
     pub checks: Checks,
     /// What the ledger did.
@@ -246,42 +273,55 @@ pub struct HostOutput {
 
 #[derive(Debug, Clone, Copy)]
 struct TxnRecord {
-    rrn: [u8; 12],
     amount: Money,
-    account: usize,
+    account: u32,
     refund: bool,
-    approved: bool,
     reversed: bool,
     transmission: u64,
     at: SimTime,
+}
+
+/// A (terminal, STAN) pair as one number.
+fn txn_key(tidx: usize, stan: u32) -> u64 {
+    ((tidx as u64) << 32) | u64::from(stan)
 }
 
 /// The acquirer/issuer host.
 #[derive(Debug, Clone)]
 pub struct HostCore {
     cfg: HostConfig,
-    cards: HashMap<String, CardRecord>,
+    cards: HashMap<String, CardEntry>,
     terminals: HashMap<String, (usize, TerminalRecord)>,
-    txns: HashMap<(usize, u32), TxnRecord>,
-    expiry: VecDeque<(SimTime, (usize, u32))>,
-    tombstones: HashMap<(usize, u32), u64>,
+    /// Approved transactions, for reversals (kept [`REVERSAL_KEEP`]).
+    txns: HashMap<u64, TxnRecord>,
+    /// Every request seen (RRN, when), for duplicate detection.
+    seen: HashMap<u64, ([u8; 12], SimTime)>,
+    /// Insertion order of `txns`, `seen` and `tombstones`, for expiry.
+    txn_order: VecDeque<(SimTime, u64)>,
+    seen_order: VecDeque<(SimTime, u64)>,
+    /// Reversals whose original had not arrived (so it cannot post later).
+    tombstones: HashMap<u64, (u64, SimTime)>,
+    tomb_order: VecDeque<(SimTime, u64)>,
     ledger: Ledger,
     auth_seq: u32,
 }
 
-/// Keeps transaction records this long at least (for reversals).
-const RECORD_KEEP: Duration = Duration::from_secs(2 * 86_400);
+/// How long approvals stay reversible (stored reversals retry for under an hour).
+const REVERSAL_KEEP: Duration = Duration::from_secs(6 * 3600);
 
 impl HostCore {
     /// A host with its configuration and no cards yet.
     pub fn new(cfg: HostConfig) -> Self {
         Self {
             cfg,
-            cards: HashMap::new(),
-            terminals: HashMap::new(),
-            txns: HashMap::new(),
-            expiry: VecDeque::new(),
-            tombstones: HashMap::new(),
+            cards: HashMap::default(),
+            terminals: HashMap::default(),
+            txns: HashMap::default(),
+            seen: HashMap::default(),
+            txn_order: VecDeque::new(),
+            seen_order: VecDeque::new(),
+            tombstones: HashMap::default(),
+            tomb_order: VecDeque::new(),
             ledger: Ledger::default(),
             auth_seq: 0,
         }
@@ -298,8 +338,8 @@ impl HostCore {
     }
 
     /// Puts a card on file.
-    pub fn add_card(&mut self, card: CardRecord) {
-        self.cards.insert(card.pan.clone(), card);
+    pub fn add_card(&mut self, pan: &str, card: CardRecord) {
+        self.cards.insert(pan.to_string(), CardEntry { rec: card, mk: None });
     }
 
     /// Registers a terminal and its keys.
@@ -315,13 +355,13 @@ impl HostCore {
 
     /// A card on file.
     pub fn card(&self, pan: &str) -> Option<&CardRecord> {
-        self.cards.get(pan)
+        self.cards.get(pan).map(|c| &c.rec)
     }
 
     /// Blocks a card (57 from now on).
     pub fn block_card(&mut self, pan: &str) {
         if let Some(c) = self.cards.get_mut(pan) {
-            c.blocked = true;
+            c.rec.blocked = true;
         }
     }
 
@@ -334,16 +374,27 @@ impl HostCore {
     }
 
     fn expire(&mut self, now: SimTime) {
-        let keep = self.cfg.rules.duplicate_window.unwrap_or(Duration::ZERO).max(RECORD_KEEP);
-        while let Some(&(at, key)) = self.expiry.front() {
-            if now.since(at) <= keep {
-                break;
-            }
-            self.expiry.pop_front();
-            if self.txns.get(&key).is_some_and(|t| t.at == at) {
-                self.txns.remove(&key);
+        fn drain<V>(
+            order: &mut VecDeque<(SimTime, u64)>,
+            map: &mut HashMap<u64, V>,
+            keep: Duration,
+            now: SimTime,
+            at_of: impl Fn(&V) -> SimTime,
+        ) {
+            while let Some(&(at, key)) = order.front() {
+                if now.since(at) <= keep {
+                    break;
+                }
+                order.pop_front();
+                if map.get(&key).is_some_and(|v| at_of(v) == at) {
+                    map.remove(&key);
+                }
             }
         }
+        let window = self.cfg.rules.duplicate_window.unwrap_or(Duration::ZERO);
+        drain(&mut self.seen_order, &mut self.seen, window, now, |v| v.1);
+        drain(&mut self.txn_order, &mut self.txns, REVERSAL_KEEP, now, |v| v.at);
+        drain(&mut self.tomb_order, &mut self.tombstones, REVERSAL_KEEP, now, |v| v.1);
     }
 
     /// Handles one message as received.
@@ -358,7 +409,7 @@ impl HostCore {
             pan: msg.as_ref().and_then(|m| m.card_pan()).map(String::from),
             amount: msg.as_ref().and_then(Message::amount).map(|a| Money(a as i64)),
             response: None,
-            reason: String::new(),
+            reason: std::borrow::Cow::Borrowed(""),
             checks: Checks::default(),
             ledger: LedgerEffect::None,
             reverses: None,
@@ -368,24 +419,25 @@ impl HostCore {
             d.reason = format!(
                 "unreadable frame, no response: {}",
                 err.map(|e| e.to_string()).unwrap_or_default()
-            );
+            )
+            .into();
             return HostOutput { response: None, decision: d };
         };
         let term = d.tid.as_deref().and_then(|t| self.terminals.get(t)).cloned();
         let respond = |host: &mut Self,
                        d: &mut Decision,
                        rc: ResponseCode,
-                       reason: &str,
+                       reason: &'static str,
                        extra: &[(u8, Vec<u8>)]| {
             d.response = Some(rc);
             if d.reason.is_empty() {
-                d.reason = reason.to_string();
+                d.reason = std::borrow::Cow::Borrowed(reason);
             }
             let resp = host.response(&msg, rc, extra, term.as_ref().map(|t| &t.1));
             HostOutput { response: resp, decision: d.clone() }
         };
         if let Some(e) = err {
-            d.reason = format!("format error: {e}");
+            d.reason = format!("format error: {e}").into();
             return respond(self, &mut d, ResponseCode::FormatError, "", &[]);
         }
         if msg.mti() == Mti::NETWORK {
@@ -410,7 +462,7 @@ impl HostCore {
         }
         match msg.mti() {
             Mti::REQUEST => self.financial(now, tidx, &trec, &msg, d, respond),
-            Mti::REVERSAL => self.reversal(tidx, &msg, d, respond),
+            Mti::REVERSAL => self.reversal(now, tidx, &msg, d, respond),
             _ => respond(
                 self,
                 &mut d,
@@ -429,7 +481,13 @@ impl HostCore {
         trec: &TerminalRecord,
         msg: &Message,
         mut d: Decision,
-        respond: impl Fn(&mut Self, &mut Decision, ResponseCode, &str, &[(u8, Vec<u8>)]) -> HostOutput,
+        respond: impl Fn(
+            &mut Self,
+            &mut Decision,
+            ResponseCode,
+            &'static str,
+            &[(u8, Vec<u8>)],
+        ) -> HostOutput,
     ) -> HostOutput {
         use ResponseCode as Rc;
         let (Some(pc), Some(amount), Some(stan), Some(entry)) =
@@ -475,7 +533,7 @@ impl HostCore {
             *k = b;
         }
         let transmission = msg.transmission_time().and_then(|t| t.parse().ok()).unwrap_or(0u64);
-        if self.tombstones.get(&(tidx, stan)) == Some(&transmission) {
+        if self.tombstones.get(&txn_key(tidx, stan)).is_some_and(|t| t.0 == transmission) {
             return respond(
                 self,
                 &mut d,
@@ -485,9 +543,9 @@ impl HostCore {
             );
         }
         if let (Some(window), Some(prev)) =
-            (self.cfg.rules.duplicate_window, self.txns.get(&(tidx, stan)))
-            && prev.rrn == rrn_key
-            && now.since(prev.at) <= window
+            (self.cfg.rules.duplicate_window, self.seen.get(&txn_key(tidx, stan)))
+            && prev.0 == rrn_key
+            && now.since(prev.1) <= window
         {
             return respond(
                 self,
@@ -497,6 +555,11 @@ impl HostCore {
                 &[],
             );
         }
+        if self.cfg.rules.duplicate_window.is_some() {
+            let k = txn_key(tidx, stan);
+            self.seen.insert(k, (rrn_key, now));
+            self.seen_order.push_back((now, k));
+        }
         let track = msg.track2().map(Track2::parse);
         let Some(pan) = msg.card_pan().map(String::from) else {
             return respond(self, &mut d, Rc::FormatError, "no PAN or track 2", &[]);
@@ -504,13 +567,13 @@ impl HostCore {
         if !luhn_valid(&pan) {
             return respond(self, &mut d, Rc::InvalidCardNumber, "PAN fails the Luhn check", &[]);
         }
-        let Some(card) = self.cards.get(&pan).cloned() else {
+        let Some(card) = self.cards.get(&pan).map(|c| c.rec) else {
             return respond(self, &mut d, Rc::InvalidCardNumber, "unknown card", &[]);
         };
         let today = self.cfg.calendar.at(now).yymm();
         let expiry = match &track {
             Some(Ok(t)) => t.expiry.clone(),
-            _ => card.expiry.clone(),
+            _ => card.expiry().to_string(),
         };
         if expiry < today {
             return respond(self, &mut d, Rc::ExpiredCard, "card expired", &[]);
@@ -518,7 +581,8 @@ impl HostCore {
         if card.blocked {
             return respond(self, &mut d, Rc::NotPermitted, "card blocked", &[]);
         }
-        let chip_card = card.service_code.starts_with('2') || card.service_code.starts_with('6');
+        let chip_card =
+            card.service_code().starts_with('2') || card.service_code().starts_with('6');
         let chip_entry = entry.starts_with("05") || entry.starts_with("07");
         if self.cfg.rules.refuse_fallback_for_chip_cards && chip_card && !chip_entry {
             return respond(
@@ -534,19 +598,20 @@ impl HostCore {
         // cryptogram protects chip reads either way). A magstripe read that
         // carries the iCVV is a copy of chip data.
         if let Some(Ok(t2)) = &track {
-            let cvv = crypto::cvv(&self.cfg.cvk, &t2.pan, &t2.expiry, &t2.service_code).ok();
-            let icvv = crypto::icvv(&self.cfg.cvk, &t2.pan, &t2.expiry).ok();
             let found = t2.cvv();
+            let cvv = || crypto::cvv(&self.cfg.cvk, &t2.pan, &t2.expiry, &t2.service_code).ok();
+            let icvv = || crypto::icvv(&self.cfg.cvk, &t2.pan, &t2.expiry).ok();
+            // Compute what is expected first; the other only when needed.
             let ok = if chip_entry {
-                found == cvv.as_deref() || found == icvv.as_deref()
+                found == icvv().as_deref() || found == cvv().as_deref()
             } else {
-                found == cvv.as_deref()
+                found == cvv().as_deref()
             };
             d.checks.cvv = if ok { Verdict::Valid } else { Verdict::Invalid };
             if self.cfg.rules.verify_cvv && !ok {
                 let why = if chip_entry {
                     "neither iCVV nor CVV matches"
-                } else if found == icvv.as_deref() {
+                } else if found == icvv().as_deref() {
                     "CVV is the chip's iCVV: a magstripe made from copied chip data"
                 } else {
                     "CVV does not match"
@@ -559,9 +624,9 @@ impl HostCore {
         // The chip's cryptogram.
         let mut arpc_for = None;
         if chip_entry {
-            let icc = msg.icc_data().unwrap_or_default();
-            let input = ArqcInput::from_tags(|t| tlv::find(icc, t));
-            let ac = tlv::find(icc, 0x9F26).and_then(|v| <[u8; 8]>::try_from(v).ok());
+            let icc = tlv::Index::new(msg.icc_data().unwrap_or_default());
+            let input = ArqcInput::from_tags(|t| icc.get(t));
+            let ac = icc.get(0x9F26).and_then(|v| <[u8; 8]>::try_from(v).ok());
             let (Ok(input), Some(ac)) = (input, ac) else {
                 d.checks.arqc = Verdict::Absent;
                 return respond(
@@ -608,7 +673,7 @@ impl HostCore {
                 );
             }
             if valid && let Some(c) = self.cards.get_mut(&pan) {
-                c.atc_high = Some(c.atc_high.map_or(atc, |h| h.max(atc)));
+                c.rec.atc_high = Some(c.rec.atc_high.map_or(atc, |h| h.max(atc)));
             }
             arpc_for = mk.map(|k| (k, ac));
         }
@@ -636,19 +701,19 @@ impl HostCore {
             }
             let ok = crypto::decode_pin_block_iso0(&trec.tpk, block, &pan)
                 .ok()
-                .and_then(|pin| crypto::pvv(&self.cfg.pvk, &pan, &card.pvki, &pin).ok())
-                .is_some_and(|pvv| pvv == card.pvv);
+                .and_then(|pin| crypto::pvv(&self.cfg.pvk, &pan, card.pvki(), &pin).ok())
+                .is_some_and(|pvv| pvv == card.pvv());
             d.checks.pin = if ok { Verdict::Valid } else { Verdict::Invalid };
             if self.cfg.rules.verify_pin {
                 let c = self.cards.get_mut(&pan);
                 if ok {
                     if let Some(c) = c {
-                        c.pin_fails = 0;
+                        c.rec.pin_fails = 0;
                     }
                 } else {
                     let fails = c.map(|c| {
-                        c.pin_fails += 1;
-                        c.pin_fails
+                        c.rec.pin_fails += 1;
+                        c.rec.pin_fails
                     });
                     let rc = if fails.unwrap_or(0) >= self.cfg.pin_try_limit {
                         Rc::PinTriesExceeded
@@ -662,7 +727,7 @@ impl HostCore {
             d.checks.pin = Verdict::Absent;
         }
         // Funds, then the ledger.
-        if !refund && self.ledger.available(card.account) < amount {
+        if !refund && self.ledger.available(card.account as usize) < amount {
             return respond(
                 self,
                 &mut d,
@@ -671,22 +736,21 @@ impl HostCore {
                 &with_arpc(Rc::InsufficientFunds),
             );
         }
-        self.ledger.post(tidx, card.account, amount, refund);
+        self.ledger.post(tidx, card.account as usize, amount, refund);
         d.ledger = if refund { LedgerEffect::Credit } else { LedgerEffect::Debit };
+        let k = txn_key(tidx, stan);
         self.txns.insert(
-            (tidx, stan),
+            k,
             TxnRecord {
-                rrn: rrn_key,
                 amount,
                 account: card.account,
                 refund,
-                approved: true,
                 reversed: false,
                 transmission,
                 at: now,
             },
         );
-        self.expiry.push_back((now, (tidx, stan)));
+        self.txn_order.push_back((now, k));
         self.auth_seq = self.auth_seq % 999_999 + 1;
         let mut extra = with_arpc(Rc::Approved);
         extra.push((38, format!("{:06}", self.auth_seq).into_bytes()));
@@ -696,10 +760,17 @@ impl HostCore {
 
     fn reversal(
         &mut self,
+        now: SimTime,
         tidx: usize,
         msg: &Message,
         mut d: Decision,
-        respond: impl Fn(&mut Self, &mut Decision, ResponseCode, &str, &[(u8, Vec<u8>)]) -> HostOutput,
+        respond: impl Fn(
+            &mut Self,
+            &mut Decision,
+            ResponseCode,
+            &'static str,
+            &[(u8, Vec<u8>)],
+        ) -> HostOutput,
     ) -> HostOutput {
         let Some(od) = msg.original_data() else {
             return respond(
@@ -712,11 +783,12 @@ impl HostCore {
         };
         d.reverses = Some(od.stan);
         let transmission = od.transmission_time.parse().unwrap_or(0u64);
-        match self.txns.get_mut(&(tidx, od.stan)) {
-            Some(t) if t.transmission == transmission && t.approved && !t.reversed => {
+        let key = txn_key(tidx, od.stan);
+        match self.txns.get_mut(&key) {
+            Some(t) if t.transmission == transmission && !t.reversed => {
                 t.reversed = true;
                 let t = *t;
-                self.ledger.release(tidx, t.account, t.amount, t.refund);
+                self.ledger.release(tidx, t.account as usize, t.amount, t.refund);
                 d.ledger = LedgerEffect::Release;
                 respond(self, &mut d, ResponseCode::Approved, "reversed", &[])
             }
@@ -724,17 +796,17 @@ impl HostCore {
                 self,
                 &mut d,
                 ResponseCode::Approved,
-                "already reversed (or never approved): nothing released",
+                "already reversed: nothing released again",
                 &[],
             ),
             _ => {
-                let _ = OriginalData::parse;
-                self.tombstones.insert((tidx, od.stan), transmission);
+                self.tombstones.insert(key, (transmission, now));
+                self.tomb_order.push_back((now, key));
                 respond(
                     self,
                     &mut d,
                     ResponseCode::Approved,
-                    "original not found: remembered so it cannot post later",
+                    "original not approved here: remembered so it cannot post later",
                     &[],
                 )
             }
@@ -746,7 +818,7 @@ impl HostCore {
         let imk = &self.cfg.imk_ac;
         let c = self.cards.get_mut(pan)?;
         if c.mk.is_none() {
-            c.mk = crypto::derive_icc_master_key(imk, &c.pan, &c.psn).ok();
+            c.mk = crypto::derive_icc_master_key(imk, pan, c.rec.psn()).ok();
         }
         c.mk.clone()
     }

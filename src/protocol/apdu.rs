@@ -136,6 +136,75 @@ pub mod cryptogram {
     pub const ARQC: u8 = 0x80;
 }
 
+/// A command APDU borrowed from the bytes it was parsed from (no copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandView<'a> {
+    /// Class byte.
+    pub cla: u8,
+    /// Instruction byte.
+    pub ins: u8,
+    /// Parameter 1.
+    pub p1: u8,
+    /// Parameter 2.
+    pub p2: u8,
+    /// Command data.
+    pub data: &'a [u8],
+    /// Expected response length, if any.
+    pub le: Option<usize>,
+}
+
+impl<'a> CommandView<'a> {
+    /// Parses a command APDU (short or extended length, cases 1 to 4).
+    pub fn parse(b: &'a [u8]) -> Result<Self, ApduError> {
+        let (&[cla, ins, p1, p2], body) =
+            b.split_first_chunk::<4>().ok_or(ApduError::TooShort(b.len()))?;
+        let cmd = |data: &'a [u8], le| Ok(Self { cla, ins, p1, p2, data, le });
+        let short_le = |x: u8| if x == 0 { 256 } else { usize::from(x) };
+        let ext_le = |hi: u8, lo: u8| match u16::from_be_bytes([hi, lo]) {
+            0 => 65536,
+            x => usize::from(x),
+        };
+        match body {
+            [] => cmd(&[], None),
+            [le] => cmd(&[], Some(short_le(*le))),
+            [0, hi, lo] => cmd(&[], Some(ext_le(*hi, *lo))),
+            [0, hi, lo, rest @ ..] => {
+                let lc = usize::from(u16::from_be_bytes([*hi, *lo]));
+                match rest.len().checked_sub(lc) {
+                    Some(0) => cmd(rest, None),
+                    Some(2) => match rest.split_at_checked(lc) {
+                        Some((data, &[hi, lo])) => cmd(data, Some(ext_le(hi, lo))),
+                        _ => Err(ApduError::LengthMismatch { found: b.len(), lc }),
+                    },
+                    _ => Err(ApduError::LengthMismatch { found: b.len(), lc }),
+                }
+            }
+            [lc, rest @ ..] => {
+                let lc = usize::from(*lc);
+                match rest.len().checked_sub(lc) {
+                    Some(0) => cmd(rest, None),
+                    Some(1) => {
+                        cmd(rest.get(..lc).unwrap_or_default(), rest.get(lc).map(|x| short_le(*x)))
+                    }
+                    _ => Err(ApduError::LengthMismatch { found: b.len(), lc }),
+                }
+            }
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_command(&self) -> Command {
+        Command {
+            cla: self.cla,
+            ins: self.ins,
+            p1: self.p1,
+            p2: self.p2,
+            data: self.data.to_vec(),
+            le: self.le,
+        }
+    }
+}
+
 /// A command APDU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
@@ -211,40 +280,7 @@ impl Command {
 
     /// Parses a command APDU (short or extended length, cases 1 to 4).
     pub fn parse(b: &[u8]) -> Result<Self, ApduError> {
-        let (&[cla, ins, p1, p2], body) =
-            b.split_first_chunk::<4>().ok_or(ApduError::TooShort(b.len()))?;
-        let cmd = |data: &[u8], le| Ok(Self { cla, ins, p1, p2, data: data.to_vec(), le });
-        let short_le = |x: u8| if x == 0 { 256 } else { usize::from(x) };
-        let ext_le = |hi: u8, lo: u8| match u16::from_be_bytes([hi, lo]) {
-            0 => 65536,
-            x => usize::from(x),
-        };
-        match body {
-            [] => cmd(&[], None),
-            [le] => cmd(&[], Some(short_le(*le))),
-            [0, hi, lo] => cmd(&[], Some(ext_le(*hi, *lo))),
-            [0, hi, lo, rest @ ..] => {
-                let lc = usize::from(u16::from_be_bytes([*hi, *lo]));
-                match rest.len().checked_sub(lc) {
-                    Some(0) => cmd(rest, None),
-                    Some(2) => match rest.split_at_checked(lc) {
-                        Some((data, &[hi, lo])) => cmd(data, Some(ext_le(hi, lo))),
-                        _ => Err(ApduError::LengthMismatch { found: b.len(), lc }),
-                    },
-                    _ => Err(ApduError::LengthMismatch { found: b.len(), lc }),
-                }
-            }
-            [lc, rest @ ..] => {
-                let lc = usize::from(*lc);
-                match rest.len().checked_sub(lc) {
-                    Some(0) => cmd(rest, None),
-                    Some(1) => {
-                        cmd(rest.get(..lc).unwrap_or_default(), rest.get(lc).map(|x| short_le(*x)))
-                    }
-                    _ => Err(ApduError::LengthMismatch { found: b.len(), lc }),
-                }
-            }
-        }
+        CommandView::parse(b).map(|v| v.to_command())
     }
 
     /// Encodes the command, choosing short or extended lengths as needed.

@@ -83,11 +83,19 @@ pub fn is_constructed(tag: u32) -> bool {
     tag_bytes(tag).first().is_some_and(|b| b & 0x20 != 0)
 }
 
-/// The bytes of a tag, without leading zero bytes.
-pub fn tag_bytes(tag: u32) -> Vec<u8> {
+/// Appends the bytes of a tag (without leading zero bytes).
+#[inline]
+pub fn write_tag(out: &mut Vec<u8>, tag: u32) {
     let b = tag.to_be_bytes();
     let skip = b.iter().take_while(|&&x| x == 0).count().min(3);
-    b.get(skip..).unwrap_or_default().to_vec()
+    out.extend_from_slice(b.get(skip..).unwrap_or_default());
+}
+
+/// The bytes of a tag, without leading zero bytes.
+pub fn tag_bytes(tag: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity(4);
+    write_tag(&mut v, tag);
+    v
 }
 
 /// A tag as upper-case hex ("9F26").
@@ -202,6 +210,32 @@ impl<'a> Iterator for TlvIter<'a> {
     }
 }
 
+/// The top-level data objects of a byte string, indexed once so that many
+/// lookups cost one parse (field 55 has a dozen tags). Holds up to 48.
+#[derive(Debug, Clone)]
+pub struct Index<'a> {
+    items: [(u32, &'a [u8]); 48],
+    len: usize,
+}
+
+impl<'a> Index<'a> {
+    /// Indexes the top-level objects (stops at the first malformed one).
+    pub fn new(bytes: &'a [u8]) -> Self {
+        let mut items: [(u32, &'a [u8]); 48] = [(0, &[]); 48];
+        let mut len = 0;
+        for (slot, item) in items.iter_mut().zip(iter(bytes).map_while(Result::ok)) {
+            *slot = item;
+            len += 1;
+        }
+        Self { items, len }
+    }
+
+    /// The value of `tag`, if present.
+    pub fn get(&self, tag: u32) -> Option<&'a [u8]> {
+        self.items.get(..self.len)?.iter().find(|i| i.0 == tag).map(|i| i.1)
+    }
+}
+
 /// Finds a tag among the top-level objects of `bytes` (no copy).
 pub fn find(bytes: &[u8], tag: u32) -> Option<&[u8]> {
     iter(bytes).map_while(Result::ok).find(|(t, _)| *t == tag).map(|(_, v)| v)
@@ -217,10 +251,54 @@ fn write_len(out: &mut Vec<u8>, len: usize) {
 }
 
 /// Appends one primitive data object.
+#[inline]
 pub fn write(out: &mut Vec<u8>, tag: u32, value: &[u8]) {
-    out.extend_from_slice(&tag_bytes(tag));
+    write_tag(out, tag);
     write_len(out, value.len());
     out.extend_from_slice(value);
+}
+
+/// Appends a constructed data object whose content `fill` writes, patching
+/// the length afterwards (no intermediate buffer).
+pub fn write_constructed(out: &mut Vec<u8>, tag: u32, fill: impl FnOnce(&mut Vec<u8>)) {
+    write_tag(out, tag);
+    let len_at = out.len();
+    out.push(0);
+    let start = out.len();
+    fill(out);
+    let len = out.len() - start;
+    if len < 0x80 {
+        if let Some(b) = out.get_mut(len_at) {
+            *b = len as u8;
+        }
+    } else {
+        let mut l = Vec::with_capacity(4);
+        write_len(&mut l, len);
+        out.splice(len_at..=len_at, l);
+    }
+}
+
+/// Finds a tag anywhere in `bytes`, descending into constructed data
+/// objects, without allocating. Stops at the first malformed object.
+pub fn find_deep(bytes: &[u8], tag: u32) -> Option<&[u8]> {
+    fn go(bytes: &[u8], tag: u32, depth: usize) -> Option<&[u8]> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        for item in iter(bytes) {
+            let (t, v) = item.ok()?;
+            if t == tag {
+                return Some(v);
+            }
+            if is_constructed(t)
+                && let Some(found) = go(v, tag, depth + 1)
+            {
+                return Some(found);
+            }
+        }
+        None
+    }
+    go(bytes, tag, 0)
 }
 
 impl Tlv {
@@ -309,7 +387,7 @@ impl Dol {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for &(tag, len) in &self.0 {
-            out.extend_from_slice(&tag_bytes(tag));
+            write_tag(&mut out, tag);
             write_len(&mut out, len);
         }
         out
@@ -325,6 +403,12 @@ impl Dol {
     /// others on the right.
     pub fn fill<'a>(&self, lookup: impl Fn(u32) -> Option<&'a [u8]>) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.data_len());
+        self.fill_into(&mut out, lookup);
+        out
+    }
+
+    /// Like [`Self::fill`], appending to `out`.
+    pub fn fill_into<'a>(&self, out: &mut Vec<u8>, lookup: impl Fn(u32) -> Option<&'a [u8]>) {
         for &(tag, len) in &self.0 {
             let v = lookup(tag).unwrap_or_default();
             let numeric = NUMERIC_TAGS.contains(&tag);
@@ -339,14 +423,6 @@ impl Dol {
                 out.extend(std::iter::repeat_n(0, len - v.len()));
             }
         }
-        out
-    }
-
-    /// Like [`Self::fill`] with a lookup that returns owned values.
-    pub fn fill_owned(&self, lookup: impl Fn(u32) -> Option<Vec<u8>>) -> Vec<u8> {
-        let values: Vec<(u32, Vec<u8>)> =
-            self.0.iter().filter_map(|&(t, _)| Some((t, lookup(t)?))).collect();
-        self.fill(|t| values.iter().find(|v| v.0 == t).map(|v| v.1.as_slice()))
     }
 
     /// Splits DOL-related data back into (tag, value) pairs.
@@ -407,6 +483,20 @@ mod tests {
         let input =
             [2, 132, 211, 211, 211, 211, 211, 0, 0, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50];
         assert!(matches!(Dol::parse(&input), Err(TlvError::DolTooLong(_))));
+    }
+
+    #[test]
+    fn constructed_writes_and_deep_finds_agree_with_the_tree() {
+        let mut out = Vec::new();
+        write_constructed(&mut out, 0x77, |o| {
+            write(o, 0x9F27, &[0x80]);
+            write_constructed(o, 0x70, |o| write(o, 0x5A, &[0x41; 200]));
+        });
+        let tree = parse(&out).unwrap();
+        assert_eq!(find_in(&tree, 0x5A).and_then(Tlv::bytes), Some(&[0x41; 200][..]));
+        assert_eq!(find_deep(&out, 0x5A), Some(&[0x41; 200][..]));
+        assert_eq!(find_deep(&out, 0x9F27), Some(&[0x80][..]));
+        assert_eq!(find_deep(&out, 0x9F26), None);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct Visit {
 #[derive(Component)]
 pub struct Terminal {
     /// Terminal id (field 41).
-    pub id: String,
+    pub id: super::record::Name,
     /// The terminal stack.
     pub core: TerminalCore,
     /// The link it talks over.
@@ -76,10 +76,8 @@ pub struct Cardholder {
     pub index: u32,
     /// The PIN they know.
     pub pin: String,
-    /// Chance of a typo.
+    /// Chance of a typo when typing the PIN.
     pub typo: f64,
-    /// Their own random stream (typos).
-    pub rng: Stream,
     /// At a terminal right now.
     pub busy: bool,
 }
@@ -91,6 +89,8 @@ pub struct PaymentCard(pub Card);
 /// A network link.
 #[derive(Component)]
 pub struct Link {
+    /// Its id.
+    pub id: super::record::Name,
     /// The link model.
     pub core: LinkCore,
 }

@@ -23,16 +23,17 @@ pub(super) fn on_request(
 ) {
     let out = world.resource_mut::<Host>().0.handle(ctx.now, bytes);
     let d = out.decision;
+    let (mti, stan) = (d.mti, d.stan);
     ctx.record(Record::HostDecision {
         frame,
-        terminal: d.tid.clone(),
-        mti: d.mti.map(|m| m.to_string()),
+        terminal: d.tid,
+        mti: d.mti,
         stan: d.stan,
-        rrn: d.rrn.clone(),
+        rrn: d.rrn,
         pan: d.pan.as_deref().map(mask_pan),
         amount: d.amount,
-        response: d.response.map(|r| r.code()),
-        reason: d.reason.clone(),
+        response: d.response,
+        reason: d.reason,
         checks: d.checks,
         ledger: d.ledger,
         reverses: d.reverses,
@@ -45,8 +46,8 @@ pub(super) fn on_request(
                 link,
                 dir: Dir::Down,
                 endpoint,
-                mti: d.mti.map(|m| m.response()),
-                stan: d.stan,
+                mti: mti.map(|m| m.response()),
+                stan,
                 bytes: resp,
                 purpose: None,
                 answers: Some(frame),

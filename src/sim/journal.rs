@@ -50,10 +50,10 @@ impl Journal {
 
     /// Writes out what is buffered.
     pub fn flush(&mut self) {
-        if let Some(out) = self.out.as_mut() {
-            if let Err(e) = out.write_all(&self.buf).and_then(|()| out.flush()) {
-                self.error.get_or_insert(e.to_string());
-            }
+        if let Some(out) = self.out.as_mut()
+            && let Err(e) = out.write_all(&self.buf).and_then(|()| out.flush())
+        {
+            self.error.get_or_insert(e.to_string());
         }
         self.buf.clear();
     }

@@ -5,15 +5,24 @@ use bevy::prelude::*;
 
 use super::components::*;
 use super::event::{Arrival, Ctx, Endpoint, SimEvent, Transmission};
-use super::record::Record;
-use super::{bridge, host, terminal};
+use super::record::{Name, Record};
+use super::{Options, bridge, host, terminal};
 use crate::link::{Dir, Fired};
 
-fn endpoint_name(world: &World, e: Endpoint) -> String {
+static HOST: std::sync::LazyLock<Name> = std::sync::LazyLock::new(|| "host".into());
+static DIRECT: std::sync::LazyLock<Name> = std::sync::LazyLock::new(|| "direct".into());
+
+fn endpoint_name(world: &World, e: Endpoint) -> Name {
     match e {
-        Endpoint::Terminal(t) => world.get::<Terminal>(t).map(|t| t.id.clone()).unwrap_or_default(),
-        Endpoint::External(c) => format!("external#{c}"),
+        Endpoint::Terminal(t) => {
+            world.get::<Terminal>(t).map_or_else(|| DIRECT.clone(), |t| t.id.clone())
+        }
+        Endpoint::External(c) => format!("external#{c}").into(),
     }
+}
+
+fn link_name(world: &World, link: Option<Entity>) -> Name {
+    link.and_then(|l| world.get::<Link>(l)).map_or_else(|| DIRECT.clone(), |l| l.id.clone())
 }
 
 /// A frame enters its link.
@@ -21,41 +30,36 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
     let frame = ctx.frame_id();
     let peer = endpoint_name(world, tx.endpoint);
     let (from, to) = match tx.dir {
-        Dir::Up => (peer, "host".to_string()),
-        Dir::Down => ("host".to_string(), peer),
+        Dir::Up => (peer, HOST.clone()),
+        Dir::Down => (HOST.clone(), peer),
     };
-    let link_id = tx
-        .link
-        .and_then(|l| world.get::<Link>(l))
-        .map_or_else(|| "direct".to_string(), |l| l.core.id().to_string());
-    let mti = tx.mti.map(|m| m.to_string()).unwrap_or_else(|| "????".into());
+    let link_id = link_name(world, tx.link);
+    let keep_bytes = world.resource::<Options>().frames;
     ctx.record(Record::FrameSent {
         frame,
         link: link_id.clone(),
         dir: tx.dir,
         from,
         to,
-        mti,
+        mti: tx.mti,
         stan: tx.stan,
         purpose: tx.purpose,
         answers: tx.answers,
         purchase: tx.purchase,
-        bytes: tx.bytes.clone(),
+        bytes: if keep_bytes { tx.bytes.clone() } else { Vec::new() },
     });
     let Some(mut link) = tx.link.and_then(|l| world.get_mut::<Link>(l)) else {
         // External connections reach the host directly.
-        ctx.at(
-            ctx.now,
-            SimEvent::Deliver(Box::new(Arrival {
-                link: None,
-                dir: tx.dir,
-                endpoint: tx.endpoint,
-                frame,
-                bytes: tx.bytes,
-                duplicate: false,
-                corrupted: false,
-            })),
-        );
+        let a = Arrival {
+            link: None,
+            dir: tx.dir,
+            endpoint: tx.endpoint,
+            frame,
+            bytes: tx.bytes,
+            duplicate: false,
+            corrupted: false,
+        };
+        ctx.at(ctx.now, SimEvent::Deliver(Box::new(a)));
         return;
     };
     let transit = link.core.send(ctx.now, tx.dir, tx.bytes, tx.mti);
@@ -64,27 +68,22 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
         ctx.record(Record::FrameFault { frame, link: link_id.clone(), dir: tx.dir, fired });
     }
     for d in transit.deliveries {
-        ctx.at(
-            d.at,
-            SimEvent::Deliver(Box::new(Arrival {
-                link: tx.link,
-                dir: tx.dir,
-                endpoint: tx.endpoint,
-                frame,
-                bytes: d.bytes,
-                duplicate: d.duplicate,
-                corrupted,
-            })),
-        );
+        let a = Arrival {
+            link: tx.link,
+            dir: tx.dir,
+            endpoint: tx.endpoint,
+            frame,
+            bytes: d.bytes,
+            duplicate: d.duplicate,
+            corrupted,
+        };
+        ctx.at(d.at, SimEvent::Deliver(Box::new(a)));
     }
 }
 
 /// A frame arrives at the end of its link (unless the link is down by now).
 pub(super) fn deliver(world: &mut World, ctx: &mut Ctx, a: Arrival) {
-    let link_id = a
-        .link
-        .and_then(|l| world.get::<Link>(l))
-        .map_or_else(|| "direct".to_string(), |l| l.core.id().to_string());
+    let link_id = link_name(world, a.link);
     if let Some(l) = a.link.and_then(|l| world.get::<Link>(l)) {
         let spec = world.resource::<PlanRes>().0.spec.clone();
         if l.core.is_down(ctx.now, a.dir, spec.peek_mti(&a.bytes)) {
@@ -93,16 +92,17 @@ pub(super) fn deliver(world: &mut World, ctx: &mut Ctx, a: Arrival) {
         }
     }
     let to = match a.dir {
-        Dir::Up => "host".to_string(),
+        Dir::Up => HOST.clone(),
         Dir::Down => endpoint_name(world, a.endpoint),
     };
+    let changed = a.corrupted && world.resource::<Options>().frames;
     ctx.record(Record::FrameDelivered {
         frame: a.frame,
         link: link_id,
         dir: a.dir,
         to,
         duplicate: a.duplicate,
-        bytes: a.corrupted.then(|| a.bytes.clone()),
+        bytes: changed.then(|| a.bytes.clone()),
     });
     match (a.dir, a.endpoint) {
         (Dir::Up, _) => host::on_request(world, ctx, a.link, a.endpoint, a.frame, &a.bytes),

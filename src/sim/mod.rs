@@ -69,6 +69,8 @@ pub enum StartupSet {
 pub struct Options {
     /// Log every APDU in the journal.
     pub apdus: bool,
+    /// Keep frame bytes in records (needed only when a journal is written).
+    pub frames: bool,
     /// Keep the run open when the queue is empty (frames may still come in
     /// through the bridge).
     pub stay_open: bool,
@@ -157,7 +159,7 @@ fn flush(world: &mut World, ctx: &mut Ctx, seq: &mut u64) {
         let mut i = 0;
         while i < ctx.records.len() {
             *seq += 1;
-            monitor.observe(now, *seq + 0, &ctx.records[i]);
+            monitor.observe(now, *seq, &ctx.records[i]);
             let alerts = monitor.take_alerts();
             // Alerts follow the record that raised them.
             for (k, a) in alerts.into_iter().enumerate() {

@@ -7,7 +7,9 @@
 //! charged twice, nobody pays without goods, the terminals' totals equal the
 //! host's.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use bevy::prelude::Resource;
 
@@ -16,6 +18,7 @@ use super::record::Record;
 use crate::host::LedgerEffect;
 use crate::link::Fired;
 use crate::money::Money;
+use crate::protocol::response::ResponseCode;
 use crate::report::{AlertRow, Counts, ExpectationResult, Latency, RunReport, SettlementRow};
 use crate::scenario::{AlertKind, EventKind, Expectation, MonitorSpec};
 use crate::terminal::{Note, Outcome, Purpose};
@@ -23,6 +26,7 @@ use crate::time::{Duration, SimTime};
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Track {
+    done_at: SimTime,
     approvals: u16,
     releases: u16,
     outcome: Option<Outcome>,
@@ -44,7 +48,7 @@ pub struct Monitor {
     expect: Vec<Expectation>,
     terminals: BTreeMap<String, u64>,
     counts: Counts,
-    responses: BTreeMap<String, u64>,
+    responses: BTreeMap<ResponseCode, u64>,
     faults: BTreeMap<String, u64>,
     alerts: Vec<AlertRow>,
     alert_counts: BTreeMap<AlertKind, u64>,
@@ -52,7 +56,7 @@ pub struct Monitor {
     stan_to_purchase: HashMap<u64, u64>,
     purchases: HashMap<u64, Track>,
     round_trips: Vec<u64>,
-    timeouts_in_row: BTreeMap<String, u32>,
+    timeouts_in_row: BTreeMap<super::record::Name, u32>,
     bursts: BTreeMap<AlertKind, Burst>,
     settlement: Vec<SettlementRow>,
     ledger: (Money, Money, bool),
@@ -60,7 +64,17 @@ pub struct Monitor {
     pending: Vec<Record>,
     last_seq: u64,
     end_us: u64,
+    completions: VecDeque<(SimTime, u64)>,
+    stan_times: VecDeque<(SimTime, u64)>,
+    double: Vec<(u64, u64, i64)>,
+    double_count: u64,
+    lost: Vec<(u64, u64, bool)>,
+    lost_count: u64,
 }
+
+/// A purchase is judged and forgotten this long after it completed: no
+/// frame or stored reversal outlives it, and memory stays flat.
+const SETTLE_AFTER: Duration = Duration::from_secs(2 * 3600);
 
 fn key(tid: u64, stan: u32) -> u64 {
     (tid << 32) | u64::from(stan)
@@ -105,8 +119,8 @@ impl Monitor {
             alerts: Vec::new(),
             alert_counts: BTreeMap::new(),
             first_cause,
-            stan_to_purchase: HashMap::new(),
-            purchases: HashMap::new(),
+            stan_to_purchase: HashMap::default(),
+            purchases: HashMap::default(),
             round_trips: Vec::new(),
             timeouts_in_row: BTreeMap::new(),
             bursts: BTreeMap::new(),
@@ -116,6 +130,12 @@ impl Monitor {
             pending: Vec::new(),
             last_seq: 0,
             end_us: 0,
+            completions: VecDeque::new(),
+            stan_times: VecDeque::new(),
+            double: Vec::new(),
+            double_count: 0,
+            lost: Vec::new(),
+            lost_count: 0,
         }
     }
 
@@ -177,9 +197,10 @@ impl Monitor {
                     Some(p),
                     Some(Purpose::Request | Purpose::Resend | Purpose::Reversal),
                 ) = (dir, stan, purchase, purpose)
-                    && let Some(&tid) = self.terminals.get(from)
+                    && let Some(&tid) = self.terminals.get(&**from)
                 {
                     self.stan_to_purchase.insert(key(tid, *stan), *p);
+                    self.stan_times.push_back((t, key(tid, *stan)));
                 }
             }
             Record::FrameDelivered { .. } => self.counts.frames_delivered += 1,
@@ -204,19 +225,10 @@ impl Monitor {
             }
             Record::HostDecision { terminal, stan, response, ledger, reverses, amount, .. } => {
                 if let Some(rc) = response {
-                    *self.responses.entry(rc.clone()).or_default() += 1;
-                    self.note(
-                        match rc.as_str() {
-                            "63" => "63",
-                            "30" => "30",
-                            "94" => "94",
-                            "59" => "59",
-                            _ => "rc",
-                        },
-                        seq,
-                    );
-                    match rc.as_str() {
-                        "63" => {
+                    *self.responses.entry(*rc).or_default() += 1;
+                    match rc {
+                        ResponseCode::SecurityViolation => {
+                            self.note("63", seq);
                             self.cause(AlertKind::SecurityViolations, t);
                             self.burst(
                                 t,
@@ -225,7 +237,8 @@ impl Monitor {
                                 "security violations (63)",
                             );
                         }
-                        "30" => {
+                        ResponseCode::FormatError => {
+                            self.note("30", seq);
                             self.cause(AlertKind::FormatErrors, t);
                             self.burst(
                                 t,
@@ -234,7 +247,8 @@ impl Monitor {
                                 "format errors (30)",
                             );
                         }
-                        "94" => {
+                        ResponseCode::Duplicate => {
+                            self.note("94", seq);
                             self.cause(AlertKind::Duplicates, t);
                             self.burst(
                                 t,
@@ -243,7 +257,8 @@ impl Monitor {
                                 "duplicate transmissions (94)",
                             );
                         }
-                        "59" => {
+                        ResponseCode::SuspectedFraud => {
+                            self.note("59", seq);
                             self.cause(AlertKind::AtcReplay, t);
                             self.raise(
                                 t,
@@ -252,7 +267,7 @@ impl Monitor {
                                 format!("ATC replay or cloned chip at STAN {}", stan.unwrap_or(0)),
                             );
                         }
-                        "75" => {
+                        ResponseCode::PinTriesExceeded => {
                             self.cause(AlertKind::PinBlocked, t);
                             self.raise(
                                 t,
@@ -297,7 +312,7 @@ impl Monitor {
                     self.raise(
                         t,
                         AlertKind::ReversalAbandoned,
-                        Some(terminal.clone()),
+                        Some(terminal.to_string()),
                         format!("reversal of purchase {purchase} abandoned"),
                     );
                 }
@@ -311,6 +326,9 @@ impl Monitor {
                     .or_insert(Track { first_event: seq, ..Track::default() });
                 tr.outcome = Some(*outcome);
                 tr.completed_at = seq;
+                tr.done_at = t;
+                self.completions.push_back((t, *purchase));
+                self.settle_until(t);
                 if let Some(rt) = round_trip_us {
                     self.round_trips.push(*rt);
                 }
@@ -323,7 +341,7 @@ impl Monitor {
                         self.raise(
                             t,
                             AlertKind::LinkDown,
-                            Some(terminal.clone()),
+                            Some(terminal.to_string()),
                             format!("{n} timeouts in a row: the link to the host looks down"),
                         );
                     }
@@ -342,7 +360,7 @@ impl Monitor {
             }
             Record::Settlement { terminal, terminal_totals, host_totals, balanced } => {
                 self.settlement.push(SettlementRow {
-                    terminal: terminal.clone(),
+                    terminal: terminal.to_string(),
                     terminal_totals: *terminal_totals,
                     host_totals: *host_totals,
                     balanced: *balanced,
@@ -377,7 +395,9 @@ impl Monitor {
             EventKind::FrameCorrupted => self.faults.get("corrupt").copied().unwrap_or(0),
             EventKind::FrameDelayed => self.faults.get("delay").copied().unwrap_or(0),
             EventKind::FrameReordered => self.faults.get("reorder").copied().unwrap_or(0),
-            EventKind::Response(code) => self.responses.get(code).copied().unwrap_or(0),
+            EventKind::Response(code) => {
+                self.responses.get(&ResponseCode::from_code(code)).copied().unwrap_or(0)
+            }
             EventKind::Alert(a) => self.alert_counts.get(a).copied().unwrap_or(0),
         }
     }
@@ -408,49 +428,76 @@ impl Monitor {
         self.evidence.get(key).cloned().unwrap_or_default()
     }
 
+    /// Judges one purchase for good.
+    fn finalize(&mut self, id: u64, tr: Track) {
+        let net = i32::from(tr.approvals) - i32::from(tr.releases);
+        let c = &mut self.counts;
+        match tr.outcome {
+            Some(Outcome::Approved) => c.approved += 1,
+            Some(Outcome::Declined) => c.declined += 1,
+            Some(Outcome::DeclinedOffline) => c.declined_offline += 1,
+            Some(Outcome::Timeout) => c.timeouts += 1,
+            Some(Outcome::CardUnreadable) => c.unreadable += 1,
+            None => {}
+        }
+        if tr.outcome.is_some() {
+            c.purchases += 1;
+        }
+        let at = tr.completed_at.max(tr.first_event);
+        if net >= 2 {
+            self.double_count += 1;
+            if self.double.len() < 5 {
+                self.double.push((id, at, tr.amount * i64::from(net - 1)));
+                self.note("double", at);
+            }
+        }
+        let approved = tr.outcome == Some(Outcome::Approved);
+        if (approved && net == 0) || (!approved && net >= 1) {
+            self.lost_count += 1;
+            if self.lost.len() < 5 {
+                self.lost.push((id, at, approved));
+                self.note("lost", at);
+            }
+        }
+    }
+
+    /// Judges and forgets purchases that completed long enough before `t`.
+    fn settle_until(&mut self, t: SimTime) {
+        while let Some(&(at, id)) = self.completions.front() {
+            if t.since(at) <= SETTLE_AFTER {
+                break;
+            }
+            self.completions.pop_front();
+            // A later completion of the same purchase (a PIN retry) decides.
+            let latest = self.purchases.get(&id).is_some_and(|tr| tr.done_at == at);
+            if latest && let Some(tr) = self.purchases.remove(&id) {
+                self.finalize(id, tr);
+            }
+        }
+        while let Some(&(at, k)) = self.stan_times.front() {
+            if t.since(at) <= SETTLE_AFTER {
+                break;
+            }
+            self.stan_times.pop_front();
+            self.stan_to_purchase.remove(&k);
+        }
+    }
+
     /// Judges the run and builds the report.
     pub fn report(&mut self, scenario: &str, file: &str, seed: u64) -> RunReport {
-        // Purchases: outcomes, double charges, lost transactions.
-        let mut ids: Vec<(&u64, &Track)> = self.purchases.iter().collect();
-        ids.sort_by_key(|(id, _)| **id);
-        let mut double = Vec::new();
-        let mut lost = Vec::new();
-        let mut counts = self.counts.clone();
-        for (id, tr) in &ids {
-            let net = i32::from(tr.approvals) - i32::from(tr.releases);
-            match tr.outcome {
-                Some(Outcome::Approved) => counts.approved += 1,
-                Some(Outcome::Declined) => counts.declined += 1,
-                Some(Outcome::DeclinedOffline) => counts.declined_offline += 1,
-                Some(Outcome::Timeout) => counts.timeouts += 1,
-                Some(Outcome::CardUnreadable) => counts.unreadable += 1,
-                None => {}
-            }
-            if tr.outcome.is_some() {
-                counts.purchases += 1;
-            }
-            if net >= 2 {
-                double.push((
-                    **id,
-                    tr.completed_at.max(tr.first_event),
-                    tr.amount * i64::from(net - 1),
-                ));
-            }
-            let approved = tr.outcome == Some(Outcome::Approved);
-            if (approved && net == 0) || (!approved && net >= 1) {
-                lost.push((**id, tr.completed_at.max(tr.first_event), approved));
+        // Purchases still open: judge them now, in id order.
+        let mut ids: Vec<u64> = self.purchases.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(tr) = self.purchases.remove(&id) {
+                self.finalize(id, tr);
             }
         }
-        self.counts = counts;
-        for (_, seq, _) in double.iter().take(5) {
-            self.note("double", *seq);
-        }
-        for (_, seq, _) in lost.iter().take(5) {
-            self.note("lost", *seq);
-        }
+        self.completions.clear();
         let mut outcome_counts = BTreeMap::new();
-        outcome_counts.insert("double", double.len() as u64);
-        outcome_counts.insert("lost", lost.len() as u64);
+        outcome_counts.insert("double", self.double_count);
+        outcome_counts.insert("lost", self.lost_count);
+        let (double, lost) = (self.double.clone(), self.lost.clone());
 
         self.round_trips.sort_unstable();
         let pct = |p: f64| -> f64 {
@@ -478,7 +525,7 @@ impl Monitor {
             virtual_us: self.end_us,
             events: self.last_seq,
             counts: self.counts.clone(),
-            responses: self.responses.clone(),
+            responses: self.responses.iter().map(|(k, v)| (k.code(), *v)).collect(),
             faults: self.faults.clone(),
             latency,
             fraud_loss: Money::ZERO,
@@ -583,7 +630,7 @@ impl Monitor {
                         false,
                         format!(
                             "{} purchases charged more than once: {}",
-                            double.len(),
+                            self.double_count,
                             ids.join(", ")
                         ),
                         double.iter().take(5).map(|d| d.1).collect(),
@@ -614,7 +661,7 @@ impl Monitor {
                         .collect();
                     ok(
                         false,
-                        format!("{} lost: {}", lost.len(), ids.join("; ")),
+                        format!("{} lost: {}", self.lost_count, ids.join("; ")),
                         lost.iter().take(5).map(|l| l.1).collect(),
                     )
                 }

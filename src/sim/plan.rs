@@ -2,7 +2,6 @@
 //! derived from the seed), issued cards, terminal and link settings, fault
 //! rules. Pure data, computed once before the world starts.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::card::{CardData, CardProfile, Cvm};
@@ -13,7 +12,9 @@ use crate::protocol::crypto::{CryptoError, TdesKey, derive_icc_master_key};
 use crate::protocol::iso8583::{Mti, Spec};
 use crate::protocol::track::luhn_check_digit;
 use crate::rng::Stream;
-use crate::scenario::{Expectation, FaultSpec, MonitorSpec, Rule, Scenario, Traffic, expand_ids};
+use crate::scenario::{
+    Cardholders, Expectation, FaultSpec, MonitorSpec, Rule, Scenario, Traffic, expand_ids,
+};
 use crate::terminal::TerminalConfig;
 use crate::time::{Calendar, DateTime, Duration, SimTime};
 
@@ -89,8 +90,9 @@ pub struct Plan {
     pub spec: Arc<Spec>,
     /// The host.
     pub host: HostConfig,
-    /// Issued cards, in cardholder order.
-    pub cards: Vec<IssuedCard>,
+    /// The cardholder population (cards are issued from it as the world is
+    /// built, so they are not held twice).
+    pub cardholders: Cardholders,
     /// Terminals, in order.
     pub terminals: Vec<TerminalPlan>,
     /// Links.
@@ -234,7 +236,13 @@ impl Plan {
             });
         }
 
-        let cards = issue_cards(s, seed, &imk, &cvk, &pvk)?;
+        // Explicit cards are issued once now, so a bad one fails here and
+        // not while the world is built.
+        for c in &s.cardholders.cards {
+            CardData::issue(&pvk, &cvk, &c.pan, &c.psn, &c.expiry, "201", &c.pin)?;
+            derive_icc_master_key(&imk, &c.pan, &c.psn)?;
+        }
+        let plan_cards = s.cardholders.clone();
         Ok(Self {
             name: s.name.clone(),
             seed,
@@ -242,7 +250,7 @@ impl Plan {
             start,
             spec,
             host,
-            cards,
+            cardholders: plan_cards,
             terminals,
             links,
             shop: (s.shop.name.clone(), s.shop.merchant_id.clone()),
@@ -302,91 +310,70 @@ fn fault_rule(f: &FaultSpec, timeout: Duration, latency: Duration) -> Result<Fau
     }
 }
 
-fn issue_cards(
-    s: &Scenario,
-    seed: u64,
-    imk: &TdesKey,
-    cvk: &TdesKey,
-    pvk: &TdesKey,
-) -> Result<Vec<IssuedCard>, PlanError> {
-    let h = &s.cardholders;
-    let mut out = Vec::with_capacity(h.cards.len() + h.count as usize);
-    let mut pans: BTreeSet<String> = h.cards.iter().map(|c| c.pan.clone()).collect();
-    for (i, c) in h.cards.iter().enumerate() {
-        let sc = if c.chip { "201" } else { "101" };
-        let data = CardData::issue(
-            pvk,
-            cvk,
-            &c.pan,
-            &c.psn,
-            &c.expiry,
-            sc,
-            &c.pin,
-            &format!("CARDHOLDER {i}"),
-        )?;
-        let mk = derive_icc_master_key(imk, &c.pan, &c.psn)?;
-        let profile = CardProfile {
-            chip: c.chip,
-            contactless: c.chip && c.contactless,
-            cvm: if c.offline_pin { Cvm::OfflinePin } else { Cvm::OnlinePin },
-            pin_try_limit: 3,
-        };
-        out.push(IssuedCard {
-            data,
-            profile,
-            balance: c.balance.unwrap_or(h.balance),
-            typo: h.pin_typo,
-            broken: false,
-            mk,
-            atc: 1,
-        });
+impl Plan {
+    /// How many cardholders the world has.
+    pub fn card_count(&self) -> usize {
+        self.cardholders.cards.len() + self.cardholders.count as usize
     }
-    for i in 0..h.count {
-        let mut r = Stream::derive(seed, &format!("cardholder/{i}"));
-        let pan = loop {
-            let mut body = h.bin.clone();
-            while body.len() < 15 {
-                body.push(char::from(b'0' + r.below(10) as u8));
-            }
-            let pan = format!("{body}{}", luhn_check_digit(&body));
-            if pans.insert(pan.clone()) {
-                break pan;
-            }
-        };
-        let pin: String = (0..4).map(|_| char::from(b'0' + r.below(10) as u8)).collect();
-        let expiry = format!("{:02}{:02}", 27 + r.below(5), 1 + r.below(12));
-        let chip = r.chance(h.chip);
-        let contactless = chip && r.chance(h.contactless);
-        let offline = chip && r.chance(h.offline_pin);
-        let broken = chip && r.chance(h.broken_chip);
-        let atc = 1 + r.below(200) as u16;
-        let sc = if chip { "201" } else { "101" };
-        let data = CardData::issue(
-            pvk,
-            cvk,
-            &pan,
-            "00",
-            &expiry,
-            sc,
-            &pin,
-            &format!("CARDHOLDER {}", h.cards.len() as u32 + i),
-        )?;
-        let mk = derive_icc_master_key(imk, &pan, "00")?;
-        let profile = CardProfile {
-            chip,
-            contactless,
-            cvm: if offline { Cvm::OfflinePin } else { Cvm::OnlinePin },
-            pin_try_limit: 3,
-        };
-        out.push(IssuedCard {
-            data,
-            profile,
-            balance: h.balance,
-            typo: h.pin_typo,
-            broken,
-            mk,
-            atc,
-        });
+
+    /// Issues every card in cardholder order, handing each to `f`: explicit
+    /// cards first, then `count` cards derived from the seed.
+    pub fn issue_cards(&self, mut f: impl FnMut(IssuedCard)) -> Result<(), PlanError> {
+        let (imk, cvk, pvk) = (&self.host.imk_ac, &self.host.cvk, &self.host.pvk);
+        let h = &self.cardholders;
+        let seed = self.seed;
+        let mut pans: std::collections::HashSet<String> =
+            h.cards.iter().map(|c| c.pan.clone()).collect();
+        for c in &h.cards {
+            let sc = if c.chip { "201" } else { "101" };
+            let data = CardData::issue(pvk, cvk, &c.pan, &c.psn, &c.expiry, sc, &c.pin)?;
+            let mk = derive_icc_master_key(imk, &c.pan, &c.psn)?;
+            let profile = CardProfile {
+                chip: c.chip,
+                contactless: c.chip && c.contactless,
+                cvm: if c.offline_pin { Cvm::OfflinePin } else { Cvm::OnlinePin },
+                pin_try_limit: 3,
+            };
+            f(IssuedCard {
+                data,
+                profile,
+                balance: c.balance.unwrap_or(h.balance),
+                typo: h.pin_typo,
+                broken: false,
+                mk,
+                atc: 1,
+            });
+        }
+        for i in 0..h.count {
+            let mut r = Stream::derive(seed, &format!("cardholder/{i}"));
+            let pan = loop {
+                let mut body = h.bin.clone();
+                while body.len() < 15 {
+                    body.push(char::from(b'0' + r.below(10) as u8));
+                }
+                let pan = format!("{body}{}", luhn_check_digit(&body));
+                if pans.insert(pan.clone()) {
+                    break pan;
+                }
+            };
+            let pin: String = (0..4).map(|_| char::from(b'0' + r.below(10) as u8)).collect();
+            let expiry = format!("{:02}{:02}", 27 + r.below(5), 1 + r.below(12));
+            let chip = r.chance(h.chip);
+            let contactless = chip && r.chance(h.contactless);
+            let offline = chip && r.chance(h.offline_pin);
+            let broken = chip && r.chance(h.broken_chip);
+            let atc = 1 + r.below(200) as u16;
+            let sc = if chip { "201" } else { "101" };
+            let data = CardData::issue(pvk, cvk, &pan, "00", &expiry, sc, &pin)?;
+            let mk = derive_icc_master_key(imk, &pan, "00")?;
+            let profile = CardProfile {
+                chip,
+                contactless,
+                cvm: if offline { Cvm::OfflinePin } else { Cvm::OnlinePin },
+                pin_try_limit: 3,
+            };
+            f(IssuedCard { data, profile, balance: h.balance, typo: h.pin_typo, broken, mk, atc });
+        }
+        Ok(())
     }
-    Ok(out)
 }

@@ -2,16 +2,31 @@
 //! virtual-time order. Card data is masked; frames carry their raw bytes so
 //! every MAC, PIN block and cryptogram can be checked again afterwards.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::host::{Checks, LedgerEffect, Totals as HostTotals};
 use crate::link::{Dir, Fired};
 use crate::money::Money;
+use crate::protocol::iso8583::Mti;
+use crate::protocol::response::ResponseCode;
 use crate::scenario::AlertKind;
 use crate::terminal::{CvmPerformed, Entry, Note, Outcome, Presentation, Purpose, Totals};
 
 fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode_upper(b))
+}
+
+/// A stable id shared by many records (terminal, link) without copying.
+pub type Name = Arc<str>;
+
+fn rc_opt<S: serde::Serializer>(rc: &Option<ResponseCode>, s: S) -> Result<S::Ok, S::Error> {
+    match rc {
+        Some(rc) => s.serialize_str(&rc.code()),
+        None => s.serialize_none(),
+    }
 }
 
 fn hex_opt<S: serde::Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
@@ -56,7 +71,7 @@ pub enum Record {
     /// A customer joins a terminal's queue.
     CustomerArrived {
         /// Terminal id.
-        terminal: String,
+        terminal: Name,
         /// Purchase id.
         purchase: u64,
         /// Cardholder number.
@@ -73,7 +88,7 @@ pub enum Record {
     /// APDUs exchanged with the card in one step.
     CardSession {
         /// Terminal id.
-        terminal: String,
+        terminal: Name,
         /// Purchase id.
         purchase: u64,
         /// The exchanges.
@@ -82,7 +97,7 @@ pub enum Record {
     /// The customer typed a PIN (never the PIN itself).
     PinEntered {
         /// Terminal id.
-        terminal: String,
+        terminal: Name,
         /// Purchase id.
         purchase: u64,
         /// Whether they mistyped it.
@@ -93,15 +108,15 @@ pub enum Record {
         /// Frame id.
         frame: u64,
         /// Link id ("direct" for external connections).
-        link: String,
+        link: Name,
         /// Direction.
         dir: Dir,
         /// Sender.
-        from: String,
+        from: Name,
         /// Receiver.
-        to: String,
+        to: Name,
         /// MTI.
-        mti: String,
+        mti: Option<Mti>,
         /// STAN.
         stan: Option<u32>,
         /// Why.
@@ -110,7 +125,7 @@ pub enum Record {
         answers: Option<u64>,
         /// The purchase it belongs to.
         purchase: Option<u64>,
-        /// Raw bytes (no framing header).
+        /// Raw bytes (no framing header); empty when no journal is kept.
         #[serde(serialize_with = "hex")]
         bytes: Vec<u8>,
     },
@@ -119,7 +134,7 @@ pub enum Record {
         /// Frame id.
         frame: u64,
         /// Link id.
-        link: String,
+        link: Name,
         /// Direction.
         dir: Dir,
         /// What happened.
@@ -131,11 +146,11 @@ pub enum Record {
         /// Frame id.
         frame: u64,
         /// Link id.
-        link: String,
+        link: Name,
         /// Direction.
         dir: Dir,
         /// Receiver.
-        to: String,
+        to: Name,
         /// The duplicate copy.
         duplicate: bool,
         /// The bytes as received, when a fault changed them.
@@ -147,7 +162,7 @@ pub enum Record {
         /// Frame id.
         frame: u64,
         /// Link id.
-        link: String,
+        link: Name,
         /// Direction.
         dir: Dir,
     },
@@ -158,7 +173,7 @@ pub enum Record {
         /// Terminal id.
         terminal: Option<String>,
         /// MTI received.
-        mti: Option<String>,
+        mti: Option<Mti>,
         /// STAN.
         stan: Option<u32>,
         /// RRN.
@@ -168,9 +183,10 @@ pub enum Record {
         /// Amount.
         amount: Option<Money>,
         /// Response code.
-        response: Option<String>,
+        #[serde(serialize_with = "rc_opt")]
+        response: Option<ResponseCode>,
         /// Why.
-        reason: String,
+        reason: Cow<'static, str>,
         /// Checks.
         checks: Checks,
         /// Ledger effect.
@@ -183,7 +199,7 @@ pub enum Record {
     /// A terminal reports something.
     TerminalNote {
         /// Terminal id.
-        terminal: String,
+        terminal: Name,
         /// What.
         #[serde(flatten)]
         note: Note,
@@ -191,15 +207,16 @@ pub enum Record {
     /// A customer transaction ended.
     Completed {
         /// Terminal id.
-        terminal: String,
+        terminal: Name,
         /// Purchase id.
         purchase: u64,
         /// Outcome.
         outcome: Outcome,
         /// Response code.
-        response: Option<String>,
+        #[serde(serialize_with = "rc_opt")]
+        response: Option<ResponseCode>,
         /// Why.
-        reason: String,
+        reason: Cow<'static, str>,
         /// Entry mode.
         entry: Option<Entry>,
         /// CVM.
@@ -227,7 +244,7 @@ pub enum Record {
     /// End-of-day settlement of one terminal.
     Settlement {
         /// Terminal id.
-        terminal: String,
+        terminal: Name,
         /// What the terminal approved.
         terminal_totals: Totals,
         /// What the host settles.

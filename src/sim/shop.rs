@@ -24,7 +24,10 @@ pub(super) fn spawn_world(world: &mut World) {
 
     for l in &plan.links {
         let e = world
-            .spawn(Link { core: LinkCore::new(&l.id, seed, l.params.clone(), l.rules.clone()) })
+            .spawn(Link {
+                id: l.id.as_str().into(),
+                core: LinkCore::new(&l.id, seed, l.params.clone(), l.rules.clone()),
+            })
             .id();
         dir.links.push((l.id.clone(), e));
     }
@@ -43,7 +46,7 @@ pub(super) fn spawn_world(world: &mut World) {
         let e = world
             .spawn((
                 Terminal {
-                    id: cfg.tid.clone(),
+                    id: cfg.tid.as_str().into(),
                     core: TerminalCore::new(
                         cfg.clone(),
                         Stream::derive(seed, &format!("terminal/{}", cfg.tid)),
@@ -63,34 +66,26 @@ pub(super) fn spawn_world(world: &mut World) {
             .id();
         dir.terminals.push(e);
     }
-    for (i, c) in plan.cards.iter().enumerate() {
+    // Cards are issued one by one straight into the world and the host's
+    // files (never all held at once). The plan's cards were checked when the
+    // plan was made.
+    let mut index = 0u32;
+    let _ = plan.issue_cards(|c| {
         let account = host.open_account(c.balance);
         let d = &c.data;
-        host.add_card(CardRecord::new(
+        host.add_card(
             &d.pan,
-            &d.psn,
-            &d.expiry,
-            &d.service_code,
-            &d.pvki,
-            &d.pvv,
-            account,
-        ));
-        let mut card = Card::new(c.profile, d.clone(), Some(c.mk.clone()), c.atc);
+            CardRecord::new(d.psn(), d.expiry(), d.service_code(), d.pvki(), d.pvv(), account),
+        );
+        let pin = d.pin().to_string();
+        let mut card = Card::new(c.profile, c.data, Some(c.mk), c.atc);
         card.chip_broken = c.broken;
         let e = world
-            .spawn((
-                Cardholder {
-                    index: i as u32,
-                    pin: d.pin.clone(),
-                    typo: c.typo,
-                    rng: Stream::derive(seed, &format!("cardholder/{i}/behaviour")),
-                    busy: false,
-                },
-                PaymentCard(card),
-            ))
+            .spawn((Cardholder { index, pin, typo: c.typo, busy: false }, PaymentCard(card)))
             .id();
         dir.cardholders.push(e);
-    }
+        index += 1;
+    });
     world.spawn(Staff { name: "cashier".into(), password: PasswordStrength::Strong });
     world.insert_resource(Host(host));
     world.insert_resource(Shop { name: plan.shop.0.clone(), merchant_id: plan.shop.1.clone() });

@@ -79,8 +79,8 @@ fn apply(world: &mut World, ctx: &mut Ctx, term: Entity, outs: Vec<Output>, offs
                     terminal: tid.clone(),
                     purchase: c.purchase,
                     outcome: c.outcome,
-                    response: c.response.map(|r| r.code()),
-                    reason: c.reason.to_string(),
+                    response: c.response,
+                    reason: std::borrow::Cow::Borrowed(c.reason),
                     entry: c.entry,
                     cvm: c.cvm,
                     stan: c.stan,
@@ -161,10 +161,10 @@ fn session(
 pub(super) fn on_pin(world: &mut World, ctx: &mut Ctx, term: Entity) {
     let Some(visit) = world.get::<Terminal>(term).and_then(|t| t.current) else { return };
     let (pin, typo) = {
-        let Some(mut h) = world.get_mut::<Cardholder>(visit.cardholder) else { return };
-        let p = h.typo;
-        let typo = h.rng.chance(p);
-        let mut pin = h.pin.clone().into_bytes();
+        let Some(h) = world.get::<Cardholder>(visit.cardholder) else { return };
+        let (mut pin, p) = (h.pin.clone().into_bytes(), h.typo);
+        // Typos are part of the traffic model: drawn from the terminal's stream.
+        let typo = world.get_mut::<Arrivals>(term).is_some_and(|mut a| a.rng.chance(p));
         if typo && let Some(last) = pin.last_mut() {
             *last = b'0' + (*last - b'0' + 1) % 10;
         }

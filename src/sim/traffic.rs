@@ -58,6 +58,10 @@ pub(super) fn on_arrival(world: &mut World, ctx: &mut Ctx, term: Entity) {
     let more = world.resource::<TrafficState>().remaining.is_none_or(|n| n > 0);
     if more && next.0 < plan.duration.micros() {
         ctx.at(next, SimEvent::CustomerArrives(term));
+    } else if !more {
+        // The purchase budget is spent: the day ends when everything settles.
+        let mut clock = world.resource_mut::<super::Clock>();
+        clock.end = clock.end.min(ctx.now);
     }
     // A cardholder already at another terminal cannot be here too: take the next free one.
     let dir = world.resource::<Directory>();

@@ -1,9 +1,8 @@
 //! The terminal's messages: 0200 requests and 0400 reversals, laid out as in
 //! the protocol vectors.
 
-use super::{Entry, TerminalConfig, Txn};
+use super::{Entry, Fields as TerminalConfig, Txn};
 use crate::protocol::iso8583::{EncodeError, Message, Mti, OriginalData, encode_with_mac};
-use crate::protocol::tlv;
 use crate::time::DateTime;
 
 /// The 0200 for a transaction.
@@ -13,8 +12,9 @@ pub(super) fn request(cfg: &TerminalConfig, txn: &Txn, when: &DateTime) -> Messa
     m.set_amount(txn.purchase.amount.minor());
     m.set(7, &txn.transmission);
     m.set_stan(txn.stan);
-    m.set(12, when.hhmmss());
-    m.set(13, when.mmdd());
+    let (_, hms, md) = when.wire_numbers();
+    m.set_digits(12, hms, 6);
+    m.set_digits(13, md, 4);
     m.set(22, txn.read.entry.code());
     if let Some(psn) =
         txn.read.psn.as_ref().filter(|_| matches!(txn.read.entry, Entry::Chip | Entry::Contactless))
@@ -24,18 +24,14 @@ pub(super) fn request(cfg: &TerminalConfig, txn: &Txn, when: &DateTime) -> Messa
     m.set(25, "00");
     m.set(35, &txn.read.track2);
     m.set(37, &txn.rrn);
-    m.set(41, format!("{:<8}", cfg.tid));
-    m.set(42, format!("{:<15}", cfg.mid));
+    m.set(41, &cfg.tid_field);
+    m.set(42, &cfg.mid_field);
     m.set(49, &cfg.currency);
     if let Some(b) = txn.pin_block {
         m.set(52, b);
     }
     if !txn.read.icc.is_empty() {
-        let mut icc = Vec::with_capacity(96);
-        for (tag, v) in &txn.read.icc {
-            tlv::write(&mut icc, *tag, v);
-        }
-        m.set(55, icc);
+        m.set(55, &txn.read.icc);
     }
     m
 }
@@ -45,14 +41,14 @@ pub(super) fn reversal(cfg: &TerminalConfig, txn: &Txn, stan: u32, when: &DateTi
     let mut m = Message::with_capacity(Mti::REVERSAL, 256);
     m.set(3, if txn.purchase.refund { "200000" } else { "000000" });
     m.set_amount(txn.purchase.amount.minor());
-    m.set(7, when.mmddhhmmss());
+    m.set_digits(7, when.wire_numbers().0, 10);
     m.set_stan(stan);
     m.set(22, txn.read.entry.code());
     m.set(25, "00");
     m.set(35, &txn.read.track2);
     m.set(37, &txn.rrn);
-    m.set(41, format!("{:<8}", cfg.tid));
-    m.set(42, format!("{:<15}", cfg.mid));
+    m.set(41, &cfg.tid_field);
+    m.set(42, &cfg.mid_field);
     m.set(49, &cfg.currency);
     let od = OriginalData {
         mti: Mti::REQUEST,
@@ -64,6 +60,6 @@ pub(super) fn reversal(cfg: &TerminalConfig, txn: &Txn, stan: u32, when: &DateTi
 }
 
 /// Encodes, with the MAC when the terminal uses one.
-pub(super) fn seal(cfg: &TerminalConfig, mut m: Message) -> Result<Vec<u8>, EncodeError> {
+pub(super) fn seal(cfg: &super::TerminalConfig, mut m: Message) -> Result<Vec<u8>, EncodeError> {
     if cfg.mac { encode_with_mac(&cfg.spec, &mut m, &cfg.tak) } else { cfg.spec.encode(&m) }
 }

@@ -19,11 +19,11 @@ use std::sync::Arc;
 
 use crate::card::{Interface, PPSE, PSE, VISA_AID, cdol1, cdol2};
 use crate::money::Money;
-use crate::protocol::apdu::{Command, Response, StatusWord, cryptogram};
+use crate::protocol::apdu::{Command, StatusWord, cryptogram};
 use crate::protocol::crypto::TdesKey;
 use crate::protocol::iso8583::{MacCheck, Message, Mti, Spec, verify_mac};
 use crate::protocol::response::ResponseCode;
-use crate::protocol::tlv::{self, Dol, Tlv};
+use crate::protocol::tlv::{self, Dol};
 use crate::protocol::track::Track2;
 use crate::rng::Stream;
 use crate::time::{Calendar, Duration, SimTime};
@@ -327,8 +327,8 @@ struct CardRead {
     pan: String,
     psn: Option<String>,
     cvm: CvmPerformed,
-    /// Tags for field 55 (chip and contactless).
-    icc: Vec<(u32, Vec<u8>)>,
+    /// Field 55, encoded (chip and contactless).
+    icc: Vec<u8>,
     /// The first cryptogram, already made (contactless).
     ac_ready: bool,
 }
@@ -347,6 +347,79 @@ struct Txn {
     sent_at: SimTime,
     token: u64,
     sends: u32,
+}
+
+/// The terminal's own data elements for one transaction.
+#[derive(Debug, Clone, Copy)]
+struct TermData {
+    amount: [u8; 6],
+    other: [u8; 6],
+    country: [u8; 2],
+    currency: [u8; 2],
+    tvr: [u8; 5],
+    date: [u8; 3],
+    txn_type: [u8; 1],
+    un: [u8; 4],
+    ttq: [u8; 4],
+}
+
+impl TermData {
+    fn get(&self, tag: u32) -> Option<&[u8]> {
+        Some(match tag {
+            0x9F02 => &self.amount,
+            0x9F03 => &self.other,
+            0x9F1A => &self.country,
+            0x5F2A => &self.currency,
+            0x95 => &self.tvr,
+            0x9A => &self.date,
+            0x9C => &self.txn_type,
+            0x9F37 => &self.un,
+            0x9F66 => &self.ttq,
+            _ => return None,
+        })
+    }
+}
+
+impl Txn {
+    /// A transaction with no card read yet, for data the card asks before.
+    fn probe(purchase: Purchase) -> Self {
+        Self {
+            purchase,
+            read: CardRead {
+                entry: Entry::Chip,
+                track2: String::new(),
+                pan: String::new(),
+                psn: None,
+                cvm: CvmPerformed::NoCvm,
+                icc: Vec::new(),
+                ac_ready: false,
+            },
+            un: [0; 4],
+            tvr: [0; 5],
+            pin_block: None,
+            stan: 0,
+            rrn: String::new(),
+            transmission: String::new(),
+            wire: Vec::new(),
+            sent_at: SimTime(0),
+            token: 0,
+            sends: 0,
+        }
+    }
+}
+
+/// Fixed field values of a terminal's messages, padded once.
+#[derive(Debug, Clone)]
+struct Fields {
+    tid_field: String,
+    mid_field: String,
+    currency: String,
+}
+
+/// Two BCD bytes of a 3-digit numeric code ("156" -> 01 56).
+fn code_bcd(code: &str) -> [u8; 2] {
+    let v: u16 = code.parse().unwrap_or(0);
+    [(v / 100) as u8, (((v / 10 % 10) << 4) | (v % 10)) as u8]
 }
 
 #[derive(Debug, Clone)]
@@ -383,6 +456,9 @@ pub struct Totals {
 #[derive(Debug, Clone)]
 pub struct TerminalCore {
     cfg: TerminalConfig,
+    fields: Fields,
+    country: [u8; 2],
+    currency: [u8; 2],
     rng: Stream,
     stan: u32,
     un_counter: u32,
@@ -396,6 +472,13 @@ impl TerminalCore {
     /// A terminal with its settings and random stream.
     pub fn new(cfg: TerminalConfig, rng: Stream) -> Self {
         Self {
+            fields: Fields {
+                tid_field: format!("{:<8}", cfg.tid),
+                mid_field: format!("{:<15}", cfg.mid),
+                currency: cfg.currency.clone(),
+            },
+            country: code_bcd(&cfg.country),
+            currency: code_bcd(&cfg.currency),
             cfg,
             rng,
             stan: 0,
@@ -468,7 +551,7 @@ impl TerminalCore {
             return;
         }
         let _ = now;
-        let read = match self.read_card(&purchase, card, out) {
+        let read = match self.read_card(now, &purchase, card, out) {
             Ok(r) => r,
             Err(reason) => {
                 out.push(Output::Completed(self.completion(
@@ -531,7 +614,7 @@ impl TerminalCore {
         match txn.read.cvm {
             CvmPerformed::OfflinePin => {
                 let resp = exchange(card, &Command::verify_plaintext_pin(pin));
-                match resp.map(|r| r.sw) {
+                match resp.map(|r| r.sw()) {
                     Some(StatusWord::OK) => {}
                     Some(sw) if sw.tries_left().is_some_and(|t| t > 0) => {
                         out.push(Output::Note(Note::OfflinePinWrong {
@@ -577,31 +660,31 @@ impl TerminalCore {
         }
     }
 
-    /// Terminal data for DOLs.
-    fn terminal_tag(&self, txn: &Txn, now: SimTime, tag: u32) -> Option<Vec<u8>> {
-        let bcd = |s: &str| -> Vec<u8> {
-            s.as_bytes()
-                .chunks(2)
-                .map(|p| p.iter().fold(0u8, |a, d| (a << 4) | (d.wrapping_sub(b'0') & 0x0f)))
-                .collect()
-        };
-        Some(match tag {
-            0x9F02 => bcd(&format!("{:012}", txn.purchase.amount.minor())),
-            0x9F03 => vec![0; 6],
-            0x9F1A => bcd(&format!("{:0>4}", self.cfg.country)),
-            0x5F2A => bcd(&format!("{:0>4}", self.cfg.currency)),
-            0x95 => txn.tvr.to_vec(),
-            0x9A => self.cfg.calendar.at(now).yymmdd_bcd().to_vec(),
-            0x9C => vec![if txn.purchase.refund { 0x20 } else { 0x00 }],
-            0x9F37 => txn.un.to_vec(),
+    /// The terminal's data for DOLs and field 55 at `now`.
+    fn term_data(&self, txn: &Txn, now: SimTime) -> TermData {
+        let mut amount = [0u8; 6];
+        let mut v = txn.purchase.amount.minor();
+        for b in amount.iter_mut().rev() {
+            *b = (((v / 10 % 10) << 4) | (v % 10)) as u8;
+            v /= 100;
+        }
+        TermData {
+            amount,
+            other: [0; 6],
+            country: self.country,
+            currency: self.currency,
+            tvr: txn.tvr,
+            date: self.cfg.calendar.at(now).yymmdd_bcd(),
+            txn_type: [if txn.purchase.refund { 0x20 } else { 0x00 }],
+            un: txn.un,
             // TTQ: contactless qVSDC, online capable, online PIN supported.
-            0x9F66 => vec![0x36, 0x00, 0x40, 0x00],
-            _ => return None,
-        })
+            ttq: [0x36, 0x00, 0x40, 0x00],
+        }
     }
 
     fn read_card(
         &mut self,
+        now: SimTime,
         p: &Purchase,
         card: &mut dyn CardChannel,
         out: &mut Vec<Output>,
@@ -611,7 +694,7 @@ impl TerminalCore {
             presentation = Presentation::Insert;
         }
         if presentation == Presentation::Tap {
-            if let Some(r) = self.read_contactless(p, card) {
+            if let Some(r) = self.read_contactless(now, p, card) {
                 return Ok(r);
             }
             presentation = Presentation::Insert;
@@ -625,7 +708,7 @@ impl TerminalCore {
             }
         }
         if presentation == Presentation::Insert && self.cfg.chip {
-            match self.read_chip(p, card) {
+            match self.read_chip(now, p, card) {
                 Ok(r) => return Ok(r),
                 Err(()) => {
                     out.push(Output::Note(Note::ChipFailed { purchase: p.id }));
@@ -648,7 +731,7 @@ impl TerminalCore {
         let t2 = Track2::parse(&track).map_err(|_| "magstripe unreadable")?;
         Ok(CardRead {
             entry,
-            pan: t2.pan.clone(),
+            pan: t2.pan,
             track2: track,
             psn: None,
             cvm: CvmPerformed::OnlinePin,
@@ -657,78 +740,71 @@ impl TerminalCore {
         })
     }
 
+    /// Selects the directory, then the application; returns its FCI.
     fn select_application(
         &mut self,
         card: &mut dyn CardChannel,
         directory: &[u8],
     ) -> Option<Vec<u8>> {
         let dir = exchange(card, &Command::select(directory))?;
-        let mut aids: Vec<Vec<u8>> = Vec::new();
-        if dir.sw.is_ok() {
-            let parsed = tlv::parse(&dir.data).ok()?;
-            let mut entries = Vec::new();
-            collect(&parsed, 0x4F, &mut entries);
-            if entries.is_empty()
-                && let Some(sfi) = tlv::find_in(&parsed, 0x88)
-                    .and_then(Tlv::bytes)
-                    .and_then(|b| b.first().copied())
+        let mut listed = None;
+        if dir.sw().is_ok() {
+            listed = tlv::find_deep(dir.data(), 0x4F).map(<[u8]>::to_vec);
+            if listed.is_none()
+                && let Some(sfi) = tlv::find_deep(dir.data(), 0x88).and_then(|b| b.first().copied())
             {
                 let rec = exchange(card, &Command::read_record(1, sfi))?;
-                if rec.sw.is_ok() {
-                    collect(&tlv::parse(&rec.data).ok()?, 0x4F, &mut entries);
+                if rec.sw().is_ok() {
+                    listed = tlv::find_deep(rec.data(), 0x4F).map(<[u8]>::to_vec);
                 }
             }
-            aids = entries;
         }
-        if aids.is_empty() {
-            aids.push(VISA_AID.to_vec());
+        // Only Visa credit is supported; without a directory, try it directly.
+        if listed.as_deref().is_some_and(|a| a != VISA_AID) {
+            return None;
         }
-        aids.into_iter().filter(|a| a.as_slice() == VISA_AID).find_map(|aid| {
-            let r = exchange(card, &Command::select(&aid))?;
-            r.sw.is_ok().then_some(r.data)
-        })
+        let r = exchange(card, &Command::select(&VISA_AID))?;
+        r.sw().is_ok().then(|| r.into_data())
     }
 
-    fn read_chip(&mut self, p: &Purchase, card: &mut dyn CardChannel) -> Result<CardRead, ()> {
+    fn read_chip(
+        &mut self,
+        now: SimTime,
+        p: &Purchase,
+        card: &mut dyn CardChannel,
+    ) -> Result<CardRead, ()> {
         if card.power_on(Interface::Contact).is_empty() {
             return Err(());
         }
         let fci = self.select_application(card, PSE).ok_or(())?;
-        let pdol = tlv::parse(&fci)
-            .ok()
-            .and_then(|t| tlv::find_in(&t, 0x9F38).and_then(Tlv::bytes).map(<[u8]>::to_vec));
-        let dummy = self.dummy_txn(p);
-        let pdol_data = pdol
-            .and_then(|d| Dol::parse(&d).ok())
-            .map(|d| d.fill_owned(|t| self.terminal_tag(&dummy, SimTime(0), t)))
+        let data = self.term_data(&Txn::probe(*p), now);
+        let pdol_data = tlv::find_deep(&fci, 0x9F38)
+            .and_then(|d| Dol::parse(d).ok())
+            .map(|d| d.fill(|t| data.get(t)))
             .unwrap_or_default();
         let gpo = exchange(card, &Command::get_processing_options(&pdol_data))
-            .filter(|r| r.sw.is_ok())
+            .filter(|r| r.sw().is_ok())
             .ok_or(())?;
-        let gpo_tlv = tlv::parse(&gpo.data).map_err(|_| ())?;
-        let afl = tlv::find_in(&gpo_tlv, 0x94).and_then(Tlv::bytes).ok_or(())?.to_vec();
-        let mut records = Vec::new();
+        let afl = tlv::find_deep(gpo.data(), 0x94).ok_or(())?;
+        let mut records = Vec::with_capacity(160);
         for entry in afl.chunks_exact(4) {
             let (sfi, first, last) = (entry[0] >> 3, entry[1], entry[2]);
             for rec in first..=last {
                 let r = exchange(card, &Command::read_record(rec, sfi))
-                    .filter(|r| r.sw.is_ok())
+                    .filter(|r| r.sw().is_ok())
                     .ok_or(())?;
-                records.extend(tlv::parse(&r.data).map_err(|_| ())?);
+                records.extend_from_slice(r.data());
             }
         }
-        let t57 = tlv::find_in(&records, 0x57).and_then(Tlv::bytes).ok_or(())?;
-        let t2 = Track2::parse_tag57(t57).map_err(|_| ())?;
-        let psn = tlv::find_in(&records, 0x5F34)
-            .and_then(Tlv::bytes)
-            .and_then(|b| b.first())
-            .map(|b| format!("{b:02X}"));
-        let cvm_list = tlv::find_in(&records, 0x8E).and_then(Tlv::bytes).unwrap_or_default();
-        let cvm = self.select_cvm(cvm_list);
+        let t2 = Track2::parse_tag57(tlv::find_deep(&records, 0x57).ok_or(())?).map_err(|_| ())?;
+        let psn =
+            tlv::find_deep(&records, 0x5F34).and_then(|b| b.first()).map(|b| format!("{b:02X}"));
+        let cvm = self.select_cvm(tlv::find_deep(&records, 0x8E).unwrap_or_default());
+        let track2 = t2.to_field35();
         Ok(CardRead {
             entry: Entry::Chip,
-            pan: t2.pan.clone(),
-            track2: t2.to_field35(),
+            pan: t2.pan,
+            track2,
             psn,
             cvm,
             icc: Vec::new(),
@@ -748,74 +824,50 @@ impl TerminalCore {
         CvmPerformed::OnlinePin
     }
 
-    fn dummy_txn(&self, p: &Purchase) -> Txn {
-        Txn {
-            purchase: *p,
-            read: CardRead {
-                entry: Entry::Chip,
-                track2: String::new(),
-                pan: String::new(),
-                psn: None,
-                cvm: CvmPerformed::NoCvm,
-                icc: Vec::new(),
-                ac_ready: false,
-            },
-            un: [0; 4],
-            tvr: [0; 5],
-            pin_block: None,
-            stan: 0,
-            rrn: String::new(),
-            transmission: String::new(),
-            wire: Vec::new(),
-            sent_at: SimTime(0),
-            token: 0,
-            sends: 0,
-        }
-    }
-
-    fn read_contactless(&mut self, p: &Purchase, card: &mut dyn CardChannel) -> Option<CardRead> {
+    fn read_contactless(
+        &mut self,
+        now: SimTime,
+        p: &Purchase,
+        card: &mut dyn CardChannel,
+    ) -> Option<CardRead> {
         if card.power_on(Interface::Contactless).is_empty() {
             return None;
         }
         let fci = self.select_application(card, PPSE)?;
-        let pdol = tlv::parse(&fci)
-            .ok()
-            .and_then(|t| tlv::find_in(&t, 0x9F38).and_then(Tlv::bytes).map(<[u8]>::to_vec))?;
-        // The UN must be in the PDOL data: draw it now and keep it.
+        let pdol = Dol::parse(tlv::find_deep(&fci, 0x9F38)?).ok()?;
+        // The UN goes into the PDOL data: draw it now; it is the transaction's.
         let un = self.unpredictable_number();
-        let mut probe = self.dummy_txn(p);
-        probe.un = un;
-        let now = SimTime(0);
-        let _ = now;
-        let pdol = Dol::parse(&pdol).ok()?;
-        let pdol_data = pdol.fill_owned(|t| self.terminal_tag(&probe, SimTime(0), t));
+        let mut data = TermData { un, ..self.term_data(&Txn::probe(*p), now) };
+        data.un = un;
+        let pdol_data = pdol.fill(|t| data.get(t));
         let gpo = exchange(card, &Command::get_processing_options(&pdol_data))
-            .filter(|r| r.sw.is_ok())?;
-        let t = tlv::parse(&gpo.data).ok()?;
-        let get = |tag: u32| tlv::find_in(&t, tag).and_then(Tlv::bytes);
+            .filter(|r| r.sw().is_ok())?;
+        let get = |tag: u32| tlv::find_deep(gpo.data(), tag);
         let t2 = Track2::parse_tag57(get(0x57)?).ok()?;
-        let mut icc: Vec<(u32, Vec<u8>)> = Vec::new();
-        for tag in [0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37] {
-            let v = pdol.split(&pdol_data)?.into_iter().find(|x| x.0 == tag)?.1.to_vec();
-            icc.push((tag, v));
+        let mut icc = Vec::with_capacity(96);
+        for (tag, v) in pdol.split(&pdol_data)? {
+            if tag != 0x9F66 {
+                tlv::write(&mut icc, tag, v);
+            }
         }
         for tag in [0x82, 0x9F36, 0x9F26, 0x9F27, 0x9F10] {
-            icc.push((tag, get(tag)?.to_vec()));
+            tlv::write(&mut icc, tag, get(tag)?);
         }
-        let psn = get(0x5F34).and_then(|b| b.first()).map(|b| format!("{b:02X}"));
-        if let Some(psn) = get(0x5F34) {
-            icc.push((0x5F34, psn.to_vec()));
+        let psn = get(0x5F34).and_then(|b| b.first().copied());
+        if let Some(b) = psn {
+            tlv::write(&mut icc, 0x5F34, &[b]);
         }
         let cvm = if p.amount > self.cfg.contactless_cvm_limit {
             CvmPerformed::OnlinePin
         } else {
             CvmPerformed::NoCvm
         };
+        let track2 = t2.to_field35();
         Some(CardRead {
             entry: Entry::Contactless,
-            pan: t2.pan.clone(),
-            track2: t2.to_field35(),
-            psn,
+            pan: t2.pan,
+            track2,
+            psn: psn.map(|b| format!("{b:02X}")),
             cvm,
             icc,
             ac_ready: true,
@@ -831,9 +883,11 @@ impl TerminalCore {
         out: &mut Vec<Output>,
     ) {
         if txn.read.entry == Entry::Chip && !txn.read.ac_ready {
-            let data = cdol1().fill_owned(|t| self.terminal_tag(&txn, now, t));
-            let Some(resp) = exchange(card, &Command::generate_ac(cryptogram::ARQC, &data))
-                .filter(|r| r.sw.is_ok())
+            let data = self.term_data(&txn, now);
+            let cdol = cdol1();
+            let cdol_data = cdol.fill(|t| data.get(t));
+            let Some(resp) = exchange(card, &Command::generate_ac(cryptogram::ARQC, &cdol_data))
+                .filter(|r| r.sw().is_ok())
             else {
                 out.push(Output::Completed(self.completion(
                     &txn.purchase,
@@ -844,17 +898,7 @@ impl TerminalCore {
                 )));
                 return;
             };
-            let Ok(t) = tlv::parse(&resp.data) else {
-                out.push(Output::Completed(self.completion(
-                    &txn.purchase,
-                    Outcome::DeclinedOffline,
-                    None,
-                    "card answered garbage",
-                    Some(&txn),
-                )));
-                return;
-            };
-            let get = |tag: u32| tlv::find_in(&t, tag).and_then(Tlv::bytes).map(<[u8]>::to_vec);
+            let get = |tag: u32| tlv::find_deep(resp.data(), tag);
             if get(0x9F27)
                 .and_then(|c| c.first().copied())
                 .is_none_or(|c| c & 0xC0 != cryptogram::ARQC)
@@ -868,15 +912,18 @@ impl TerminalCore {
                 )));
                 return;
             }
-            let values = cdol1().split(&data).unwrap_or_default();
-            txn.read.icc = values.iter().map(|(t, v)| (*t, v.to_vec())).collect();
-            txn.read.icc.push((0x82, crate::card::AIP.to_vec()));
+            let mut icc = Vec::with_capacity(96);
+            for (tag, v) in cdol.split(&cdol_data).unwrap_or_default() {
+                tlv::write(&mut icc, tag, v);
+            }
+            tlv::write(&mut icc, 0x82, &crate::card::AIP);
             for tag in [0x9F36, 0x9F26, 0x9F27, 0x9F10] {
-                txn.read.icc.push((tag, get(tag).unwrap_or_default()));
+                tlv::write(&mut icc, tag, get(tag).unwrap_or_default());
             }
             if let Some(psn) = &txn.read.psn {
-                txn.read.icc.push((0x5F34, vec![u8::from_str_radix(psn, 16).unwrap_or(0)]));
+                tlv::write(&mut icc, 0x5F34, &[u8::from_str_radix(psn, 16).unwrap_or(0)]);
             }
+            txn.read.icc = icc;
         }
         let now = now + card.elapsed();
         txn.stan = self.next_stan();
@@ -889,7 +936,7 @@ impl TerminalCore {
             when.hour,
             txn.stan
         );
-        let msg = build::request(&self.cfg, &txn, &when);
+        let msg = build::request(&self.fields, &txn, &when);
         let Ok(wire) = build::seal(&self.cfg, msg) else {
             out.push(Output::Completed(self.completion(
                 &txn.purchase,
@@ -1020,24 +1067,18 @@ impl TerminalCore {
         let mut approved = rc.is_approved();
         let mut reason = rc.meaning();
         if txn.read.entry == Entry::Chip {
-            let issuer_auth = msg
-                .icc_data()
-                .and_then(|d| tlv::find(d, 0x91))
-                .map(<[u8]>::to_vec)
-                .unwrap_or_else(|| vec![0; 10]);
+            let issuer_auth = msg.icc_data().and_then(|d| tlv::find(d, 0x91)).unwrap_or(&[0; 10]);
             let arc = rc.arc();
-            let data = cdol2().fill_owned(|t| match t {
-                0x8A => Some(arc.to_vec()),
-                0x91 => Some(issuer_auth.clone()),
-                other => self.terminal_tag(&txn, now, other),
+            let td = self.term_data(&txn, now);
+            let data = cdol2().fill(|t| match t {
+                0x8A => Some(&arc[..]),
+                0x91 => Some(issuer_auth),
+                other => td.get(other),
             });
             let kind = if approved { cryptogram::TC } else { cryptogram::AAC };
             let card_says_tc = exchange(card, &Command::generate_ac(kind, &data))
-                .filter(|r| r.sw.is_ok())
-                .and_then(|r| tlv::parse(&r.data).ok())
-                .and_then(|t| {
-                    tlv::find_in(&t, 0x9F27).and_then(Tlv::bytes).and_then(|c| c.first().copied())
-                })
+                .filter(|r| r.sw().is_ok())
+                .and_then(|r| tlv::find_deep(r.data(), 0x9F27).and_then(|c| c.first().copied()))
                 .is_some_and(|c| c & 0xC0 == cryptogram::TC);
             if approved && !card_says_tc {
                 approved = false;
@@ -1071,7 +1112,7 @@ impl TerminalCore {
     fn queue_reversal(&mut self, now: SimTime, txn: &Txn, out: &mut Vec<Output>) {
         let stan = self.next_stan();
         let when = self.cfg.calendar.at(now);
-        let msg = build::reversal(&self.cfg, txn, stan, &when);
+        let msg = build::reversal(&self.fields, txn, stan, &when);
         let Ok(wire) = build::seal(&self.cfg, msg) else {
             return;
         };
@@ -1121,7 +1162,7 @@ impl TerminalCore {
                     txn.stan = self.next_stan();
                     let when = self.cfg.calendar.at(now);
                     txn.transmission = when.mmddhhmmss();
-                    let msg = build::request(&self.cfg, &txn, &when);
+                    let msg = build::request(&self.fields, &txn, &when);
                     if let Ok(w) = build::seal(&self.cfg, msg) {
                         txn.wire = w;
                     }
@@ -1143,10 +1184,11 @@ impl TerminalCore {
         }
         // Unable to go online: the card is told so (ARC Z3) and declines.
         if txn.read.entry == Entry::Chip {
-            let data = cdol2().fill_owned(|t| match t {
-                0x8A => Some(b"Z3".to_vec()),
-                0x91 => Some(vec![0; 10]),
-                other => self.terminal_tag(&txn, now, other),
+            let td = self.term_data(&txn, now);
+            let data = cdol2().fill(|t| match t {
+                0x8A => Some(&b"Z3"[..]),
+                0x91 => Some(&[0; 10][..]),
+                other => td.get(other),
             });
             let _ = exchange(card, &Command::generate_ac(cryptogram::AAC, &data));
         }
@@ -1198,23 +1240,31 @@ impl TerminalCore {
 }
 
 /// Sends one command; `None` when the card is mute or answers garbage.
-fn exchange(card: &mut dyn CardChannel, cmd: &Command) -> Option<Response> {
-    let bytes = card.transmit(&cmd.to_bytes());
-    if bytes.is_empty() {
-        return None;
-    }
-    Response::parse(&bytes).ok()
+fn exchange(card: &mut dyn CardChannel, cmd: &Command) -> Option<Reply> {
+    let raw = card.transmit(&cmd.to_bytes());
+    (raw.len() >= 2).then_some(Reply { raw })
 }
 
-fn collect(tlvs: &[Tlv], tag: u32, out: &mut Vec<Vec<u8>>) {
-    for t in tlvs {
-        if t.tag == tag
-            && let Some(b) = t.bytes()
-        {
-            out.push(b.to_vec());
-        }
-        if let crate::protocol::tlv::TlvValue::Constructed(c) = &t.value {
-            collect(c, tag, out);
-        }
+/// A card's answer as received: data then SW1 SW2, not copied apart.
+struct Reply {
+    raw: Vec<u8>,
+}
+
+impl Reply {
+    fn sw(&self) -> StatusWord {
+        let n = self.raw.len();
+        StatusWord(u16::from_be_bytes([
+            self.raw.get(n - 2).copied().unwrap_or(0),
+            self.raw.get(n - 1).copied().unwrap_or(0),
+        ]))
+    }
+
+    fn data(&self) -> &[u8] {
+        self.raw.get(..self.raw.len() - 2).unwrap_or_default()
+    }
+
+    fn into_data(mut self) -> Vec<u8> {
+        self.raw.truncate(self.raw.len() - 2);
+        self.raw
     }
 }

@@ -356,6 +356,17 @@ impl Des {
         std::mem::swap(l, r);
     }
 
+    /// One CBC step with the chaining value kept in the permuted domain:
+    /// IP is linear, so IP(C xor P) = IP(C) xor IP(P), and the final and
+    /// initial permutations between blocks cancel out.
+    #[inline(always)]
+    pub(crate) fn cbc_step(&self, l: &mut u32, r: &mut u32, block: [u8; 8]) {
+        let (pl, pr) = load(block);
+        *l ^= pl;
+        *r ^= pr;
+        self.encrypt_halves(l, r);
+    }
+
     /// Encrypts one 64-bit block.
     #[inline]
     pub fn encrypt(&self, block: [u8; 8]) -> [u8; 8] {
@@ -422,11 +433,10 @@ impl Tdes {
         store(l, r)
     }
 
-    /// Finishes ISO 9797-1 algorithm 3 from the output of the single-DES
-    /// chain: D(K2), then E(K1).
+    /// Finishes ISO 9797-1 algorithm 3 from the single-DES chain, given in
+    /// the permuted domain (see [`Des::cbc_step`]): D(K2), then E(K1).
     #[inline]
-    pub(crate) fn mac_final(&self, block: [u8; 8]) -> [u8; 8] {
-        let (mut l, mut r) = load(block);
+    pub(crate) fn mac_final_halves(&self, mut l: u32, mut r: u32) -> [u8; 8] {
         self.k2.decrypt_halves(&mut l, &mut r);
         self.k1.encrypt_halves(&mut l, &mut r);
         store(l, r)

@@ -97,6 +97,11 @@ pub(crate) fn check_digits(s: &str, what: &'static str, n: usize) -> Result<(), 
     }
 }
 
+/// Checks that `s` is exactly `n` decimal digits (for callers outside crypto).
+pub fn check_digits_pub(s: &str, what: &'static str, n: usize) -> Result<(), CryptoError> {
+    check_digits(s, what, n)
+}
+
 /// Checks that a PAN is 12 to 19 decimal digits.
 pub(crate) fn check_pan(pan: &str) -> Result<(), CryptoError> {
     if (12..=19).contains(&pan.len()) && pan.bytes().all(|b| b.is_ascii_digit()) {

@@ -62,6 +62,12 @@ impl std::fmt::Display for Mti {
     }
 }
 
+impl serde::Serialize for Mti {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl std::fmt::Debug for Mti {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Mti({})", self.as_str())
@@ -278,9 +284,25 @@ impl Message {
         self.get_num(4)
     }
 
+    /// Sets field `n` to `value` as `width` decimal digits, zero-filled on
+    /// the left (higher digits are dropped), without a temporary string.
+    pub fn set_digits(&mut self, n: u8, value: u64, width: usize) -> &mut Self {
+        assert!((2..=128).contains(&n), "ISO 8583 field numbers run from 2 to 128, got {n}");
+        self.set_with(n, |buf| {
+            let start = buf.len();
+            buf.resize(start + width, b'0');
+            let mut v = value;
+            for d in buf.iter_mut().skip(start).rev() {
+                *d = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        });
+        self
+    }
+
     /// Sets field 4 from minor units (12 digits).
     pub fn set_amount(&mut self, minor: u64) -> &mut Self {
-        self.set(4, format!("{minor:012}"))
+        self.set_digits(4, minor, 12)
     }
 
     /// Field 7, transmission date and time MMDDhhmmss.
@@ -295,7 +317,7 @@ impl Message {
 
     /// Sets field 11 (6 digits).
     pub fn set_stan(&mut self, stan: u32) -> &mut Self {
-        self.set(11, format!("{:06}", stan % 1_000_000))
+        self.set_digits(11, u64::from(stan), 6)
     }
 
     /// Field 14, card expiry YYMM.
