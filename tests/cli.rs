@@ -161,3 +161,141 @@ fn spec_prints_a_dialect_that_loads_back() {
     let out = possim(&["inspect", "--spec", path.to_str().unwrap(), "--json", &bin]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("possim-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn run_baseline_passes_and_writes_journal_json_and_junit() {
+    let (journal, json, junit) = (tmp("base.jsonl"), tmp("base.json"), tmp("base.xml"));
+    let out = possim(&[
+        "run",
+        "scenarios/baseline.ron",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("result: PASS (7/7 expectations)"), "{text}");
+    assert!(text.contains("PASS NoDoubleCharge"), "{text}");
+    let first = std::fs::read_to_string(&journal).unwrap();
+    assert!(first.lines().next().unwrap().contains("\"kind\":\"run_started\""));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["expectations"].as_array().unwrap().len(), 7);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 7, "{xml}");
+    assert!(!xml.contains("<failure"));
+}
+
+#[test]
+fn a_failed_expectation_exits_1_and_says_how_to_replay() {
+    let path = tmp("fail.ron");
+    std::fs::write(
+        &path,
+        "Scenario(name: \"too strict\", duration: \"1h\", seed: 9, expect: [Never(Approved)])",
+    )
+    .unwrap();
+    let junit = tmp("fail.xml");
+    let out = possim(&["run", path.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL Never(Approved)"), "{text}");
+    assert!(
+        text.contains(&format!("replay with: possim run {} --seed 9", path.display())),
+        "{text}"
+    );
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("<failure"));
+}
+
+#[test]
+fn an_invalid_scenario_exits_2_with_the_position_and_a_suggestion() {
+    let path = tmp("typo.ron");
+    std::fs::write(&path, "Scenario(\n    name: \"typo\",\n    durtion: \"8h\",\n)\n").unwrap();
+    for cmd in ["run", "check"] {
+        let out = possim(&[cmd, path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!(
+                "possim: {}:3:5: unknown field `durtion` in Scenario\n",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(err.contains("3 |     durtion: \"8h\","), "{err}");
+        assert!(err.contains("= did you mean `duration`?"), "{err}");
+    }
+}
+
+#[test]
+fn a_missing_scenario_file_exits_3() {
+    let out = possim(&["run", "no/such/file.ron"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).starts_with("possim: cannot read no/such/file.ron:"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_accepts_every_scenario_in_the_catalogue() {
+    let files: Vec<String> = std::fs::read_dir(root().join("scenarios"))
+        .unwrap()
+        .map(|e| format!("scenarios/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|f| f.ends_with(".ron"))
+        .collect();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = possim(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches(": ok: ").count(), files.len());
+}
+
+#[test]
+fn several_scenarios_run_in_parallel_with_a_journal_each() {
+    let dir = tmp("journals");
+    let short = tmp("short.ron");
+    std::fs::write(&short, "Scenario(name: \"short\", duration: \"2h\", expect: [LedgerBalanced])")
+        .unwrap();
+    let json = tmp("many.json");
+    let out = possim(&[
+        "run",
+        "scenarios/baseline.ron",
+        short.to_str().unwrap(),
+        "--journal",
+        dir.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(dir.join("baseline.jsonl").exists() && dir.join("short.jsonl").exists());
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(reports.as_array().unwrap().len(), 2);
+    assert!(stdout(&out).is_empty(), "--quiet prints only failures");
+}
+
+#[test]
+fn the_seed_flag_changes_the_day_and_is_reported() {
+    let json = tmp("seed.json");
+    let out = possim(&[
+        "run",
+        "scenarios/baseline.ron",
+        "--seed",
+        "1234",
+        "--json",
+        json.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["seed"], 1234);
+}

@@ -250,3 +250,42 @@ fn tlv_tree() -> impl Strategy<Value = Vec<Tlv>> {
     });
     prop::collection::vec(tree, 0..5)
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Scenario files are user input: any edit of a valid one parses or
+    /// fails with a located error, never a panic.
+    #[test]
+    fn scenario_parsing_never_panics_on_edited_files(
+        edits in prop::collection::vec((any::<u16>(), any::<u8>(), 0u8..3), 1..6),
+    ) {
+        let mut text = std::fs::read_to_string(crate::util::root().join("scenarios/baseline.ron")).unwrap().into_bytes();
+        for &(pos, byte, op) in &edits {
+            let at = usize::from(pos) % (text.len() + 1);
+            match op {
+                0 if at < text.len() => text[at] = byte,
+                1 => text.insert(at, byte),
+                _ => text.truncate(at),
+            }
+        }
+        let text = String::from_utf8_lossy(&text);
+        if let Err(d) = possim::scenario::parse(&text, "edited.ron") {
+            prop_assert!(d.line >= 1 && d.column >= 1);
+            let _ = d.to_string();
+        }
+    }
+
+    /// A scenario written back out as RON reads back the same.
+    #[test]
+    fn scenarios_round_trip_through_ron(seed in any::<u64>(), per_hour in 1u32..500, count in 1u32..2000) {
+        let base = std::fs::read_to_string(crate::util::root().join("scenarios/baseline.ron")).unwrap();
+        let mut s = possim::scenario::parse(&base, "baseline.ron").unwrap();
+        s.seed = seed;
+        s.traffic.per_hour = f64::from(per_hour);
+        s.cardholders.count = count;
+        let text = ron::ser::to_string_pretty(&s, ron::ser::PrettyConfig::default()).unwrap();
+        let back = possim::scenario::parse(&text, "again.ron").unwrap_or_else(|d| panic!("{d}\n{text}"));
+        prop_assert_eq!(back, s);
+    }
+}

@@ -213,3 +213,38 @@ fn a_terminal_that_resends_as_new_transactions_double_charges_and_the_run_says_s
     assert!(e.evidence.contains("charged more than once"), "{}", e.evidence);
     assert!(!e.events.is_empty(), "the evidence names journal events");
 }
+
+#[test]
+fn the_bench_scenario_is_green_at_a_small_scale() {
+    // The full million runs in the benchmark; here its shape is checked.
+    let text = scenario("bench-million.ron")
+        .replace("purchases: 1000000", "purchases: 3000")
+        .replace("count: 100000", "count: 2000");
+    let (r, _) = run_text(&text, None, MINUTE);
+    assert_eq!(r.counts.purchases, 3000);
+    assert!(r.passed, "{:#?}", r.expectations);
+}
+
+#[test]
+fn a_paced_clock_follows_wall_time_times_the_speed() {
+    let s =
+        possim::scenario::parse(r#"Scenario(name: "paced", duration: "8h")"#, "paced.ron").unwrap();
+    let plan = Arc::new(Plan::new(&s, None).unwrap());
+    let mut app = sim::build_app(
+        plan,
+        None,
+        Pacing::Paced { speed: 3600.0 },
+        Options { apdus: false, frames: false, stay_open: false },
+    );
+    app.update();
+    let t0 = app.world().resource::<sim::Clock>().now;
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    app.update();
+    let t1 = app.world().resource::<sim::Clock>().now;
+    // 0.1 s of wall time at an hour per second is about 6 minutes of virtual
+    // time; only the order of magnitude is asserted (machines are noisy).
+    let advanced = t1.since(t0);
+    assert!(advanced >= Duration::from_secs(60), "{advanced}");
+    assert!(advanced <= Duration::from_secs(3 * 3600), "{advanced}");
+    assert!(!app.world().resource::<sim::Clock>().finished);
+}

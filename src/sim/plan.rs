@@ -99,6 +99,8 @@ pub struct Plan {
     pub links: Vec<LinkPlan>,
     /// Shop name and merchant id.
     pub shop: (String, String),
+    /// Staff.
+    pub staff: Vec<crate::scenario::Staff>,
     /// Traffic model.
     pub traffic: Traffic,
     /// Alert thresholds.
@@ -254,6 +256,7 @@ impl Plan {
             terminals,
             links,
             shop: (s.shop.name.clone(), s.shop.merchant_id.clone()),
+            staff: s.shop.staff.clone(),
             traffic: s.traffic.clone(),
             monitor: s.monitor.clone(),
             expect: s.expect.clone(),

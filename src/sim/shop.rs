@@ -12,7 +12,6 @@ use crate::card::Card;
 use crate::host::{CardRecord, HostCore, TerminalRecord};
 use crate::link::LinkCore;
 use crate::rng::Stream;
-use crate::scenario::PasswordStrength;
 use crate::terminal::TerminalCore;
 
 /// Spawns every entity and inserts the host. Runs once at startup.
@@ -86,7 +85,9 @@ pub(super) fn spawn_world(world: &mut World) {
         dir.cardholders.push(e);
         index += 1;
     });
-    world.spawn(Staff { name: "cashier".into(), password: PasswordStrength::Strong });
+    for st in &plan.staff {
+        world.spawn(Staff { name: st.name.clone(), password: st.password });
+    }
     world.insert_resource(Host(host));
     world.insert_resource(Shop { name: plan.shop.0.clone(), merchant_id: plan.shop.1.clone() });
     world.insert_resource(TrafficState { next_purchase: 0, remaining: plan.traffic.purchases });

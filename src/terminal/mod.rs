@@ -34,7 +34,8 @@ pub enum TimeoutPolicy {
     /// Decline, then send a reversal (0400) until the host acknowledges it. Correct.
     #[default]
     Reverse,
-    /// Resend the same 0200 (same STAN); the host's duplicate check answers 94.
+    /// Resend the same 0200 (same STAN) up to `reversal_attempts` times, then
+    /// reverse; the host's duplicate check answers 94 to the copies.
     ResendSameStan,
     /// Firmware bug: resend as a new transaction (new STAN) and never reverse.
     ResendNewStan,
@@ -1086,7 +1087,7 @@ impl TerminalCore {
                 out.push(Output::Note(Note::CardDeclinedAfterApproval {
                     purchase: txn.purchase.id,
                 }));
-                self.queue_reversal(now, &txn, out);
+                self.queue_reversal(now + card.elapsed(), &txn, out);
             }
         }
         let mut c = self.completion(
@@ -1201,8 +1202,8 @@ impl TerminalCore {
         );
         c.round_trip = None;
         out.push(Output::Completed(c));
-        if self.cfg.on_timeout == TimeoutPolicy::Reverse {
-            self.queue_reversal(now, &txn, out);
+        if matches!(self.cfg.on_timeout, TimeoutPolicy::Reverse | TimeoutPolicy::ResendSameStan) {
+            self.queue_reversal(now + card.elapsed(), &txn, out);
         }
     }
 
