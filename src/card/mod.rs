@@ -137,7 +137,7 @@ impl CardData {
         service_code: &str,
         pin: &str,
     ) -> Result<Self, CryptoError> {
-        crate::protocol::crypto::check_digits_pub(psn, "PAN sequence number", 2)?;
+        crate::protocol::crypto::check_digits(psn, "PAN sequence number", 2)?;
         Ok(Self {
             pan: pan.into(),
             psn: Digits::new(psn),

@@ -754,7 +754,6 @@ impl HostCore {
         self.auth_seq = self.auth_seq % 999_999 + 1;
         let mut extra = with_arpc(Rc::Approved);
         extra.push((38, format!("{:06}", self.auth_seq).into_bytes()));
-        let _ = &trec.mid;
         respond(self, &mut d, Rc::Approved, "approved", &extra)
     }
 

@@ -151,10 +151,9 @@ impl Monitor {
         *e = (*e).min(t);
     }
 
-    fn raise(&mut self, t: SimTime, alert: AlertKind, terminal: Option<String>, detail: String) {
+    fn raise(&mut self, alert: AlertKind, terminal: Option<String>, detail: String) {
         *self.alert_counts.entry(alert).or_default() += 1;
         self.pending.push(Record::Alert { alert, terminal, detail });
-        let _ = t;
     }
 
     /// Customer transactions completed so far (PIN retries count again).
@@ -177,7 +176,7 @@ impl Monitor {
         if b.times.len() as u32 >= threshold && !b.raised {
             b.raised = true;
             let n = b.times.len();
-            self.raise(t, kind, None, format!("{n} {what} within {window}"));
+            self.raise(kind, None, format!("{n} {what} within {window}"));
         } else if (b.times.len() as u32) < threshold {
             b.raised = false;
         }
@@ -261,7 +260,6 @@ impl Monitor {
                             self.note("59", seq);
                             self.cause(AlertKind::AtcReplay, t);
                             self.raise(
-                                t,
                                 AlertKind::AtcReplay,
                                 terminal.clone(),
                                 format!("ATC replay or cloned chip at STAN {}", stan.unwrap_or(0)),
@@ -270,7 +268,6 @@ impl Monitor {
                         ResponseCode::PinTriesExceeded => {
                             self.cause(AlertKind::PinBlocked, t);
                             self.raise(
-                                t,
                                 AlertKind::PinBlocked,
                                 terminal.clone(),
                                 "card PIN-blocked after wrong PINs".into(),
@@ -310,7 +307,6 @@ impl Monitor {
                     self.counts.reversals_abandoned += 1;
                     self.cause(AlertKind::ReversalAbandoned, t);
                     self.raise(
-                        t,
                         AlertKind::ReversalAbandoned,
                         Some(terminal.to_string()),
                         format!("reversal of purchase {purchase} abandoned"),
@@ -339,7 +335,6 @@ impl Monitor {
                     self.cause(AlertKind::LinkDown, t);
                     if n == self.spec.link_down_after {
                         self.raise(
-                            t,
                             AlertKind::LinkDown,
                             Some(terminal.to_string()),
                             format!("{n} timeouts in a row: the link to the host looks down"),

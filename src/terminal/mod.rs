@@ -551,7 +551,6 @@ impl TerminalCore {
         if self.busy() {
             return;
         }
-        let _ = now;
         let read = match self.read_card(now, &purchase, card, out) {
             Ok(r) => r,
             Err(reason) => {
@@ -566,7 +565,7 @@ impl TerminalCore {
             }
         };
         let un = self.unpredictable_number();
-        let mut txn = Txn {
+        let txn = Txn {
             purchase,
             read,
             un,
@@ -580,9 +579,6 @@ impl TerminalCore {
             token: 0,
             sends: 0,
         };
-        if txn.read.entry == Entry::Fallback {
-            txn.tvr[0] |= 0x00;
-        }
         if matches!(txn.read.cvm, CvmPerformed::OnlinePin | CvmPerformed::OfflinePin) {
             out.push(Output::RequestPin { purchase: purchase.id });
             self.stage = Stage::AwaitPin(Box::new(txn));
@@ -838,8 +834,7 @@ impl TerminalCore {
         let pdol = Dol::parse(tlv::find_deep(&fci, 0x9F38)?).ok()?;
         // The UN goes into the PDOL data: draw it now; it is the transaction's.
         let un = self.unpredictable_number();
-        let mut data = TermData { un, ..self.term_data(&Txn::probe(*p), now) };
-        data.un = un;
+        let data = TermData { un, ..self.term_data(&Txn::probe(*p), now) };
         let pdol_data = pdol.fill(|t| data.get(t));
         let gpo = exchange(card, &Command::get_processing_options(&pdol_data))
             .filter(|r| r.sw().is_ok())?;

@@ -89,17 +89,12 @@ pub(crate) fn digits_to_bcd(digits: &[u8], out: &mut [u8]) {
 }
 
 /// Checks that `s` is exactly `n` decimal digits.
-pub(crate) fn check_digits(s: &str, what: &'static str, n: usize) -> Result<(), CryptoError> {
+pub fn check_digits(s: &str, what: &'static str, n: usize) -> Result<(), CryptoError> {
     if s.len() == n && s.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
         Err(CryptoError::Digits { what, digits: n })
     }
-}
-
-/// Checks that `s` is exactly `n` decimal digits (for callers outside crypto).
-pub fn check_digits_pub(s: &str, what: &'static str, n: usize) -> Result<(), CryptoError> {
-    check_digits(s, what, n)
 }
 
 /// Checks that a PAN is 12 to 19 decimal digits.
