@@ -219,8 +219,15 @@ impl DateTime {
             minute: mm,
             second: ss,
         };
+        let leap = v.year % 4 == 0 && (v.year % 100 != 0 || v.year % 400 == 0);
+        let days = match v.month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
         if !(1..=12).contains(&v.month)
-            || !(1..=31).contains(&v.day)
+            || !(1..=days).contains(&v.day)
             || hh > 23
             || mm > 59
             || ss > 59
@@ -351,5 +358,7 @@ mod tests {
         assert_eq!(later.yymmdd_bcd(), [0x26, 0x11, 0x25]);
         assert_eq!(DateTime::parse("2024-02-29").unwrap().day_of_year(), 60);
         assert!(DateTime::parse("2026-13-01").is_err());
+        assert!(DateTime::parse("2026-02-30").is_err());
+        assert!(DateTime::parse("2024-02-29").is_ok());
     }
 }

@@ -299,3 +299,71 @@ fn the_seed_flag_changes_the_day_and_is_reported() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["seed"], 1234);
 }
+
+#[test]
+fn hostile_scenarios_are_refused_with_a_position_not_run() {
+    let cases: [(&str, &str); 6] = [
+        (
+            "Scenario(name: \"x\", traffic: (per_hour: 1e300))",
+            "`per_hour` must be more than 0 and at most 36000",
+        ),
+        (
+            "Scenario(name: \"x\", shop: (terminals: [(id: \"ABCD\", count: 10000)]))",
+            "`count` is at most 9999",
+        ),
+        ("Scenario(name: \"x\", start: \"2026-02-30\")", "expected a date like"),
+        (
+            "Scenario(name: \"x\", cardholders: (cards: [(pan: \"4073662585178123\", pin: \"1234\", expiry: \"2613\")]))",
+            "`expiry` is YYMM with a month from 01 to 12",
+        ),
+        (
+            "Scenario(name: \"x\", cardholders: (balance: \"-5.00\"))",
+            "a balance cannot be negative",
+        ),
+        (
+            "Scenario(name: \"x\", links: [(id: \"uplink\", bandwidth: 0)])",
+            "`bandwidth` must be more than 0",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let path = tmp(&format!("hostile{i}.ron"));
+        std::fs::write(&path, text).unwrap();
+        let out = possim(&["run", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{text}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(want) && err.contains(&format!("{}:1:", path.display())),
+            "{text}\n{err}"
+        );
+    }
+    let path = tmp("latin1.ron");
+    std::fs::write(&path, b"Scenario(\n  name: \"caf\xe9\",\n)").unwrap();
+    let out = possim(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("{}:2:13: not UTF-8", path.display())),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_dialect_file_is_found_next_to_the_scenario() {
+    let dir = tmp("dialects");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let dialect = possim(&["spec", "iso87-binary"]);
+    std::fs::write(dir.join("sub/mine.ron"), stdout(&dialect)).unwrap();
+    std::fs::write(
+        dir.join("sub/s.ron"),
+        "Scenario(name: \"own dialect\", duration: \"1h\", dialect: \"mine.ron\")",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(["check", dir.join("sub/s.ron").to_str().unwrap()])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = possim(&["spec", "no/such/dialect.ron"]);
+    assert_eq!(out.status.code(), Some(3), "an unreadable dialect is an I/O failure");
+}

@@ -407,7 +407,7 @@ fn every_corrupted_byte_gets_30_or_63_or_silence_and_never_moves_money() {
 }
 
 #[test]
-fn a_resending_terminal_with_the_same_stan_is_saved_by_the_duplicate_check() {
+fn a_resending_terminal_gets_94_and_reverses_so_nobody_pays_without_goods() {
     let mut shop = shop(chip(Cvm::OnlinePin), "7070");
     let mut cfg = shop.term.config().clone();
     cfg.on_timeout = TimeoutPolicy::ResendSameStan;
@@ -422,12 +422,39 @@ fn a_resending_terminal_with_the_same_stan_is_saved_by_the_duplicate_check() {
     };
     shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
     shop.drive(outs, &mut vec!["7070"]);
+    // The host approved the first copy; the terminal never heard.
+    assert_eq!(shop.available(), Money::parse("950.00").unwrap());
     shop.drop_responses = false;
     let done = shop.fire_timers();
-    assert_eq!(done[0].response, Some(ResponseCode::Duplicate));
+    assert_eq!(done[0].response, Some(ResponseCode::Duplicate), "the resent copy is answered 94");
+    assert_eq!(done[0].outcome, Outcome::Declined);
+    // 94 leaves the outcome unknown, so the terminal reversed: money back.
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+    assert!(shop.notes.iter().any(|n| matches!(n, Note::ReversalAcknowledged { purchase: 3, .. })));
+}
+
+#[test]
+fn a_pan_in_field_2_that_differs_from_track_2_is_refused() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.buy("35.00", Presentation::Insert, &["7070"]);
+    let spec = Spec::iso87_ascii();
+    let mut m = spec.decode(&shop.sent[0]).unwrap();
+    // Someone else's card number in field 2, a genuine track in field 35.
+    m.set(2, "4499962283038835").set_stan(77).set(37, "600000000077");
+    m.remove(64);
+    let wire = possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tak")).unwrap();
+    let r = shop.host.handle(shop.now, &wire);
     assert_eq!(
-        shop.available(),
-        Money::parse("950.00").unwrap(),
-        "charged once, and the customer was told 94"
+        (r.decision.response, r.decision.ledger),
+        (Some(ResponseCode::FormatError), LedgerEffect::None),
+        "{}",
+        r.decision.reason
     );
+    // A magstripe entry without track 2 is refused too.
+    let mut m = spec.decode(&shop.sent[0]).unwrap();
+    m.set(22, "021").set(2, "4073662585178123").set_stan(78).set(37, "600000000078");
+    m.remove(35).remove(55).remove(64);
+    let wire = possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tak")).unwrap();
+    let r = shop.host.handle(shop.now, &wire);
+    assert_eq!(r.decision.response, Some(ResponseCode::FormatError), "{}", r.decision.reason);
 }

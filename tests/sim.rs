@@ -248,3 +248,74 @@ fn a_paced_clock_follows_wall_time_times_the_speed() {
     assert!(advanced <= Duration::from_secs(3 * 3600), "{advanced}");
     assert!(!app.world().resource::<sim::Clock>().finished);
 }
+
+#[test]
+fn the_journal_keeps_card_numbers_and_pins_out_of_everything_but_raw_frames() {
+    // An offline-PIN card: its VERIFY carries the PIN in clear on the card interface.
+    let text = keyed_scenario("")
+        .replace("balance: \"1000.00\")", "balance: \"1000.00\", offline_pin: true)")
+        .replace("traffic: (per_hour: 0.001)", "traffic: (per_hour: 200, tap: 0.0)")
+        .replace("duration: \"1h\"", "duration: \"2h\"");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.counts.approved > 3, "{:?}", r.counts);
+    let sessions = lines_of(&journal, "card_session");
+    assert!(
+        sessions.iter().any(|l| l.to_string().contains("407366******8123")),
+        "masked PAN visible in APDUs"
+    );
+    assert!(
+        sessions
+            .iter()
+            .any(|l| l.to_string().contains("00200080") && l.to_string().contains("****")),
+        "VERIFY is starred"
+    );
+    for line in journal.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if matches!(v["kind"].as_str(), Some("frame_sent" | "frame_delivered")) {
+            continue;
+        }
+        assert!(!line.contains("4073662585178123"), "full PAN outside a raw frame: {line}");
+        assert!(!line.contains("247070"), "clear PIN block outside a raw frame: {line}");
+    }
+}
+
+#[test]
+fn the_evidence_does_not_depend_on_whether_a_journal_is_kept() {
+    let text = r#"Scenario(
+    name: "evidence",
+    duration: "2h",
+    links: [(id: "uplink", faults: [Corrupt(p: 0.2)])],
+    traffic: (per_hour: 60),
+    expect: [AtMost(0, Response("63")), AtLeast(1, FrameCorrupted)],
+)"#;
+    let s = possim::scenario::parse(text, "e.ron").unwrap();
+    let run = |journal: bool| {
+        let plan = Arc::new(Plan::new(&s, None).unwrap());
+        let j = journal.then(|| sim::Journal::to(Box::new(std::io::sink())));
+        let mut app = sim::build_app(
+            plan,
+            j,
+            Pacing::Headless { slice: MINUTE },
+            Options { apdus: journal, frames: journal, stay_open: false },
+        );
+        sim::run_to_end(&mut app, "e.ron")
+    };
+    let (without, with) = (run(false), run(true));
+    assert!(!with.expectations[0].events.is_empty());
+    assert_eq!(without.expectations, with.expectations, "the same event ids either way");
+}
+
+#[test]
+fn duplicated_requests_and_lost_responses_do_not_charge_declined_customers() {
+    // The link duplicates 0200s and loses some 0210s: a terminal can hear
+    // the host's 94 for the copy and never the approval of the original.
+    let text = r#"Scenario(
+    name: "dup and loss",
+    duration: "3h",
+    links: [(id: "uplink", faults: [Duplicate(p: 0.5, direction: Up), Loss(p: 0.5, direction: Down, mti: "0210")])],
+    traffic: (per_hour: 60),
+    expect: [NoLostTransaction, NoDoubleCharge, LedgerBalanced, AtLeast(1, Response("94"))],
+)"#;
+    let (r, _) = run_text(text, None, MINUTE);
+    assert!(r.passed, "{:#?}", r.expectations);
+}

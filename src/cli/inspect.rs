@@ -7,7 +7,7 @@ use possim::inspect::inspect;
 use possim::keys::KeySet;
 use possim::protocol::iso8583::{Spec, split_frame};
 
-use super::{Failure, Outcome, print};
+use super::{Failure, Outcome, print, spec_failure};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -62,7 +62,7 @@ fn read_input(args: &Args) -> Result<Vec<u8>, Failure> {
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
-    let spec = Spec::load(&args.spec).map_err(|e| Failure::Invalid(e.to_string()))?;
+    let spec = Spec::load(&args.spec).map_err(spec_failure)?;
     let keys = match &args.keys {
         None => KeySet::default(),
         Some(p) => {

@@ -69,6 +69,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A dialect that cannot be read is an I/O failure (3); one that is wrong is
+/// invalid input (2).
+pub(crate) fn spec_failure(e: possim::protocol::iso8583::SpecError) -> Failure {
+    match e {
+        possim::protocol::iso8583::SpecError::Io { .. } => Failure::Io(e.to_string()),
+        other => Failure::Invalid(other.to_string()),
+    }
+}
+
 /// Writes to stdout, treating a closed pipe (`possim ... | head`) as success.
 pub(crate) fn print(text: &str) -> Outcome {
     use std::io::Write;

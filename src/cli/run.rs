@@ -57,16 +57,23 @@ struct Job {
     journal: Option<PathBuf>,
 }
 
-fn journal_path(args: &Args, file: &Path, many: bool) -> Option<PathBuf> {
+/// Where a scenario's journal goes: the path itself for one file; for several,
+/// `<stem>.jsonl` in that directory (`<stem>-2.jsonl` and so on when stems repeat).
+fn journal_path(args: &Args, file: &Path, many: bool, taken: &mut Vec<PathBuf>) -> Option<PathBuf> {
     let j = args.journal.as_ref()?;
-    if many {
-        let stem = file
-            .file_stem()
-            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-        Some(j.join(format!("{stem}.jsonl")))
-    } else {
-        Some(j.clone())
+    if !many {
+        return Some(j.clone());
     }
+    let stem =
+        file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    let mut path = j.join(format!("{stem}.jsonl"));
+    let mut n = 1;
+    while taken.contains(&path) {
+        n += 1;
+        path = j.join(format!("{stem}-{n}.jsonl"));
+    }
+    taken.push(path.clone());
+    Some(path)
 }
 
 fn run_one(
@@ -126,13 +133,14 @@ pub(crate) fn run(args: Args) -> Outcome {
             .map_err(|e| Failure::Io(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut jobs = Vec::new();
+    let mut taken = Vec::new();
     for (f, s) in &scenarios {
         let plan = Plan::new(s, args.seed)
             .map_err(|e| Failure::Invalid(format!("{}: {e}", f.display())))?;
         jobs.push(Job {
             file: f.display().to_string(),
             plan: Arc::new(plan),
-            journal: journal_path(&args, f, many),
+            journal: journal_path(&args, f, many, &mut taken),
         });
     }
 

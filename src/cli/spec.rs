@@ -3,7 +3,7 @@
 
 use possim::protocol::iso8583::Spec;
 
-use super::{Failure, Outcome, print};
+use super::{Outcome, print, spec_failure};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -16,7 +16,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     if let Some(src) = Spec::built_in_source(&args.spec) {
         return print(src);
     }
-    let spec = Spec::load(&args.spec).map_err(|e| Failure::Invalid(e.to_string()))?;
+    let spec = Spec::load(&args.spec).map_err(spec_failure)?;
     print(&format!(
         "{}: dialect {:?}, {} fields, valid\n",
         args.spec,

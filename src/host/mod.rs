@@ -564,6 +564,34 @@ impl HostCore {
         let Some(pan) = msg.card_pan().map(String::from) else {
             return respond(self, &mut d, Rc::FormatError, "no PAN or track 2", &[]);
         };
+        // Card-present entry modes read track data; it must be there, parse,
+        // and name the same card as field 2.
+        let card_read = ["02", "05", "07", "80", "90", "91"].iter().any(|m| entry.starts_with(m));
+        match &track {
+            Some(Ok(t)) if t.pan != pan => {
+                return respond(
+                    self,
+                    &mut d,
+                    Rc::FormatError,
+                    "PAN in field 2 differs from the one in track 2",
+                    &[],
+                );
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) => {
+                return respond(self, &mut d, Rc::FormatError, "track 2 does not parse", &[]);
+            }
+            None if card_read => {
+                return respond(
+                    self,
+                    &mut d,
+                    Rc::FormatError,
+                    "entry mode reads the card, but track 2 is missing",
+                    &[],
+                );
+            }
+            None => {}
+        }
         if !luhn_valid(&pan) {
             return respond(self, &mut d, Rc::InvalidCardNumber, "PAN fails the Luhn check", &[]);
         }

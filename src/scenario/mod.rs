@@ -38,20 +38,56 @@ impl ScenarioError {
     }
 }
 
-/// Reads and checks a scenario file.
+/// Reads and checks a scenario file. A dialect file named in it is found
+/// relative to the scenario's directory.
 pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| ScenarioError::Io { path: name.clone(), message: e.to_string() })?;
-    parse(&text, &name).map_err(|d| ScenarioError::Invalid(Box::new(d)))
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = e.as_bytes().get(..e.utf8_error().valid_up_to()).unwrap_or_default();
+            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let d = Diagnostic::at(
+                &name,
+                &shown,
+                line,
+                column,
+                1,
+                "not UTF-8 text: a scenario is a UTF-8 RON file",
+            );
+            return Err(ScenarioError::Invalid(Box::new(d)));
+        }
+    };
+    parse_in(&text, &name, path.parent()).map_err(|d| ScenarioError::Invalid(Box::new(d)))
 }
 
-/// Parses and checks scenario text; `file` names it in errors.
+/// Parses and checks scenario text; `file` names it in errors. Relative
+/// dialect paths are taken from the current directory.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, Diagnostic> {
-    let scenario: Scenario = ron::Options::default()
+    parse_in(text, file, None)
+}
+
+/// Parses and checks scenario text whose relative dialect path is relative to `base`.
+pub fn parse_in(
+    text: &str,
+    file: &str,
+    base: Option<&std::path::Path>,
+) -> Result<Scenario, Diagnostic> {
+    let mut scenario: Scenario = ron::Options::default()
         .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
         .from_str(text)
         .map_err(|e| from_ron(file, text, &e))?;
+    let built_in = crate::protocol::iso8583::Spec::BUILT_IN.contains(&scenario.dialect.as_str());
+    if let Some(base) = base
+        && !built_in
+        && std::path::Path::new(&scenario.dialect).is_relative()
+    {
+        scenario.dialect = base.join(&scenario.dialect).display().to_string();
+    }
     validate::check(&scenario, text, file)?;
     Ok(scenario)
 }

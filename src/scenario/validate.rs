@@ -73,7 +73,14 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
     DateTime::parse(&s.start).map_err(|e| c.field("start", &s.start, e))?;
     digits(&c, "currency", &s.currency, 3)?;
     digits(&c, "country", &s.country, 3)?;
-    Spec::load(&s.dialect).map_err(|e| c.field("dialect", &s.dialect, e.to_string()))?;
+    let spec = Spec::load(&s.dialect).map_err(|e| c.field("dialect", &s.dialect, e.to_string()))?;
+    if let Err(e) = dialect_carries_possims_messages(&spec) {
+        return Err(c.field(
+            "dialect",
+            &s.dialect,
+            format!("dialect {} cannot carry the messages possim sends: {e}", spec.name()),
+        ));
+    }
 
     key(&c, "imk_ac", &s.issuer.keys.imk_ac)?;
     key(&c, "cvk", &s.issuer.keys.cvk)?;
@@ -109,6 +116,13 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 format!("link `{}` is defined twice", l.id),
             ));
         }
+        if l.bandwidth == Some(0) {
+            return Err(c.at(
+                "bandwidth:",
+                None,
+                "`bandwidth` must be more than 0 bytes per second (leave it out for unlimited)",
+            ));
+        }
         for f in &l.faults {
             fault(&c, f)?;
         }
@@ -127,6 +141,13 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 "a terminal `id` is 1 to 8 printable characters without spaces (field 41)"
             };
             return Err(c.field("id", &t.id, why));
+        }
+        if t.count > 9999 {
+            return Err(c.at(
+                "count:",
+                Some(&format!("\"{}\"", t.id)),
+                "`count` is at most 9999 (ids end in a 4-digit number)",
+            ));
         }
         if t.count == 0 {
             return Err(c.at(
@@ -170,12 +191,8 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
     }
     cardholders(&c, &s.cardholders)?;
     let t = &s.traffic;
-    if !(t.per_hour.is_finite() && t.per_hour > 0.0) {
-        return Err(c.at(
-            "per_hour:",
-            None,
-            format!("`per_hour` must be more than zero, found {}", t.per_hour),
-        ));
+    if !(t.per_hour.is_finite() && t.per_hour > 0.0 && t.per_hour <= 36_000.0) {
+        return Err(c.at("per_hour:", None, format!("`per_hour` must be more than 0 and at most 36000 (one customer every 100 ms), found {}", t.per_hour)));
     }
     if !(t.amount.min.0 > 0 && t.amount.min <= t.amount.median && t.amount.median <= t.amount.max) {
         return Err(c.at("amount:", None, "amounts need 0 < `min` <= `median` <= `max`"));
@@ -265,6 +282,12 @@ fn cardholders(c: &Ctx<'_>, h: &Cardholders) -> Result<(), Diagnostic> {
     ] {
         prob(c, name, v)?;
     }
+    if h.count > 1_000_000 {
+        return Err(c.at("count:", Some("cardholders:"), "at most 1000000 generated cardholders"));
+    }
+    if h.balance.0 < 0 {
+        return Err(c.at("balance:", Some("cardholders:"), "a balance cannot be negative"));
+    }
     if h.count == 0 && h.cards.is_empty() {
         return Err(c.at(
             "cardholders:",
@@ -292,7 +315,52 @@ fn cardholders(c: &Ctx<'_>, h: &Cardholders) -> Result<(), Diagnostic> {
         }
         digits(c, "psn", &card.psn, 2)?;
         digits(c, "expiry", &card.expiry, 4)?;
+        if !(1..=12)
+            .contains(&card.expiry.get(2..).and_then(|m| m.parse::<u32>().ok()).unwrap_or(0))
+        {
+            return Err(c.field(
+                "expiry",
+                &card.expiry,
+                "`expiry` is YYMM with a month from 01 to 12",
+            ));
+        }
+        if card.balance.is_some_and(|b| b.0 < 0) {
+            return Err(c.at("balance:", Some(&card.pan), "a balance cannot be negative"));
+        }
     }
+    Ok(())
+}
+
+/// Encodes a request, a response and a reversal like the ones the terminals
+/// and the host send, so a dialect that cannot carry them fails here and not
+/// as a silent decline in the middle of a run.
+fn dialect_carries_possims_messages(
+    spec: &Spec,
+) -> Result<(), crate::protocol::iso8583::EncodeError> {
+    use crate::protocol::iso8583::Message;
+    let mut req = Message::new(Mti::REQUEST);
+    req.set(3, "000000")
+        .set_amount(3500)
+        .set(7, "1124101530")
+        .set_stan(1)
+        .set(12, "101530")
+        .set(13, "1124");
+    req.set(22, "051").set(23, "000").set(25, "00").set(35, "4073662585178123=330620110868831000");
+    req.set(37, "632809000001").set(41, "TERM0001").set(42, "SHOP00000000001").set(49, "156");
+    req.set(52, [0u8; 8]).set(55, [0u8; 100]).set(64, [0u8; 8]);
+    spec.encode(&req)?;
+    let mut resp = Message::new(Mti::RESPONSE);
+    resp.set(3, "000000").set_amount(3500).set(7, "1124101530").set_stan(1).set(37, "632809000001");
+    resp.set(38, "000001").set(39, "00").set(41, "TERM0001").set(55, [0u8; 12]).set(64, [0u8; 8]);
+    spec.encode(&resp)?;
+    let mut rev = Message::new(Mti::REVERSAL);
+    rev.set(3, "000000")
+        .set_amount(3500)
+        .set(7, "1124101530")
+        .set_stan(2)
+        .set(90, "0".repeat(42))
+        .set(128, [0u8; 8]);
+    spec.encode(&rev)?;
     Ok(())
 }
 

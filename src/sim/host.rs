@@ -12,6 +12,17 @@ use crate::time::Duration;
 /// How long the host takes to decide.
 const PROCESSING: Duration = Duration::from_millis(5);
 
+/// Opens the host: issuer keys, rules, an empty ledger. The shop registers
+/// its terminals and cards with it next.
+pub(super) fn open_host(world: &mut World) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    world.insert_resource(Host(crate::host::HostCore::new(plan.host.clone())));
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(Startup, open_host.in_set(super::StartupSet::Host));
+}
+
 /// A frame reached the host.
 pub(super) fn on_request(
     world: &mut World,

@@ -25,6 +25,22 @@ fn link_name(world: &World, link: Option<Entity>) -> Name {
     link.and_then(|l| world.get::<Link>(l)).map_or_else(|| DIRECT.clone(), |l| l.id.clone())
 }
 
+/// Spawns the links. Runs first at startup: terminals need them.
+pub(super) fn spawn_links(world: &mut World) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let mut dir = world.remove_resource::<Directory>().unwrap_or_default();
+    for l in &plan.links {
+        let core = crate::link::LinkCore::new(&l.id, plan.seed, l.params.clone(), l.rules.clone());
+        let e = world.spawn(Link { id: l.id.as_str().into(), core }).id();
+        dir.links.push((l.id.clone(), e));
+    }
+    world.insert_resource(dir);
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(Startup, spawn_links.in_set(super::StartupSet::Network));
+}
+
 /// A frame enters its link.
 pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
     let frame = ctx.frame_id();

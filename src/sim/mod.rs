@@ -52,12 +52,17 @@ pub enum SimSet {
     Record,
 }
 
-/// The ordered phases of startup: build the world, then start traffic, then
-/// sign the terminals on.
+/// The ordered phases of startup (order them in `SimPlugin::build` when
+/// adding one): links, then the host, then the shop that registers with
+/// it, then the first customers, then the sign-ons.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StartupSet {
-    /// Entities and the host.
-    Spawn,
+    /// Links.
+    Network,
+    /// The host.
+    Host,
+    /// Terminals, staff, cardholders.
+    Shop,
     /// First arrivals.
     Traffic,
     /// Sign-ons.
@@ -80,9 +85,6 @@ pub struct Options {
 #[derive(Resource, Default)]
 pub struct Dispatch(pub Ctx);
 
-/// Extra virtual time after trading for late responses and stored reversals.
-pub const GRACE: Duration = Duration::from_secs(2 * 3600);
-
 /// The whole simulation as one plugin. Insert a [`Journal`] first to record.
 pub struct SimPlugin {
     /// What to build.
@@ -104,21 +106,31 @@ impl Plugin for SimPlugin {
                 wall: None,
                 finished: false,
             })
-            .insert_resource(Monitor::new(&self.plan))
             .init_resource::<Scheduler>()
             .init_resource::<Dispatch>()
             .configure_sets(Update, (SimSet::Ingest, SimSet::Step, SimSet::Record).chain())
+            .init_resource::<Directory>()
             .configure_sets(
                 Startup,
-                (StartupSet::Spawn, StartupSet::Traffic, StartupSet::SignOn).chain(),
+                (
+                    StartupSet::Network,
+                    StartupSet::Host,
+                    StartupSet::Shop,
+                    StartupSet::Traffic,
+                    StartupSet::SignOn,
+                )
+                    .chain(),
             )
             .add_systems(Update, step.in_set(SimSet::Step))
             .add_plugins((
-                shop::plugin,
-                traffic::plugin,
-                terminal::plugin,
-                journal::plugin,
                 bridge::plugin,
+                host::plugin,
+                journal::plugin,
+                link::plugin,
+                monitor::plugin,
+                shop::plugin,
+                terminal::plugin,
+                traffic::plugin,
             ));
     }
 }
@@ -196,7 +208,7 @@ fn step(world: &mut World) {
     let next = world.resource::<Scheduler>().next_time();
     let limit = world.resource_mut::<Clock>().horizon(next);
     let (end, stay_open) = (world.resource::<Clock>().end, world.resource::<Options>().stay_open);
-    let hard_stop = end + GRACE;
+    let hard_stop = end + world.resource::<PlanRes>().0.settle_after;
     loop {
         let popped = world.resource_mut::<Scheduler>().pop_due(limit.min(hard_stop));
         let Some((at, ev)) = popped else { break };

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap as HashMap;
 
-use bevy::prelude::Resource;
+use bevy::prelude::{App, Resource};
 
 use super::plan::Plan;
 use super::record::Record;
@@ -66,15 +66,21 @@ pub struct Monitor {
     end_us: u64,
     completions: VecDeque<(SimTime, u64)>,
     stan_times: VecDeque<(SimTime, u64)>,
+    /// A purchase is judged and forgotten this long after it completed: no
+    /// frame or stored reversal outlives it, and memory stays flat.
+    settle_after: Duration,
+    rc_evidence: BTreeMap<ResponseCode, Vec<u64>>,
     double: Vec<(u64, u64, i64)>,
     double_count: u64,
     lost: Vec<(u64, u64, bool)>,
     lost_count: u64,
 }
 
-/// A purchase is judged and forgotten this long after it completed: no
-/// frame or stored reversal outlives it, and memory stays flat.
-const SETTLE_AFTER: Duration = Duration::from_secs(2 * 3600);
+/// Installs the monitor for the plan in the app.
+pub(super) fn plugin(app: &mut App) {
+    let plan = app.world().resource::<super::PlanRes>().0.clone();
+    app.insert_resource(Monitor::new(&plan));
+}
 
 fn key(tid: u64, stan: u32) -> u64 {
     (tid << 32) | u64::from(stan)
@@ -102,7 +108,9 @@ impl Monitor {
                     crate::link::Fault::Duplicate { .. } => &[AlertKind::Duplicates],
                     _ => &[],
                 };
-                let at = r.from.unwrap_or(SimTime(0));
+                // A window that starts somewhere is a cause; a fault that is
+                // there all along is not (its first effect is).
+                let Some(at) = r.from else { continue };
                 for k in kinds {
                     let e = first_cause.entry(*k).or_insert(at);
                     *e = (*e).min(at);
@@ -132,6 +140,8 @@ impl Monitor {
             end_us: 0,
             completions: VecDeque::new(),
             stan_times: VecDeque::new(),
+            settle_after: plan.settle_after,
+            rc_evidence: BTreeMap::new(),
             double: Vec::new(),
             double_count: 0,
             lost: Vec::new(),
@@ -217,17 +227,35 @@ impl Monitor {
                 };
                 *self.faults.entry(name.to_string()).or_default() += 1;
                 self.note(name, seq);
+                if matches!(fired, Fired::Dropped { .. }) {
+                    self.note("dropped", seq);
+                }
             }
             Record::FrameLost { .. } => {
                 *self.faults.entry("outage".to_string()).or_default() += 1;
                 self.note("outage", seq);
+                self.note("dropped", seq);
             }
-            Record::HostDecision { terminal, stan, response, ledger, reverses, amount, .. } => {
-                if let Some(rc) = response {
+            Record::HostDecision {
+                terminal,
+                stan,
+                response,
+                ledger,
+                reverses,
+                amount,
+                mti,
+                ..
+            } => {
+                // Network management (sign-ons) is not a payment answer.
+                let network = mti.is_some_and(|m| m.class() == 8);
+                if let (Some(rc), false) = (response, network) {
                     *self.responses.entry(*rc).or_default() += 1;
+                    let ev = self.rc_evidence.entry(*rc).or_default();
+                    if ev.len() < 5 {
+                        ev.push(seq);
+                    }
                     match rc {
                         ResponseCode::SecurityViolation => {
-                            self.note("63", seq);
                             self.cause(AlertKind::SecurityViolations, t);
                             self.burst(
                                 t,
@@ -237,7 +265,6 @@ impl Monitor {
                             );
                         }
                         ResponseCode::FormatError => {
-                            self.note("30", seq);
                             self.cause(AlertKind::FormatErrors, t);
                             self.burst(
                                 t,
@@ -247,7 +274,6 @@ impl Monitor {
                             );
                         }
                         ResponseCode::Duplicate => {
-                            self.note("94", seq);
                             self.cause(AlertKind::Duplicates, t);
                             self.burst(
                                 t,
@@ -257,7 +283,6 @@ impl Monitor {
                             );
                         }
                         ResponseCode::SuspectedFraud => {
-                            self.note("59", seq);
                             self.cause(AlertKind::AtcReplay, t);
                             self.raise(
                                 AlertKind::AtcReplay,
@@ -399,16 +424,19 @@ impl Monitor {
 
     fn events_for(&self, k: &EventKind) -> Vec<u64> {
         let key = match k {
-            EventKind::Response(c) if c == "63" => "63",
-            EventKind::Response(c) if c == "30" => "30",
-            EventKind::Response(c) if c == "94" => "94",
-            EventKind::Response(c) if c == "59" => "59",
+            EventKind::Response(c) => {
+                return self
+                    .rc_evidence
+                    .get(&ResponseCode::from_code(c))
+                    .cloned()
+                    .unwrap_or_default();
+            }
             EventKind::DoubleCharge => "double",
             EventKind::LostTransaction => "lost",
             EventKind::Fallback => "fallback",
             EventKind::FrameCorrupted => "corrupt",
             EventKind::FrameDuplicated => "duplicate",
-            EventKind::FrameDropped => "loss",
+            EventKind::FrameDropped => "dropped",
             EventKind::Alert(a) => {
                 return self
                     .alerts
@@ -459,7 +487,7 @@ impl Monitor {
     /// Judges and forgets purchases that completed long enough before `t`.
     fn settle_until(&mut self, t: SimTime) {
         while let Some(&(at, id)) = self.completions.front() {
-            if t.since(at) <= SETTLE_AFTER {
+            if t.since(at) <= self.settle_after {
                 break;
             }
             self.completions.pop_front();
@@ -470,7 +498,7 @@ impl Monitor {
             }
         }
         while let Some(&(at, k)) = self.stan_times.front() {
-            if t.since(at) <= SETTLE_AFTER {
+            if t.since(at) <= self.settle_after {
                 break;
             }
             self.stan_times.pop_front();

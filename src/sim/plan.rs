@@ -107,6 +107,10 @@ pub struct Plan {
     pub monitor: MonitorSpec,
     /// Expectations.
     pub expect: Vec<Expectation>,
+    /// How long after trading (and after a purchase completes) anything can
+    /// still happen to it: the longest a stored reversal keeps trying, plus
+    /// ten minutes, and at least two hours.
+    pub settle_after: Duration,
 }
 
 /// A key from the scenario, or one derived from the seed and its name.
@@ -245,6 +249,7 @@ impl Plan {
             derive_icc_master_key(&imk, &c.pan, &c.psn)?;
         }
         let plan_cards = s.cardholders.clone();
+        let settle_after = settle_after(&terminals);
         Ok(Self {
             name: s.name.clone(),
             seed,
@@ -260,8 +265,26 @@ impl Plan {
             traffic: s.traffic.clone(),
             monitor: s.monitor.clone(),
             expect: s.expect.clone(),
+            settle_after,
         })
     }
+}
+
+fn settle_after(terminals: &[TerminalPlan]) -> Duration {
+    let longest = terminals
+        .iter()
+        .map(|t| {
+            let c = &t.config;
+            u64::from(c.reversal_max_attempts)
+                .saturating_mul(c.reversal_retry.micros() + c.response_timeout.micros())
+        })
+        .max()
+        .unwrap_or(0);
+    Duration(
+        longest
+            .saturating_add(Duration::from_secs(600).micros())
+            .max(Duration::from_secs(7200).micros()),
+    )
 }
 
 fn fault_rule(f: &FaultSpec, timeout: Duration, latency: Duration) -> Result<FaultRule, PlanError> {

@@ -40,7 +40,7 @@ impl CardChannel for ReaderChannel<'_> {
         self.exchanges += 1;
         let r = self.card.as_mut().map(|c| c.transmit(capdu)).unwrap_or_default();
         if let Some(log) = self.log.as_mut() {
-            log.push(Apdu { c: capdu.to_vec(), r: r.clone() });
+            log.push(Apdu::masked(capdu, &r));
         }
         r
     }

@@ -36,15 +36,76 @@ fn hex_opt<S: serde::Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::
     }
 }
 
-/// One command and response exchanged with a card.
+/// One command and response exchanged with a card, in hex with card data
+/// masked: the PAN (5A) and track 2 equivalent data (57) show only the first
+/// 6 and last 4 digits, and a VERIFY's PIN block is starred out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Apdu {
     /// Command.
-    #[serde(serialize_with = "hex")]
-    pub c: Vec<u8>,
+    pub c: String,
     /// Response.
-    #[serde(serialize_with = "hex")]
-    pub r: Vec<u8>,
+    pub r: String,
+}
+
+impl Apdu {
+    /// Records an exchange, masking card data.
+    pub fn masked(command: &[u8], response: &[u8]) -> Self {
+        Self { c: mask_command(command), r: mask_response(response) }
+    }
+}
+
+fn mask_command(c: &[u8]) -> String {
+    match c {
+        // VERIFY: header and Lc stay, the PIN block does not.
+        [cla, 0x20, p1, p2, lc, data @ ..] => {
+            format!(
+                "{}{}",
+                hex::encode_upper([*cla, 0x20, *p1, *p2, *lc]),
+                "*".repeat(2 * data.len())
+            )
+        }
+        _ => hex::encode_upper(c),
+    }
+}
+
+fn mask_response(r: &[u8]) -> String {
+    let Some((data, sw)) = r.split_last_chunk::<2>() else {
+        return hex::encode_upper(r);
+    };
+    let mut out = String::with_capacity(2 * r.len());
+    if !mask_tlv(data, &mut out, 0) {
+        out = format!("({} bytes, not BER-TLV)", data.len());
+    }
+    out.push_str(&hex::encode_upper(sw));
+    out
+}
+
+/// Writes `data` as hex, masking 5A and 57 values; false if it is not TLV.
+fn mask_tlv(data: &[u8], out: &mut String, depth: usize) -> bool {
+    use crate::protocol::pan::mask_pan;
+    use crate::protocol::tlv;
+    if depth > tlv::MAX_DEPTH {
+        return false;
+    }
+    let base = data.as_ptr() as usize;
+    let mut at = 0;
+    for item in tlv::iter(data) {
+        let Ok((tag, value)) = item else { return false };
+        let start = value.as_ptr() as usize - base;
+        out.push_str(&hex::encode_upper(data.get(at..start).unwrap_or_default()));
+        match tag {
+            0x5A | 0x57 => out.push_str(&mask_pan(hex::encode_upper(value).trim_end_matches('F'))),
+            t if tlv::is_constructed(t) => {
+                if !mask_tlv(value, out, depth + 1) {
+                    return false;
+                }
+            }
+            _ => out.push_str(&hex::encode_upper(value)),
+        }
+        at = start + value.len();
+    }
+    out.push_str(&hex::encode_upper(data.get(at..).unwrap_or_default()));
+    true
 }
 
 /// A journal record.

@@ -1,6 +1,5 @@
-//! Builds the shop world from the plan: links, terminals with their readers
-//! and PIN pads, staff, cardholders with their cards, and the host with its
-//! card and terminal records.
+//! Builds the shop from the plan: terminals with their readers and PIN pads,
+//! staff, and cardholders with their cards, each registered with the host.
 
 use bevy::prelude::*;
 
@@ -9,8 +8,7 @@ use super::components::*;
 use super::event::Ctx;
 use super::record::Record;
 use crate::card::Card;
-use crate::host::{CardRecord, HostCore, TerminalRecord};
-use crate::link::LinkCore;
+use crate::host::{CardRecord, TerminalRecord};
 use crate::rng::Stream;
 use crate::terminal::TerminalCore;
 
@@ -18,18 +16,10 @@ use crate::terminal::TerminalCore;
 pub(super) fn spawn_world(world: &mut World) {
     let plan = world.resource::<PlanRes>().0.clone();
     let seed = plan.seed;
-    let mut host = HostCore::new(plan.host.clone());
-    let mut dir = Directory::default();
-
-    for l in &plan.links {
-        let e = world
-            .spawn(Link {
-                id: l.id.as_str().into(),
-                core: LinkCore::new(&l.id, seed, l.params.clone(), l.rules.clone()),
-            })
-            .id();
-        dir.links.push((l.id.clone(), e));
-    }
+    // The links and the host exist already (their plugins run first); the
+    // shop registers its terminals and its customers' cards with the host.
+    let Some(Host(mut host)) = world.remove_resource::<Host>() else { return };
+    let mut dir = world.remove_resource::<Directory>().unwrap_or_default();
     for t in &plan.terminals {
         let cfg = &t.config;
         host.add_terminal(
@@ -107,5 +97,5 @@ pub(super) fn spawn_world(world: &mut World) {
 }
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(Startup, spawn_world.in_set(super::StartupSet::Spawn));
+    app.add_systems(Startup, spawn_world.in_set(super::StartupSet::Shop));
 }

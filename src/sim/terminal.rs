@@ -133,7 +133,7 @@ pub(super) fn serve_next(world: &mut World, ctx: &mut Ctx, term: Entity) {
     }) else {
         return;
     };
-    session(world, ctx, term, p.id, apdus);
+    session(world, ctx, term, p.id, n, apdus);
     apply(world, ctx, term, outs, apdu_time(world, n));
 }
 
@@ -142,14 +142,17 @@ fn apdu_time(world: &World, exchanges: u32) -> Duration {
     Duration(per.micros() * u64::from(exchanges))
 }
 
+/// Records a card session (always, so journal event ids do not depend on
+/// whether the APDUs themselves are kept).
 fn session(
     world: &World,
     ctx: &mut Ctx,
     term: Entity,
     purchase: u64,
+    exchanges: u32,
     apdus: Vec<super::record::Apdu>,
 ) {
-    if apdus.is_empty() {
+    if exchanges == 0 {
         return;
     }
     if let Some(t) = world.get::<Terminal>(term) {
@@ -180,7 +183,7 @@ pub(super) fn on_pin(world: &mut World, ctx: &mut Ctx, term: Entity) {
     }) else {
         return;
     };
-    session(world, ctx, term, visit.purchase.id, apdus);
+    session(world, ctx, term, visit.purchase.id, n, apdus);
     apply(world, ctx, term, outs, apdu_time(world, n));
 }
 
@@ -196,7 +199,7 @@ pub(super) fn on_timer(world: &mut World, ctx: &mut Ctx, term: Entity, token: u6
         return;
     };
     if let Some(p) = purchase {
-        session(world, ctx, term, p, apdus);
+        session(world, ctx, term, p, n, apdus);
     }
     apply(world, ctx, term, outs, apdu_time(world, n));
 }
@@ -213,7 +216,7 @@ pub(super) fn on_frame(world: &mut World, ctx: &mut Ctx, term: Entity, bytes: &[
         return;
     };
     if let Some(p) = purchase {
-        session(world, ctx, term, p, apdus);
+        session(world, ctx, term, p, n, apdus);
     }
     apply(world, ctx, term, outs, apdu_time(world, n));
 }

@@ -37,13 +37,8 @@ pub(super) fn start_traffic(world: &mut World) {
 /// A customer arrives at `term`; the next arrival there is scheduled.
 pub(super) fn on_arrival(world: &mut World, ctx: &mut Ctx, term: Entity) {
     let plan = world.resource::<PlanRes>().0.clone();
-    {
-        let mut st = world.resource_mut::<TrafficState>();
-        match st.remaining.as_mut() {
-            Some(0) => return,
-            Some(n) => *n -= 1,
-            None => {}
-        }
+    if world.resource::<TrafficState>().remaining == Some(0) {
+        return;
     }
     let holders = world.resource::<Directory>().cardholders.len() as u64;
     let tr = &plan.traffic;
@@ -55,23 +50,32 @@ pub(super) fn on_arrival(world: &mut World, ctx: &mut Ctx, term: Entity) {
     let amount = Money((raw.round() as i64).clamp(tr.amount.min.0, tr.amount.max.0));
     let refund = rng.chance(tr.refunds);
     let tap = rng.f64();
-    let more = world.resource::<TrafficState>().remaining.is_none_or(|n| n > 0);
-    if more && next.0 < plan.duration.micros() {
-        ctx.at(next, SimEvent::CustomerArrives(term));
-    } else if !more {
+    // A cardholder already at another terminal cannot be here too: take the
+    // next free one (if everyone is busy, this customer does not exist).
+    let dir = world.resource::<Directory>();
+    let n = dir.cardholders.len();
+    let holder = (0..n)
+        .map(|i| dir.cardholders[(pick as usize + i) % n])
+        .find(|&h| world.get::<Cardholder>(h).is_some_and(|c| !c.busy));
+    let left = {
+        let mut st = world.resource_mut::<TrafficState>();
+        if holder.is_some()
+            && let Some(r) = st.remaining.as_mut()
+        {
+            *r -= 1;
+        }
+        st.remaining
+    };
+    if left.is_none_or(|r| r > 0) {
+        if next.0 < plan.duration.micros() {
+            ctx.at(next, SimEvent::CustomerArrives(term));
+        }
+    } else {
         // The purchase budget is spent: the day ends when everything settles.
         let mut clock = world.resource_mut::<super::Clock>();
         clock.end = clock.end.min(ctx.now);
     }
-    // A cardholder already at another terminal cannot be here too: take the next free one.
-    let dir = world.resource::<Directory>();
-    let n = dir.cardholders.len();
-    let Some(holder) = (0..n)
-        .map(|i| dir.cardholders[(pick as usize + i) % n])
-        .find(|&h| world.get::<Cardholder>(h).is_some_and(|c| !c.busy))
-    else {
-        return;
-    };
+    let Some(holder) = holder else { return };
     let profile = world.get::<PaymentCard>(holder).map(|c| c.0.profile);
     let presentation = match profile {
         Some(p) if p.contactless && tap < tr.tap => Presentation::Tap,

@@ -1093,6 +1093,14 @@ impl TerminalCore {
             Some(&txn),
         );
         c.round_trip = Some(now.since(txn.sent_at));
+        // 94 says the host already has this request, not what it decided:
+        // the outcome is unknown, so a careful terminal reverses it.
+        if rc == ResponseCode::Duplicate
+            && matches!(self.cfg.on_timeout, TimeoutPolicy::Reverse | TimeoutPolicy::ResendSameStan)
+        {
+            c.reason = "duplicate: the host has the request but its outcome is unknown; reversed";
+            self.queue_reversal(now + card.elapsed(), &txn, out);
+        }
         if approved {
             if txn.purchase.refund {
                 self.totals.refunds += 1;
