@@ -68,6 +68,45 @@ impl std::ops::Sub for Money {
     }
 }
 
+/// Settlement totals: count and amount of purchases and of refunds. Both
+/// sides of settlement keep one (the terminal what it approved, the host what
+/// it approved minus what was reversed) and compare them at end of day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    /// Purchases.
+    pub purchases: u64,
+    /// Their amount.
+    pub purchase_amount: Money,
+    /// Refunds.
+    pub refunds: u64,
+    /// Their amount.
+    pub refund_amount: Money,
+}
+
+impl Totals {
+    /// Counts one approved purchase or refund.
+    pub fn add(&mut self, amount: Money, refund: bool) {
+        if refund {
+            self.refunds += 1;
+            self.refund_amount += amount;
+        } else {
+            self.purchases += 1;
+            self.purchase_amount += amount;
+        }
+    }
+
+    /// Takes one back (a reversal).
+    pub fn remove(&mut self, amount: Money, refund: bool) {
+        if refund {
+            self.refunds = self.refunds.saturating_sub(1);
+            self.refund_amount = self.refund_amount - amount;
+        } else {
+            self.purchases = self.purchases.saturating_sub(1);
+            self.purchase_amount = self.purchase_amount - amount;
+        }
+    }
+}
+
 impl serde::Serialize for Money {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

@@ -2,19 +2,7 @@
 //! per terminal, and the double-entry invariant between them.
 
 use crate::money::Money;
-
-/// Settlement totals (approved minus reversed).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Totals {
-    /// Purchases.
-    pub purchases: u64,
-    /// Their amount.
-    pub purchase_amount: Money,
-    /// Refunds.
-    pub refunds: u64,
-    /// Their amount.
-    pub refund_amount: Money,
-}
+pub use crate::money::Totals;
 
 /// Accounts and settlement positions.
 #[derive(Debug, Clone, Default)]
@@ -51,14 +39,7 @@ impl Ledger {
         if let Some(a) = self.available.get_mut(account) {
             *a = if refund { *a + amount } else { *a - amount };
         }
-        let tot = self.terminal(t);
-        if refund {
-            tot.refunds += 1;
-            tot.refund_amount += amount;
-        } else {
-            tot.purchases += 1;
-            tot.purchase_amount += amount;
-        }
+        self.terminal(t).add(amount, refund);
     }
 
     /// Undoes a posting (a reversal).
@@ -67,14 +48,7 @@ impl Ledger {
         if let Some(a) = self.available.get_mut(account) {
             *a = if refund { *a - amount } else { *a + amount };
         }
-        let tot = self.terminal(t);
-        if refund {
-            tot.refunds = tot.refunds.saturating_sub(1);
-            tot.refund_amount = tot.refund_amount - amount;
-        } else {
-            tot.purchases = tot.purchases.saturating_sub(1);
-            tot.purchase_amount = tot.purchase_amount - amount;
-        }
+        self.terminal(t).remove(amount, refund);
     }
 
     /// Settlement totals of terminal `t`.

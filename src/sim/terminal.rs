@@ -113,28 +113,41 @@ fn finish_visit(world: &mut World, ctx: &mut Ctx, term: Entity, c: &Completion, 
     }
 }
 
+/// Runs one step of a terminal's stack with the current customer's card in
+/// the reader, records the card session, and applies what the stack asked for.
+fn drive(
+    world: &mut World,
+    ctx: &mut Ctx,
+    term: Entity,
+    step: impl FnOnce(&mut TerminalCore, &mut ReaderChannel<'_>, &mut Vec<Output>),
+) {
+    let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase.id);
+    let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
+        let mut outs = Vec::new();
+        step(core, chan, &mut outs);
+        outs
+    }) else {
+        return;
+    };
+    if let Some(p) = purchase {
+        session(world, ctx, term, p, n, apdus);
+    }
+    apply(world, ctx, term, outs, apdu_time(world, n));
+}
+
 /// The next customer in the queue presents their card.
 pub(super) fn serve_next(world: &mut World, ctx: &mut Ctx, term: Entity) {
-    {
+    let purchase = {
         let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
         if t.current.is_some() || t.core.busy() {
             return;
         }
         let Some(v) = t.queue.pop_front() else { return };
         t.current = Some(v);
-    }
-    let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase);
-    let Some(p) = purchase else { return };
-    let now = ctx.now;
-    let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
-        let mut outs = Vec::new();
-        core.start(now, p, chan, &mut outs);
-        outs
-    }) else {
-        return;
+        v.purchase
     };
-    session(world, ctx, term, p.id, n, apdus);
-    apply(world, ctx, term, outs, apdu_time(world, n));
+    let now = ctx.now;
+    drive(world, ctx, term, |core, chan, outs| core.start(now, purchase, chan, outs));
 }
 
 fn apdu_time(world: &World, exchanges: u32) -> Duration {
@@ -176,49 +189,19 @@ pub(super) fn on_pin(world: &mut World, ctx: &mut Ctx, term: Entity) {
     let tid = world.get::<Terminal>(term).map(|t| t.id.clone()).unwrap_or_default();
     ctx.record(Record::PinEntered { terminal: tid, purchase: visit.purchase.id, typo });
     let now = ctx.now;
-    let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
-        let mut outs = Vec::new();
-        core.pin_entered(now, Some(&pin), chan, &mut outs);
-        outs
-    }) else {
-        return;
-    };
-    session(world, ctx, term, visit.purchase.id, n, apdus);
-    apply(world, ctx, term, outs, apdu_time(world, n));
+    drive(world, ctx, term, |core, chan, outs| core.pin_entered(now, Some(&pin), chan, outs));
 }
 
 /// A terminal timer fired.
 pub(super) fn on_timer(world: &mut World, ctx: &mut Ctx, term: Entity, token: u64) {
     let now = ctx.now;
-    let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase.id);
-    let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
-        let mut outs = Vec::new();
-        core.timer(now, token, chan, &mut outs);
-        outs
-    }) else {
-        return;
-    };
-    if let Some(p) = purchase {
-        session(world, ctx, term, p, n, apdus);
-    }
-    apply(world, ctx, term, outs, apdu_time(world, n));
+    drive(world, ctx, term, |core, chan, outs| core.timer(now, token, chan, outs));
 }
 
 /// A frame from the host reached the terminal.
 pub(super) fn on_frame(world: &mut World, ctx: &mut Ctx, term: Entity, bytes: &[u8]) {
     let now = ctx.now;
-    let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase.id);
-    let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
-        let mut outs = Vec::new();
-        core.receive(now, bytes, chan, &mut outs);
-        outs
-    }) else {
-        return;
-    };
-    if let Some(p) = purchase {
-        session(world, ctx, term, p, n, apdus);
-    }
-    apply(world, ctx, term, outs, apdu_time(world, n));
+    drive(world, ctx, term, |core, chan, outs| core.receive(now, bytes, chan, outs));
 }
 
 /// A terminal sends its start-of-day sign-on.

@@ -1,32 +1,38 @@
 //! The terminal's messages: 0200 requests and 0400 reversals, laid out as in
-//! the protocol vectors.
+//! the protocol vectors (the encoder writes fields in bitmap order, so the
+//! order they are set in here does not matter).
 
-use super::{Entry, Fields as TerminalConfig, Txn};
+use super::{Entry, Fields, Txn};
 use crate::protocol::iso8583::{EncodeError, Message, Mti, OriginalData, encode_with_mac};
 use crate::time::DateTime;
 
-/// The 0200 for a transaction.
-pub(super) fn request(cfg: &TerminalConfig, txn: &Txn, when: &DateTime) -> Message {
-    let mut m = Message::with_capacity(Mti::REQUEST, 320);
+/// The fields a request and its reversal share: processing code, amount,
+/// entry mode, condition code, track 2, RRN, terminal, merchant, currency.
+fn common(m: &mut Message, f: &Fields, txn: &Txn) {
     m.set(3, if txn.purchase.refund { "200000" } else { "000000" });
     m.set_amount(txn.purchase.amount.minor());
+    m.set(22, txn.read.entry.code());
+    m.set(25, "00");
+    m.set(35, &txn.read.track2);
+    m.set(37, &txn.rrn);
+    m.set(41, &f.tid_field);
+    m.set(42, &f.mid_field);
+    m.set(49, &f.currency);
+}
+
+/// The 0200 for a transaction.
+pub(super) fn request(f: &Fields, txn: &Txn, when: &DateTime) -> Message {
+    let mut m = Message::with_capacity(Mti::REQUEST, 320);
+    common(&mut m, f, txn);
     m.set(7, &txn.transmission);
     m.set_stan(txn.stan);
     let (_, hms, md) = when.wire_numbers();
     m.set_digits(12, hms, 6);
     m.set_digits(13, md, 4);
-    m.set(22, txn.read.entry.code());
-    if let Some(psn) =
-        txn.read.psn.as_ref().filter(|_| matches!(txn.read.entry, Entry::Chip | Entry::Contactless))
-    {
+    let chip = matches!(txn.read.entry, Entry::Chip | Entry::Contactless);
+    if let Some(psn) = txn.read.psn.as_ref().filter(|_| chip) {
         m.set(23, format!("0{psn}"));
     }
-    m.set(25, "00");
-    m.set(35, &txn.read.track2);
-    m.set(37, &txn.rrn);
-    m.set(41, &cfg.tid_field);
-    m.set(42, &cfg.mid_field);
-    m.set(49, &cfg.currency);
     if let Some(b) = txn.pin_block {
         m.set(52, b);
     }
@@ -37,19 +43,11 @@ pub(super) fn request(cfg: &TerminalConfig, txn: &Txn, when: &DateTime) -> Messa
 }
 
 /// The 0400 reversing a transaction's 0200.
-pub(super) fn reversal(cfg: &TerminalConfig, txn: &Txn, stan: u32, when: &DateTime) -> Message {
+pub(super) fn reversal(f: &Fields, txn: &Txn, stan: u32, when: &DateTime) -> Message {
     let mut m = Message::with_capacity(Mti::REVERSAL, 256);
-    m.set(3, if txn.purchase.refund { "200000" } else { "000000" });
-    m.set_amount(txn.purchase.amount.minor());
+    common(&mut m, f, txn);
     m.set_digits(7, when.wire_numbers().0, 10);
     m.set_stan(stan);
-    m.set(22, txn.read.entry.code());
-    m.set(25, "00");
-    m.set(35, &txn.read.track2);
-    m.set(37, &txn.rrn);
-    m.set(41, &cfg.tid_field);
-    m.set(42, &cfg.mid_field);
-    m.set(49, &cfg.currency);
     let od = OriginalData {
         mti: Mti::REQUEST,
         stan: txn.stan,

@@ -440,18 +440,7 @@ struct PendingReversal {
     waiting: bool,
 }
 
-/// Totals of what the terminal approved, for end-of-day settlement.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Totals {
-    /// Approved purchases.
-    pub purchases: u64,
-    /// Their amount.
-    pub purchase_amount: Money,
-    /// Approved refunds.
-    pub refunds: u64,
-    /// Their amount.
-    pub refund_amount: Money,
-}
+pub use crate::money::Totals;
 
 /// The terminal stack.
 #[derive(Debug, Clone)]
@@ -565,20 +554,7 @@ impl TerminalCore {
             }
         };
         let un = self.unpredictable_number();
-        let txn = Txn {
-            purchase,
-            read,
-            un,
-            tvr: [0; 5],
-            pin_block: None,
-            stan: 0,
-            rrn: String::new(),
-            transmission: String::new(),
-            wire: Vec::new(),
-            sent_at: now,
-            token: 0,
-            sends: 0,
-        };
+        let txn = Txn { read, un, sent_at: now, ..Txn::probe(purchase) };
         if matches!(txn.read.cvm, CvmPerformed::OnlinePin | CvmPerformed::OfflinePin) {
             out.push(Output::RequestPin { purchase: purchase.id });
             self.stage = Stage::AwaitPin(Box::new(txn));
@@ -1102,13 +1078,7 @@ impl TerminalCore {
             self.queue_reversal(now + card.elapsed(), &txn, out);
         }
         if approved {
-            if txn.purchase.refund {
-                self.totals.refunds += 1;
-                self.totals.refund_amount += txn.purchase.amount;
-            } else {
-                self.totals.purchases += 1;
-                self.totals.purchase_amount += txn.purchase.amount;
-            }
+            self.totals.add(txn.purchase.amount, txn.purchase.refund);
         }
         out.push(Output::Completed(c));
     }
