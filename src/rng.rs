@@ -23,6 +23,18 @@ fn splitmix64(x: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A ChaCha key from the scenario seed and a name (empty for the shared
+/// key of entity streams; a link direction names its own key so that its
+/// per-frame stream numbers cannot collide with anyone else's).
+pub(crate) fn chacha_key(seed: u64, name: &str) -> [u8; 32] {
+    let mut s = seed ^ if name.is_empty() { 0 } else { stable_hash(name) };
+    let mut key = [0u8; 32];
+    for chunk in key.chunks_exact_mut(8) {
+        chunk.copy_from_slice(&splitmix64(&mut s).to_le_bytes());
+    }
+    key
+}
+
 /// A random stream owned by one entity.
 #[derive(Clone, Debug)]
 pub struct Stream(ChaCha8Rng);
@@ -31,12 +43,7 @@ impl Stream {
     /// The stream of entity `id` under scenario `seed`: the ChaCha key comes
     /// from the seed, the stream number from the id.
     pub fn derive(seed: u64, id: &str) -> Self {
-        let mut s = seed;
-        let mut key = [0u8; 32];
-        for chunk in key.chunks_exact_mut(8) {
-            chunk.copy_from_slice(&splitmix64(&mut s).to_le_bytes());
-        }
-        let mut rng = ChaCha8Rng::from_seed(key);
+        let mut rng = ChaCha8Rng::from_seed(chacha_key(seed, ""));
         rng.set_stream(stable_hash(id));
         Self(rng)
     }

@@ -18,7 +18,6 @@ use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::iso8583::Mti;
-use crate::rng::stable_hash;
 use crate::time::{Duration, SimTime};
 
 /// Which way a frame travels.
@@ -268,13 +267,7 @@ impl LinkCore {
     /// A link named `id` under scenario `seed`.
     pub fn new(id: &str, seed: u64, params: LinkParams, rules: Vec<FaultRule>) -> Self {
         let dir_state = |dir: Dir| {
-            let mut key = [0u8; 32];
-            let h = stable_hash(&format!("{id}/{}", dir.as_str()));
-            for (i, chunk) in key.chunks_exact_mut(8).enumerate() {
-                let v = seed.rotate_left(17 * i as u32)
-                    ^ h.wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ i as u64);
-                chunk.copy_from_slice(&v.to_le_bytes());
-            }
+            let key = crate::rng::chacha_key(seed, &format!("link/{id}/{}", dir.as_str()));
             DirState {
                 base: ChaCha8Rng::from_seed(key),
                 sent: 0,
