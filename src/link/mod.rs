@@ -13,11 +13,16 @@
 //! on how many random numbers earlier frames used, and a real-time proxy
 //! keyed the same way makes the same decisions.
 
+pub mod netem;
+pub mod rule;
+
+use std::sync::Arc;
+
 use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::iso8583::Mti;
+use crate::protocol::iso8583::{Mti, Spec};
 use crate::time::{Duration, SimTime};
 
 /// Which way a frame travels.
@@ -39,7 +44,7 @@ impl Dir {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Self::Up => 0,
             Self::Down => 1,
@@ -74,10 +79,13 @@ pub struct LinkParams {
     pub bandwidth: Option<u64>,
     /// Bytes added to every frame on the wire (headers), for the bandwidth.
     pub overhead: u64,
+    /// Bytes that may wait for the bandwidth before new frames are dropped.
+    pub queue: u64,
 }
 
 impl Default for LinkParams {
-    /// 40 ms latency, 10 ms uniform jitter, unlimited bandwidth, 54 bytes of headers.
+    /// 40 ms latency, 10 ms uniform jitter, unlimited bandwidth, 54 bytes
+    /// of headers, a 16 KiB send queue.
     fn default() -> Self {
         Self {
             latency: Duration::from_millis(40),
@@ -85,144 +93,23 @@ impl Default for LinkParams {
             distribution: Distribution::Uniform,
             bandwidth: None,
             overhead: 54,
+            queue: 16 * 1024,
         }
     }
 }
 
-/// A fault, as netem knows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Fault {
-    /// Independent loss with probability `p`.
-    Loss {
-        /// Loss probability.
-        p: f64,
-    },
-    /// Gilbert-Elliott bursty loss (netem `loss gemodel p r 1-h 1-k`).
-    BurstLoss {
-        /// Probability of moving from the good to the bad state.
-        p: f64,
-        /// Probability of moving from the bad to the good state.
-        r: f64,
-        /// Loss probability in the bad state (1-h).
-        bad_loss: f64,
-        /// Loss probability in the good state (1-k).
-        good_loss: f64,
-    },
-    /// The frame also arrives a second time.
-    Duplicate {
-        /// Probability.
-        p: f64,
-    },
-    /// The frame is held back by `gap`, so later frames overtake it.
-    Reorder {
-        /// Probability.
-        p: f64,
-        /// How long it is held back.
-        gap: Duration,
-    },
-    /// One random bit of one random byte is flipped.
-    Corrupt {
-        /// Probability.
-        p: f64,
-    },
-    /// Extra delay (plus uniform jitter up to `jitter`).
-    Delay {
-        /// Added latency.
-        extra: Duration,
-        /// Added uniform jitter.
-        jitter: Duration,
-    },
-    /// The link is down: frames sent or arriving in the window are lost.
-    Outage,
-}
+/// A fault is a rule: see [`rule`]. The built-in ones are in [`netem`].
+pub use rule::{Draw, Effect, Fired, Frame, Installed, Rule, Scope, Verdict};
 
-impl Fault {
-    /// A short name for reports: "loss", "outage".
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Loss { .. } => "loss",
-            Self::BurstLoss { .. } => "burst_loss",
-            Self::Duplicate { .. } => "duplicate",
-            Self::Reorder { .. } => "reorder",
-            Self::Corrupt { .. } => "corrupt",
-            Self::Delay { .. } => "delay",
-            Self::Outage => "outage",
-        }
-    }
-}
-
-/// A fault with its window and filter.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FaultRule {
-    /// What it does.
-    pub fault: Fault,
-    /// Active from this time (inclusive), if set.
-    pub from: Option<SimTime>,
-    /// Active until this time (exclusive), if set.
-    pub until: Option<SimTime>,
-    /// Only frames in this direction, if set.
-    pub direction: Option<Dir>,
-    /// Only frames with this MTI, if set.
+/// Which frame is being sent, as the driver knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta<'a> {
+    /// Which way.
+    pub dir: Dir,
+    /// Its MTI, if readable.
     pub mti: Option<Mti>,
-}
-
-impl FaultRule {
-    /// A rule active all the time for every frame.
-    pub fn always(fault: Fault) -> Self {
-        Self { fault, from: None, until: None, direction: None, mti: None }
-    }
-
-    fn active(&self, at: SimTime) -> bool {
-        self.from.is_none_or(|f| at >= f) && self.until.is_none_or(|u| at < u)
-    }
-
-    fn matches(&self, at: SimTime, dir: Dir, mti: Option<Mti>) -> bool {
-        self.active(at)
-            && self.direction.is_none_or(|d| d == dir)
-            && self.mti.is_none_or(|m| Some(m) == mti)
-    }
-}
-
-/// Why a frame did not arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DropReason {
-    /// Independent loss.
-    Loss,
-    /// Gilbert-Elliott burst loss.
-    BurstLoss,
-    /// The link was down.
-    Outage,
-}
-
-/// A fault that acted on a frame, for the journal and the fault counters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "fault", rename_all = "snake_case")]
-pub enum Fired {
-    /// Lost.
-    Dropped {
-        /// Why.
-        reason: DropReason,
-    },
-    /// A second copy will arrive.
-    Duplicated,
-    /// Held back.
-    Reordered {
-        /// By how long (microseconds).
-        gap_us: u64,
-    },
-    /// A bit was flipped.
-    Corrupted {
-        /// Byte offset.
-        offset: usize,
-        /// Bit (0 = least significant).
-        bit: u8,
-    },
-    /// Extra delay applied.
-    Delayed {
-        /// Microseconds added.
-        extra_us: u64,
-    },
+    /// The terminal at the far end from the host, if known.
+    pub terminal: Option<&'a str>,
 }
 
 /// One copy of a frame arriving.
@@ -230,10 +117,21 @@ pub enum Fired {
 pub struct Delivery {
     /// When it arrives.
     pub at: SimTime,
-    /// The bytes as they arrive (corrupted, if a fault said so).
+    /// The bytes as they arrive (changed, if a rule said so).
     pub bytes: Vec<u8>,
     /// True for the duplicate copy.
     pub duplicate: bool,
+}
+
+/// A frame a rule created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injection {
+    /// Which way it travels.
+    pub dir: Dir,
+    /// When it arrives.
+    pub at: SimTime,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// The fate of one frame.
@@ -241,42 +139,74 @@ pub struct Delivery {
 pub struct Transit {
     /// Copies that will arrive (none if dropped).
     pub deliveries: Vec<Delivery>,
-    /// Faults that acted on it.
+    /// Frames rules injected.
+    pub injected: Vec<Injection>,
+    /// What acted on it, in order.
     pub fired: Vec<Fired>,
+    /// How long it waited behind earlier frames for the bandwidth.
+    pub queued: Duration,
+    /// True when the bytes that arrive differ from the bytes sent.
+    pub changed: bool,
 }
+
+impl Transit {
+    /// True when no copy arrives.
+    pub fn dropped(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+}
+
+/// The name under which a full send queue's drops are counted.
+pub const QUEUE_FULL: &str = "queue_full";
 
 #[derive(Debug, Clone)]
 struct DirState {
-    base: ChaCha8Rng,
+    latency: ChaCha8Rng,
     sent: u64,
     tx_free_at: SimTime,
     last_arrival: SimTime,
-    burst_bad: bool,
 }
 
-/// One link: parameters, fault rules and per-direction state.
-#[derive(Debug, Clone)]
+/// One link: parameters, rules, and per-direction state.
+#[derive(Debug)]
 pub struct LinkCore {
     id: String,
     params: LinkParams,
-    rules: Vec<FaultRule>,
+    rules: Vec<Installed>,
+    spec: Arc<Spec>,
     dirs: [DirState; 2],
 }
 
 impl LinkCore {
-    /// A link named `id` under scenario `seed`.
-    pub fn new(id: &str, seed: u64, params: LinkParams, rules: Vec<FaultRule>) -> Self {
+    /// A link named `id` under scenario `seed`, with its rules in order.
+    pub fn new(
+        id: &str,
+        seed: u64,
+        params: LinkParams,
+        rules: Vec<(Box<dyn Rule>, Scope)>,
+        spec: Arc<Spec>,
+    ) -> Self {
         let dir_state = |dir: Dir| {
             let key = crate::rng::chacha_key(seed, &format!("link/{id}/{}", dir.as_str()));
             DirState {
-                base: ChaCha8Rng::from_seed(key),
+                latency: ChaCha8Rng::from_seed(key),
                 sent: 0,
                 tx_free_at: SimTime(0),
                 last_arrival: SimTime(0),
-                burst_bad: false,
             }
         };
-        Self { id: id.into(), params, rules, dirs: [dir_state(Dir::Up), dir_state(Dir::Down)] }
+        let rules = rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, (rule, scope))| Installed::new(rule, scope, seed, id, i))
+            .collect();
+        Self {
+            id: id.into(),
+            params,
+            rules,
+            spec,
+            dirs: [dir_state(Dir::Up), dir_state(Dir::Down)],
+        }
     }
 
     /// The link's id.
@@ -289,137 +219,214 @@ impl LinkCore {
         &self.params
     }
 
-    /// The fault rules, in order.
-    pub fn rules(&self) -> &[FaultRule] {
+    /// The rules, in order.
+    pub fn rules(&self) -> &[Installed] {
         &self.rules
     }
 
-    /// True when an outage rule covers `at` for this direction and MTI.
-    pub fn is_down(&self, at: SimTime, dir: Dir, mti: Option<Mti>) -> bool {
-        self.rules.iter().any(|r| r.fault == Fault::Outage && r.matches(at, dir, mti))
+    /// Arms or disarms every rule with this name; returns how many changed.
+    pub fn arm(&mut self, name: &str, armed: bool) -> usize {
+        let mut n = 0;
+        for r in self.rules.iter_mut().filter(|r| r.rule.name() == name && r.armed != armed) {
+            r.armed = armed;
+            n += 1;
+        }
+        n
     }
 
-    /// Sends a frame at `now` and decides its fate.
-    pub fn send(&mut self, now: SimTime, dir: Dir, bytes: Vec<u8>, mti: Option<Mti>) -> Transit {
-        let params = &self.params;
-        let state = &mut self.dirs[dir.index()];
-        let index = state.sent;
-        state.sent += 1;
-        let mut rng = state.base.clone();
-        rng.set_stream(index);
-        rng.set_word_pos(0);
-        let mut draw = || (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    /// Adds a rule after the others (a test's own rule, an attack armed mid-run).
+    pub fn install(&mut self, seed: u64, rule: Box<dyn Rule>, scope: Scope) {
+        let position = self.rules.len();
+        self.rules.push(Installed::new(rule, scope, seed, &self.id, position));
+    }
+
+    /// Sends a frame at `now` and decides its fate: the rules first, then
+    /// the bandwidth queue, the latency, and last the outages, which lose a
+    /// frame in transit at any instant they cover (decided here, once).
+    pub fn send(&mut self, now: SimTime, meta: Meta<'_>, bytes: Vec<u8>) -> Transit {
+        let di = meta.dir.index();
+        let index = self.dirs[di].sent;
+        self.dirs[di].sent += 1;
 
         let mut out = Transit::default();
         let mut bytes = bytes;
-        let mut extra = 0u64;
+        let (mut extra, mut hold) = (0u64, 0u64);
         let mut duplicate = false;
-        let mut reordered = false;
-        for rule in self.rules.iter().filter(|r| r.matches(now, dir, mti)) {
-            match rule.fault {
-                Fault::Outage => {
-                    out.fired.push(Fired::Dropped { reason: DropReason::Outage });
+        for Installed { rule, scope, armed, streams } in self.rules.iter_mut() {
+            if !*armed
+                || rule.is_outage()
+                || !scope.active(now)
+                || !scope.selects(meta.dir, meta.mti, meta.terminal)
+            {
+                continue;
+            }
+            let frame = Frame {
+                bytes: &bytes,
+                dir: meta.dir,
+                mti: meta.mti,
+                terminal: meta.terminal,
+                link: &self.id,
+                index,
+                at: now,
+                spec: &self.spec,
+            };
+            let stream = streams.get(di).unwrap_or(&self.dirs[di].latency);
+            let mut draw = Draw::new(stream, index);
+            let verdict = rule.on_frame(&frame, &mut draw);
+            let fault = rule.name();
+            let effect = match verdict {
+                Verdict::Pass => continue,
+                Verdict::Drop => {
+                    out.fired.push(Fired { fault, effect: Effect::Dropped });
                     return out;
                 }
-                Fault::Loss { p } => {
-                    if draw() < p {
-                        out.fired.push(Fired::Dropped { reason: DropReason::Loss });
-                        return out;
-                    }
+                Verdict::Delay(d) => {
+                    extra = extra.saturating_add(d.micros());
+                    Effect::Delayed { extra_us: d.micros() }
                 }
-                Fault::BurstLoss { p, r, bad_loss, good_loss } => {
-                    let flip = draw();
-                    state.burst_bad = if state.burst_bad { flip >= r } else { flip < p };
-                    let loss = if state.burst_bad { bad_loss } else { good_loss };
-                    if draw() < loss {
-                        out.fired.push(Fired::Dropped { reason: DropReason::BurstLoss });
-                        return out;
-                    }
+                Verdict::Hold(d) => {
+                    hold = hold.saturating_add(d.micros());
+                    Effect::Held { gap_us: d.micros() }
                 }
-                Fault::Duplicate { p } => {
-                    if draw() < p {
-                        duplicate = true;
-                        out.fired.push(Fired::Duplicated);
-                    }
+                Verdict::Duplicate => {
+                    duplicate = true;
+                    Effect::Duplicated
                 }
-                Fault::Reorder { p, gap } => {
-                    if draw() < p {
-                        reordered = true;
-                        extra += gap.micros();
-                        out.fired.push(Fired::Reordered { gap_us: gap.micros() });
-                    }
+                Verdict::Replace(new) => {
+                    let Some((offset, changed)) = rule::diff(&bytes, &new) else { continue };
+                    bytes = new;
+                    out.changed = true;
+                    Effect::Replaced { offset, changed }
                 }
-                Fault::Corrupt { p } => {
-                    if draw() < p && !bytes.is_empty() {
-                        let offset = ((draw() * bytes.len() as f64) as usize).min(bytes.len() - 1);
-                        let bit = ((draw() * 8.0) as u8).min(7);
-                        if let Some(b) = bytes.get_mut(offset) {
-                            *b ^= 1 << bit;
-                        }
-                        out.fired.push(Fired::Corrupted { offset, bit });
-                    }
+                Verdict::Inject { dir, bytes: injected, after } => {
+                    out.injected.push(Injection {
+                        dir,
+                        at: SimTime(now.0.saturating_add(after.micros())),
+                        bytes: injected,
+                    });
+                    Effect::Injected { dir }
                 }
-                Fault::Delay { extra: e, jitter } => {
-                    let d = e.micros() + (draw() * jitter.micros() as f64) as u64;
-                    extra += d;
-                    out.fired.push(Fired::Delayed { extra_us: d });
-                }
-            }
+            };
+            out.fired.push(Fired { fault, effect });
         }
 
-        let jitter = params.jitter.micros() as f64;
-        let base = params.latency.micros() as f64;
-        let latency = match params.distribution {
-            Distribution::Uniform => base + jitter * (2.0 * draw() - 1.0),
-            Distribution::Normal => {
-                let (u1, u2) = (1.0 - draw(), draw());
-                base + jitter
-                    * libm::sqrt(-2.0 * libm::log(u1))
-                    * libm::cos(std::f64::consts::TAU * u2)
-            }
-            Distribution::Pareto => {
-                base + jitter * (libm::pow(1.0 - draw(), -1.0 / 3.0) - 1.0) * 2.0
-            }
-            Distribution::Exponential => base - jitter * libm::log(1.0 - draw()),
-        };
-        let latency = latency.max(0.0).round() as u64;
+        let params = &self.params;
+        let state = &mut self.dirs[di];
         let serialise = params
             .bandwidth
             .filter(|&bw| bw > 0)
-            .map_or(0, |bw| (bytes.len() as u64 + params.overhead) * 1_000_000 / bw);
+            .map_or(0, |bw| (bytes.len() as u64 + params.overhead).saturating_mul(1_000_000) / bw);
         let start = now.max(state.tx_free_at);
-        state.tx_free_at = SimTime(start.0 + serialise);
-        let mut at = SimTime(start.0 + serialise + latency + extra);
-        if !reordered {
+        out.queued = Duration(start.0 - now.0);
+        if let Some(bw) = params.bandwidth.filter(|&bw| bw > 0) {
+            // Drop-tail: the bytes waiting ahead of this frame, plus it,
+            // must fit the queue, or it is lost (as a router's would be).
+            let backlog = out.queued.micros().saturating_mul(bw) / 1_000_000;
+            if backlog.saturating_add(bytes.len() as u64) > params.queue {
+                out.fired.push(Fired { fault: QUEUE_FULL, effect: Effect::Dropped });
+                return out;
+            }
+        }
+        let latency = sample_latency(params, &state.latency, index);
+        state.tx_free_at = SimTime(start.0.saturating_add(serialise));
+        let mut at = SimTime(
+            start.0.saturating_add(serialise).saturating_add(latency).saturating_add(extra),
+        );
+        if hold == 0 {
             // Frames keep their order (as on one TCP connection) unless a
-            // reorder fault holds one back.
+            // rule holds one back.
             at = at.max(state.last_arrival);
             state.last_arrival = at;
+        } else {
+            at = SimTime(at.0.saturating_add(hold));
         }
+        if self.crosses_outage(now, at, meta) {
+            out.fired.push(Fired { fault: "outage", effect: Effect::Dropped });
+            return out;
+        }
+        out.deliveries.push(Delivery { at, bytes: bytes.clone(), duplicate: false });
         if duplicate {
-            out.deliveries.push(Delivery {
-                at: SimTime(at.0 + serialise.max(100)),
-                bytes: bytes.clone(),
-                duplicate: true,
-            });
+            let again = SimTime(at.0.saturating_add(serialise.max(100)));
+            if !self.crosses_outage(now, again, meta) {
+                out.deliveries.push(Delivery { at: again, bytes, duplicate: true });
+            }
         }
-        out.deliveries.insert(0, Delivery { at, bytes, duplicate: false });
         out
     }
+
+    /// True when an armed outage that selects this frame covers any instant
+    /// of [sent, arrives].
+    pub fn crosses_outage(&self, sent: SimTime, arrives: SimTime, meta: Meta<'_>) -> bool {
+        self.rules.iter().any(|r| {
+            r.armed
+                && r.rule.is_outage()
+                && r.scope.selects(meta.dir, meta.mti, meta.terminal)
+                && r.scope.overlaps(sent, arrives)
+        })
+    }
+
+    /// True when an armed outage covers `at` for frames like `meta`.
+    pub fn is_down(&self, at: SimTime, meta: Meta<'_>) -> bool {
+        self.crosses_outage(at, at, meta)
+    }
+}
+
+/// The base latency plus jitter for frame `index`, from the link's own stream.
+fn sample_latency(params: &LinkParams, base: &ChaCha8Rng, index: u64) -> u64 {
+    let mut draw = Draw::new(base, index);
+    let jitter = params.jitter.micros() as f64;
+    let latency = params.latency.micros() as f64;
+    if jitter == 0.0 {
+        return params.latency.micros();
+    }
+    let latency = match params.distribution {
+        Distribution::Uniform => latency + jitter * (2.0 * draw.unit() - 1.0),
+        Distribution::Normal => {
+            let (u1, u2) = (1.0 - draw.unit(), draw.unit());
+            latency
+                + jitter * libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(std::f64::consts::TAU * u2)
+        }
+        Distribution::Pareto => {
+            latency + jitter * (libm::pow(1.0 - draw.unit(), -1.0 / 3.0) - 1.0) * 2.0
+        }
+        Distribution::Exponential => latency - jitter * libm::log(1.0 - draw.unit()),
+    };
+    latency.max(0.0).round() as u64
 }
 
 #[cfg(test)]
 mod tests {
+    use super::netem::*;
     use super::*;
 
     fn quiet() -> LinkParams {
         LinkParams { jitter: Duration::ZERO, ..LinkParams::default() }
     }
 
+    fn spec() -> Arc<Spec> {
+        Arc::new(Spec::iso87_ascii())
+    }
+
+    fn link(seed: u64, params: LinkParams, rules: Vec<(Box<dyn Rule>, Scope)>) -> LinkCore {
+        LinkCore::new("uplink", seed, params, rules, spec())
+    }
+
+    fn always(rule: impl Rule + 'static) -> (Box<dyn Rule>, Scope) {
+        (Box::new(rule), Scope::default())
+    }
+
+    fn up(mti: Option<Mti>) -> Meta<'static> {
+        Meta { dir: Dir::Up, mti, terminal: None }
+    }
+
+    fn down(mti: Option<Mti>) -> Meta<'static> {
+        Meta { dir: Dir::Down, mti, terminal: None }
+    }
+
     #[test]
     fn latency_delays_delivery() {
-        let mut l = LinkCore::new("uplink", 1, quiet(), vec![]);
-        let t = l.send(SimTime(1000), Dir::Up, b"0200".to_vec(), None);
+        let mut l = link(1, quiet(), vec![]);
+        let t = l.send(SimTime(1000), up(None), b"0200".to_vec());
         // The lower bound proves the latency was honoured: 40 ms after sending.
         assert_eq!(t.deliveries.len(), 1);
         assert_eq!(t.deliveries[0].at, SimTime(41_000));
@@ -428,55 +435,60 @@ mod tests {
 
     #[test]
     fn an_outage_drops_everything_in_its_window() {
-        let rule = FaultRule {
-            from: Some(SimTime(0)),
-            until: Some(SimTime(10)),
-            ..FaultRule::always(Fault::Outage)
-        };
-        let mut l = LinkCore::new("uplink", 1, quiet(), vec![rule]);
-        assert!(l.send(SimTime(5), Dir::Up, b"0200".to_vec(), None).deliveries.is_empty());
-        assert!(l.is_down(SimTime(9), Dir::Down, None));
-        assert!(!l.is_down(SimTime(10), Dir::Down, None));
-        assert_eq!(l.send(SimTime(10), Dir::Up, b"0200".to_vec(), None).deliveries.len(), 1);
+        let scope = Scope { from: Some(SimTime(0)), until: Some(SimTime(10)), ..Scope::default() };
+        let mut l = link(1, quiet(), vec![(Box::new(Outage), scope)]);
+        assert!(l.send(SimTime(5), up(None), b"0200".to_vec()).dropped());
+        assert!(l.is_down(SimTime(9), down(None)));
+        assert!(!l.is_down(SimTime(10), down(None)));
+        assert_eq!(l.send(SimTime(10), up(None), b"0200".to_vec()).deliveries.len(), 1);
     }
 
     #[test]
-    fn filters_select_direction_and_mti() {
-        let rule = FaultRule {
+    fn a_frame_in_transit_when_the_link_goes_down_is_lost_at_sending() {
+        // Sent 1 ms before an outage, it would arrive 39 ms into it: the link
+        // decides that once, when the frame is sent.
+        let scope =
+            Scope { from: Some(SimTime(1_000)), until: Some(SimTime(60_000)), ..Scope::default() };
+        let mut l = link(1, quiet(), vec![(Box::new(Outage), scope)]);
+        let t = l.send(SimTime(0), up(None), b"0200".to_vec());
+        assert!(t.dropped());
+        assert_eq!(t.fired, vec![Fired { fault: "outage", effect: Effect::Dropped }]);
+    }
+
+    #[test]
+    fn filters_select_direction_mti_and_terminal() {
+        let scope = Scope {
             direction: Some(Dir::Down),
             mti: Some(Mti::RESPONSE),
-            ..FaultRule::always(Fault::Loss { p: 1.0 })
+            terminal: Some("TERM0001".into()),
+            ..Scope::default()
         };
-        let mut l = LinkCore::new("uplink", 1, quiet(), vec![rule]);
-        assert_eq!(
-            l.send(SimTime(0), Dir::Up, b"0200".to_vec(), Some(Mti::REQUEST)).deliveries.len(),
-            1
-        );
-        assert_eq!(
-            l.send(SimTime(0), Dir::Down, b"0810".to_vec(), Some(Mti::NETWORK_RESPONSE))
-                .deliveries
-                .len(),
-            1
+        let mut l = link(1, quiet(), vec![(Box::new(Loss { p: 1.0 }), scope)]);
+        let on = |dir, mti, terminal| Meta { dir, mti: Some(mti), terminal };
+        assert!(
+            !l.send(SimTime(0), on(Dir::Up, Mti::REQUEST, Some("TERM0001")), vec![1]).dropped()
         );
         assert!(
-            l.send(SimTime(0), Dir::Down, b"0210".to_vec(), Some(Mti::RESPONSE))
-                .deliveries
-                .is_empty()
+            !l.send(SimTime(0), on(Dir::Down, Mti::NETWORK_RESPONSE, Some("TERM0001")), vec![1])
+                .dropped()
+        );
+        assert!(
+            !l.send(SimTime(0), on(Dir::Down, Mti::RESPONSE, Some("TERM0002")), vec![1]).dropped()
+        );
+        assert!(
+            l.send(SimTime(0), on(Dir::Down, Mti::RESPONSE, Some("TERM0001")), vec![1]).dropped()
         );
     }
 
     #[test]
     fn every_frame_is_accounted_for() {
-        let rules = vec![
-            FaultRule::always(Fault::Loss { p: 0.2 }),
-            FaultRule::always(Fault::Duplicate { p: 0.3 }),
-            FaultRule::always(Fault::Corrupt { p: 0.5 }),
-        ];
-        let mut l = LinkCore::new("uplink", 9, LinkParams::default(), rules);
+        let rules =
+            vec![always(Loss { p: 0.2 }), always(Duplicate { p: 0.3 }), always(Corrupt { p: 0.5 })];
+        let mut l = link(9, LinkParams::default(), rules);
         let (mut delivered, mut dropped, mut dups) = (0, 0, 0);
         for i in 0..2000 {
-            let t = l.send(SimTime(i * 1000), Dir::Up, vec![0x30; 50], None);
-            if t.fired.iter().any(|f| matches!(f, Fired::Dropped { .. })) {
+            let t = l.send(SimTime(i * 1000), up(None), vec![0x30; 50]);
+            if t.fired.iter().any(|f| f.effect.is_drop()) {
                 dropped += 1;
                 assert!(t.deliveries.is_empty());
             }
@@ -490,23 +502,65 @@ mod tests {
 
     #[test]
     fn the_same_frame_index_meets_the_same_fate() {
-        let rules = vec![FaultRule::always(Fault::Loss { p: 0.5 })];
         let fates = |seed| {
-            let mut l = LinkCore::new("uplink", seed, LinkParams::default(), rules.clone());
-            (0..64).map(|i| l.send(SimTime(i), Dir::Up, vec![1], None)).collect::<Vec<_>>()
+            let mut l = link(seed, LinkParams::default(), vec![always(Loss { p: 0.5 })]);
+            (0..64).map(|i| l.send(SimTime(i), up(None), vec![1])).collect::<Vec<_>>()
         };
         assert_eq!(fates(3), fates(3));
         assert_ne!(fates(3), fates(4));
     }
 
     #[test]
+    fn adding_a_rule_does_not_change_another_rules_decisions() {
+        // Each rule draws from its own stream: a duplicate rule installed
+        // after the loss rule leaves every loss decision as it was.
+        let losses = |rules: Vec<(Box<dyn Rule>, Scope)>| {
+            let mut l = link(5, quiet(), rules);
+            (0..200)
+                .map(|i| l.send(SimTime(i * 1000), up(None), vec![1]).dropped())
+                .collect::<Vec<_>>()
+        };
+        let alone = losses(vec![always(Loss { p: 0.3 })]);
+        let with = losses(vec![always(Loss { p: 0.3 }), always(Duplicate { p: 0.5 })]);
+        assert_eq!(alone, with);
+    }
+
+    #[test]
     fn bandwidth_queues_frames_behind_each_other() {
         let p = LinkParams { bandwidth: Some(1000), overhead: 0, ..quiet() };
-        let mut l = LinkCore::new("slow", 1, p, vec![]);
-        let a = l.send(SimTime(0), Dir::Up, vec![0; 100], None);
-        let b = l.send(SimTime(0), Dir::Up, vec![0; 100], None);
+        let mut l = link(1, p, vec![]);
+        let a = l.send(SimTime(0), up(None), vec![0; 100]);
+        let b = l.send(SimTime(0), up(None), vec![0; 100]);
         // 100 bytes at 1000 B/s take 100 ms each, plus 40 ms latency.
         assert_eq!(a.deliveries[0].at, SimTime(140_000));
         assert_eq!(b.deliveries[0].at, SimTime(240_000));
+        assert_eq!(b.queued, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_full_send_queue_drops_the_tail_and_says_so() {
+        // 300 bytes/s and a 1000-byte queue: the 11th 100-byte frame sent at
+        // once finds 1000 bytes ahead of it and is dropped.
+        let p = LinkParams { bandwidth: Some(300), overhead: 0, queue: 1000, ..quiet() };
+        let mut l = link(1, p, vec![]);
+        let fates: Vec<_> = (0..12).map(|_| l.send(SimTime(0), up(None), vec![0; 100])).collect();
+        assert!(fates[..10].iter().all(|t| !t.dropped()));
+        assert!(fates[10].dropped());
+        assert_eq!(fates[10].fired, vec![Fired { fault: QUEUE_FULL, effect: Effect::Dropped }]);
+    }
+
+    #[test]
+    fn a_zero_delay_does_not_count_as_fired() {
+        let d = Delay { name: "delay", extra: Duration::ZERO, jitter: Duration::ZERO };
+        let mut l = link(1, quiet(), vec![always(d)]);
+        assert!(l.send(SimTime(0), up(None), vec![1]).fired.is_empty());
+    }
+
+    #[test]
+    fn a_disarmed_rule_sees_no_frames() {
+        let mut l = link(1, quiet(), vec![always(Loss { p: 1.0 })]);
+        assert!(l.send(SimTime(0), up(None), vec![1]).dropped());
+        assert_eq!(l.arm("loss", false), 1);
+        assert!(!l.send(SimTime(0), up(None), vec![1]).dropped());
     }
 }

@@ -3,13 +3,17 @@
 //! ranges, keys).
 
 mod diagnostic;
+mod fault;
 mod schema;
+mod scoped;
 mod validate;
 
 pub use validate::expand_ids;
 
 pub use diagnostic::{Diagnostic, closest};
+pub use fault::{FaultKind, FaultSpec};
 pub use schema::*;
+pub use scoped::{Kind, Probability, SCOPE_FIELDS, ScopeSpec, Scoped};
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::link::{Dir, Distribution};
+use super::FaultSpec;
+use crate::link::Distribution;
 use crate::money::Money;
 use crate::terminal::{TimeoutPolicy, UnpredictableNumber};
 use crate::time::Duration;
@@ -403,6 +404,10 @@ pub struct LinkSpec {
     /// Header bytes per frame. Default 54.
     #[serde(default = "default_overhead")]
     pub overhead: u64,
+    /// Bytes that may wait for the bandwidth; frames beyond are dropped
+    /// (drop-tail, counted as `queue_full`). Default 16384.
+    #[serde(default = "default_queue")]
+    pub queue: u64,
     /// Faults, applied in order. Default none.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
@@ -416,7 +421,8 @@ impl Default for LinkSpec {
             jitter: default_jitter(),
             distribution: Distribution::Uniform,
             bandwidth: None,
-            overhead: 54,
+            overhead: default_overhead(),
+            queue: default_queue(),
             faults: vec![],
         }
     }
@@ -431,167 +437,8 @@ fn default_jitter() -> Duration {
 fn default_overhead() -> u64 {
     54
 }
-
-/// A link fault with its window and filter. Every fault takes `from` and
-/// `until` (default: the whole run), `direction` (Up = requests, Down =
-/// responses; default both) and `mti` (e.g. "0210"; default all).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum FaultSpec {
-    /// Independent loss.
-    Loss {
-        /// Probability.
-        p: f64,
-        /// Window start.
-        #[serde(default)]
-        from: Option<Duration>,
-        /// Window end.
-        #[serde(default)]
-        until: Option<Duration>,
-        /// Direction filter.
-        #[serde(default)]
-        direction: Option<Dir>,
-        /// MTI filter.
-        #[serde(default)]
-        mti: Option<String>,
-    },
-    /// Gilbert-Elliott bursty loss (netem gemodel).
-    BurstLoss {
-        /// Good to bad.
-        p: f64,
-        /// Bad to good.
-        r: f64,
-        /// Loss in the bad state (1-h). Default 1.0.
-        #[serde(default = "one_f")]
-        bad_loss: f64,
-        /// Loss in the good state (1-k). Default 0.0.
-        #[serde(default)]
-        good_loss: f64,
-        /// Window start.
-        #[serde(default)]
-        from: Option<Duration>,
-        /// Window end.
-        #[serde(default)]
-        until: Option<Duration>,
-        /// Direction filter.
-        #[serde(default)]
-        direction: Option<Dir>,
-        /// MTI filter.
-        #[serde(default)]
-        mti: Option<String>,
-    },
-    /// Duplication.
-    Duplicate {
-        /// Probability.
-        p: f64,
-        /// Window start.
-        #[serde(default)]
-        from: Option<Duration>,
-        /// Window end.
-        #[serde(default)]
-        until: Option<Duration>,
-        /// Direction filter.
-        #[serde(default)]
-        direction: Option<Dir>,
-        /// MTI filter.
-        #[serde(default)]
-        mti: Option<String>,
-    },
-    /// Reordering: a frame is held back by `gap`.
-    Reorder {
-        /// Probability.
-        p: f64,
-        /// Hold-back. Default "200ms".
-        #[serde(default = "default_gap")]
-        gap: Duration,
-        /// Window start.
-        #[serde(default)]
-        from: Option<Duration>,
-        /// Window end.
-        #[serde(default)]
-        until: Option<Duration>,
-        /// Direction filter.
-        #[serde(default)]
-        direction: Option<Dir>,
-        /// MTI filter.
-        #[serde(default)]
-        mti: Option<String>,
-    },
-    /// Corruption: one bit flipped in a random byte.
-    Corrupt {
-        /// Probability.
-        p: f64,
-        /// Window start.
-        #[serde(default)]
-        from: Option<Duration>,
-        /// Window end.
-        #[serde(default)]
-        until: Option<Duration>,
-        /// Direction filter.
-        #[serde(default)]
-        direction: Option<Dir>,
-        /// MTI filter.
-        #[serde(default)]
-        mti: Option<String>,
-    },
-    /// Extra delay.
-    Delay {
-        /// Added latency.
-        extra: Duration,
-        /// Added uniform jitter. Default "0s".
-        #[serde(default)]
-        jitter: Duration,
-        /// Window start.
-        #[serde(default)]
-        from: Option<Duration>,
-        /// Window end.
-        #[serde(default)]
-        until: Option<Duration>,
-        /// Direction filter.
-        #[serde(default)]
-        direction: Option<Dir>,
-        /// MTI filter.
-        #[serde(default)]
-        mti: Option<String>,
-    },
-    /// Preset: delay frames until just past the terminals' response timeout
-    /// (by `by`), where reversal races live.
-    DelayPastTimeout {
-        /// How far past the timeout. Default "1s".
-        #[serde(default = "default_by")]
-        by: Duration,
-        /// Window start.
-        #[serde(default)]
-        from: Option<Duration>,
-        /// Window end.
-        #[serde(default)]
-        until: Option<Duration>,
-        /// Direction filter.
-        #[serde(default)]
-        direction: Option<Dir>,
-        /// MTI filter.
-        #[serde(default)]
-        mti: Option<String>,
-    },
-    /// The link is down.
-    Outage {
-        /// Start.
-        from: Duration,
-        /// End.
-        until: Duration,
-        /// Direction filter.
-        #[serde(default)]
-        direction: Option<Dir>,
-    },
-}
-
-fn one_f() -> f64 {
-    1.0
-}
-fn default_gap() -> Duration {
-    d("200ms")
-}
-fn default_by() -> Duration {
-    d("1s")
+fn default_queue() -> u64 {
+    16 * 1024
 }
 
 /// An explicitly given card.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Cardholders, Diagnostic, EventKind, Expectation, FaultSpec, Scenario};
+use super::{Cardholders, Diagnostic, EventKind, Expectation, Scenario};
 use crate::protocol::crypto::TdesKey;
 use crate::protocol::iso8583::{Mti, Spec};
 use crate::protocol::track::luhn_valid;
@@ -123,9 +123,6 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 "`bandwidth` must be more than 0 bytes per second (leave it out for unlimited)",
             ));
         }
-        for f in &l.faults {
-            fault(&c, f)?;
-        }
     }
     if s.shop.terminals.is_empty() {
         return Err(c.at("terminals:", None, "the shop needs at least one terminal"));
@@ -189,6 +186,7 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
             ));
         }
     }
+    fault_filters(&c, s)?;
     cardholders(&c, &s.cardholders)?;
     let t = &s.traffic;
     if !(t.per_hour.is_finite() && t.per_hour > 0.0 && t.per_hour <= 36_000.0) {
@@ -233,41 +231,55 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
     Ok(())
 }
 
-fn fault(c: &Ctx<'_>, f: &FaultSpec) -> Result<(), Diagnostic> {
-    let (ps, from, until, mti): (Vec<f64>, _, _, _) = match f {
-        FaultSpec::Loss { p, from, until, mti, .. }
-        | FaultSpec::Duplicate { p, from, until, mti, .. }
-        | FaultSpec::Corrupt { p, from, until, mti, .. }
-        | FaultSpec::Reorder { p, from, until, mti, .. } => (vec![*p], *from, *until, mti.clone()),
-        FaultSpec::BurstLoss { p, r, bad_loss, good_loss, from, until, mti, .. } => {
-            (vec![*p, *r, *bad_loss, *good_loss], *from, *until, mti.clone())
+/// The MTIs that travel on a link: what the terminals send and the host answers.
+const MTIS_ON_A_LINK: [Mti; 6] = [
+    Mti::REQUEST,
+    Mti::RESPONSE,
+    Mti::REVERSAL,
+    Mti::REVERSAL_RESPONSE,
+    Mti::NETWORK,
+    Mti::NETWORK_RESPONSE,
+];
+
+/// A fault's filter must be able to match: an MTI that travels, a terminal
+/// that exists and uses this link. (Ranges and windows are checked where
+/// they are parsed, see `scoped.rs`.)
+fn fault_filters(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
+    for l in &s.links {
+        let on_link: Vec<String> = s
+            .shop
+            .terminals
+            .iter()
+            .filter(|t| t.link == l.id)
+            .flat_map(|t| expand_ids(&t.id, t.count))
+            .collect();
+        for f in &l.faults {
+            if let Some(m) = f.scope.mti
+                && !MTIS_ON_A_LINK.contains(&m)
+            {
+                let m = m.to_string();
+                return Err(c
+                    .field("mti", &m, format!("no frame with MTI {m} travels on a link"))
+                    .help("possim's links carry 0200/0210, 0400/0410 and 0800/0810"));
+            }
+            if let Some(t) = &f.scope.terminal
+                && !on_link.contains(t)
+            {
+                let names: Vec<&str> = on_link.iter().map(String::as_str).collect();
+                let d = c.field(
+                    "terminal",
+                    t,
+                    format!(
+                        "a fault on link `{}` names terminal `{t}`, which does not use that link",
+                        l.id
+                    ),
+                );
+                return Err(match super::closest(t, &names) {
+                    Some(k) => d.help(format!("did you mean `{k}`?")),
+                    None => d.help(format!("terminals on `{}`: {}", l.id, names.join(", "))),
+                });
+            }
         }
-        FaultSpec::Delay { from, until, mti, .. }
-        | FaultSpec::DelayPastTimeout { from, until, mti, .. } => {
-            (vec![], *from, *until, mti.clone())
-        }
-        FaultSpec::Outage { from, until, .. } => (vec![], Some(*from), Some(*until), None),
-    };
-    for p in ps {
-        prob(c, "p", p)?;
-    }
-    if let (Some(a), Some(b)) = (from, until)
-        && a >= b
-    {
-        return Err(c.at(
-            "until:",
-            None,
-            "a fault window must end after it starts (`from` < `until`)",
-        ));
-    }
-    if let Some(m) = mti
-        && Mti::parse(&m).is_none()
-    {
-        return Err(c.field(
-            "mti",
-            &m,
-            format!("`mti` must be 4 digits like \"0210\", found {m:?}"),
-        ));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use super::components::*;
 use super::event::{Arrival, Ctx, Endpoint, SimEvent, Transmission};
 use super::record::{Name, Record};
 use super::{Options, bridge, host, terminal};
-use crate::link::{Dir, Fired};
+use crate::link::{Dir, Meta};
 
 static HOST: std::sync::LazyLock<Name> = std::sync::LazyLock::new(|| "host".into());
 static DIRECT: std::sync::LazyLock<Name> = std::sync::LazyLock::new(|| "direct".into());
@@ -30,7 +30,13 @@ pub(super) fn spawn_links(world: &mut World) {
     let plan = world.resource::<PlanRes>().0.clone();
     let mut dir = world.remove_resource::<Directory>().unwrap_or_default();
     for l in &plan.links {
-        let core = crate::link::LinkCore::new(&l.id, plan.seed, l.params.clone(), l.rules.clone());
+        let core = crate::link::LinkCore::new(
+            &l.id,
+            plan.seed,
+            l.params.clone(),
+            l.rules(),
+            plan.spec.clone(),
+        );
         let e = world.spawn(Link { id: l.id.as_str().into(), core }).id();
         dir.links.push((l.id.clone(), e));
     }
@@ -44,10 +50,10 @@ pub(super) fn plugin(app: &mut App) {
 /// A frame enters its link.
 pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
     let frame = ctx.frame_id();
-    let peer = endpoint_name(world, tx.endpoint);
+    let peer_name = endpoint_name(world, tx.endpoint);
     let (from, to) = match tx.dir {
-        Dir::Up => (peer, HOST.clone()),
-        Dir::Down => (HOST.clone(), peer),
+        Dir::Up => (peer_name.clone(), HOST.clone()),
+        Dir::Down => (HOST.clone(), peer_name.clone()),
     };
     let link_id = link_name(world, tx.link);
     let keep_bytes = world.resource::<Options>().frames;
@@ -78,10 +84,44 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
         ctx.at(ctx.now, SimEvent::Deliver(Box::new(a)));
         return;
     };
-    let transit = link.core.send(ctx.now, tx.dir, tx.bytes, tx.mti);
-    let corrupted = transit.fired.iter().any(|f| matches!(f, Fired::Corrupted { .. }));
+    let meta = Meta { dir: tx.dir, mti: tx.mti, terminal: Some(&peer_name) };
+    let transit = link.core.send(ctx.now, meta, tx.bytes);
+    let corrupted = transit.changed;
     for fired in transit.fired {
         ctx.record(Record::FrameFault { frame, link: link_id.clone(), dir: tx.dir, fired });
+    }
+    for inj in transit.injected {
+        // A frame a rule made: it has its own id and travels from the link's
+        // middle to whichever end it is aimed at.
+        let id = ctx.frame_id();
+        let mti = world.resource::<PlanRes>().0.spec.peek_mti(&inj.bytes);
+        let (from, to) = match inj.dir {
+            Dir::Up => (link_id.clone(), HOST.clone()),
+            Dir::Down => (link_id.clone(), peer_name.clone()),
+        };
+        ctx.record(Record::FrameSent {
+            frame: id,
+            link: link_id.clone(),
+            dir: inj.dir,
+            from,
+            to,
+            mti,
+            stan: None,
+            purpose: None,
+            answers: None,
+            purchase: None,
+            bytes: if keep_bytes { inj.bytes.clone() } else { Vec::new() },
+        });
+        let a = Arrival {
+            link: tx.link,
+            dir: inj.dir,
+            endpoint: tx.endpoint,
+            frame: id,
+            bytes: inj.bytes,
+            duplicate: false,
+            corrupted: false,
+        };
+        ctx.at(inj.at, SimEvent::Deliver(Box::new(a)));
     }
     for d in transit.deliveries {
         let a = Arrival {
@@ -97,16 +137,10 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
     }
 }
 
-/// A frame arrives at the end of its link (unless the link is down by now).
+/// A frame arrives at the end of its link. (Whether it arrives at all the
+/// link decided when it was sent, outages included.)
 pub(super) fn deliver(world: &mut World, ctx: &mut Ctx, a: Arrival) {
     let link_id = link_name(world, a.link);
-    if let Some(l) = a.link.and_then(|l| world.get::<Link>(l)) {
-        let spec = world.resource::<PlanRes>().0.spec.clone();
-        if l.core.is_down(ctx.now, a.dir, spec.peek_mti(&a.bytes)) {
-            ctx.record(Record::FrameLost { frame: a.frame, link: link_id, dir: a.dir });
-            return;
-        }
-    }
     let to = match a.dir {
         Dir::Up => HOST.clone(),
         Dir::Down => endpoint_name(world, a.endpoint),

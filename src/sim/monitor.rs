@@ -16,7 +16,6 @@ use bevy::prelude::{App, Resource};
 use super::plan::Plan;
 use super::record::Record;
 use crate::host::LedgerEffect;
-use crate::link::Fired;
 use crate::money::Money;
 use crate::protocol::response::ResponseCode;
 use crate::report::{AlertRow, Counts, ExpectationResult, Latency, RunReport, SettlementRow};
@@ -50,6 +49,8 @@ pub struct Monitor {
     counts: Counts,
     responses: BTreeMap<ResponseCode, u64>,
     faults: BTreeMap<String, u64>,
+    /// Frames by what was done to them ("dropped", "delayed", ...).
+    effects: BTreeMap<&'static str, u64>,
     alerts: Vec<AlertRow>,
     alert_counts: BTreeMap<AlertKind, u64>,
     first_cause: BTreeMap<AlertKind, SimTime>,
@@ -97,20 +98,11 @@ impl Monitor {
             .collect();
         let mut first_cause = BTreeMap::new();
         for l in &plan.links {
-            for r in &l.rules {
-                let kinds: &[AlertKind] = match r.fault {
-                    crate::link::Fault::Outage
-                    | crate::link::Fault::Loss { .. }
-                    | crate::link::Fault::BurstLoss { .. } => &[AlertKind::LinkDown],
-                    crate::link::Fault::Corrupt { .. } => {
-                        &[AlertKind::SecurityViolations, AlertKind::FormatErrors]
-                    }
-                    crate::link::Fault::Duplicate { .. } => &[AlertKind::Duplicates],
-                    _ => &[],
-                };
+            for (fault, scope) in &l.faults {
+                let kinds = fault.alerts();
                 // A window that starts somewhere is a cause; a fault that is
                 // there all along is not (its first effect is).
-                let Some(at) = r.from else { continue };
+                let Some(at) = scope.from else { continue };
                 for k in kinds {
                     let e = first_cause.entry(*k).or_insert(at);
                     *e = (*e).min(at);
@@ -124,6 +116,7 @@ impl Monitor {
             counts: Counts::default(),
             responses: BTreeMap::new(),
             faults: BTreeMap::new(),
+            effects: BTreeMap::new(),
             alerts: Vec::new(),
             alert_counts: BTreeMap::new(),
             first_cause,
@@ -214,27 +207,10 @@ impl Monitor {
             }
             Record::FrameDelivered { .. } => self.counts.frames_delivered += 1,
             Record::FrameFault { fired, .. } => {
-                let name = match fired {
-                    Fired::Dropped { reason } => match reason {
-                        crate::link::DropReason::Loss => "loss",
-                        crate::link::DropReason::BurstLoss => "burst_loss",
-                        crate::link::DropReason::Outage => "outage",
-                    },
-                    Fired::Duplicated => "duplicate",
-                    Fired::Reordered { .. } => "reorder",
-                    Fired::Corrupted { .. } => "corrupt",
-                    Fired::Delayed { .. } => "delay",
-                };
-                *self.faults.entry(name.to_string()).or_default() += 1;
-                self.note(name, seq);
-                if matches!(fired, Fired::Dropped { .. }) {
-                    self.note("dropped", seq);
-                }
-            }
-            Record::FrameLost { .. } => {
-                *self.faults.entry("outage".to_string()).or_default() += 1;
-                self.note("outage", seq);
-                self.note("dropped", seq);
+                *self.faults.entry(fired.fault.to_string()).or_default() += 1;
+                let effect = fired.effect.label();
+                *self.effects.entry(effect).or_default() += 1;
+                self.note(effect, seq);
             }
             Record::HostDecision {
                 terminal,
@@ -407,14 +383,11 @@ impl Monitor {
             EventKind::DoubleCharge => outcome_counts.get("double").copied().unwrap_or(0),
             EventKind::LostTransaction => outcome_counts.get("lost").copied().unwrap_or(0),
             EventKind::Fallback => self.counts.fallbacks,
-            EventKind::FrameDropped => ["loss", "burst_loss", "outage"]
-                .iter()
-                .map(|f| self.faults.get(*f).copied().unwrap_or(0))
-                .sum(),
-            EventKind::FrameDuplicated => self.faults.get("duplicate").copied().unwrap_or(0),
-            EventKind::FrameCorrupted => self.faults.get("corrupt").copied().unwrap_or(0),
-            EventKind::FrameDelayed => self.faults.get("delay").copied().unwrap_or(0),
-            EventKind::FrameReordered => self.faults.get("reorder").copied().unwrap_or(0),
+            EventKind::FrameDropped => self.effects.get("dropped").copied().unwrap_or(0),
+            EventKind::FrameDuplicated => self.effects.get("duplicated").copied().unwrap_or(0),
+            EventKind::FrameCorrupted => self.effects.get("replaced").copied().unwrap_or(0),
+            EventKind::FrameDelayed => self.effects.get("delayed").copied().unwrap_or(0),
+            EventKind::FrameReordered => self.effects.get("held").copied().unwrap_or(0),
             EventKind::Response(code) => {
                 self.responses.get(&ResponseCode::from_code(code)).copied().unwrap_or(0)
             }
@@ -434,9 +407,11 @@ impl Monitor {
             EventKind::DoubleCharge => "double",
             EventKind::LostTransaction => "lost",
             EventKind::Fallback => "fallback",
-            EventKind::FrameCorrupted => "corrupt",
-            EventKind::FrameDuplicated => "duplicate",
+            EventKind::FrameCorrupted => "replaced",
+            EventKind::FrameDuplicated => "duplicated",
             EventKind::FrameDropped => "dropped",
+            EventKind::FrameDelayed => "delayed",
+            EventKind::FrameReordered => "held",
             EventKind::Alert(a) => {
                 return self
                     .alerts

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use crate::card::{CardData, CardProfile, Cvm};
 use crate::host::{HostConfig, Rules};
-use crate::link::{Dir, Fault, FaultRule, LinkParams};
+use crate::link::{LinkParams, Rule as FrameRule, Scope};
 use crate::money::Money;
 use crate::protocol::crypto::{CryptoError, TdesKey, derive_icc_master_key};
-use crate::protocol::iso8583::{Mti, Spec};
+use crate::protocol::iso8583::Spec;
 use crate::protocol::track::luhn_check_digit;
 use crate::rng::Stream;
 use crate::scenario::{
-    Cardholders, Expectation, FaultSpec, MonitorSpec, Rule, Scenario, Traffic, expand_ids,
+    Cardholders, Expectation, FaultKind, MonitorSpec, Rule, Scenario, ScopeSpec, Traffic,
+    expand_ids,
 };
 use crate::terminal::TerminalConfig;
 use crate::time::{Calendar, DateTime, Duration, SimTime};
@@ -71,8 +72,32 @@ pub struct LinkPlan {
     pub id: String,
     /// Healthy behaviour.
     pub params: LinkParams,
-    /// Faults.
-    pub rules: Vec<FaultRule>,
+    /// Faults, in order, with their scopes.
+    pub faults: Vec<(FaultKind, Scope)>,
+    /// The longest response timeout of its terminals (for `DelayPastTimeout`).
+    pub timeout: Duration,
+}
+
+impl LinkPlan {
+    /// The rules to install, in order.
+    pub fn rules(&self) -> Vec<(Box<dyn FrameRule>, Scope)> {
+        self.faults
+            .iter()
+            .map(|(k, scope)| (k.rule(self.timeout, self.params.latency), scope.clone()))
+            .collect()
+    }
+}
+
+/// The link scope of a scenario scope.
+pub fn link_scope(s: &ScopeSpec) -> Scope {
+    let at = |d: Duration| SimTime(d.micros());
+    Scope {
+        from: s.from.map(at),
+        until: s.until.map(at),
+        direction: s.direction,
+        mti: s.mti,
+        terminal: s.terminal.clone(),
+    }
 }
 
 /// Everything the world is built from.
@@ -123,10 +148,6 @@ fn key_or_derived(given: &Option<String>, seed: u64, name: &str) -> Result<TdesK
             Ok(TdesKey::new(b).with_odd_parity())
         }
     }
-}
-
-fn window(from: Option<Duration>, until: Option<Duration>) -> (Option<SimTime>, Option<SimTime>) {
-    (from.map(|d| SimTime(d.micros())), until.map(|d| SimTime(d.micros())))
 }
 
 impl Plan {
@@ -225,10 +246,7 @@ impl Plan {
                 .map(|t| t.config.response_timeout)
                 .max()
                 .unwrap_or(Duration::from_secs(30));
-            let mut rules = Vec::new();
-            for f in &l.faults {
-                rules.push(fault_rule(f, timeout, l.latency)?);
-            }
+            let faults = l.faults.iter().map(|f| (f.kind.clone(), link_scope(&f.scope))).collect();
             links.push(LinkPlan {
                 id: l.id.clone(),
                 params: LinkParams {
@@ -237,8 +255,10 @@ impl Plan {
                     distribution: l.distribution,
                     bandwidth: l.bandwidth,
                     overhead: l.overhead,
+                    queue: l.queue,
                 },
-                rules,
+                faults,
+                timeout,
             });
         }
 
@@ -285,55 +305,6 @@ fn settle_after(terminals: &[TerminalPlan]) -> Duration {
             .saturating_add(Duration::from_secs(600).micros())
             .max(Duration::from_secs(7200).micros()),
     )
-}
-
-fn fault_rule(f: &FaultSpec, timeout: Duration, latency: Duration) -> Result<FaultRule, PlanError> {
-    let mti_of = |m: &Option<String>| -> Result<Option<Mti>, PlanError> {
-        m.as_ref()
-            .map(|s| Mti::parse(s).ok_or_else(|| PlanError::Invalid(format!("bad MTI {s:?}"))))
-            .transpose()
-    };
-    let rule = |fault,
-                from,
-                until,
-                direction: &Option<Dir>,
-                mti: &Option<String>|
-     -> Result<FaultRule, PlanError> {
-        let (from, until) = window(from, until);
-        Ok(FaultRule { fault, from, until, direction: *direction, mti: mti_of(mti)? })
-    };
-    match f {
-        FaultSpec::Loss { p, from, until, direction, mti } => {
-            rule(Fault::Loss { p: *p }, *from, *until, direction, mti)
-        }
-        FaultSpec::BurstLoss { p, r, bad_loss, good_loss, from, until, direction, mti } => rule(
-            Fault::BurstLoss { p: *p, r: *r, bad_loss: *bad_loss, good_loss: *good_loss },
-            *from,
-            *until,
-            direction,
-            mti,
-        ),
-        FaultSpec::Duplicate { p, from, until, direction, mti } => {
-            rule(Fault::Duplicate { p: *p }, *from, *until, direction, mti)
-        }
-        FaultSpec::Reorder { p, gap, from, until, direction, mti } => {
-            rule(Fault::Reorder { p: *p, gap: *gap }, *from, *until, direction, mti)
-        }
-        FaultSpec::Corrupt { p, from, until, direction, mti } => {
-            rule(Fault::Corrupt { p: *p }, *from, *until, direction, mti)
-        }
-        FaultSpec::Delay { extra, jitter, from, until, direction, mti } => {
-            rule(Fault::Delay { extra: *extra, jitter: *jitter }, *from, *until, direction, mti)
-        }
-        FaultSpec::DelayPastTimeout { by, from, until, direction, mti } => {
-            // One way: the whole timeout plus `by`, minus the latency already there.
-            let extra = Duration((timeout.micros() + by.micros()).saturating_sub(latency.micros()));
-            rule(Fault::Delay { extra, jitter: Duration::ZERO }, *from, *until, direction, mti)
-        }
-        FaultSpec::Outage { from, until, direction } => {
-            rule(Fault::Outage, Some(*from), Some(*until), direction, &None)
-        }
-    }
 }
 
 impl Plan {

@@ -218,15 +218,6 @@ pub enum Record {
         #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
         bytes: Option<Vec<u8>>,
     },
-    /// A frame in flight when the link went down.
-    FrameLost {
-        /// Frame id.
-        frame: u64,
-        /// Link id.
-        link: Name,
-        /// Direction.
-        dir: Dir,
-    },
     /// The host's answer and its evidence.
     HostDecision {
         /// The request's frame id.

@@ -1,0 +1,247 @@
+//! Link faults as a scenario writes them: a kind with its own parameters,
+//! plus the window and filter every kind shares ([`Scoped`]). This file is
+//! the one place a fault kind is named: its parameters and their defaults,
+//! their ranges, the rule it becomes, and the alerts it should provoke.
+
+use serde::ser::SerializeStructVariant;
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::AlertKind;
+use super::scoped::{Kind, Probability, Scoped};
+use crate::link::{Rule, netem};
+use crate::time::Duration;
+
+/// A link fault with its window and filter.
+pub type FaultSpec = Scoped<FaultKind>;
+
+/// What a fault does. Every kind also takes `from`, `until` (default: the
+/// whole run), `direction` (Up = requests, Down = responses; default both),
+/// `mti` (e.g. "0210"; default all) and `terminal` (default all).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum FaultKind {
+    /// Independent loss with probability `p`.
+    Loss {
+        /// Probability.
+        p: Probability,
+    },
+    /// Gilbert-Elliott bursty loss (netem gemodel).
+    BurstLoss {
+        /// Good to bad.
+        p: Probability,
+        /// Bad to good.
+        r: Probability,
+        /// Loss in the bad state (1-h). Default 1.0.
+        #[serde(default = "certain")]
+        bad_loss: Probability,
+        /// Loss in the good state (1-k). Default 0.0.
+        #[serde(default)]
+        good_loss: Probability,
+    },
+    /// The frame also arrives a second time.
+    Duplicate {
+        /// Probability.
+        p: Probability,
+    },
+    /// A frame is held back by `gap`, so later ones overtake it.
+    Reorder {
+        /// Probability.
+        p: Probability,
+        /// Hold-back. Default "200ms".
+        #[serde(default = "default_gap")]
+        gap: Duration,
+    },
+    /// One bit flipped in a random byte.
+    Corrupt {
+        /// Probability.
+        p: Probability,
+    },
+    /// Extra delay plus uniform jitter.
+    Delay {
+        /// Added latency.
+        extra: Duration,
+        /// Added uniform jitter. Default "0s".
+        #[serde(default)]
+        jitter: Duration,
+    },
+    /// Preset: frames arrive just past the terminals' response timeout (by
+    /// `by`), where reversal races live.
+    DelayPastTimeout {
+        /// How far past the timeout. Default "1s".
+        #[serde(default = "default_by")]
+        by: Duration,
+    },
+    /// The link is down: frames sent, in transit or arriving in the window are lost.
+    Outage {},
+}
+
+fn certain() -> Probability {
+    Probability(1.0)
+}
+fn default_gap() -> Duration {
+    Duration::from_millis(200)
+}
+fn default_by() -> Duration {
+    Duration::from_secs(1)
+}
+
+impl Kind for FaultKind {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Loss { .. } => "loss",
+            Self::BurstLoss { .. } => "burst_loss",
+            Self::Duplicate { .. } => "duplicate",
+            Self::Reorder { .. } => "reorder",
+            Self::Corrupt { .. } => "corrupt",
+            Self::Delay { .. } => "delay",
+            Self::DelayPastTimeout { .. } => "delay_past_timeout",
+            Self::Outage {} => "outage",
+        }
+    }
+
+    fn problem(&self) -> Option<String> {
+        match self {
+            Self::Reorder { gap, .. } if gap.micros() == 0 => Some(
+                "`gap` must be more than 0s (a frame held back by nothing is not reordered)".into(),
+            ),
+            Self::Delay { extra, jitter } if extra.micros() == 0 && jitter.micros() == 0 => {
+                Some("`extra` or `jitter` must be more than 0s".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl FaultKind {
+    /// The rule that does it on a link whose terminals time out after
+    /// `timeout` and whose base latency is `latency`.
+    pub fn rule(&self, timeout: Duration, latency: Duration) -> Box<dyn Rule> {
+        match self {
+            Self::Loss { p } => Box::new(netem::Loss { p: p.0 }),
+            Self::BurstLoss { p, r, bad_loss, good_loss } => {
+                Box::new(netem::BurstLoss::new(p.0, r.0, bad_loss.0, good_loss.0))
+            }
+            Self::Duplicate { p } => Box::new(netem::Duplicate { p: p.0 }),
+            Self::Reorder { p, gap } => Box::new(netem::Reorder { p: p.0, gap: *gap }),
+            Self::Corrupt { p } => Box::new(netem::Corrupt { p: p.0 }),
+            Self::Delay { extra, jitter } => {
+                Box::new(netem::Delay { name: self.name(), extra: *extra, jitter: *jitter })
+            }
+            Self::DelayPastTimeout { by } => {
+                // One way: the whole timeout plus `by`, less the latency already there.
+                let extra =
+                    timeout.micros().saturating_add(by.micros()).saturating_sub(latency.micros());
+                Box::new(netem::Delay {
+                    name: self.name(),
+                    extra: Duration(extra),
+                    jitter: Duration::ZERO,
+                })
+            }
+            Self::Outage {} => Box::new(netem::Outage),
+        }
+    }
+
+    /// The alerts a monitor should raise because of it.
+    pub fn alerts(&self) -> &'static [AlertKind] {
+        match self {
+            Self::Outage {} | Self::Loss { .. } | Self::BurstLoss { .. } => &[AlertKind::LinkDown],
+            Self::Corrupt { .. } => &[AlertKind::SecurityViolations, AlertKind::FormatErrors],
+            Self::Duplicate { .. } => &[AlertKind::Duplicates],
+            _ => &[],
+        }
+    }
+
+    /// The names of every kind, for reports that list what can fire.
+    pub const NAMES: &'static [&'static str] = &[
+        "loss",
+        "burst_loss",
+        "duplicate",
+        "reorder",
+        "corrupt",
+        "delay",
+        "delay_past_timeout",
+        "outage",
+    ];
+}
+
+/// One parameter's value, for writing a fault back out.
+enum Param {
+    P(f64),
+    D(Duration),
+}
+
+impl FaultKind {
+    fn variant(&self) -> (u32, &'static str, Vec<(&'static str, Param)>) {
+        use Param::{D, P};
+        match self {
+            Self::Loss { p } => (0, "Loss", vec![("p", P(p.0))]),
+            Self::BurstLoss { p, r, bad_loss, good_loss } => (
+                1,
+                "BurstLoss",
+                vec![
+                    ("p", P(p.0)),
+                    ("r", P(r.0)),
+                    ("bad_loss", P(bad_loss.0)),
+                    ("good_loss", P(good_loss.0)),
+                ],
+            ),
+            Self::Duplicate { p } => (2, "Duplicate", vec![("p", P(p.0))]),
+            Self::Reorder { p, gap } => (3, "Reorder", vec![("p", P(p.0)), ("gap", D(*gap))]),
+            Self::Corrupt { p } => (4, "Corrupt", vec![("p", P(p.0))]),
+            Self::Delay { extra, jitter } => {
+                (5, "Delay", vec![("extra", D(*extra)), ("jitter", D(*jitter))])
+            }
+            Self::DelayPastTimeout { by } => (6, "DelayPastTimeout", vec![("by", D(*by))]),
+            Self::Outage {} => (7, "Outage", vec![]),
+        }
+    }
+}
+
+/// Written back out the way it is read: `Loss(p: 0.05, from: "1h")`.
+impl Serialize for FaultSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (index, name, params) = self.kind.variant();
+        let sc = &self.scope;
+        let n = params.len()
+            + usize::from(sc.from.is_some())
+            + usize::from(sc.until.is_some())
+            + usize::from(sc.direction.is_some())
+            + usize::from(sc.mti.is_some())
+            + usize::from(sc.terminal.is_some());
+        let mut v = s.serialize_struct_variant("FaultKind", index, name, n)?;
+        for (key, value) in params {
+            match value {
+                Param::P(p) => v.serialize_field(key, &p)?,
+                Param::D(d) => v.serialize_field(key, &d)?,
+            }
+        }
+        if let Some(from) = sc.from {
+            v.serialize_field("from", &from)?;
+        }
+        if let Some(until) = sc.until {
+            v.serialize_field("until", &until)?;
+        }
+        if let Some(dir) = sc.direction {
+            v.serialize_field("direction", &DirName(dir))?;
+        }
+        if let Some(mti) = sc.mti {
+            v.serialize_field("mti", &mti.to_string())?;
+        }
+        if let Some(t) = &sc.terminal {
+            v.serialize_field("terminal", t)?;
+        }
+        v.end()
+    }
+}
+
+/// A direction as the scenario spells it (`Up`, `Down`).
+struct DirName(crate::link::Dir);
+
+impl Serialize for DirName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            crate::link::Dir::Up => s.serialize_unit_variant("Dir", 0, "Up"),
+            crate::link::Dir::Down => s.serialize_unit_variant("Dir", 1, "Down"),
+        }
+    }
+}
