@@ -2,6 +2,7 @@
 
 mod cli;
 mod cores;
+mod interception;
 mod props;
 mod sim;
 mod util;

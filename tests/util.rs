@@ -75,3 +75,42 @@ pub fn lines_of(journal: &str, kind: &str) -> Vec<serde_json::Value> {
         .filter(|v| v["kind"] == kind)
         .collect()
 }
+
+/// Runs scenario text headless with a command channel: `before` is sent
+/// before the first update, each of `during` once virtual time reaches it.
+pub fn run_steered(
+    text: &str,
+    before: Vec<possim::sim::Command>,
+    during: Vec<(possim::time::SimTime, possim::sim::Command)>,
+) -> (possim::report::RunReport, String) {
+    use possim::sim::{self, Clock, Control, Journal, Options, Pacing, Plan};
+    let s = possim::scenario::parse(text, "test.ron").unwrap_or_else(|d| panic!("{d}"));
+    let plan = std::sync::Arc::new(Plan::new(&s, None).unwrap());
+    let buf = SharedBuf::default();
+    let journal = Journal::to(Box::new(buf.clone()));
+    let mut app = sim::build_app(
+        plan,
+        Some(journal),
+        Pacing::Headless { slice: possim::time::Duration::from_secs(60) },
+        Options { apdus: true, frames: true, stay_open: false },
+    );
+    let (control, tx) = Control::new();
+    app.insert_resource(control);
+    for c in before {
+        tx.send(c).unwrap();
+    }
+    let mut during = std::collections::VecDeque::from(during);
+    loop {
+        app.update();
+        let now = app.world().resource::<Clock>().now;
+        while during.front().is_some_and(|(t, _)| *t <= now) {
+            tx.send(during.pop_front().unwrap().1).unwrap();
+        }
+        if app.world().resource::<Clock>().finished {
+            break;
+        }
+    }
+    let report = sim::report(&mut app, "test.ron");
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    (report, text)
+}

@@ -7,7 +7,11 @@
 //! funds) and the ledger moves only when every check passed, so a malformed
 //! or altered frame never changes it. Reversals are idempotent.
 
+mod check;
+mod financial;
 mod ledger;
+
+pub use check::{Check, Rules};
 
 use std::collections::VecDeque;
 
@@ -17,50 +21,10 @@ use std::sync::Arc;
 pub use ledger::{Ledger, Totals};
 
 use crate::money::Money;
-use crate::protocol::crypto::{self, ArqcInput, TdesKey};
+use crate::protocol::crypto::{self, TdesKey};
 use crate::protocol::iso8583::{MacCheck, Message, Mti, Spec, encode_with_mac, verify_mac};
 use crate::protocol::response::ResponseCode;
-use crate::protocol::tlv;
-use crate::protocol::track::{Track2, luhn_valid};
 use crate::time::{Calendar, Duration, SimTime};
-
-/// Which defences the issuer applies; each can be switched off to show
-/// what it is worth.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Rules {
-    /// Check the message MAC (63 when wrong or missing).
-    pub verify_mac: bool,
-    /// Check the ARQC of chip transactions (63 when wrong).
-    pub verify_arqc: bool,
-    /// Refuse an ATC at or below the highest seen (59).
-    pub atc_replay: bool,
-    /// Check online PINs against the PVV (55, then 75).
-    pub verify_pin: bool,
-    /// Check the CVV (magstripe) or iCVV (chip) in track 2 (63).
-    pub verify_cvv: bool,
-    /// Refuse magstripe reads (fallback or not) of chip cards (05).
-    pub refuse_fallback_for_chip_cards: bool,
-    /// Answer 94 to a repeated TID + STAN + RRN within this window.
-    pub duplicate_window: Option<Duration>,
-    /// Largest single amount (13 above it).
-    pub max_amount: Money,
-}
-
-impl Default for Rules {
-    /// Every defence on; duplicate window 24h; single-transaction limit 50,000.00.
-    fn default() -> Self {
-        Self {
-            verify_mac: true,
-            verify_arqc: true,
-            atc_replay: true,
-            verify_pin: true,
-            verify_cvv: true,
-            refuse_fallback_for_chip_cards: true,
-            duplicate_window: Some(Duration::from_secs(86_400)),
-            max_amount: Money(5_000_000),
-        }
-    }
-}
 
 /// The host's settings and issuer keys.
 #[derive(Debug, Clone)]
@@ -358,6 +322,12 @@ impl HostCore {
         self.cards.get(pan).map(|c| &c.rec)
     }
 
+    /// Switches a defence on or off by its check name ("mac", "arqc");
+    /// false if there is no such defence.
+    pub fn set_check(&mut self, name: &str, on: bool) -> bool {
+        Check::from_name(name).is_some_and(|c| self.cfg.rules.set(c, on))
+    }
+
     /// Blocks a card (57 from now on).
     pub fn block_card(&mut self, pan: &str) {
         if let Some(c) = self.cards.get_mut(pan) {
@@ -391,7 +361,7 @@ impl HostCore {
                 }
             }
         }
-        let window = self.cfg.rules.duplicate_window.unwrap_or(Duration::ZERO);
+        let window = self.cfg.rules.duplicate_window;
         drain(&mut self.seen_order, &mut self.seen, window, now, |v| v.1);
         drain(&mut self.txn_order, &mut self.txns, REVERSAL_KEEP, now, |v| v.at);
         drain(&mut self.tomb_order, &mut self.tombstones, REVERSAL_KEEP, now, |v| v.1);
@@ -452,7 +422,7 @@ impl HostCore {
             MacCheck::Invalid => Verdict::Invalid,
             MacCheck::Absent => Verdict::Absent,
         };
-        if self.cfg.rules.verify_mac && d.checks.mac != Verdict::Valid {
+        if self.cfg.rules.is_on(Check::Mac) && d.checks.mac != Verdict::Valid {
             let why = if d.checks.mac == Verdict::Absent {
                 "no MAC"
             } else {
@@ -461,7 +431,11 @@ impl HostCore {
             return respond(self, &mut d, ResponseCode::SecurityViolation, why, &[]);
         }
         match msg.mti() {
-            Mti::REQUEST => self.financial(now, tidx, &trec, &msg, d, respond),
+            Mti::REQUEST => {
+                let (rc, extra, why) = self.financial(now, tidx, &trec, &msg, &mut d);
+                d.reason = why;
+                respond(self, &mut d, rc, "", &extra)
+            }
             Mti::REVERSAL => self.reversal(now, tidx, &msg, d, respond),
             _ => respond(
                 self,
@@ -471,318 +445,6 @@ impl HostCore {
                 &[],
             ),
         }
-    }
-
-    #[allow(clippy::too_many_lines)]
-    fn financial(
-        &mut self,
-        now: SimTime,
-        tidx: usize,
-        trec: &TerminalRecord,
-        msg: &Message,
-        mut d: Decision,
-        respond: impl Fn(
-            &mut Self,
-            &mut Decision,
-            ResponseCode,
-            &'static str,
-            &[(u8, Vec<u8>)],
-        ) -> HostOutput,
-    ) -> HostOutput {
-        use ResponseCode as Rc;
-        let (Some(pc), Some(amount), Some(stan), Some(entry)) =
-            (msg.processing_code(), msg.amount(), msg.stan(), msg.entry_mode())
-        else {
-            return respond(
-                self,
-                &mut d,
-                Rc::FormatError,
-                "a mandatory field is missing (3, 4, 11 or 22)",
-                &[],
-            );
-        };
-        let refund = match pc.get(..2) {
-            Some("00") => false,
-            Some("20") => true,
-            _ => {
-                return respond(
-                    self,
-                    &mut d,
-                    Rc::InvalidTransaction,
-                    "unknown processing code",
-                    &[],
-                );
-            }
-        };
-        if self.cfg.issuer_down.iter().any(|&(a, b)| now >= a && now < b) {
-            return respond(self, &mut d, Rc::IssuerUnavailable, "issuer unreachable", &[]);
-        }
-        let amount = Money(amount as i64);
-        if amount.0 <= 0 || amount > self.cfg.rules.max_amount {
-            return respond(
-                self,
-                &mut d,
-                Rc::InvalidAmount,
-                "amount is zero or over the limit",
-                &[],
-            );
-        }
-        let rrn = msg.rrn().unwrap_or_default();
-        let mut rrn_key = [b' '; 12];
-        for (k, b) in rrn_key.iter_mut().zip(rrn.bytes()) {
-            *k = b;
-        }
-        let transmission = msg.transmission_time().and_then(|t| t.parse().ok()).unwrap_or(0u64);
-        if self.tombstones.get(&txn_key(tidx, stan)).is_some_and(|t| t.0 == transmission) {
-            return respond(
-                self,
-                &mut d,
-                Rc::DoNotHonour,
-                "already reversed before it arrived",
-                &[],
-            );
-        }
-        if let (Some(window), Some(prev)) =
-            (self.cfg.rules.duplicate_window, self.seen.get(&txn_key(tidx, stan)))
-            && prev.0 == rrn_key
-            && now.since(prev.1) <= window
-        {
-            return respond(
-                self,
-                &mut d,
-                Rc::Duplicate,
-                "duplicate transmission (same TID, STAN and RRN)",
-                &[],
-            );
-        }
-        if self.cfg.rules.duplicate_window.is_some() {
-            let k = txn_key(tidx, stan);
-            self.seen.insert(k, (rrn_key, now));
-            self.seen_order.push_back((now, k));
-        }
-        let track = msg.track2().map(Track2::parse);
-        let Some(pan) = msg.card_pan().map(String::from) else {
-            return respond(self, &mut d, Rc::FormatError, "no PAN or track 2", &[]);
-        };
-        // Card-present entry modes read track data; it must be there, parse,
-        // and name the same card as field 2.
-        let card_read = ["02", "05", "07", "80", "90", "91"].iter().any(|m| entry.starts_with(m));
-        match &track {
-            Some(Ok(t)) if t.pan != pan => {
-                return respond(
-                    self,
-                    &mut d,
-                    Rc::FormatError,
-                    "PAN in field 2 differs from the one in track 2",
-                    &[],
-                );
-            }
-            Some(Ok(_)) => {}
-            Some(Err(_)) => {
-                return respond(self, &mut d, Rc::FormatError, "track 2 does not parse", &[]);
-            }
-            None if card_read => {
-                return respond(
-                    self,
-                    &mut d,
-                    Rc::FormatError,
-                    "entry mode reads the card, but track 2 is missing",
-                    &[],
-                );
-            }
-            None => {}
-        }
-        if !luhn_valid(&pan) {
-            return respond(self, &mut d, Rc::InvalidCardNumber, "PAN fails the Luhn check", &[]);
-        }
-        let Some(card) = self.cards.get(&pan).map(|c| c.rec) else {
-            return respond(self, &mut d, Rc::InvalidCardNumber, "unknown card", &[]);
-        };
-        let today = self.cfg.calendar.at(now).yymm();
-        let expiry = match &track {
-            Some(Ok(t)) => t.expiry.clone(),
-            _ => card.expiry().to_string(),
-        };
-        if expiry < today {
-            return respond(self, &mut d, Rc::ExpiredCard, "card expired", &[]);
-        }
-        if card.blocked {
-            return respond(self, &mut d, Rc::NotPermitted, "card blocked", &[]);
-        }
-        let chip_card =
-            card.service_code().starts_with('2') || card.service_code().starts_with('6');
-        let chip_entry = entry.starts_with("05") || entry.starts_with("07");
-        if self.cfg.rules.refuse_fallback_for_chip_cards && chip_card && !chip_entry {
-            return respond(
-                self,
-                &mut d,
-                Rc::DoNotHonour,
-                "magstripe read of a chip card (fallback refused)",
-                &[],
-            );
-        }
-        // CVV on magstripe reads; on chip reads the iCVV of tag 57 (some
-        // terminals send the magstripe track, with its CVV, instead: the
-        // cryptogram protects chip reads either way). A magstripe read that
-        // carries the iCVV is a copy of chip data.
-        if let Some(Ok(t2)) = &track {
-            let found = t2.cvv();
-            let cvv = || crypto::cvv(&self.cfg.cvk, &t2.pan, &t2.expiry, &t2.service_code).ok();
-            let icvv = || crypto::icvv(&self.cfg.cvk, &t2.pan, &t2.expiry).ok();
-            // Compute what is expected first; the other only when needed.
-            let ok = if chip_entry {
-                found == icvv().as_deref() || found == cvv().as_deref()
-            } else {
-                found == cvv().as_deref()
-            };
-            d.checks.cvv = if ok { Verdict::Valid } else { Verdict::Invalid };
-            if self.cfg.rules.verify_cvv && !ok {
-                let why = if chip_entry {
-                    "neither iCVV nor CVV matches"
-                } else if found == icvv().as_deref() {
-                    "CVV is the chip's iCVV: a magstripe made from copied chip data"
-                } else {
-                    "CVV does not match"
-                };
-                return respond(self, &mut d, Rc::SecurityViolation, why, &[]);
-            }
-        } else {
-            d.checks.cvv = Verdict::Absent;
-        }
-        // The chip's cryptogram.
-        let mut arpc_for = None;
-        if chip_entry {
-            let icc = tlv::Index::new(msg.icc_data().unwrap_or_default());
-            let input = ArqcInput::from_tags(|t| icc.get(t));
-            let ac = icc.get(0x9F26).and_then(|v| <[u8; 8]>::try_from(v).ok());
-            let (Ok(input), Some(ac)) = (input, ac) else {
-                d.checks.arqc = Verdict::Absent;
-                return respond(
-                    self,
-                    &mut d,
-                    Rc::FormatError,
-                    "chip transaction without a complete field 55",
-                    &[],
-                );
-            };
-            let atc = u16::from_be_bytes(input.atc);
-            d.atc = Some(atc);
-            let mk = self.card_key(&pan);
-            let valid = mk.as_ref().is_some_and(|k| crypto::verify_arqc_cvn10(k, &input, &ac));
-            d.checks.arqc = if valid { Verdict::Valid } else { Verdict::Invalid };
-            if self.cfg.rules.verify_arqc {
-                if !valid {
-                    return respond(
-                        self,
-                        &mut d,
-                        Rc::SecurityViolation,
-                        "ARQC does not verify",
-                        &[],
-                    );
-                }
-                let amount_bcd = format!("{:012}", amount.minor());
-                if hex::encode(input.amount) != amount_bcd {
-                    return respond(
-                        self,
-                        &mut d,
-                        Rc::SecurityViolation,
-                        "amount differs from the one the card signed (9F02)",
-                        &[],
-                    );
-                }
-            }
-            if self.cfg.rules.atc_replay && card.atc_high.is_some_and(|h| atc <= h) {
-                return respond(
-                    self,
-                    &mut d,
-                    Rc::SuspectedFraud,
-                    "ATC not above the highest seen: replay or clone",
-                    &[],
-                );
-            }
-            if valid && let Some(c) = self.cards.get_mut(&pan) {
-                c.rec.atc_high = Some(c.rec.atc_high.map_or(atc, |h| h.max(atc)));
-            }
-            arpc_for = mk.map(|k| (k, ac));
-        }
-        let with_arpc = |rc: ResponseCode| -> Vec<(u8, Vec<u8>)> {
-            arpc_for.as_ref().map_or_else(Vec::new, |(k, ac)| {
-                let arc = rc.arc();
-                let mut iad = crypto::arpc_method1(k, *ac, arc).to_vec();
-                iad.extend_from_slice(&arc);
-                let mut f55 = Vec::with_capacity(12);
-                tlv::write(&mut f55, 0x91, &iad);
-                vec![(55, f55)]
-            })
-        };
-        // Online PIN.
-        if let Some(block) = msg.pin_block() {
-            if card.pin_fails >= self.cfg.pin_try_limit {
-                d.checks.pin = Verdict::Skipped;
-                return respond(
-                    self,
-                    &mut d,
-                    Rc::PinTriesExceeded,
-                    "PIN tries exceeded",
-                    &with_arpc(Rc::PinTriesExceeded),
-                );
-            }
-            let ok = crypto::decode_pin_block_iso0(&trec.tpk, block, &pan)
-                .ok()
-                .and_then(|pin| crypto::pvv(&self.cfg.pvk, &pan, card.pvki(), &pin).ok())
-                .is_some_and(|pvv| pvv == card.pvv());
-            d.checks.pin = if ok { Verdict::Valid } else { Verdict::Invalid };
-            if self.cfg.rules.verify_pin {
-                let c = self.cards.get_mut(&pan);
-                if ok {
-                    if let Some(c) = c {
-                        c.rec.pin_fails = 0;
-                    }
-                } else {
-                    let fails = c.map(|c| {
-                        c.rec.pin_fails += 1;
-                        c.rec.pin_fails
-                    });
-                    let rc = if fails.unwrap_or(0) >= self.cfg.pin_try_limit {
-                        Rc::PinTriesExceeded
-                    } else {
-                        Rc::IncorrectPin
-                    };
-                    return respond(self, &mut d, rc, "PIN does not match the PVV", &with_arpc(rc));
-                }
-            }
-        } else {
-            d.checks.pin = Verdict::Absent;
-        }
-        // Funds, then the ledger.
-        if !refund && self.ledger.available(card.account as usize) < amount {
-            return respond(
-                self,
-                &mut d,
-                Rc::InsufficientFunds,
-                "insufficient funds",
-                &with_arpc(Rc::InsufficientFunds),
-            );
-        }
-        self.ledger.post(tidx, card.account as usize, amount, refund);
-        d.ledger = if refund { LedgerEffect::Credit } else { LedgerEffect::Debit };
-        let k = txn_key(tidx, stan);
-        self.txns.insert(
-            k,
-            TxnRecord {
-                amount,
-                account: card.account,
-                refund,
-                reversed: false,
-                transmission,
-                at: now,
-            },
-        );
-        self.txn_order.push_back((now, k));
-        self.auth_seq = self.auth_seq % 999_999 + 1;
-        let mut extra = with_arpc(Rc::Approved);
-        extra.push((38, format!("{:06}", self.auth_seq).into_bytes()));
-        respond(self, &mut d, Rc::Approved, "approved", &extra)
     }
 
     fn reversal(

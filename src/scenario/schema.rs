@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::FaultSpec;
+use crate::host::{Check, Rules};
 use crate::link::Distribution;
 use crate::money::Money;
 use crate::terminal::{TimeoutPolicy, UnpredictableNumber};
@@ -108,25 +109,51 @@ pub struct IssuerKeys {
     pub pvk: Option<String>,
 }
 
-/// An issuer defence.
+/// An issuer defence. With `rules: [...]` written out, the defences listed
+/// are on and every other one is off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rule {
-    /// Check the message MAC.
+    /// Check the message MAC (63).
     VerifyMac,
-    /// Check chip cryptograms.
+    /// Check chip cryptograms and that they sign field 4 (63).
     VerifyArqc,
-    /// Refuse ATCs at or below the highest seen.
+    /// Refuse ATCs at or below the highest seen (59).
     AtcReplay,
-    /// Check online PINs.
+    /// Check online PINs (55, then 75).
     VerifyPin,
-    /// Check CVV and iCVV.
+    /// Check CVV and iCVV (63).
     VerifyCvv,
-    /// Refuse magstripe reads of chip cards.
+    /// Refuse magstripe reads of chip cards (05).
     RefuseFallbackForChipCards,
-    /// Duplicate detection window.
+    /// Duplicate detection within this window (94).
     DuplicateWindow(Duration),
-    /// Largest single amount.
+    /// Largest single amount (13).
     MaxAmount(Money),
+    /// Refuse expired cards (54).
+    CheckExpiry,
+    /// Refuse blocked cards (62).
+    RefuseBlockedCards,
+    /// Refuse amounts over the available balance (51).
+    CheckFunds,
+}
+
+impl Rule {
+    /// The host check this rule switches on.
+    pub fn check(&self) -> Check {
+        match self {
+            Self::VerifyMac => Check::Mac,
+            Self::VerifyArqc => Check::Arqc,
+            Self::AtcReplay => Check::Atc,
+            Self::VerifyPin => Check::Pin,
+            Self::VerifyCvv => Check::Cvv,
+            Self::RefuseFallbackForChipCards => Check::Fallback,
+            Self::DuplicateWindow(_) => Check::Duplicates,
+            Self::MaxAmount(_) => Check::Amount,
+            Self::CheckExpiry => Check::Expiry,
+            Self::RefuseBlockedCards => Check::Blocked,
+            Self::CheckFunds => Check::Funds,
+        }
+    }
 }
 
 /// A time window.
@@ -155,6 +182,24 @@ pub struct Issuer {
     /// Windows when the issuer is unreachable (91). Default none.
     #[serde(default)]
     pub down: Vec<Window>,
+}
+
+impl Issuer {
+    /// The host's defences: all on by default; when `rules` is written out,
+    /// exactly the ones listed.
+    pub fn host_rules(&self) -> Rules {
+        let Some(list) = &self.rules else { return Rules::default() };
+        let on: Vec<Check> = list.iter().map(Rule::check).collect();
+        let mut r = Rules::only(&on);
+        for rule in list {
+            match rule {
+                Rule::DuplicateWindow(d) => r.duplicate_window = *d,
+                Rule::MaxAmount(m) => r.max_amount = *m,
+                _ => {}
+            }
+        }
+        r
+    }
 }
 
 impl Default for Issuer {

@@ -43,6 +43,8 @@ pub struct Clock {
     pub(crate) wall: Option<std::time::Instant>,
     /// Set when the run is over.
     pub finished: bool,
+    /// Set while a command holds the clock still.
+    pub paused: bool,
 }
 
 impl Clock {

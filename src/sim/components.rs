@@ -42,6 +42,9 @@ pub struct Terminal {
     pub queue: VecDeque<Visit>,
     /// The customer being served.
     pub current: Option<Visit>,
+    /// Devices between the reader and the card (skimmers, shimmers, wedges,
+    /// a test's recorder), the first nearest the card.
+    pub taps: Vec<Box<dyn crate::terminal::CardTap>>,
 }
 
 /// The card reader of a terminal: which slots it has.

@@ -13,6 +13,7 @@
 mod bridge;
 mod clock;
 mod components;
+mod control;
 mod event;
 mod host;
 mod journal;
@@ -32,6 +33,7 @@ use bevy::prelude::*;
 pub use bridge::{Bridge, Inbound, Outbound};
 pub use clock::{Clock, Pacing, Scheduler};
 pub use components::*;
+pub use control::{Command, Control};
 pub use event::{Ctx, SimEvent};
 pub use journal::Journal;
 pub use monitor::Monitor;
@@ -105,6 +107,7 @@ impl Plugin for SimPlugin {
                 pacing: self.pacing,
                 wall: None,
                 finished: false,
+                paused: false,
             })
             .init_resource::<Scheduler>()
             .init_resource::<Dispatch>()
@@ -120,6 +123,10 @@ impl Plugin for SimPlugin {
                     StartupSet::SignOn,
                 )
                     .chain(),
+            )
+            .add_systems(
+                Update,
+                control::apply_commands.in_set(SimSet::Ingest).before(bridge::drain_bridge),
             )
             .add_systems(Update, step.in_set(SimSet::Step))
             .add_plugins((
@@ -198,7 +205,8 @@ struct Seq(u64);
 
 /// Runs every event due in this update's slice, in order.
 fn step(world: &mut World) {
-    if world.resource::<Clock>().finished {
+    let clock = world.resource::<Clock>();
+    if clock.finished || clock.paused {
         return;
     }
     let mut ctx = std::mem::take(&mut world.resource_mut::<Dispatch>().0);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::card::{CardData, CardProfile, Cvm};
-use crate::host::{HostConfig, Rules};
+use crate::host::HostConfig;
 use crate::link::{LinkParams, Rule as FrameRule, Scope};
 use crate::money::Money;
 use crate::protocol::crypto::{CryptoError, TdesKey, derive_icc_master_key};
@@ -13,8 +13,7 @@ use crate::protocol::iso8583::Spec;
 use crate::protocol::track::luhn_check_digit;
 use crate::rng::Stream;
 use crate::scenario::{
-    Cardholders, Expectation, FaultKind, MonitorSpec, Rule, Scenario, ScopeSpec, Traffic,
-    expand_ids,
+    Cardholders, Expectation, FaultKind, MonitorSpec, Scenario, ScopeSpec, Traffic, expand_ids,
 };
 use crate::terminal::TerminalConfig;
 use crate::time::{Calendar, DateTime, Duration, SimTime};
@@ -160,34 +159,7 @@ impl Plan {
         let imk = key_or_derived(&s.issuer.keys.imk_ac, seed, "imk_ac")?;
         let cvk = key_or_derived(&s.issuer.keys.cvk, seed, "cvk")?;
         let pvk = key_or_derived(&s.issuer.keys.pvk, seed, "pvk")?;
-        let rules = match &s.issuer.rules {
-            None => Rules::default(),
-            Some(list) => {
-                let mut r = Rules {
-                    verify_mac: false,
-                    verify_arqc: false,
-                    atc_replay: false,
-                    verify_pin: false,
-                    verify_cvv: false,
-                    refuse_fallback_for_chip_cards: false,
-                    duplicate_window: None,
-                    max_amount: Rules::default().max_amount,
-                };
-                for rule in list {
-                    match rule {
-                        Rule::VerifyMac => r.verify_mac = true,
-                        Rule::VerifyArqc => r.verify_arqc = true,
-                        Rule::AtcReplay => r.atc_replay = true,
-                        Rule::VerifyPin => r.verify_pin = true,
-                        Rule::VerifyCvv => r.verify_cvv = true,
-                        Rule::RefuseFallbackForChipCards => r.refuse_fallback_for_chip_cards = true,
-                        Rule::DuplicateWindow(d) => r.duplicate_window = Some(*d),
-                        Rule::MaxAmount(m) => r.max_amount = *m,
-                    }
-                }
-                r
-            }
-        };
+        let rules = s.issuer.host_rules();
         let host = HostConfig {
             spec: spec.clone(),
             imk_ac: imk.clone(),

@@ -112,6 +112,15 @@ fn mask_tlv(data: &[u8], out: &mut String, depth: usize) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
+    /// A command changed the running world (see `sim::Command`).
+    CommandApplied {
+        /// What: "install_rule", "defence_off", "pause" ...
+        command: &'static str,
+        /// What it named: a link and rule, a check, a terminal.
+        target: String,
+        /// False when nothing by that name was found.
+        applied: bool,
+    },
     /// The run begins.
     RunStarted {
         /// Scenario name.

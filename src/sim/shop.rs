@@ -43,6 +43,7 @@ pub(super) fn spawn_world(world: &mut World) {
                     link,
                     queue: Default::default(),
                     current: None,
+                    taps: Vec::new(),
                 },
                 CardReader {
                     chip: cfg.chip,

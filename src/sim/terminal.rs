@@ -10,7 +10,7 @@ use super::record::Record;
 use super::{Dispatch, Options};
 use crate::link::Dir;
 use crate::protocol::response::ResponseCode;
-use crate::terminal::{Completion, Output, TerminalCore};
+use crate::terminal::{CardChannel, Completion, Output, TerminalCore, through_taps};
 use crate::time::Duration;
 
 /// How long the next customer takes to step up to the counter.
@@ -22,7 +22,7 @@ const RETRY_PIN: Duration = Duration::from_secs(3);
 fn with_card<R>(
     world: &mut World,
     term: Entity,
-    f: impl FnOnce(&mut TerminalCore, &mut ReaderChannel<'_>) -> R,
+    f: impl FnOnce(&mut TerminalCore, &mut dyn CardChannel) -> R,
 ) -> Option<(R, u32, Vec<super::record::Apdu>)> {
     let log = world.resource::<Options>().apdus;
     let per = world.resource::<PlanRes>().0.traffic.apdu_time;
@@ -33,13 +33,15 @@ fn with_card<R>(
             let mut t = te.get_mut::<Terminal>()?;
             let mut card = he.get_mut::<PaymentCard>()?;
             let mut chan = ReaderChannel::new(Some(&mut card.0), per, log);
-            let r = f(&mut t.core, &mut chan);
+            let Terminal { core, taps, .. } = &mut *t;
+            let r = through_taps(taps, &mut chan, |c| f(core, c));
             (r, chan.exchanges, chan.take_log())
         }
         None => {
             let mut t = world.get_mut::<Terminal>(term)?;
             let mut chan = ReaderChannel::new(None, per, false);
-            let r = f(&mut t.core, &mut chan);
+            let Terminal { core, taps, .. } = &mut *t;
+            let r = through_taps(taps, &mut chan, |c| f(core, c));
             (r, 0, Vec::new())
         }
     };
@@ -119,7 +121,7 @@ fn drive(
     world: &mut World,
     ctx: &mut Ctx,
     term: Entity,
-    step: impl FnOnce(&mut TerminalCore, &mut ReaderChannel<'_>, &mut Vec<Output>),
+    step: impl FnOnce(&mut TerminalCore, &mut dyn CardChannel, &mut Vec<Output>),
 ) {
     let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase.id);
     let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {

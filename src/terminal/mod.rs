@@ -14,6 +14,9 @@
 //! returning [`Output::Send`]; time only arrives as `now` arguments.
 
 mod build;
+mod tap;
+
+pub use tap::{CardTap, Tapped, through_taps};
 
 use std::sync::Arc;
 

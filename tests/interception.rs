@@ -1,0 +1,224 @@
+//! The seams faults and attacks plug into: frame rules on links, taps on the
+//! card channel, host checks switched by name, commands into a running
+//! world, and faults declared once as kind + window + filter.
+
+use std::sync::{Arc, Mutex};
+
+use possim::card::Interface;
+use possim::link::{Draw, Frame, Rule, Scope, Verdict};
+use possim::protocol::iso8583::Mti;
+use possim::sim::Command;
+use possim::terminal::{CardChannel, CardTap};
+use possim::time::SimTime;
+
+use crate::util::{lines_of, run_steered};
+
+/// A short day at one terminal, every customer inserting a chip card or
+/// swiping a magstripe-only one.
+fn small_shop(rules: &str) -> String {
+    format!(
+        r#"Scenario(
+    name: "small shop",
+    duration: "1h",
+    issuer: ({rules}),
+    shop: (terminals: [(id: "TERM0001")]),
+    cardholders: (count: 40, contactless: 0.0, offline_pin: 0.0, pin_typo: 0.0),
+    traffic: (per_hour: 30),
+)"#
+    )
+}
+
+/// A MITM that raises field 4 of every 0200 by 100.00, re-encoding the frame
+/// under the dialect: what a tampering attack will do.
+#[derive(Debug)]
+struct RaiseAmount;
+
+impl Rule for RaiseAmount {
+    fn name(&self) -> &'static str {
+        "raise_amount"
+    }
+    fn on_frame(&mut self, frame: &Frame<'_>, _: &mut Draw<'_>) -> Verdict {
+        let Ok(mut m) = frame.spec.decode(frame.bytes) else { return Verdict::Pass };
+        let Some(amount) = m.amount() else { return Verdict::Pass };
+        m.set(4, format!("{:012}", amount + 10_000));
+        frame.spec.encode(&m).map_or(Verdict::Pass, Verdict::Replace)
+    }
+}
+
+fn install_raise() -> Command {
+    Command::InstallRule {
+        link: "uplink".into(),
+        rule: Box::new(RaiseAmount),
+        scope: Scope { mti: Some(Mti::REQUEST), ..Scope::default() },
+    }
+}
+
+#[test]
+fn a_rule_written_outside_the_crate_that_raises_field_4_is_caught_by_the_mac_check() {
+    let (r, journal) = run_steered(&small_shop(""), vec![install_raise()], vec![]);
+    let decided: Vec<_> =
+        lines_of(&journal, "host_decision").into_iter().filter(|d| d["mti"] == "0200").collect();
+    assert!(decided.len() > 10, "customers came: {}", decided.len());
+    // Every altered request is refused for its MAC: 63, nothing charged.
+    assert!(decided.iter().all(|d| d["response"] == "63" && d["checks"]["mac"] == "invalid"));
+    assert_eq!(r.counts.approved, 0);
+    assert_eq!(r.ledger.0.0, 0, "no money moved");
+    let faults = lines_of(&journal, "frame_fault");
+    assert!(faults.iter().all(|f| f["fault"] == "raise_amount" && f["effect"] == "replaced"));
+    assert_eq!(r.faults.get("raise_amount").copied(), Some(decided.len() as u64));
+}
+
+#[test]
+fn with_the_mac_and_arqc_checks_switched_off_the_raised_amount_is_charged() {
+    // The scenario lists the defences it keeps: not MAC, not ARQC. The same
+    // tampering now goes through, and the books no longer balance.
+    let text = small_shop("rules: [VerifyPin, VerifyCvv, DuplicateWindow(\"24h\")]");
+    let (r, journal) = run_steered(&text, vec![install_raise()], vec![]);
+    assert!(r.counts.approved > 10, "{:?}", r.counts);
+    let approved: Vec<_> = lines_of(&journal, "host_decision")
+        .into_iter()
+        .filter(|d| d["mti"] == "0200" && d["response"] == "00")
+        .collect();
+    assert!(approved.iter().all(|d| d["checks"]["mac"] == "invalid"));
+    let balanced = r.expectations.iter().find(|e| e.expectation.starts_with("LedgerBalanced"));
+    if let Some(e) = balanced {
+        assert!(!e.passed, "terminal totals cannot match what the host charged");
+    }
+    assert!(r.settlement.iter().any(|s| !s.balanced));
+}
+
+/// Records every APDU and swipe that passes, unchanged.
+#[derive(Debug, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl CardTap for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn power_on(&mut self, i: Interface, card: &mut dyn CardChannel) -> Vec<u8> {
+        self.0.lock().unwrap().push(format!("power {i:?}"));
+        card.power_on(i)
+    }
+    fn transmit(&mut self, capdu: &[u8], card: &mut dyn CardChannel) -> Vec<u8> {
+        let r = card.transmit(capdu);
+        self.0.lock().unwrap().push(format!("{} -> {}", hex::encode_upper(capdu), r.len()));
+        r
+    }
+    fn swipe(&mut self, card: &mut dyn CardChannel) -> Option<String> {
+        self.0.lock().unwrap().push("swipe".into());
+        card.swipe()
+    }
+}
+
+#[test]
+fn a_tap_on_the_card_channel_sees_every_apdu_the_reader_logs() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let tap =
+        Command::TapCards { terminal: "TERM0001".into(), tap: Box::new(Recorder(seen.clone())) };
+    let (_, journal) = run_steered(&small_shop(""), vec![tap], vec![]);
+    let logged: Vec<String> = lines_of(&journal, "card_session")
+        .iter()
+        .flat_map(|s| s["apdus"].as_array().unwrap().clone())
+        .map(|a| a["c"].as_str().unwrap().to_string())
+        .collect();
+    let seen = seen.lock().unwrap();
+    let apdus: Vec<&String> = seen.iter().filter(|s| s.contains(" -> ")).collect();
+    assert!(apdus.len() > 100, "a day of chip sessions: {}", apdus.len());
+    // The same commands in the same order (the journal stars out VERIFY data).
+    assert_eq!(apdus.len(), logged.len());
+    for (a, l) in apdus.iter().zip(&logged) {
+        assert_eq!(a[..8], l[..8], "{a} vs {l}");
+    }
+    assert!(journal.contains(r#""command":"tap_cards","target":"TERM0001","applied":true"#));
+}
+
+#[test]
+fn a_command_switches_a_defence_off_mid_run_and_the_outcome_changes_from_then_on() {
+    let half = SimTime(30 * 60 * 1_000_000);
+    let off = Command::SetDefence { check: "mac".into(), on: false };
+    let arqc_off = Command::SetDefence { check: "arqc".into(), on: false };
+    let (_, journal) =
+        run_steered(&small_shop(""), vec![install_raise()], vec![(half, off), (half, arqc_off)]);
+    let cmd = lines_of(&journal, "command_applied")
+        .into_iter()
+        .find(|c| c["command"] == "defence_off" && c["target"] == "mac")
+        .expect("the command is journalled");
+    assert_eq!(cmd["applied"], true);
+    let switched_at = cmd["t_us"].as_u64().unwrap();
+    let decided: Vec<_> =
+        lines_of(&journal, "host_decision").into_iter().filter(|d| d["mti"] == "0200").collect();
+    let (before, after): (Vec<_>, Vec<_>) =
+        decided.iter().partition(|d| d["t_us"].as_u64().unwrap() < switched_at);
+    assert!(!before.is_empty() && !after.is_empty());
+    assert!(before.iter().all(|d| d["response"] == "63"));
+    assert!(after.iter().any(|d| d["response"] == "00"), "the tampered requests now pass");
+}
+
+#[test]
+fn a_command_naming_nothing_is_journalled_as_not_applied() {
+    let bad = Command::SetDefence { check: "format".into(), on: false };
+    let (_, journal) = run_steered(&small_shop(""), vec![bad], vec![]);
+    assert!(journal.contains(r#""command":"defence_off","target":"format","applied":false"#));
+}
+
+fn check_error(text: &str) -> possim::scenario::Diagnostic {
+    possim::scenario::parse(text, "t.ron").expect_err("must not validate")
+}
+
+#[test]
+fn issue_8_a_range_error_in_a_fault_points_at_that_fault() {
+    // See: issue 8, 5f (it used to point at the earlier fault's `p`).
+    let text = "Scenario(\n    name: \"x\",\n    links: [(faults: [\n        Duplicate(p: 0.1),\n        BurstLoss(p: 0.1, r: 0.2, bad_loss: 1.5),\n    ])],\n)";
+    let d = check_error(text);
+    assert_eq!(d.line, 5, "{d}");
+    assert!(d.message.contains("between 0.0 and 1.0"), "{d}");
+}
+
+#[test]
+fn a_misspelt_window_field_in_a_fault_suggests_the_scope_field() {
+    let text = r#"Scenario(name: "x", links: [(faults: [Loss(p: 0.1, untill: "1h")])])"#;
+    let d = check_error(text);
+    assert!(d.to_string().contains("did you mean `until`"), "{d}");
+}
+
+#[test]
+fn a_fault_filter_that_can_never_match_is_a_check_error() {
+    let unknown_terminal =
+        r#"Scenario(name: "x", links: [(faults: [Loss(p: 0.1, terminal: "TERM0009")])])"#;
+    let d = check_error(unknown_terminal);
+    assert!(d.message.contains("TERM0009"), "{d}");
+    assert_eq!(d.line, 1);
+    assert!(d.column > 40, "points at the terminal: {d}");
+    let no_such_mti = r#"Scenario(name: "x", links: [(faults: [Loss(p: 0.1, mti: "0100")])])"#;
+    let d = check_error(no_such_mti);
+    assert!(d.message.contains("0100"), "{d}");
+    let not_an_mti = r#"Scenario(name: "x", links: [(faults: [Loss(p: 0.1, mti: "21")])])"#;
+    assert!(check_error(not_an_mti).message.contains("4 digits"));
+}
+
+#[test]
+fn issue_8_a_fault_that_does_nothing_is_a_check_error() {
+    // See: issue 8, 5g: a zero gap or delay counted every frame as fired.
+    for f in [r#"Reorder(p: 0.5, gap: "0s")"#, r#"Delay(extra: "0s")"#] {
+        let text = format!(r#"Scenario(name: "x", links: [(faults: [{f}])])"#);
+        assert!(check_error(&text).message.contains("more than 0s"), "{f}");
+    }
+}
+
+#[test]
+fn a_window_that_ends_before_it_starts_is_a_check_error() {
+    let text = r#"Scenario(name: "x", links: [(faults: [Outage(from: "2h", until: "1h")])])"#;
+    assert!(check_error(text).message.contains("must end after it starts"));
+}
+
+#[test]
+fn delay_and_delay_past_timeout_are_counted_under_their_own_names() {
+    // See: issue 8, 5g.
+    let text = r#"Scenario(
+    name: "x", duration: "30m",
+    links: [(faults: [Delay(extra: "10ms", direction: Up), DelayPastTimeout(direction: Down)])],
+)"#;
+    let (r, _) = crate::util::run_text(text, None, possim::time::Duration::from_secs(60));
+    assert!(r.faults.get("delay").copied().unwrap_or(0) > 0, "{:?}", r.faults);
+    assert!(r.faults.get("delay_past_timeout").copied().unwrap_or(0) > 0, "{:?}", r.faults);
+}
