@@ -183,16 +183,16 @@ fn run_baseline_passes_and_writes_journal_json_and_junit() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("result: PASS (7/7 expectations)"), "{text}");
+    assert!(text.contains("result: PASS (6/6 expectations)"), "{text}");
     assert!(text.contains("PASS NoDoubleCharge"), "{text}");
     let first = std::fs::read_to_string(&journal).unwrap();
     assert!(first.lines().next().unwrap().contains("\"kind\":\"run_started\""));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["passed"], true);
-    assert_eq!(report["expectations"].as_array().unwrap().len(), 7);
+    assert_eq!(report["expectations"].as_array().unwrap().len(), 6);
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase ").count(), 7, "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
     assert!(!xml.contains("<failure"));
 }
 

@@ -75,6 +75,11 @@ impl ResponseCode {
         })
     }
 
+    /// Every code the host can send, in table order.
+    pub fn known_codes() -> Vec<&'static str> {
+        TABLE.iter().map(|t| t.1).collect()
+    }
+
     /// The two characters of field 39.
     pub fn code(&self) -> String {
         match self {

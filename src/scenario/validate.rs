@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::{Cardholders, Diagnostic, EventKind, Expectation, Scenario};
 use crate::protocol::crypto::TdesKey;
 use crate::protocol::iso8583::{Mti, Spec};
+use crate::protocol::response::ResponseCode;
 use crate::protocol::track::luhn_valid;
 use crate::time::DateTime;
 
@@ -217,13 +218,22 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
             Expectation::Never(EventKind::Response(code))
             | Expectation::AtLeast(_, EventKind::Response(code))
             | Expectation::AtMost(_, EventKind::Response(code))
-                if code.len() != 2 =>
+                if matches!(ResponseCode::from_code(code), ResponseCode::Other(_)) =>
             {
-                return Err(c.field(
-                    "Response(",
-                    code,
-                    format!("a response code is 2 characters, found {code:?}"),
-                ));
+                return Err(c
+                    .field(
+                        "Response(",
+                        code,
+                        format!("{code:?} is not a response code the host sends"),
+                    )
+                    .help(format!("known codes: {}", ResponseCode::known_codes().join(", "))));
+            }
+            // Nothing computes a fraud loss until the scenario has an
+            // attacker: such an expectation could only pass vacuously.
+            Expectation::FraudLossAtMost(_) => {
+                return Err(c
+                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attack to measure, and this scenario has none")
+                    .help("remove it, or add an attack; a loss that nothing computes would always read 0.00"));
             }
             _ => {}
         }

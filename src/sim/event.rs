@@ -58,6 +58,8 @@ pub struct Arrival {
     pub duplicate: bool,
     /// Bits were flipped in transit.
     pub corrupted: bool,
+    /// The purchase the frame was sent for, as its sender knew it.
+    pub purchase: Option<u64>,
 }
 
 /// Something that happens at a virtual time.

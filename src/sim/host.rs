@@ -29,7 +29,7 @@ pub(super) fn on_request(
     ctx: &mut Ctx,
     link: Option<Entity>,
     endpoint: Endpoint,
-    frame: u64,
+    (frame, purchase): (u64, Option<u64>),
     bytes: &[u8],
 ) {
     let out = world.resource_mut::<Host>().0.handle(ctx.now, bytes);
@@ -37,6 +37,7 @@ pub(super) fn on_request(
     let (mti, stan) = (d.mti, d.stan);
     ctx.record(Record::HostDecision {
         frame,
+        purchase,
         terminal: d.tid,
         mti: d.mti,
         stan: d.stan,
@@ -62,7 +63,7 @@ pub(super) fn on_request(
                 bytes: resp,
                 purpose: None,
                 answers: Some(frame),
-                purchase: None,
+                purchase,
             })),
         );
     }

@@ -80,6 +80,7 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
             bytes: tx.bytes,
             duplicate: false,
             corrupted: false,
+            purchase: tx.purchase,
         };
         ctx.at(ctx.now, SimEvent::Deliver(Box::new(a)));
         return;
@@ -120,6 +121,7 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
             bytes: inj.bytes,
             duplicate: false,
             corrupted: false,
+            purchase: None,
         };
         ctx.at(inj.at, SimEvent::Deliver(Box::new(a)));
     }
@@ -132,6 +134,7 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
             bytes: d.bytes,
             duplicate: d.duplicate,
             corrupted,
+            purchase: tx.purchase,
         };
         ctx.at(d.at, SimEvent::Deliver(Box::new(a)));
     }
@@ -155,7 +158,9 @@ pub(super) fn deliver(world: &mut World, ctx: &mut Ctx, a: Arrival) {
         bytes: changed.then(|| a.bytes.clone()),
     });
     match (a.dir, a.endpoint) {
-        (Dir::Up, _) => host::on_request(world, ctx, a.link, a.endpoint, a.frame, &a.bytes),
+        (Dir::Up, _) => {
+            host::on_request(world, ctx, a.link, a.endpoint, (a.frame, a.purchase), &a.bytes);
+        }
         (Dir::Down, Endpoint::Terminal(t)) => terminal::on_frame(world, ctx, t, &a.bytes),
         (Dir::Down, Endpoint::External(c)) => bridge::send_out(world, c, a.bytes),
     }

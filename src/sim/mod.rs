@@ -23,6 +23,7 @@ mod plan;
 mod reader;
 mod record;
 mod shop;
+mod subscriber;
 mod terminal;
 mod traffic;
 
@@ -39,6 +40,7 @@ pub use journal::Journal;
 pub use monitor::Monitor;
 pub use plan::{IssuedCard, LinkPlan, Plan, PlanError, TerminalPlan};
 pub use record::{Apdu, Record};
+pub use subscriber::{Subscriber, Subscribers};
 
 use crate::report::RunReport;
 use crate::time::{Duration, SimTime};
@@ -110,6 +112,7 @@ impl Plugin for SimPlugin {
                 paused: false,
             })
             .init_resource::<Scheduler>()
+            .init_resource::<Subscribers>()
             .init_resource::<Dispatch>()
             .configure_sets(Update, (SimSet::Ingest, SimSet::Step, SimSet::Record).chain())
             .init_resource::<Directory>()
@@ -186,11 +189,15 @@ fn flush(world: &mut World, ctx: &mut Ctx, seq: &mut u64) {
             }
             i += 1;
         }
-        let mut journal = world.resource_mut::<Journal>();
         let first = *seq - ctx.records.len() as u64 + 1;
-        for (k, r) in ctx.records.drain(..).enumerate() {
-            journal.write(first + k as u64, now, &r);
-        }
+        world.resource_scope(|world, mut journal: Mut<Journal>| {
+            let mut subs = world.resource_mut::<Subscribers>();
+            for (k, r) in ctx.records.drain(..).enumerate() {
+                let n = first + k as u64;
+                journal.on_record(n, now, &r);
+                subs.publish(n, now, &r);
+            }
+        });
     }
     if !ctx.schedule.is_empty() {
         let mut sched = world.resource_mut::<Scheduler>();
@@ -240,7 +247,8 @@ fn step(world: &mut World) {
         let tx = world.resource::<Monitor>().attempts();
         ctx.record(Record::RunFinished { transactions: tx, frames });
         flush(world, &mut ctx, &mut seq);
-        world.resource_mut::<Journal>().flush();
+        world.resource_mut::<Journal>().on_finish();
+        world.resource_mut::<Subscribers>().finish();
     }
     world.resource_mut::<Dispatch>().0 = ctx;
     world.insert_resource(Seq(seq));

@@ -231,6 +231,8 @@ pub enum Record {
     HostDecision {
         /// The request's frame id.
         frame: u64,
+        /// The purchase the request was sent for (none for outside frames).
+        purchase: Option<u64>,
         /// Terminal id.
         terminal: Option<String>,
         /// MTI received.

@@ -1,0 +1,327 @@
+//! The end of a run: every purchase still open is judged, the latency
+//! percentiles are taken, and each expectation is decided with its evidence.
+
+use super::{Evidence, Monitor};
+use crate::money::Money;
+use crate::protocol::response::ResponseCode;
+use crate::report::{ExpectationResult, Latency, RunReport, SettlementRow};
+use crate::scenario::{EventKind, Expectation};
+use crate::time::{Duration, SimTime};
+
+impl Monitor {
+    fn tallied(&self, e: Evidence) -> u64 {
+        self.tally.get(&e).copied().unwrap_or(0)
+    }
+
+    fn count(&self, k: &EventKind) -> u64 {
+        match k {
+            EventKind::Approved => self.counts.approved,
+            EventKind::Declined => self.counts.declined,
+            EventKind::DeclinedOffline => self.counts.declined_offline,
+            EventKind::Timeout => self.counts.timeouts,
+            EventKind::Reversal => self.counts.reversals,
+            EventKind::ReversalAbandoned => self.counts.reversals_abandoned,
+            EventKind::DoubleCharge => self.tallied(Evidence::Double),
+            EventKind::LostTransaction => self.tallied(Evidence::Lost),
+            EventKind::Fallback => self.counts.fallbacks,
+            EventKind::FrameDropped => self.tallied(Evidence::Dropped),
+            EventKind::FrameDuplicated => self.tallied(Evidence::Duplicated),
+            EventKind::FrameCorrupted => self.tallied(Evidence::Replaced),
+            EventKind::FrameDelayed => self.tallied(Evidence::Delayed),
+            EventKind::FrameReordered => self.tallied(Evidence::Held),
+            EventKind::Response(code) => {
+                self.responses.get(&ResponseCode::from_code(code)).copied().unwrap_or(0)
+            }
+            EventKind::Alert(a) => self.alert_counts.get(a).copied().unwrap_or(0),
+        }
+    }
+
+    fn events_for(&self, k: &EventKind) -> Vec<u64> {
+        let key = match k {
+            EventKind::Response(c) => {
+                return self
+                    .rc_evidence
+                    .get(&ResponseCode::from_code(c))
+                    .cloned()
+                    .unwrap_or_default();
+            }
+            EventKind::DoubleCharge => Evidence::Double,
+            EventKind::LostTransaction => Evidence::Lost,
+            EventKind::Fallback => Evidence::Fallback,
+            EventKind::FrameCorrupted => Evidence::Replaced,
+            EventKind::FrameDuplicated => Evidence::Duplicated,
+            EventKind::FrameDropped => Evidence::Dropped,
+            EventKind::FrameDelayed => Evidence::Delayed,
+            EventKind::FrameReordered => Evidence::Held,
+            EventKind::Alert(a) => {
+                return self
+                    .alerts
+                    .iter()
+                    .filter(|r| r.alert == *a)
+                    .map(|r| r.event)
+                    .take(5)
+                    .collect();
+            }
+            _ => return Vec::new(),
+        };
+        self.evidence.get(&key).cloned().unwrap_or_default()
+    }
+
+    /// Judges the run and builds the report.
+    pub fn report(&mut self, scenario: &str, file: &str, seed: u64) -> RunReport {
+        // Purchases still open: judge them now, in id order.
+        let mut ids: Vec<u64> = self.purchases.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(tr) = self.purchases.remove(&id) {
+                self.finalize(id, tr);
+            }
+        }
+        self.completions.clear();
+        let (double, lost) = (self.double.clone(), self.lost.clone());
+
+        self.round_trips.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            let n = self.round_trips.len();
+            let i = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
+            self.round_trips.get(i).copied().unwrap_or(0) as f64 / 1000.0
+        };
+        let latency = (!self.round_trips.is_empty()).then(|| Latency {
+            samples: self.round_trips.len() as u64,
+            p50_ms: pct(0.50),
+            p90_ms: pct(0.90),
+            p99_ms: pct(0.99),
+            max_ms: self.round_trips.last().copied().unwrap_or(0) as f64 / 1000.0,
+        });
+
+        let mut results = Vec::new();
+        for e in &self.expect.clone() {
+            results.push(self.judge(e, &double, &lost, latency.as_ref()));
+        }
+        let passed = results.iter().all(|r| r.passed);
+        RunReport {
+            scenario: scenario.into(),
+            file: file.into(),
+            seed,
+            virtual_us: self.end_us,
+            events: self.last_seq,
+            counts: self.counts.clone(),
+            responses: self.responses.iter().map(|(k, v)| (k.code(), *v)).collect(),
+            faults: self.faults.clone(),
+            latency,
+            fraud_loss: Money::ZERO,
+            alerts: self.alerts.clone(),
+            settlement: self.settlement.clone(),
+            ledger: (self.ledger.0, self.ledger.1),
+            expectations: results,
+            passed,
+        }
+    }
+
+    fn judge(
+        &self,
+        e: &Expectation,
+        double: &[(u64, u64, i64)],
+        lost: &[(u64, u64, bool, bool)],
+        latency: Option<&Latency>,
+    ) -> ExpectationResult {
+        let name = format!("{e:?}");
+        let ok = |passed: bool, evidence: String, events: Vec<u64>| ExpectationResult {
+            expectation: name.clone(),
+            passed,
+            evidence,
+            events,
+        };
+        match e {
+            Expectation::Never(k) => {
+                let n = self.count(k);
+                ok(n == 0, format!("{n} × {k:?}"), self.events_for(k))
+            }
+            Expectation::AtLeast(min, k) => {
+                let n = self.count(k);
+                ok(n >= *min, format!("{n} × {k:?} (at least {min})"), self.events_for(k))
+            }
+            Expectation::AtMost(max, k) => {
+                let n = self.count(k);
+                ok(n <= *max, format!("{n} × {k:?} (at most {max})"), self.events_for(k))
+            }
+            Expectation::LedgerBalanced => {
+                let bad: Vec<&SettlementRow> =
+                    self.settlement.iter().filter(|s| !s.balanced).collect();
+                let (out, merch, de) = self.ledger;
+                let mut all = crate::money::Totals::default();
+                for s in &self.settlement {
+                    all.purchases += s.host_totals.purchases;
+                    all.purchase_amount += s.host_totals.purchase_amount;
+                    all.refunds += s.host_totals.refunds;
+                    all.refund_amount += s.host_totals.refund_amount;
+                }
+                if self.settlement.is_empty() {
+                    ok(false, "no settlement took place".into(), vec![])
+                } else if bad.is_empty() && de {
+                    ok(
+                        true,
+                        format!(
+                            "{} terminals' totals equal the host's ({}); cardholders paid {out} = merchants owed {merch}",
+                            self.settlement.len(),
+                            totals_text(&all)
+                        ),
+                        vec![],
+                    )
+                } else {
+                    let detail: Vec<String> = bad
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{}: terminal {} vs host {}",
+                                s.terminal,
+                                totals_text(&s.terminal_totals),
+                                totals_text(&s.host_totals)
+                            )
+                        })
+                        .collect();
+                    let de_text = if de {
+                        String::new()
+                    } else {
+                        format!(
+                            "; double entry broken: cardholders paid {out}, merchants owed {merch}"
+                        )
+                    };
+                    ok(
+                        false,
+                        format!("{}{de_text}", detail.join("; ")),
+                        self.evidence.get(&Evidence::Unbalanced).cloned().unwrap_or_default(),
+                    )
+                }
+            }
+            Expectation::NoDoubleCharge => {
+                if double.is_empty() {
+                    ok(
+                        true,
+                        format!("{} purchases, none charged twice", self.counts.purchases),
+                        vec![],
+                    )
+                } else {
+                    let ids: Vec<String> = double
+                        .iter()
+                        .take(5)
+                        .map(|d| format!("purchase {} (+{})", d.0, Money(d.2)))
+                        .collect();
+                    ok(
+                        false,
+                        format!(
+                            "{} purchases charged more than once: {}",
+                            self.tallied(Evidence::Double),
+                            ids.join(", ")
+                        ),
+                        double.iter().take(5).map(|d| d.1).collect(),
+                    )
+                }
+            }
+            Expectation::NoLostTransaction => {
+                if lost.is_empty() {
+                    ok(
+                        true,
+                        format!(
+                            "every approval settled once or reversed ({} purchases)",
+                            self.counts.purchases
+                        ),
+                        vec![],
+                    )
+                } else {
+                    let ids: Vec<String> = lost
+                        .iter()
+                        .take(5)
+                        .map(|&(id, _, approved, refund)| match (approved, refund) {
+                            (true, false) => {
+                                format!("purchase {id} approved at the terminal but not settled")
+                            }
+                            (true, true) => {
+                                format!("refund {id} approved at the terminal but not credited")
+                            }
+                            (false, false) => {
+                                format!("purchase {id} charged but the customer was declined")
+                            }
+                            (false, true) => {
+                                format!("refund {id} credited but declined at the terminal")
+                            }
+                        })
+                        .collect();
+                    ok(
+                        false,
+                        format!("{} lost: {}", self.tallied(Evidence::Lost), ids.join("; ")),
+                        lost.iter().take(5).map(|l| l.1).collect(),
+                    )
+                }
+            }
+            // Nothing computes a fraud loss until a scenario models an
+            // attacker: an expectation that cannot be evaluated fails.
+            Expectation::FraudLossAtMost(max) => ok(
+                false,
+                format!(
+                    "cannot be evaluated: no attack in this scenario, so no fraud loss is measured (limit {max})"
+                ),
+                vec![],
+            ),
+            Expectation::AlertWithin(kind, within) => {
+                let first = self.alerts.iter().find(|a| a.alert == *kind);
+                match (first, self.first_cause.get(kind)) {
+                    (None, _) => ok(false, format!("no {kind:?} alert fired"), vec![]),
+                    (Some(a), cause) => {
+                        let from = cause.copied().unwrap_or(SimTime(0));
+                        let took = SimTime(a.t_us).since(from);
+                        ok(
+                            took <= *within,
+                            format!(
+                                "{kind:?} alert {took} after its cause at {} (within {within})",
+                                from.clock()
+                            ),
+                            vec![a.event],
+                        )
+                    }
+                }
+            }
+            Expectation::ApprovalRateAtLeast(rate) => {
+                let n = self.counts.purchases.max(1);
+                let r = self.counts.approved as f64 / n as f64;
+                ok(
+                    r >= *rate,
+                    format!(
+                        "{:.1}% approved ({} of {}), at least {:.1}%",
+                        r * 100.0,
+                        self.counts.approved,
+                        self.counts.purchases,
+                        rate * 100.0
+                    ),
+                    vec![],
+                )
+            }
+            Expectation::LatencyP99Below(limit) => match latency {
+                Some(l) => {
+                    let p99 = Duration::from_secs_f64(l.p99_ms / 1000.0);
+                    ok(
+                        p99 < *limit,
+                        format!("p99 {p99} over {} round trips (below {limit})", l.samples),
+                        vec![],
+                    )
+                }
+                None => ok(false, "no round trips measured".into(), vec![]),
+            },
+        }
+    }
+}
+
+/// "3 purchases 105.00, 1 refund 20.00".
+fn totals_text(t: &crate::money::Totals) -> String {
+    let plural =
+        |n: u64, one: &str, many: &str| if n == 1 { one.to_string() } else { many.to_string() };
+    format!(
+        "{} {} {}, {} {} {}",
+        t.purchases,
+        plural(t.purchases, "purchase", "purchases"),
+        t.purchase_amount,
+        t.refunds,
+        plural(t.refunds, "refund", "refunds"),
+        t.refund_amount
+    )
+}

@@ -1,0 +1,428 @@
+//! The monitor: reads every record as it happens, keeps the counters, raises
+//! alerts, tracks each purchase from request to settlement, and at the end
+//! judges the expectations with the evidence (journal event ids).
+//!
+//! The invariants come from how distributed-systems checkers prove nothing
+//! was lost: every approval ends settled exactly once or reversed, nobody is
+//! charged twice, nobody pays without goods, the terminals' totals equal the
+//! host's.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::FxHashMap as HashMap;
+
+use bevy::prelude::{App, Resource};
+
+mod judge;
+
+use super::plan::Plan;
+use super::record::Record;
+use crate::host::LedgerEffect;
+use crate::link::Effect;
+use crate::money::Money;
+use crate::protocol::response::ResponseCode;
+use crate::report::{AlertRow, Counts, SettlementRow};
+use crate::scenario::{AlertKind, Expectation, MonitorSpec};
+use crate::terminal::{Note, Outcome};
+use crate::time::{Duration, SimTime};
+
+/// What a piece of evidence (a journal event id) is evidence of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Evidence {
+    /// A purchase charged more than once.
+    Double,
+    /// An approval neither settled nor reversed, or a charge without goods.
+    Lost,
+    /// A magstripe fallback.
+    Fallback,
+    /// A terminal whose totals differ from the host's.
+    Unbalanced,
+    /// A frame dropped on a link.
+    Dropped,
+    /// A frame delayed, in order.
+    Delayed,
+    /// A frame held back out of order.
+    Held,
+    /// A frame duplicated.
+    Duplicated,
+    /// A frame whose bytes were changed.
+    Replaced,
+    /// A frame a rule injected.
+    Injected,
+}
+
+impl Evidence {
+    fn of(effect: &Effect) -> Self {
+        match effect {
+            Effect::Dropped => Self::Dropped,
+            Effect::Delayed { .. } => Self::Delayed,
+            Effect::Held { .. } => Self::Held,
+            Effect::Duplicated => Self::Duplicated,
+            Effect::Replaced { .. } => Self::Replaced,
+            Effect::Injected { .. } => Self::Injected,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Track {
+    refund: bool,
+    done_at: SimTime,
+    approvals: u16,
+    releases: u16,
+    outcome: Option<Outcome>,
+    amount: i64,
+    completed_at: u64,
+    first_event: u64,
+}
+
+#[derive(Debug, Default)]
+struct Burst {
+    times: VecDeque<SimTime>,
+    raised: bool,
+}
+
+/// The run's observer and judge.
+#[derive(Resource, Debug)]
+pub struct Monitor {
+    spec: MonitorSpec,
+    expect: Vec<Expectation>,
+    counts: Counts,
+    responses: BTreeMap<ResponseCode, u64>,
+    faults: BTreeMap<String, u64>,
+    /// How many of each piece of evidence there were (frames by what was
+    /// done to them, fallbacks, double charges, lost transactions).
+    tally: BTreeMap<Evidence, u64>,
+    alerts: Vec<AlertRow>,
+    alert_counts: BTreeMap<AlertKind, u64>,
+    first_cause: BTreeMap<AlertKind, SimTime>,
+    purchases: HashMap<u64, Track>,
+    round_trips: Vec<u64>,
+    timeouts_in_row: BTreeMap<super::record::Name, u32>,
+    bursts: BTreeMap<AlertKind, Burst>,
+    settlement: Vec<SettlementRow>,
+    ledger: (Money, Money, bool),
+    evidence: BTreeMap<Evidence, Vec<u64>>,
+    pending: Vec<Record>,
+    last_seq: u64,
+    end_us: u64,
+    completions: VecDeque<(SimTime, u64)>,
+    /// A purchase is judged and forgotten this long after it completed: no
+    /// frame or stored reversal outlives it, and memory stays flat.
+    settle_after: Duration,
+    rc_evidence: BTreeMap<ResponseCode, Vec<u64>>,
+    /// The first double charges: purchase, event, amount charged too much.
+    double: Vec<(u64, u64, i64)>,
+    /// The first lost transactions: purchase, event, approved at the
+    /// terminal, a refund.
+    lost: Vec<(u64, u64, bool, bool)>,
+}
+
+/// Installs the monitor for the plan in the app.
+pub(super) fn plugin(app: &mut App) {
+    let plan = app.world().resource::<super::PlanRes>().0.clone();
+    app.insert_resource(Monitor::new(&plan));
+}
+
+impl Monitor {
+    /// A monitor for a plan's terminals, thresholds and expectations.
+    pub fn new(plan: &Plan) -> Self {
+        let mut first_cause = BTreeMap::new();
+        for l in &plan.links {
+            for (fault, scope) in &l.faults {
+                let kinds = fault.alerts();
+                // A window that starts somewhere is a cause; a fault that is
+                // there all along is not (its first effect is).
+                let Some(at) = scope.from else { continue };
+                for k in kinds {
+                    let e = first_cause.entry(*k).or_insert(at);
+                    *e = (*e).min(at);
+                }
+            }
+        }
+        Self {
+            spec: plan.monitor.clone(),
+            expect: plan.expect.clone(),
+            counts: Counts::default(),
+            responses: BTreeMap::new(),
+            faults: BTreeMap::new(),
+            tally: BTreeMap::new(),
+            alerts: Vec::new(),
+            alert_counts: BTreeMap::new(),
+            first_cause,
+            purchases: HashMap::default(),
+            round_trips: Vec::new(),
+            timeouts_in_row: BTreeMap::new(),
+            bursts: BTreeMap::new(),
+            settlement: Vec::new(),
+            ledger: (Money::ZERO, Money::ZERO, true),
+            evidence: BTreeMap::new(),
+            pending: Vec::new(),
+            last_seq: 0,
+            end_us: 0,
+            completions: VecDeque::new(),
+            settle_after: plan.settle_after,
+            rc_evidence: BTreeMap::new(),
+            double: Vec::new(),
+            lost: Vec::new(),
+        }
+    }
+
+    /// Counts one piece of evidence and keeps the first few event ids.
+    fn note(&mut self, what: Evidence, seq: u64) {
+        *self.tally.entry(what).or_default() += 1;
+        let v = self.evidence.entry(what).or_default();
+        if v.len() < 5 {
+            v.push(seq);
+        }
+    }
+
+    fn cause(&mut self, kind: AlertKind, t: SimTime) {
+        let e = self.first_cause.entry(kind).or_insert(t);
+        *e = (*e).min(t);
+    }
+
+    fn raise(&mut self, alert: AlertKind, terminal: Option<String>, detail: String) {
+        *self.alert_counts.entry(alert).or_default() += 1;
+        self.pending.push(Record::Alert { alert, terminal, detail });
+    }
+
+    /// Customer transactions completed so far (PIN retries count again).
+    pub fn attempts(&self) -> u64 {
+        self.counts.attempts
+    }
+
+    /// Alerts raised by the last records, to be journaled after them.
+    pub fn take_alerts(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.pending)
+    }
+
+    fn burst(&mut self, t: SimTime, kind: AlertKind, threshold: u32, what: &str) {
+        let window = self.spec.window;
+        let b = self.bursts.entry(kind).or_default();
+        b.times.push_back(t);
+        while b.times.front().is_some_and(|&f| t.since(f) > window) {
+            b.times.pop_front();
+        }
+        if b.times.len() as u32 >= threshold && !b.raised {
+            b.raised = true;
+            let n = b.times.len();
+            self.raise(kind, None, format!("{n} {what} within {window}"));
+        } else if (b.times.len() as u32) < threshold {
+            b.raised = false;
+        }
+    }
+
+    /// Reads one record (journal event `seq` at virtual time `t`).
+    pub fn observe(&mut self, t: SimTime, seq: u64, r: &Record) {
+        self.last_seq = seq;
+        self.end_us = t.0;
+        match r {
+            Record::CustomerArrived { .. } => self.counts.customers += 1,
+            Record::FrameSent { .. } => self.counts.frames_sent += 1,
+            Record::FrameDelivered { .. } => self.counts.frames_delivered += 1,
+            Record::FrameFault { fired, .. } => {
+                *self.faults.entry(fired.fault.to_string()).or_default() += 1;
+                self.note(Evidence::of(&fired.effect), seq);
+            }
+            Record::HostDecision {
+                terminal,
+                stan,
+                response,
+                ledger,
+                amount,
+                mti,
+                purchase,
+                ..
+            } => {
+                // Network management (sign-ons) is not a payment answer.
+                let network = mti.is_some_and(|m| m.class() == 8);
+                if let (Some(rc), false) = (response, network) {
+                    *self.responses.entry(*rc).or_default() += 1;
+                    let ev = self.rc_evidence.entry(*rc).or_default();
+                    if ev.len() < 5 {
+                        ev.push(seq);
+                    }
+                    match rc {
+                        ResponseCode::SecurityViolation => {
+                            self.cause(AlertKind::SecurityViolations, t);
+                            self.burst(
+                                t,
+                                AlertKind::SecurityViolations,
+                                self.spec.security_violations,
+                                "security violations (63)",
+                            );
+                        }
+                        ResponseCode::FormatError => {
+                            self.cause(AlertKind::FormatErrors, t);
+                            self.burst(
+                                t,
+                                AlertKind::FormatErrors,
+                                self.spec.format_errors,
+                                "format errors (30)",
+                            );
+                        }
+                        ResponseCode::Duplicate => {
+                            self.cause(AlertKind::Duplicates, t);
+                            self.burst(
+                                t,
+                                AlertKind::Duplicates,
+                                self.spec.duplicates,
+                                "duplicate transmissions (94)",
+                            );
+                        }
+                        ResponseCode::SuspectedFraud => {
+                            self.cause(AlertKind::AtcReplay, t);
+                            self.raise(
+                                AlertKind::AtcReplay,
+                                terminal.clone(),
+                                format!("ATC replay or cloned chip at STAN {}", stan.unwrap_or(0)),
+                            );
+                        }
+                        ResponseCode::PinTriesExceeded => {
+                            self.cause(AlertKind::PinBlocked, t);
+                            self.raise(
+                                AlertKind::PinBlocked,
+                                terminal.clone(),
+                                "card PIN-blocked after wrong PINs".into(),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                if *ledger != LedgerEffect::None
+                    && let Some(p) = *purchase
+                {
+                    let tr = self
+                        .purchases
+                        .entry(p)
+                        .or_insert(Track { first_event: seq, ..Track::default() });
+                    if *ledger == LedgerEffect::Release {
+                        tr.releases += 1;
+                    } else {
+                        tr.refund = *ledger == LedgerEffect::Credit;
+                        tr.approvals += 1;
+                        tr.amount = amount.map_or(0, |a| a.0);
+                    }
+                }
+            }
+            Record::TerminalNote { terminal, note } => match note {
+                Note::ChipFailed { .. } => {
+                    self.counts.fallbacks += 1;
+                    self.note(Evidence::Fallback, seq);
+                }
+                Note::ReversalAcknowledged { .. } => self.counts.reversals += 1,
+                Note::ReversalAbandoned { purchase, .. } => {
+                    self.counts.reversals_abandoned += 1;
+                    self.cause(AlertKind::ReversalAbandoned, t);
+                    self.raise(
+                        AlertKind::ReversalAbandoned,
+                        Some(terminal.to_string()),
+                        format!("reversal of purchase {purchase} abandoned"),
+                    );
+                }
+                _ => {}
+            },
+            Record::Completed { terminal, purchase, outcome, round_trip_us, .. } => {
+                self.counts.attempts += 1;
+                let tr = self
+                    .purchases
+                    .entry(*purchase)
+                    .or_insert(Track { first_event: seq, ..Track::default() });
+                tr.outcome = Some(*outcome);
+                tr.completed_at = seq;
+                tr.done_at = t;
+                self.completions.push_back((t, *purchase));
+                self.settle_until(t);
+                if let Some(rt) = round_trip_us {
+                    self.round_trips.push(*rt);
+                }
+                let streak = self.timeouts_in_row.entry(terminal.clone()).or_default();
+                if *outcome == Outcome::Timeout {
+                    *streak += 1;
+                    let n = *streak;
+                    self.cause(AlertKind::LinkDown, t);
+                    if n == self.spec.link_down_after {
+                        self.raise(
+                            AlertKind::LinkDown,
+                            Some(terminal.to_string()),
+                            format!("{n} timeouts in a row: the link to the host looks down"),
+                        );
+                    }
+                } else if round_trip_us.is_some() {
+                    *streak = 0;
+                }
+            }
+            Record::Alert { alert, terminal, detail } => {
+                self.alerts.push(AlertRow {
+                    event: seq,
+                    t_us: t.0,
+                    alert: *alert,
+                    terminal: terminal.clone(),
+                    detail: detail.clone(),
+                });
+            }
+            Record::Settlement { terminal, terminal_totals, host_totals, balanced } => {
+                self.settlement.push(SettlementRow {
+                    terminal: terminal.to_string(),
+                    terminal_totals: *terminal_totals,
+                    host_totals: *host_totals,
+                    balanced: *balanced,
+                });
+                if !balanced {
+                    self.note(Evidence::Unbalanced, seq);
+                }
+            }
+            Record::Ledger { cardholder_outflow, merchant_position, balanced } => {
+                self.ledger = (*cardholder_outflow, *merchant_position, *balanced);
+            }
+            _ => {}
+        }
+    }
+
+    /// Judges one purchase for good.
+    fn finalize(&mut self, id: u64, tr: Track) {
+        let net = i32::from(tr.approvals) - i32::from(tr.releases);
+        let c = &mut self.counts;
+        match tr.outcome {
+            Some(Outcome::Approved) => c.approved += 1,
+            Some(Outcome::Declined) => c.declined += 1,
+            Some(Outcome::DeclinedOffline) => c.declined_offline += 1,
+            Some(Outcome::Timeout) => c.timeouts += 1,
+            Some(Outcome::CardUnreadable) => c.unreadable += 1,
+            None => {}
+        }
+        if tr.outcome.is_some() {
+            c.purchases += 1;
+        }
+        let at = tr.completed_at.max(tr.first_event);
+        if net >= 2 {
+            if self.double.len() < 5 {
+                self.double.push((id, at, tr.amount.saturating_mul(i64::from(net - 1))));
+            }
+            self.note(Evidence::Double, at);
+        }
+        let approved = tr.outcome == Some(Outcome::Approved);
+        if (approved && net == 0) || (!approved && net >= 1) {
+            if self.lost.len() < 5 {
+                self.lost.push((id, at, approved, tr.refund));
+            }
+            self.note(Evidence::Lost, at);
+        }
+    }
+
+    /// Judges and forgets purchases that completed long enough before `t`.
+    fn settle_until(&mut self, t: SimTime) {
+        while let Some(&(at, id)) = self.completions.front() {
+            if t.since(at) <= self.settle_after {
+                break;
+            }
+            self.completions.pop_front();
+            // A later completion of the same purchase (a PIN retry) decides.
+            let latest = self.purchases.get(&id).is_some_and(|tr| tr.done_at == at);
+            if latest && let Some(tr) = self.purchases.remove(&id) {
+                self.finalize(id, tr);
+            }
+        }
+    }
+}
