@@ -45,6 +45,14 @@ pub struct Counts {
     pub frames_sent: u64,
     /// Frames delivered.
     pub frames_delivered: u64,
+    /// Frames that waited for the bandwidth of their link.
+    pub frames_queued: u64,
+    /// The longest such wait, in microseconds.
+    pub max_queue_us: u64,
+    /// Frames still in flight when the run stopped (0 when it settled).
+    pub in_flight_at_end: u64,
+    /// Reversals the terminals had not delivered when the run stopped.
+    pub pending_reversals_at_end: u64,
 }
 
 /// Request round-trip percentiles in milliseconds.

@@ -58,6 +58,21 @@ pub fn summary(r: &RunReport) -> String {
         "  frames {} sent, {} delivered; faults: {faults}",
         c.frames_sent, c.frames_delivered
     );
+    if c.frames_queued > 0 {
+        let _ = writeln!(
+            s,
+            "  queueing: {} frames waited for the bandwidth, longest {:.1} ms",
+            c.frames_queued,
+            c.max_queue_us as f64 / 1000.0
+        );
+    }
+    if c.in_flight_at_end > 0 || c.pending_reversals_at_end > 0 {
+        let _ = writeln!(
+            s,
+            "  NOT SETTLED: {} frames still in flight and {} reversals undelivered when the run stopped",
+            c.in_flight_at_end, c.pending_reversals_at_end
+        );
+    }
     if let Some(l) = &r.latency {
         let _ = writeln!(
             s,

@@ -141,6 +141,18 @@ impl FaultKind {
         }
     }
 
+    /// The longest it can hold one frame back (for how long a run waits to settle).
+    pub fn worst_delay(&self, timeout: Duration, latency: Duration) -> Duration {
+        match self {
+            Self::Reorder { gap, .. } => *gap,
+            Self::Delay { extra, jitter } => Duration(extra.micros().saturating_add(jitter.micros())),
+            Self::DelayPastTimeout { by } => Duration(
+                timeout.micros().saturating_add(by.micros()).saturating_sub(latency.micros()),
+            ),
+            _ => Duration::ZERO,
+        }
+    }
+
     /// The alerts a monitor should raise because of it.
     pub fn alerts(&self) -> &'static [AlertKind] {
         match self {

@@ -114,6 +114,23 @@ impl Scheduler {
         }
     }
 
+    /// Frames still travelling (or about to be sent), and the purchases
+    /// they belong to (the first few, in id order).
+    pub fn in_flight(&self) -> (u64, Vec<u64>) {
+        let mut n = 0;
+        let mut purchases = std::collections::BTreeSet::new();
+        for e in &self.heap {
+            let purchase = match &e.0.event {
+                SimEvent::Transmit(t) => t.purchase,
+                SimEvent::Deliver(a) => a.purchase,
+                _ => continue,
+            };
+            n += 1;
+            purchases.extend(purchase);
+        }
+        (n, purchases.into_iter().take(5).collect())
+    }
+
     /// Events waiting.
     pub fn len(&self) -> usize {
         self.heap.len()

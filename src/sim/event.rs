@@ -60,6 +60,8 @@ pub struct Arrival {
     pub corrupted: bool,
     /// The purchase the frame was sent for, as its sender knew it.
     pub purchase: Option<u64>,
+    /// How long it waited for the link's bandwidth.
+    pub queued_us: u64,
 }
 
 /// Something that happens at a virtual time.

@@ -81,6 +81,7 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
             duplicate: false,
             corrupted: false,
             purchase: tx.purchase,
+            queued_us: 0,
         };
         ctx.at(ctx.now, SimEvent::Deliver(Box::new(a)));
         return;
@@ -122,6 +123,7 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
             duplicate: false,
             corrupted: false,
             purchase: None,
+            queued_us: 0,
         };
         ctx.at(inj.at, SimEvent::Deliver(Box::new(a)));
     }
@@ -135,6 +137,7 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
             duplicate: d.duplicate,
             corrupted,
             purchase: tx.purchase,
+            queued_us: transit.queued.micros(),
         };
         ctx.at(d.at, SimEvent::Deliver(Box::new(a)));
     }
@@ -156,6 +159,7 @@ pub(super) fn deliver(world: &mut World, ctx: &mut Ctx, a: Arrival) {
         to,
         duplicate: a.duplicate,
         bytes: changed.then(|| a.bytes.clone()),
+        queued_us: a.queued_us,
     });
     match (a.dir, a.endpoint) {
         (Dir::Up, _) => {

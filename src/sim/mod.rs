@@ -245,7 +245,16 @@ fn step(world: &mut World) {
         handle(world, &mut ctx, SimEvent::EndOfDay);
         let frames = ctx.next_frame;
         let tx = world.resource::<Monitor>().attempts();
-        ctx.record(Record::RunFinished { transactions: tx, frames });
+        let (in_flight, in_flight_purchases) = world.resource::<Scheduler>().in_flight();
+        let mut q = world.query::<&Terminal>();
+        let pending_reversals = q.iter(world).map(|t| t.core.pending_reversals() as u64).sum();
+        ctx.record(Record::RunFinished {
+            transactions: tx,
+            frames,
+            in_flight,
+            in_flight_purchases,
+            pending_reversals,
+        });
         flush(world, &mut ctx, &mut seq);
         world.resource_mut::<Journal>().on_finish();
         world.resource_mut::<Subscribers>().finish();

@@ -241,7 +241,7 @@ impl Plan {
             derive_icc_master_key(&imk, &c.pan, &c.psn)?;
         }
         let plan_cards = s.cardholders.clone();
-        let settle_after = settle_after(&terminals);
+        let settle_after = settle_after(&terminals, &links);
         Ok(Self {
             name: s.name.clone(),
             seed,
@@ -262,7 +262,30 @@ impl Plan {
     }
 }
 
-fn settle_after(terminals: &[TerminalPlan]) -> Duration {
+/// How long after trading ends the run waits for everything to settle:
+/// every stored reversal's last try, plus the slowest round trip any link's
+/// faults can make, plus ten minutes; at least two hours.
+fn settle_after(terminals: &[TerminalPlan], links: &[LinkPlan]) -> Duration {
+    let slowest_way = links
+        .iter()
+        .map(|l| {
+            let p = &l.params;
+            let queue = p.bandwidth.filter(|&b| b > 0).map_or(0, |b| {
+                p.queue.saturating_add(p.overhead).saturating_mul(1_000_000) / b
+            });
+            let faults: u64 = l
+                .faults
+                .iter()
+                .map(|(k, _)| k.worst_delay(l.timeout, p.latency).micros())
+                .fold(0, u64::saturating_add);
+            p.latency
+                .micros()
+                .saturating_add(p.jitter.micros().saturating_mul(10))
+                .saturating_add(queue)
+                .saturating_add(faults)
+        })
+        .max()
+        .unwrap_or(0);
     let longest = terminals
         .iter()
         .map(|t| {
@@ -274,6 +297,7 @@ fn settle_after(terminals: &[TerminalPlan]) -> Duration {
         .unwrap_or(0);
     Duration(
         longest
+            .saturating_add(slowest_way.saturating_mul(2))
             .saturating_add(Duration::from_secs(600).micros())
             .max(Duration::from_secs(7200).micros()),
     )

@@ -19,6 +19,10 @@ fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode_upper(b))
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// A stable id shared by many records (terminal, link) without copying.
 pub type Name = Arc<str>;
 
@@ -226,6 +230,9 @@ pub enum Record {
         /// The bytes as received, when a fault changed them.
         #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
         bytes: Option<Vec<u8>>,
+        /// How long it waited for the link's bandwidth (microseconds).
+        #[serde(skip_serializing_if = "is_zero")]
+        queued_us: u64,
     },
     /// The host's answer and its evidence.
     HostDecision {
@@ -330,5 +337,11 @@ pub enum Record {
         transactions: u64,
         /// Frames sent.
         frames: u64,
+        /// Frames still in flight when the run stopped (0 when it settled).
+        in_flight: u64,
+        /// The purchases those frames belong to (the first few).
+        in_flight_purchases: Vec<u64>,
+        /// Reversals the terminals still had to deliver.
+        pending_reversals: u64,
     },
 }

@@ -283,6 +283,14 @@ pub enum Note {
     },
     /// The host acknowledged the sign-on.
     SignedOn,
+    /// An approval arrived for a purchase already concluded as declined or
+    /// timed out: it is reversed.
+    LateApprovalReversed {
+        /// STAN of the request.
+        stan: u32,
+        /// Purchase id.
+        purchase: u64,
+    },
 }
 
 /// What the terminal asks its driver to do.
@@ -459,7 +467,13 @@ pub struct TerminalCore {
     stage: Stage,
     reversals: Vec<PendingReversal>,
     totals: Totals,
+    /// Purchases lately concluded as not approved and not reversed: if an
+    /// approval for one still arrives, it is reversed.
+    recent: std::collections::VecDeque<Box<Txn>>,
 }
+
+/// How many concluded purchases a terminal remembers for late approvals.
+const RECENT: usize = 8;
 
 impl TerminalCore {
     /// A terminal with its settings and random stream.
@@ -478,6 +492,7 @@ impl TerminalCore {
             un_counter: 0,
             next_token: 0,
             stage: Stage::Idle,
+            recent: std::collections::VecDeque::new(),
             reversals: Vec::new(),
             totals: Totals::default(),
         }
@@ -1029,6 +1044,20 @@ impl TerminalCore {
     ) {
         let matches = matches!(&self.stage, Stage::AwaitResponse(t) if Some(t.stan) == stan);
         if !matches {
+            let approved = msg.response_code().is_some_and(|rc| rc.is_approved());
+            let late = self.recent.iter().position(|t| Some(t.stan) == stan);
+            if let (true, Some(i)) = (approved, late)
+                && let Some(txn) = self.recent.remove(i)
+            {
+                // The host posted a purchase the customer left without:
+                // undo it, or money is lost.
+                out.push(Output::Note(Note::LateApprovalReversed {
+                    stan: txn.stan,
+                    purchase: txn.purchase.id,
+                }));
+                self.queue_reversal(now, &txn, out);
+                return;
+            }
             out.push(Output::Note(Note::ResponseIgnored {
                 reason: "no request waiting for it (late or duplicate)",
                 stan,
@@ -1072,18 +1101,39 @@ impl TerminalCore {
             Some(&txn),
         );
         c.round_trip = Some(now.since(txn.sent_at));
+        let careful =
+            matches!(self.cfg.on_timeout, TimeoutPolicy::Reverse | TimeoutPolicy::ResendSameStan);
+        let mut reversed = approved != rc.is_approved();
         // 94 says the host already has this request, not what it decided:
         // the outcome is unknown, so a careful terminal reverses it.
-        if rc == ResponseCode::Duplicate
-            && matches!(self.cfg.on_timeout, TimeoutPolicy::Reverse | TimeoutPolicy::ResendSameStan)
-        {
+        if rc == ResponseCode::Duplicate && careful {
             c.reason = "duplicate: the host has the request but its outcome is unknown; reversed";
             self.queue_reversal(now + card.elapsed(), &txn, out);
+            reversed = true;
+        } else if !approved && !reversed && txn.sends > 1 && careful {
+            // Copies share a STAN: a decline may answer a damaged or late
+            // copy while the original was posted. Not proven for the
+            // original, so it is reversed (the host releases it, or
+            // remembers that it must never post).
+            c.reason = "declined, but the answer may be for a copy: reversed to be sure";
+            self.queue_reversal(now + card.elapsed(), &txn, out);
+            reversed = true;
         }
         if approved {
             self.totals.add(txn.purchase.amount, txn.purchase.refund);
+        } else if !reversed && careful {
+            self.remember(txn);
         }
         out.push(Output::Completed(c));
+    }
+
+    /// Keeps a purchase concluded without approval, so a late approval for
+    /// it can still be reversed.
+    fn remember(&mut self, txn: Box<Txn>) {
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(txn);
     }
 
     fn queue_reversal(&mut self, now: SimTime, txn: &Txn, out: &mut Vec<Output>) {

@@ -219,6 +219,17 @@ impl Monitor {
                 }
             }
             Expectation::NoLostTransaction => {
+                let c = &self.counts;
+                if c.in_flight_at_end > 0 || c.pending_reversals_at_end > 0 {
+                    return ok(
+                        false,
+                        format!(
+                            "the run stopped unsettled: {} frames in flight (purchases {:?}) and {} reversals undelivered",
+                            c.in_flight_at_end, self.unsettled_purchases, c.pending_reversals_at_end
+                        ),
+                        self.evidence.get(&Evidence::Unsettled).cloned().unwrap_or_default(),
+                    );
+                }
                 if lost.is_empty() {
                     ok(
                         true,

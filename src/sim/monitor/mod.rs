@@ -49,6 +49,8 @@ enum Evidence {
     Replaced,
     /// A frame a rule injected.
     Injected,
+    /// The run stopped with frames in flight or reversals undelivered.
+    Unsettled,
 }
 
 impl Evidence {
@@ -116,6 +118,8 @@ pub struct Monitor {
     /// The first lost transactions: purchase, event, approved at the
     /// terminal, a refund.
     lost: Vec<(u64, u64, bool, bool)>,
+    /// Purchases with frames still in flight when the run stopped.
+    unsettled_purchases: Vec<u64>,
 }
 
 /// Installs the monitor for the plan in the app.
@@ -165,6 +169,7 @@ impl Monitor {
             rc_evidence: BTreeMap::new(),
             double: Vec::new(),
             lost: Vec::new(),
+            unsettled_purchases: Vec::new(),
         }
     }
 
@@ -220,7 +225,13 @@ impl Monitor {
         match r {
             Record::CustomerArrived { .. } => self.counts.customers += 1,
             Record::FrameSent { .. } => self.counts.frames_sent += 1,
-            Record::FrameDelivered { .. } => self.counts.frames_delivered += 1,
+            Record::FrameDelivered { queued_us, .. } => {
+                self.counts.frames_delivered += 1;
+                if *queued_us > 0 {
+                    self.counts.frames_queued += 1;
+                    self.counts.max_queue_us = self.counts.max_queue_us.max(*queued_us);
+                }
+            }
             Record::FrameFault { fired, .. } => {
                 *self.faults.entry(fired.fault.to_string()).or_default() += 1;
                 self.note(Evidence::of(&fired.effect), seq);
@@ -371,6 +382,14 @@ impl Monitor {
                 });
                 if !balanced {
                     self.note(Evidence::Unbalanced, seq);
+                }
+            }
+            Record::RunFinished { in_flight, in_flight_purchases, pending_reversals, .. } => {
+                self.counts.in_flight_at_end = *in_flight;
+                self.counts.pending_reversals_at_end = *pending_reversals;
+                self.unsettled_purchases.clone_from(in_flight_purchases);
+                if *in_flight > 0 || *pending_reversals > 0 {
+                    self.note(Evidence::Unsettled, seq);
                 }
             }
             Record::Ledger { cardholder_outflow, merchant_position, balanced } => {
