@@ -458,3 +458,53 @@ fn a_pan_in_field_2_that_differs_from_track_2_is_refused() {
     let r = shop.host.handle(shop.now, &wire);
     assert_eq!(r.decision.response, Some(ResponseCode::FormatError), "{}", r.decision.reason);
 }
+
+/// A response to `request` with response code `rc`, sealed with the TAK as
+/// the host would.
+fn answer(request: &[u8], rc: &str) -> Vec<u8> {
+    use possim::protocol::iso8583::{Message, encode_with_mac};
+    let spec = Spec::iso87_ascii();
+    let req = spec.decode(request).unwrap();
+    let mut m = Message::new(req.mti().response());
+    for n in [3, 4, 7, 11, 12, 13, 37, 41, 42, 49] {
+        if let Some(v) = req.get(n) {
+            m.set(n, v);
+        }
+    }
+    m.set(39, rc);
+    if rc == "00" {
+        m.set(38, "123456");
+    }
+    encode_with_mac(&spec, &mut m, &key("tak")).unwrap()
+}
+
+#[test]
+fn issue_8_an_approval_arriving_after_the_terminal_declined_is_reversed() {
+    // See: issue 8, 3b: the host posted the original, the terminal took a
+    // decline (for a copy, or from an issuer-down race) as final; the
+    // approval that follows must not be ignored, or money is lost.
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.drop_responses = true;
+    let mut outs = vec![];
+    let p = Purchase {
+        id: 9,
+        amount: Money::parse("50.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+    assert_eq!(shop.available(), Money::parse("950.00").unwrap(), "the host posted it");
+    shop.drop_responses = false;
+    let request = shop.sent.last().unwrap().clone();
+    let mut outs = vec![];
+    shop.term.receive(shop.now, &answer(&request, "91"), &mut Slot(&mut shop.card), &mut outs);
+    let done = shop.drive(outs, &mut vec![]);
+    assert_eq!(done[0].outcome, Outcome::Declined);
+    assert_eq!(shop.available(), Money::parse("950.00").unwrap(), "still posted");
+    let mut outs = vec![];
+    shop.term.receive(shop.now, &answer(&request, "00"), &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec![]);
+    assert!(shop.notes.iter().any(|n| matches!(n, Note::LateApprovalReversed { purchase: 9, .. })));
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap(), "the reversal released it");
+}

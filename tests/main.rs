@@ -4,6 +4,7 @@ mod cli;
 mod cores;
 mod interception;
 mod props;
+mod regression;
 mod sim;
 mod util;
 mod vectors;

@@ -145,7 +145,9 @@ impl FaultKind {
     pub fn worst_delay(&self, timeout: Duration, latency: Duration) -> Duration {
         match self {
             Self::Reorder { gap, .. } => *gap,
-            Self::Delay { extra, jitter } => Duration(extra.micros().saturating_add(jitter.micros())),
+            Self::Delay { extra, jitter } => {
+                Duration(extra.micros().saturating_add(jitter.micros()))
+            }
             Self::DelayPastTimeout { by } => Duration(
                 timeout.micros().saturating_add(by.micros()).saturating_sub(latency.micros()),
             ),

@@ -270,9 +270,10 @@ fn settle_after(terminals: &[TerminalPlan], links: &[LinkPlan]) -> Duration {
         .iter()
         .map(|l| {
             let p = &l.params;
-            let queue = p.bandwidth.filter(|&b| b > 0).map_or(0, |b| {
-                p.queue.saturating_add(p.overhead).saturating_mul(1_000_000) / b
-            });
+            let queue = p
+                .bandwidth
+                .filter(|&b| b > 0)
+                .map_or(0, |b| p.queue.saturating_add(p.overhead).saturating_mul(1_000_000) / b);
             let faults: u64 = l
                 .faults
                 .iter()

@@ -225,7 +225,9 @@ impl Monitor {
                         false,
                         format!(
                             "the run stopped unsettled: {} frames in flight (purchases {:?}) and {} reversals undelivered",
-                            c.in_flight_at_end, self.unsettled_purchases, c.pending_reversals_at_end
+                            c.in_flight_at_end,
+                            self.unsettled_purchases,
+                            c.pending_reversals_at_end
                         ),
                         self.evidence.get(&Evidence::Unsettled).cloned().unwrap_or_default(),
                     );

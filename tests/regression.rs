@@ -1,0 +1,157 @@
+//! Regression tests for the defects found by sweeping seeds and hostile
+//! files (issue 8). Each is named after the claim it protects.
+
+use possim::time::Duration;
+
+use crate::util::run_text;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A shop whose one terminal uses `policy`, over a link with `faults`.
+fn shop(policy: &str, faults: &str, issuer: &str, hours: u32) -> String {
+    format!(
+        r#"Scenario(
+    name: "regression",
+    duration: "{hours}h",
+    issuer: ({issuer}),
+    shop: (terminals: [(id: "T", on_timeout: {policy}, count: 3)]),
+    links: [(faults: [{faults}])],
+    cardholders: (count: 300),
+    traffic: (per_hour: 60),
+    expect: [NoLostTransaction, NoDoubleCharge, LedgerBalanced],
+)"#
+    )
+}
+
+fn assert_green(text: &str, seeds: std::ops::Range<u64>) {
+    for seed in seeds {
+        let (r, _) = run_text(text, Some(seed), MINUTE);
+        assert!(
+            r.passed,
+            "seed {seed}: {:#?}\n{:?}",
+            r.expectations.iter().filter(|e| !e.passed).collect::<Vec<_>>(),
+            r.counts
+        );
+    }
+}
+
+#[test]
+fn issue_8_resend_same_stan_never_loses_money_when_a_copy_is_corrupted() {
+    // See: issue 8, 3a. Responses are lost, so copies are resent; copies
+    // are corrupted, so the host answers them 30 or 63 while the original
+    // stands posted. The decline is not proven for the original: reversed.
+    let text = shop(
+        "ResendSameStan",
+        r#"Loss(p: 0.4, direction: Down, mti: "0210"), Corrupt(p: 0.4, direction: Up, mti: "0200")"#,
+        "",
+        3,
+    );
+    assert_green(&text, 1..6);
+}
+
+#[test]
+fn issue_8_resend_same_stan_never_loses_money_across_an_issuer_outage() {
+    // See: issue 8, 3a: no corruption needed; the copy meets the issuer down (91).
+    let text = shop(
+        "ResendSameStan",
+        r#"Loss(p: 0.5, direction: Down, mti: "0210")"#,
+        r#"down: [(from: "30m", until: "1h"), (from: "90m", until: "2h")]"#,
+        3,
+    );
+    assert_green(&text, 1..6);
+}
+
+#[test]
+fn issue_8_a_late_answer_to_an_earlier_copy_does_not_hide_the_approval() {
+    // See: issue 8, 3b. Responses are delayed past the timeout and
+    // reordered, so answers to different copies cross.
+    let text = shop(
+        "ResendSameStan",
+        r#"DelayPastTimeout(direction: Down, by: "2s"), Reorder(p: 0.5, gap: "20s", direction: Down), Corrupt(p: 0.3, direction: Up)"#,
+        "",
+        3,
+    );
+    assert_green(&text, 1..6);
+}
+
+#[test]
+fn issue_8_a_reversing_terminal_keeps_the_books_through_outages_reordering_and_duplicates() {
+    let text = shop(
+        "Reverse",
+        r#"Reorder(p: 0.5, gap: "40s", direction: Up), Duplicate(p: 0.5, direction: Up)"#,
+        r#"down: [(from: "20m", until: "40m"), (from: "60m", until: "80m")]"#,
+        2,
+    );
+    assert_green(&text, 1..6);
+}
+
+#[test]
+fn issue_8_a_run_waits_for_frames_delayed_past_the_old_margin_and_settles() {
+    // See: issue 8, 3c. Responses delayed three hours near the end of the day.
+    let text = shop("Reverse", r#"Delay(extra: "3h", direction: Down, from: "50m")"#, "", 1);
+    let (r, _) = run_text(&text, None, MINUTE);
+    assert_eq!(r.counts.in_flight_at_end, 0, "{:?}", r.counts);
+    assert_eq!(r.counts.pending_reversals_at_end, 0);
+    assert!(r.passed, "{:#?}", r.expectations);
+}
+
+#[test]
+fn issue_8_a_bandwidth_limit_drops_at_a_bounded_queue_and_says_so() {
+    // See: issue 8, 3d: it used to queue without bound and report "none fired".
+    let text = r#"Scenario(
+    name: "thin pipe",
+    duration: "2h",
+    shop: (terminals: [(id: "T", count: 40)]),
+    links: [(bandwidth: 300, queue: 4096)],
+    traffic: (per_hour: 120),
+    expect: [NoLostTransaction, NoDoubleCharge, LedgerBalanced],
+)"#;
+    let (r, _) = run_text(text, None, MINUTE);
+    assert!(r.faults.get("queue_full").copied().unwrap_or(0) > 0, "{:?}", r.faults);
+    assert!(r.counts.frames_queued > 0);
+    // A 4 KiB queue at 300 B/s holds under 14 s of traffic (plus one frame).
+    assert!(r.counts.max_queue_us < 16_000_000, "{}", r.counts.max_queue_us);
+    let summary = possim::report::summary(&r);
+    assert!(summary.contains("queue_full"), "{summary}");
+    assert!(summary.contains("queueing:"), "{summary}");
+    // Still no money lost.
+    assert!(r.expectations.iter().all(|e| e.passed), "{:#?}", r.expectations);
+}
+
+#[test]
+fn issue_8_fraud_loss_that_nothing_computes_is_a_check_error() {
+    // See: issue 8, 5a.
+    let text = r#"Scenario(name: "x", expect: [FraudLossAtMost("0.00")])"#;
+    let d = possim::scenario::parse(text, "t.ron").unwrap_err();
+    assert!(d.message.contains("needs an attack"), "{d}");
+}
+
+#[test]
+fn issue_8_a_max_amount_not_listed_is_off() {
+    // See: issue 8, 5b.
+    let big = |rules: &str| {
+        format!(
+            r#"Scenario(
+    name: "big spender", duration: "1h",
+    issuer: ({rules}),
+    cardholders: (count: 50, balance: "10000000.00"),
+    traffic: (per_hour: 30, amount: (median: "60000.00", min: "55000.00", max: "70000.00")),
+)"#
+        )
+    };
+    let (on, _) = run_text(&big(""), None, MINUTE);
+    assert_eq!(on.counts.approved, 0, "the default 50,000.00 limit applies");
+    assert!(on.responses.get("13").copied().unwrap_or(0) > 0);
+    let (off, _) =
+        run_text(&big("rules: [VerifyMac, VerifyArqc, VerifyPin, VerifyCvv]"), None, MINUTE);
+    assert!(off.counts.approved > 0, "not listed means off: {:?}", off.responses);
+    assert_eq!(off.responses.get("13"), None);
+}
+
+#[test]
+fn issue_8_an_unknown_response_code_is_a_check_error() {
+    // See: issue 8, 5g.
+    let text = r#"Scenario(name: "x", expect: [Never(Response("XX"))])"#;
+    let d = possim::scenario::parse(text, "t.ron").unwrap_err();
+    assert!(d.message.contains("not a response code"), "{d}");
+}
