@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod card;
+pub mod file;
 pub mod host;
 pub mod inspect;
 pub mod keys;

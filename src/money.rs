@@ -12,8 +12,20 @@ impl Money {
 
     /// Parses "35", "35.5", "35.00", "-1.25", "1,000.00".
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("expected an amount like \"35.00\", found {s:?}");
-        let t: String = s.trim().chars().filter(|&c| c != ',' && c != '_').collect();
+        let bad = || format!("expected an amount like \"35.00\" or \"1,000.00\", found {s:?}");
+        let trimmed = s.trim();
+        // Thousands separators, if any, must group by three: "1,000.00".
+        let int_part = trimmed.split('.').next().unwrap_or("").trim_start_matches('-');
+        for sep in [',', '_'] {
+            if int_part.contains(sep) {
+                let groups: Vec<&str> = int_part.split(sep).collect();
+                let first = groups.first().map_or(0, |g| g.len());
+                if !(1..=3).contains(&first) || groups.iter().skip(1).any(|g| g.len() != 3) {
+                    return Err(bad());
+                }
+            }
+        }
+        let t: String = trimmed.chars().filter(|&c| c != ',' && c != '_').collect();
         let (neg, t) = t.strip_prefix('-').map_or((false, t.as_str()), |r| (true, r));
         let (int, frac) = t.split_once('.').unwrap_or((t, ""));
         if int.is_empty()
@@ -133,6 +145,9 @@ mod tests {
         assert_eq!(Money::parse("-1.25"), Ok(Money(-125)));
         assert!(Money::parse("35.001").is_err());
         assert!(Money::parse("abc").is_err());
+        assert!(Money::parse("1,0,0.50").is_err(), "separators group by three");
+        assert!(Money::parse(",100.00").is_err());
+        assert_eq!(Money::parse("1,234,567.89"), Ok(Money(123_456_789)));
         assert!(Money::parse("99999999999999999999").is_err());
         assert_eq!(Money(100_005).to_string(), "1000.05");
         assert_eq!(Money(-5).to_string(), "-0.05");

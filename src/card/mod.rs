@@ -535,6 +535,11 @@ impl Card {
         let Some(mk) = &self.icc_mk else {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         };
+        // The 2-byte ATC is spent: a real card refuses every cryptogram
+        // from now on rather than wrap (the issuer would see a replay).
+        if self.atc == u16::MAX {
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+        }
         // Card risk management: a PIN-blocked card declines.
         let blocked = self.pin_tries_left == 0 && self.profile.cvm == Cvm::OfflinePin;
         let kind = if blocked || requested & 0xC0 == cryptogram::AAC {
@@ -588,6 +593,9 @@ impl Card {
         let (Some(mk), Some((input, arqc))) = (&self.icc_mk, self.session.first) else {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         };
+        if self.atc == u16::MAX {
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+        }
         let arc: [u8; 2] = get(0x8A).try_into().map_err(|_| StatusWord::WRONG_DATA)?;
         let issuer = get(0x91);
         let issuer_ok = issuer.len() == 10

@@ -1,6 +1,5 @@
 //! `possim inspect`: the message inspector a QA engineer points at a captured frame.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use possim::inspect::inspect;
@@ -41,21 +40,20 @@ pub(crate) struct Args {
 
 fn read_input(args: &Args) -> Result<Vec<u8>, Failure> {
     if let Some(path) = &args.file {
-        let mut buf = Vec::new();
+        let max = possim::file::MAX_SMALL;
         let r = if path.as_os_str() == "-" {
-            std::io::stdin().read_to_end(&mut buf).map(|_| ())
+            possim::file::read_capped(std::io::stdin(), max)
         } else {
-            std::fs::read(path).map(|b| buf = b)
+            possim::file::read_bounded(path, max)
         };
-        r.map_err(|e| Failure::Io(format!("cannot read {}: {e}", path.display())))?;
-        return Ok(buf);
+        return r.map_err(|e| Failure::Io(format!("cannot read {}: {e}", path.display())));
     }
     let mut text = args.hex.clone().unwrap_or_default();
     if text == "-" {
         text.clear();
-        std::io::stdin()
-            .read_to_string(&mut text)
+        let bytes = possim::file::read_capped(std::io::stdin(), possim::file::MAX_SMALL)
             .map_err(|e| Failure::Io(format!("reading stdin: {e}")))?;
+        text = String::from_utf8_lossy(&bytes).into_owned();
     }
     let clean: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
     hex::decode(&clean).map_err(|e| Failure::Invalid(format!("input is not hex: {e}")))
@@ -66,7 +64,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let keys = match &args.keys {
         None => KeySet::default(),
         Some(p) => {
-            let text = std::fs::read_to_string(p)
+            let text = possim::file::read_text(p, possim::file::MAX_SMALL)
                 .map_err(|e| Failure::Io(format!("cannot read {}: {e}", p.display())))?;
             KeySet::parse(&text).map_err(|e| Failure::Invalid(format!("{}: {e}", p.display())))?
         }

@@ -21,6 +21,8 @@ pub struct Diagnostic {
     pub message: String,
     /// What would fix it ("did you mean ...", "expected one of ...").
     pub help: Option<String>,
+    /// True when a file the scenario names could not be read (exit 3, not 2).
+    pub io: bool,
 }
 
 impl fmt::Display for Diagnostic {
@@ -64,6 +66,7 @@ impl Diagnostic {
             source_line,
             message: message.into(),
             help: None,
+            io: false,
         }
     }
 

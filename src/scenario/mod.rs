@@ -46,8 +46,12 @@ impl ScenarioError {
 /// relative to the scenario's directory.
 pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path)
+    let mut bytes = crate::file::read_bounded(path, crate::file::MAX_SCENARIO)
         .map_err(|e| ScenarioError::Io { path: name.clone(), message: e.to_string() })?;
+    // A byte-order mark some editors write is not part of the text.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -66,7 +70,13 @@ pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
             return Err(ScenarioError::Invalid(Box::new(d)));
         }
     };
-    parse_in(&text, &name, path.parent()).map_err(|d| ScenarioError::Invalid(Box::new(d)))
+    parse_in(&text, &name, path.parent()).map_err(|d| {
+        if d.io {
+            ScenarioError::Io { path: name.clone(), message: d.message }
+        } else {
+            ScenarioError::Invalid(Box::new(d))
+        }
+    })
 }
 
 /// Parses and checks scenario text; `file` names it in errors. Relative

@@ -68,13 +68,32 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
     if s.name.trim().is_empty() {
         return Err(c.at("name:", None, "`name` must not be empty"));
     }
+    // Names are printed in summaries, reports and terminals: no control
+    // characters (escape sequences could rewrite what a user sees).
+    let names = [("name", s.name.as_str()), ("name", s.shop.name.as_str())]
+        .into_iter()
+        .chain(s.links.iter().map(|l| ("id", l.id.as_str())))
+        .chain(s.shop.staff.iter().map(|st| ("name", st.name.as_str())))
+        .chain(s.lesson.iter().map(|l| ("lesson", l.as_str())));
+    for (field, name) in names {
+        if name.chars().any(char::is_control) {
+            return Err(c.at(
+                &format!("{field}:"),
+                None,
+                format!("`{field}` {name:?} contains control characters"),
+            ));
+        }
+    }
     if s.duration.micros() == 0 {
         return Err(c.at("duration:", None, "`duration` must be more than zero"));
     }
     DateTime::parse(&s.start).map_err(|e| c.field("start", &s.start, e))?;
     digits(&c, "currency", &s.currency, 3)?;
     digits(&c, "country", &s.country, 3)?;
-    let spec = Spec::load(&s.dialect).map_err(|e| c.field("dialect", &s.dialect, e.to_string()))?;
+    let spec = Spec::load(&s.dialect).map_err(|e| {
+        let io = matches!(e, crate::protocol::iso8583::SpecError::Io { .. });
+        Diagnostic { io, ..c.field("dialect", &s.dialect, e.to_string()) }
+    })?;
     if let Err(e) = dialect_carries_possims_messages(&spec) {
         return Err(c.field(
             "dialect",
@@ -186,8 +205,35 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 "need 1 <= `reversal_attempts` <= `reversal_max_attempts`",
             ));
         }
+        let after = format!("\"{}\"", t.id);
+        at_most(&c, "response_timeout", t.response_timeout, "10m", &after)?;
+        at_most(&c, "reversal_retry", t.reversal_retry, "1d", &after)?;
+        if t.reversal_max_attempts > MAX_REVERSAL_ATTEMPTS {
+            return Err(c.at(
+                "reversal_max_attempts:",
+                Some(&after),
+                format!(
+                    "`reversal_max_attempts` is at most {MAX_REVERSAL_ATTEMPTS}, found {}",
+                    t.reversal_max_attempts
+                ),
+            ));
+        }
+        if t.on_timeout == crate::terminal::TimeoutPolicy::ResendSameStan
+            && let Some(window) = duplicate_window(s)
+        {
+            let span = t.response_timeout.micros().saturating_mul(u64::from(t.reversal_attempts));
+            if window.micros() < span {
+                return Err(c
+                    .at("DuplicateWindow", None, format!(
+                        "`DuplicateWindow({window})` is shorter than the {} terminal `{}` spends resending one request ({} tries x {}): a late copy would be charged again",
+                        crate::time::Duration(span), t.id, t.reversal_attempts, t.response_timeout
+                    ))
+                    .help("widen the window, or resend fewer times"));
+            }
+        }
     }
     fault_filters(&c, s)?;
+    limits(&c, s)?;
     cardholders(&c, &s.cardholders)?;
     let t = &s.traffic;
     if !(t.per_hour.is_finite() && t.per_hour > 0.0 && t.per_hour <= 36_000.0) {
@@ -239,6 +285,119 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
         }
     }
     Ok(())
+}
+
+/// The longest run possim simulates.
+const MAX_DURATION: &str = "31d";
+/// The most tries a reversal may get.
+const MAX_REVERSAL_ATTEMPTS: u32 = 1000;
+/// The largest balance or amount: a million cardholders' sums still fit.
+const MAX_MONEY: &str = "1000000000.00";
+
+fn limit(text: &str) -> crate::time::Duration {
+    crate::time::Duration::parse(text).unwrap_or(crate::time::Duration::ZERO)
+}
+
+/// `field` at most `max`, placed on the field after `after`.
+fn at_most(
+    c: &Ctx<'_>,
+    field: &str,
+    v: crate::time::Duration,
+    max: &str,
+    after: &str,
+) -> Result<(), Diagnostic> {
+    if v > limit(max) {
+        return Err(c.at(
+            &format!("{field}:"),
+            Some(after),
+            format!("`{field}` is at most {max}, found {v}"),
+        ));
+    }
+    Ok(())
+}
+
+fn duplicate_window(s: &Scenario) -> Option<crate::time::Duration> {
+    let rules = s.issuer.host_rules();
+    rules.is_on(crate::host::Check::Duplicates).then_some(rules.duplicate_window)
+}
+
+/// Values that would make a run hang, overflow or never end: each is
+/// refused here, with its position, rather than met at run time.
+fn limits(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
+    at_most(c, "duration", s.duration, MAX_DURATION, "")?;
+    for l in &s.links {
+        let after = format!("\"{}\"", l.id);
+        at_most(c, "latency", l.latency, "1h", "links:")?;
+        at_most(c, "jitter", l.jitter, "1h", "links:")?;
+        if !(1024..=64 << 20).contains(&l.queue) {
+            return Err(c.at(
+                "queue:",
+                None,
+                format!("`queue` is 1024 bytes to 64 MiB, found {}", l.queue),
+            ));
+        }
+        if l.overhead > 65_536 {
+            return Err(c.at("overhead:", None, "`overhead` is at most 65536 bytes"));
+        }
+        for f in &l.faults {
+            if let Some(from) = f.scope.from
+                && from >= s.duration
+            {
+                return Err(c.at(
+                    "from:",
+                    Some(&after),
+                    format!("this fault starts at {from}, after the run ends ({})", s.duration),
+                ));
+            }
+            let worst = f.kind.worst_delay(limit("10m"), crate::time::Duration::ZERO);
+            if worst > limit("1d") {
+                return Err(c.at(
+                    &format!("{}(", kind_variant(&f.kind)),
+                    Some("faults:"),
+                    format!("a fault may hold a frame back at most 1d, this one {worst}"),
+                ));
+            }
+        }
+    }
+    let t = &s.traffic;
+    at_most(c, "pin_entry", t.pin_entry, "10m", "traffic:")?;
+    at_most(c, "apdu_time", t.apdu_time, "10s", "traffic:")?;
+    at_most(c, "window", s.monitor.window, MAX_DURATION, "monitor:")?;
+    let max_money = crate::money::Money::parse(MAX_MONEY).unwrap_or_default();
+    let h = &s.cardholders;
+    let balances = std::iter::once(h.balance).chain(h.cards.iter().filter_map(|c| c.balance));
+    if balances.into_iter().any(|b| b > max_money) {
+        return Err(c.at("balance:", None, format!("a balance is at most {MAX_MONEY}")));
+    }
+    if t.amount.max > max_money {
+        return Err(c.at("max:", Some("amount:"), format!("an amount is at most {MAX_MONEY}")));
+    }
+    // Generated card numbers are 16 digits: the BIN, random digits, a
+    // check digit. They must fit, with room to spare for drawing them.
+    let free = 15usize.saturating_sub(h.bin.len());
+    let room = 10u64.checked_pow(free as u32).unwrap_or(u64::MAX);
+    let taken = h.cards.iter().filter(|c| c.pan.len() == 16 && c.pan.starts_with(&h.bin)).count();
+    let wanted = u64::from(h.count) + taken as u64;
+    if h.count > 0 && wanted > room / 2 {
+        return Err(c.at(
+            "count:",
+            Some("cardholders:"),
+            format!(
+                "BIN {} leaves room for {room} card numbers; {wanted} cards would use more than half of them",
+                h.bin
+            ),
+        ).help("use a shorter `bin`, or fewer cardholders"));
+    }
+    Ok(())
+}
+
+fn kind_variant(k: &super::FaultKind) -> &'static str {
+    use super::FaultKind as K;
+    match k {
+        K::Reorder { .. } => "Reorder",
+        K::DelayPastTimeout { .. } => "DelayPastTimeout",
+        _ => "Delay",
+    }
 }
 
 /// The MTIs that travel on a link: what the terminals send and the host answers.

@@ -340,18 +340,30 @@ impl Plan {
         }
         for i in 0..h.count {
             let mut r = Stream::derive(seed, &format!("cardholder/{i}"));
-            let pan = loop {
+            // Validation leaves at least half the number space free, so a
+            // fresh number is found in a few draws; the bound is a guard.
+            let mut pan = None;
+            for _ in 0..1000 {
                 let mut body = h.bin.clone();
                 while body.len() < 15 {
                     body.push(char::from(b'0' + r.below(10) as u8));
                 }
-                let pan = format!("{body}{}", luhn_check_digit(&body));
-                if pans.insert(pan.clone()) {
-                    break pan;
+                let candidate = format!("{body}{}", luhn_check_digit(&body));
+                if pans.insert(candidate.clone()) {
+                    pan = Some(candidate);
+                    break;
                 }
+            }
+            let Some(pan) = pan else {
+                return Err(PlanError::Invalid(format!(
+                    "no free card number under BIN {} for cardholder {i}",
+                    h.bin
+                )));
             };
             let pin: String = (0..4).map(|_| char::from(b'0' + r.below(10) as u8)).collect();
-            let expiry = format!("{:02}{:02}", 27 + r.below(5), 1 + r.below(12));
+            // Valid for one to five years after the day starts, whenever it starts.
+            let year = (self.start.year.rem_euclid(100) as u64 + 1 + r.below(5)) % 100;
+            let expiry = format!("{year:02}{:02}", 1 + r.below(12));
             let chip = r.chance(h.chip);
             let contactless = chip && r.chance(h.contactless);
             let offline = chip && r.chance(h.offline_pin);

@@ -125,6 +125,11 @@ pub enum Record {
         /// False when nothing by that name was found.
         applied: bool,
     },
+    /// Part of the world could not be built: the run fails.
+    SetupFailed {
+        /// What and why.
+        what: String,
+    },
     /// The run begins.
     RunStarted {
         /// Scenario name.

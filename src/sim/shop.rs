@@ -20,18 +20,20 @@ pub(super) fn spawn_world(world: &mut World) {
     // shop registers its terminals and its customers' cards with the host.
     let Some(Host(mut host)) = world.remove_resource::<Host>() else { return };
     let mut dir = world.remove_resource::<Directory>().unwrap_or_default();
+    let mut failures = Vec::new();
     for t in &plan.terminals {
         let cfg = &t.config;
         host.add_terminal(
             &cfg.tid,
             TerminalRecord { tak: cfg.tak.clone(), tpk: cfg.tpk.clone(), mid: cfg.mid.clone() },
         );
-        let link = dir
-            .links
-            .iter()
-            .find(|(id, _)| *id == t.link)
-            .map(|(_, e)| *e)
-            .unwrap_or(Entity::PLACEHOLDER);
+        let Some(link) = dir.links.iter().find(|(id, _)| *id == t.link).map(|(_, e)| *e) else {
+            // Validation makes this impossible; if it happens, the run says
+            // so and fails rather than send frames nowhere.
+            failures
+                .push(format!("terminal {} uses link {}, which was not built", cfg.tid, t.link));
+            continue;
+        };
         let e = world
             .spawn((
                 Terminal {
@@ -60,7 +62,7 @@ pub(super) fn spawn_world(world: &mut World) {
     // files (never all held at once). The plan's cards were checked when the
     // plan was made.
     let mut index = 0u32;
-    let _ = plan.issue_cards(|c| {
+    let issued = plan.issue_cards(|c| {
         let account = host.open_account(c.balance);
         let d = &c.data;
         host.add_card(
@@ -76,6 +78,9 @@ pub(super) fn spawn_world(world: &mut World) {
         dir.cardholders.push(e);
         index += 1;
     });
+    if let Err(e) = issued {
+        failures.push(format!("cards could not be issued: {e}"));
+    }
     for st in &plan.staff {
         world.spawn(Staff { name: st.name.clone(), password: st.password });
     }
@@ -95,6 +100,9 @@ pub(super) fn spawn_world(world: &mut World) {
         terminals,
         cardholders,
     });
+    for what in failures {
+        ctx.record(Record::SetupFailed { what });
+    }
 }
 
 pub(super) fn plugin(app: &mut App) {

@@ -467,6 +467,11 @@ pub struct TerminalCore {
     stage: Stage,
     reversals: Vec<PendingReversal>,
     totals: Totals,
+    /// False from a sign-on until the host approves it: a terminal that is
+    /// not signed on takes no payments.
+    signed_on: bool,
+    /// The timer of the sign-on waiting for its 0810.
+    sign_on_token: Option<u64>,
     /// Purchases lately concluded as not approved and not reversed: if an
     /// approval for one still arrives, it is reversed.
     recent: std::collections::VecDeque<Box<Txn>>,
@@ -493,6 +498,8 @@ impl TerminalCore {
             next_token: 0,
             stage: Stage::Idle,
             recent: std::collections::VecDeque::new(),
+            signed_on: true,
+            sign_on_token: None,
             reversals: Vec::new(),
             totals: Totals::default(),
         }
@@ -529,22 +536,37 @@ impl TerminalCore {
     }
 
     /// Sends the start-of-day sign-on (0800, network code 001, no MAC).
+    /// Until the host approves one, the terminal takes no payments; an
+    /// unanswered or refused sign-on is sent again after the response timeout.
     pub fn sign_on(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        self.signed_on = false;
         let stan = self.next_stan();
         let mut m = Message::new(Mti::NETWORK);
         m.set(7, self.cfg.calendar.at(now).mmddhhmmss());
         m.set_stan(stan);
-        m.set(41, &self.cfg.tid);
+        m.set(41, &self.fields.tid_field);
         m.set(70, "001");
-        if let Ok(bytes) = self.cfg.spec.encode(&m) {
-            out.push(Output::Send(Outgoing {
+        let token = self.token();
+        self.sign_on_token = Some(token);
+        out.push(Output::Timer { token, at: now + self.cfg.response_timeout });
+        match self.cfg.spec.encode(&m) {
+            Ok(bytes) => out.push(Output::Send(Outgoing {
                 bytes,
                 mti: Mti::NETWORK,
                 stan,
                 purpose: Purpose::SignOn,
                 purchase: None,
-            }));
+            })),
+            Err(_) => out.push(Output::Note(Note::ResponseIgnored {
+                reason: "the dialect cannot encode the sign-on",
+                stan: None,
+            })),
         }
+    }
+
+    /// True once the host has approved a sign-on (or none was needed).
+    pub fn signed_on(&self) -> bool {
+        self.signed_on
     }
 
     /// A customer presents a card for `purchase`.
@@ -556,6 +578,16 @@ impl TerminalCore {
         out: &mut Vec<Output>,
     ) {
         if self.busy() {
+            return;
+        }
+        if !self.signed_on {
+            out.push(Output::Completed(self.completion(
+                &purchase,
+                Outcome::DeclinedOffline,
+                None,
+                "terminal not signed on to the host",
+                None,
+            )));
             return;
         }
         let read = match self.read_card(now, &purchase, card, out) {
@@ -993,7 +1025,11 @@ impl TerminalCore {
             return;
         }
         if msg.mti() == Mti::NETWORK_RESPONSE {
-            out.push(Output::Note(Note::SignedOn));
+            if msg.response_code().is_some_and(|rc| rc.is_approved()) && !self.signed_on {
+                self.signed_on = true;
+                self.sign_on_token = None;
+                out.push(Output::Note(Note::SignedOn));
+            }
             return;
         }
         if self.cfg.mac && verify_mac(&self.cfg.spec, bytes, &msg, &self.cfg.tak) != MacCheck::Valid
@@ -1141,6 +1177,9 @@ impl TerminalCore {
         let when = self.cfg.calendar.at(now);
         let msg = build::reversal(&self.fields, txn, stan, &when);
         let Ok(wire) = build::seal(&self.cfg, msg) else {
+            // Never silently: a reversal that cannot be built is given up
+            // at once, which the monitor alerts on.
+            out.push(Output::Note(Note::ReversalAbandoned { stan, purchase: txn.purchase.id }));
             return;
         };
         let token = self.token();
@@ -1172,6 +1211,10 @@ impl TerminalCore {
     ) {
         if let Some(i) = self.reversals.iter().position(|r| r.token == token) {
             self.retry_reversal(now, i, out);
+            return;
+        }
+        if self.sign_on_token == Some(token) && !self.signed_on {
+            self.sign_on(now, out);
             return;
         }
         let is_current = matches!(&self.stage, Stage::AwaitResponse(t) if t.token == token);

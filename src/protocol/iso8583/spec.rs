@@ -252,7 +252,7 @@ impl Spec {
             "iso87-ascii" => Ok(Self::iso87_ascii()),
             "iso87-binary" => Ok(Self::iso87_binary()),
             p if Path::new(p).exists() || p.ends_with(".ron") => {
-                let text = std::fs::read_to_string(p)
+                let text = crate::file::read_text(Path::new(p), crate::file::MAX_SMALL)
                     .map_err(|e| SpecError::Io { path: p.into(), message: e.to_string() })?;
                 Self::from_ron(&text, p)
             }

@@ -98,6 +98,17 @@ impl Monitor {
         for e in &self.expect.clone() {
             results.push(self.judge(e, &double, &lost, latency.as_ref()));
         }
+        for what in &self.setup_failures {
+            results.insert(
+                0,
+                ExpectationResult {
+                    expectation: "WorldBuilt".into(),
+                    passed: false,
+                    evidence: what.clone(),
+                    events: vec![],
+                },
+            );
+        }
         let passed = results.iter().all(|r| r.passed);
         RunReport {
             scenario: scenario.into(),

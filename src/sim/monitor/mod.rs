@@ -84,6 +84,9 @@ struct Burst {
     raised: bool,
 }
 
+/// How many alert rows a report keeps.
+const MAX_ALERT_ROWS: usize = 1000;
+
 /// The run's observer and judge.
 #[derive(Resource, Debug)]
 pub struct Monitor {
@@ -96,6 +99,8 @@ pub struct Monitor {
     /// done to them, fallbacks, double charges, lost transactions).
     tally: BTreeMap<Evidence, u64>,
     alerts: Vec<AlertRow>,
+    /// Alerts raised beyond [`MAX_ALERT_ROWS`] (counted, journalled, not kept).
+    alerts_dropped: u64,
     alert_counts: BTreeMap<AlertKind, u64>,
     first_cause: BTreeMap<AlertKind, SimTime>,
     purchases: HashMap<u64, Track>,
@@ -120,6 +125,8 @@ pub struct Monitor {
     lost: Vec<(u64, u64, bool, bool)>,
     /// Purchases with frames still in flight when the run stopped.
     unsettled_purchases: Vec<u64>,
+    /// What could not be built (the run fails).
+    setup_failures: Vec<String>,
 }
 
 /// Installs the monitor for the plan in the app.
@@ -152,6 +159,7 @@ impl Monitor {
             faults: BTreeMap::new(),
             tally: BTreeMap::new(),
             alerts: Vec::new(),
+            alerts_dropped: 0,
             alert_counts: BTreeMap::new(),
             first_cause,
             purchases: HashMap::default(),
@@ -170,6 +178,7 @@ impl Monitor {
             double: Vec::new(),
             lost: Vec::new(),
             unsettled_purchases: Vec::new(),
+            setup_failures: Vec::new(),
         }
     }
 
@@ -365,6 +374,12 @@ impl Monitor {
                 }
             }
             Record::Alert { alert, terminal, detail } => {
+                // The counts stay exact and the journal keeps every alert;
+                // the report keeps the first ones, so memory stays flat.
+                if self.alerts.len() >= MAX_ALERT_ROWS {
+                    self.alerts_dropped += 1;
+                    return;
+                }
                 self.alerts.push(AlertRow {
                     event: seq,
                     t_us: t.0,
@@ -384,6 +399,7 @@ impl Monitor {
                     self.note(Evidence::Unbalanced, seq);
                 }
             }
+            Record::SetupFailed { what } => self.setup_failures.push(what.clone()),
             Record::RunFinished { in_flight, in_flight_purchases, pending_reversals, .. } => {
                 self.counts.in_flight_at_end = *in_flight;
                 self.counts.pending_reversals_at_end = *pending_reversals;
