@@ -5,8 +5,10 @@
 
 mod check;
 mod inspect;
+mod pool;
 mod run;
 mod spec;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run scenarios headless and report (journal, JSON, JUnit).
     Run(run::Args),
+    /// Run scenarios over many seeds in parallel; list every failing seed.
+    Sweep(sweep::Args),
     /// Validate scenario files.
     Check(check::Args),
     /// Decode an ISO 8583 frame, explain every field, check MAC, PIN and ARQC.
@@ -48,6 +52,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Sweep(a) => sweep::run(a),
         Command::Check(a) => check::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Spec(a) => spec::run(a),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use possim::report::{RunReport, junit_xml, summary};
+use possim::report::{RunReport, junit_xml_with_errors, summary};
 use possim::scenario::{self, Scenario};
 use possim::sim::{self, Clock, Journal, Options, Pacing, Plan};
 use possim::time::Duration;
@@ -103,10 +103,18 @@ fn run_one(
         }
     }
     if let Some(e) = &app.world().resource::<Journal>().error {
-        return Err(format!("writing journal for {}: {e}", job.file));
+        // A journal cut short is not evidence: remove it, say why.
+        if let Some(p) = &job.journal {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(format!("writing journal {} for {}: {e}", display(&job.journal), job.file));
     }
     bar.finish_and_clear();
     Ok(sim::report(&mut app, &job.file))
+}
+
+fn display(p: &Option<PathBuf>) -> String {
+    p.as_ref().map_or_else(String::new, |p| p.display().to_string())
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
@@ -165,39 +173,19 @@ pub(crate) fn run(args: Args) -> Outcome {
             b
         })
         .collect();
-    let workers =
-        std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<RunReport, String>>>> =
-        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let apdus = !args.no_apdus;
     let started = std::time::Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let (Some(job), Some(bar), Some(slot)) =
-                        (jobs.get(i), bars.get(i), results.get(i))
-                    else {
-                        break;
-                    };
-                    let r = run_one(job, args.slice, apdus, bar);
-                    if let Ok(mut s) = slot.lock() {
-                        *s = Some(r);
-                    }
-                }
-            });
-        }
+    let results = super::pool::parallel(&jobs, super::pool::cores(), |i, job| {
+        let bar = bars.get(i).cloned().unwrap_or_else(ProgressBar::hidden);
+        run_one(job, args.slice, apdus, &bar)
     });
     let wall = started.elapsed();
     let mut reports = Vec::new();
-    let mut io_error = None;
-    for slot in results {
-        match slot.into_inner().ok().flatten() {
-            Some(Ok(r)) => reports.push(r),
-            Some(Err(e)) => io_error = Some(e),
-            None => io_error = Some("a run did not finish".into()),
+    let mut io_errors = Vec::new();
+    for (job, r) in jobs.iter().zip(results) {
+        match r {
+            Ok(r) => reports.push(r),
+            Err(e) => io_errors.push((job.file.clone(), e)),
         }
     }
     let mut text = String::new();
@@ -214,22 +202,39 @@ pub(crate) fn run(args: Args) -> Outcome {
         ));
     }
     print(&text)?;
+    // A run that could not finish is reported as failed in every output,
+    // never left out (an empty suite would read as green).
+    let failed_runs: Vec<serde_json::Value> = io_errors
+        .iter()
+        .map(|(file, e)| serde_json::json!({"file": file, "passed": false, "error": e}))
+        .collect();
+    let mut write_errors = Vec::new();
     if let Some(p) = &args.json {
-        let v = if many {
-            serde_json::Value::Array(reports.iter().map(RunReport::to_json).collect())
+        let mut all: Vec<serde_json::Value> = reports.iter().map(RunReport::to_json).collect();
+        all.extend(failed_runs);
+        let v = if many || all.len() != 1 {
+            serde_json::Value::Array(all)
         } else {
-            reports.first().map(RunReport::to_json).unwrap_or_default()
+            all.pop().unwrap_or_default()
         };
         let body = serde_json::to_string_pretty(&v).unwrap_or_default();
-        std::fs::write(p, body + "\n")
-            .map_err(|e| Failure::Io(format!("cannot write {}: {e}", p.display())))?;
+        if let Err(e) = std::fs::write(p, body + "\n") {
+            write_errors.push(format!("cannot write {}: {e}", p.display()));
+        }
     }
-    if let Some(p) = &args.junit {
-        std::fs::write(p, junit_xml(&reports))
-            .map_err(|e| Failure::Io(format!("cannot write {}: {e}", p.display())))?;
+    if let Some(p) = &args.junit
+        && let Err(e) = std::fs::write(p, junit_xml_with_errors(&reports, &io_errors))
+    {
+        write_errors.push(format!("cannot write {}: {e}", p.display()));
     }
-    if let Some(e) = io_error {
-        return Err(Failure::Io(e));
+    if !io_errors.is_empty() || !write_errors.is_empty() {
+        for (_, e) in &io_errors {
+            eprintln!("possim: {e}");
+        }
+        for e in &write_errors {
+            eprintln!("possim: {e}");
+        }
+        return Err(Failure::Io(String::new()));
     }
     Ok(if reports.iter().all(|r| r.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

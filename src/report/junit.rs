@@ -7,7 +7,22 @@ use super::RunReport;
 
 /// JUnit XML for a set of runs.
 pub fn junit_xml(runs: &[RunReport]) -> String {
+    junit_xml_with_errors(runs, &[])
+}
+
+/// JUnit XML for a set of runs and the runs (file, error) that could not
+/// finish: each of those is a suite with one errored case.
+pub fn junit_xml_with_errors(runs: &[RunReport], errors: &[(String, String)]) -> String {
     let mut report = Report::new("possim");
+    for (file, error) in errors {
+        let mut suite = TestSuite::new(file.clone());
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(error.clone());
+        let mut case = TestCase::new("run", status);
+        case.set_classname(file.clone());
+        suite.add_test_case(case);
+        report.add_test_suite(suite);
+    }
     for run in runs {
         let mut suite = TestSuite::new(format!("{} ({})", run.scenario, run.file));
         for e in &run.expectations {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use junit::junit_xml;
+pub use junit::{junit_xml, junit_xml_with_errors};
 pub use summary::summary;
 
 use crate::host::Totals as HostTotals;

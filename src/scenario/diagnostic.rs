@@ -10,11 +10,11 @@ pub struct Diagnostic {
     /// The file (as given on the command line).
     pub file: String,
     /// 1-based line.
-    pub line: usize,
+    pub line: u32,
     /// 1-based column.
-    pub column: usize,
+    pub column: u32,
     /// How many characters to underline.
-    pub width: usize,
+    pub width: u32,
     /// The text of that line.
     pub source_line: String,
     /// What is wrong.
@@ -35,8 +35,8 @@ impl fmt::Display for Diagnostic {
             f,
             "{:gutter$} | {}{}",
             "",
-            " ".repeat(self.column.saturating_sub(1)),
-            "^".repeat(self.width.max(1))
+            " ".repeat(self.column.saturating_sub(1) as usize),
+            "^".repeat(self.width.max(1) as usize)
         )?;
         if let Some(h) = &self.help {
             write!(f, "\n{:gutter$} = {h}", "")?;
@@ -60,9 +60,9 @@ impl Diagnostic {
         let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("").to_string();
         Self {
             file: file.into(),
-            line: line.max(1),
-            column: column.max(1),
-            width,
+            line: u32::try_from(line.max(1)).unwrap_or(u32::MAX),
+            column: u32::try_from(column.max(1)).unwrap_or(u32::MAX),
+            width: u32::try_from(width).unwrap_or(u32::MAX),
             source_line,
             message: message.into(),
             help: None,
