@@ -367,3 +367,126 @@ fn a_dialect_file_is_found_next_to_the_scenario() {
     let out = possim(&["spec", "no/such/dialect.ron"]);
     assert_eq!(out.status.code(), Some(3), "an unreadable dialect is an I/O failure");
 }
+
+#[test]
+fn sweep_passes_a_sound_scenario_over_many_seeds_and_writes_junit() {
+    let junit = tmp("sweep.xml");
+    let out = possim(&[
+        "sweep",
+        "scenarios/chaos-resend.ron",
+        "--seeds",
+        "1..4",
+        "--jobs",
+        "2",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("sweep: 4 runs (1 file(s), seeds 1..4), 4 passed, 0 failed"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
+    assert!(!xml.contains("<failure"));
+}
+
+#[test]
+fn sweep_lists_each_failing_seed_with_the_line_that_replays_it_and_shards_merge() {
+    // A terminal with the resend-as-new bug double-charges under loss.
+    let text = r#"Scenario(name: "buggy", duration: "1h",
+        shop: (terminals: [(id: "T", count: 2, on_timeout: ResendNewStan)]),
+        links: [(faults: [Loss(p: (0.2, 0.4), direction: Down, mti: "0210")])],
+        traffic: (per_hour: 60), expect: [NoDoubleCharge])"#;
+    let file = tmp("buggy.ron");
+    std::fs::write(&file, text).unwrap();
+    let f = file.to_str().unwrap();
+    let (a, b) = (tmp("shard1.json"), tmp("shard2.json"));
+    let one =
+        possim(&["sweep", f, "--seeds", "1..6", "--shard", "1/2", "--json", a.to_str().unwrap()]);
+    assert_eq!(one.status.code(), Some(1), "{}", stderr(&one));
+    let text1 = stdout(&one);
+    assert!(text1.contains(&format!("replay: possim run {f} --seed 1")), "{text1}");
+    assert!(!text1.contains("seed 2\n"), "seed 2 belongs to shard 2/2: {text1}");
+    let two =
+        possim(&["sweep", f, "--seeds", "1..6", "--shard", "2/2", "--json", b.to_str().unwrap()]);
+    assert_eq!(two.status.code(), Some(1));
+    // Replaying a failing seed with `run` fails the same way.
+    let replay = possim(&["run", f, "--seed", "1"]);
+    assert_eq!(replay.status.code(), Some(1), "{}", stdout(&replay));
+    let merged = tmp("merged.json");
+    let m = possim(&[
+        "sweep",
+        "--merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--json",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(m.status.code(), Some(1), "{}", stderr(&m));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_eq!(v["runs"], 6);
+    let seeds: Vec<u64> =
+        v["results"].as_array().unwrap().iter().map(|r| r["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, vec![1, 2, 3, 4, 5, 6], "merged in order");
+    // One shard alone is not the whole sweep.
+    let partial = possim(&["sweep", "--merge", a.to_str().unwrap()]);
+    assert_eq!(partial.status.code(), Some(2));
+    assert!(stderr(&partial).contains("shards missing: 2/2"), "{}", stderr(&partial));
+}
+
+#[test]
+fn sweep_refuses_an_invalid_scenario_and_bad_shards_before_running_anything() {
+    let bad = tmp("bad.ron");
+    std::fs::write(&bad, r#"Scenario(name: "x", links: [(faults: [Loss(p: 1.5)])])"#).unwrap();
+    let out = possim(&["sweep", "scenarios/baseline.ron", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("between 0.0 and 1.0"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("sweep:"), "nothing ran");
+    for shard in ["3/2", "0/0", "1/0", "x"] {
+        let out = possim(&["sweep", "scenarios/baseline.ron", "--shard", shard]);
+        assert_eq!(out.status.code(), Some(2), "{shard}");
+        assert!(stderr(&out).contains("a shard is I/N"), "{shard}: {}", stderr(&out));
+    }
+    let out = possim(&["sweep", "scenarios/baseline.ron", "--seeds", "9..3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is empty"));
+}
+
+#[test]
+fn issue_8_a_run_that_cannot_write_its_journal_fails_every_output_and_leaves_no_partial_journal() {
+    // See: issue 8, 5d. /dev/full accepts the open and fails every write.
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let (json, junit) = (tmp("io.json"), tmp("io.xml"));
+    let out = possim(&[
+        "run",
+        "scenarios/baseline.ron",
+        "--journal",
+        "/dev/full",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("writing journal /dev/full"), "{}", stderr(&out));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["passed"], false, "{v}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<error"), "{xml}");
+    // Only a regular file cut short is removed; the device stays.
+    assert!(std::path::Path::new("/dev/full").exists());
+}
+
+#[test]
+fn issue_8_a_dialect_that_is_a_device_is_refused_at_once() {
+    // See: issue 8, 4d: /dev/zero used to be read without limit.
+    let s = tmp("zero.ron");
+    std::fs::write(&s, r#"Scenario(name: "x", dialect: "/dev/zero")"#).unwrap();
+    let out = possim(&["check", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "a file that cannot be read is I/O: {}", stderr(&out));
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+    let out = possim(&["inspect", "--file", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(3));
+}

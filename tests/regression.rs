@@ -155,3 +155,13 @@ fn issue_8_an_unknown_response_code_is_a_check_error() {
     let d = possim::scenario::parse(text, "t.ron").unwrap_err();
     assert!(d.message.contains("not a response code"), "{d}");
 }
+
+#[test]
+fn the_chaos_scenarios_keep_every_invariant_over_a_few_seeds() {
+    // The full suite (200 seeds) runs in CI through `possim sweep`; this
+    // keeps `cargo test` honest about the same files.
+    for file in ["chaos-reverse.ron", "chaos-resend.ron"] {
+        let text = crate::util::scenario(file);
+        assert_green(&text, 1..4);
+    }
+}

@@ -104,7 +104,10 @@ fn run_one(
     }
     if let Some(e) = &app.world().resource::<Journal>().error {
         // A journal cut short is not evidence: remove it, say why.
-        if let Some(p) = &job.journal {
+        // Only a regular file is removed: never a device or a pipe.
+        if let Some(p) = &job.journal
+            && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+        {
             let _ = std::fs::remove_file(p);
         }
         return Err(format!("writing journal {} for {}: {e}", display(&job.journal), job.file));

@@ -7,7 +7,8 @@ use serde::ser::SerializeStructVariant;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::AlertKind;
-use super::scoped::{Kind, Probability, Scoped};
+use super::ranged::{Probability, Ranged};
+use super::scoped::{Kind, Scoped};
 use crate::link::{Rule, netem};
 use crate::time::Duration;
 
@@ -23,66 +24,72 @@ pub enum FaultKind {
     /// Independent loss with probability `p`.
     Loss {
         /// Probability.
-        p: Probability,
+        p: Ranged<Probability>,
     },
     /// Gilbert-Elliott bursty loss (netem gemodel).
     BurstLoss {
         /// Good to bad.
-        p: Probability,
+        p: Ranged<Probability>,
         /// Bad to good.
-        r: Probability,
+        r: Ranged<Probability>,
         /// Loss in the bad state (1-h). Default 1.0.
         #[serde(default = "certain")]
-        bad_loss: Probability,
+        bad_loss: Ranged<Probability>,
         /// Loss in the good state (1-k). Default 0.0.
-        #[serde(default)]
-        good_loss: Probability,
+        #[serde(default = "never")]
+        good_loss: Ranged<Probability>,
     },
     /// The frame also arrives a second time.
     Duplicate {
         /// Probability.
-        p: Probability,
+        p: Ranged<Probability>,
     },
     /// A frame is held back by `gap`, so later ones overtake it.
     Reorder {
         /// Probability.
-        p: Probability,
+        p: Ranged<Probability>,
         /// Hold-back. Default "200ms".
         #[serde(default = "default_gap")]
-        gap: Duration,
+        gap: Ranged<Duration>,
     },
     /// One bit flipped in a random byte.
     Corrupt {
         /// Probability.
-        p: Probability,
+        p: Ranged<Probability>,
     },
     /// Extra delay plus uniform jitter.
     Delay {
         /// Added latency.
-        extra: Duration,
+        extra: Ranged<Duration>,
         /// Added uniform jitter. Default "0s".
-        #[serde(default)]
-        jitter: Duration,
+        #[serde(default = "no_time")]
+        jitter: Ranged<Duration>,
     },
     /// Preset: frames arrive just past the terminals' response timeout (by
     /// `by`), where reversal races live.
     DelayPastTimeout {
         /// How far past the timeout. Default "1s".
         #[serde(default = "default_by")]
-        by: Duration,
+        by: Ranged<Duration>,
     },
     /// The link is down: frames sent, in transit or arriving in the window are lost.
     Outage {},
 }
 
-fn certain() -> Probability {
-    Probability(1.0)
+fn certain() -> Ranged<Probability> {
+    Ranged::Fixed(Probability(1.0))
 }
-fn default_gap() -> Duration {
-    Duration::from_millis(200)
+fn default_gap() -> Ranged<Duration> {
+    Ranged::Fixed(Duration::from_millis(200))
 }
-fn default_by() -> Duration {
-    Duration::from_secs(1)
+fn default_by() -> Ranged<Duration> {
+    Ranged::Fixed(Duration::from_secs(1))
+}
+fn no_time() -> Ranged<Duration> {
+    Ranged::Fixed(Duration::ZERO)
+}
+fn never() -> Ranged<Probability> {
+    Ranged::Fixed(Probability(0.0))
 }
 
 impl Kind for FaultKind {
@@ -101,10 +108,12 @@ impl Kind for FaultKind {
 
     fn problem(&self) -> Option<String> {
         match self {
-            Self::Reorder { gap, .. } if gap.micros() == 0 => Some(
+            Self::Reorder { gap, .. } if gap.high().micros() == 0 => Some(
                 "`gap` must be more than 0s (a frame held back by nothing is not reordered)".into(),
             ),
-            Self::Delay { extra, jitter } if extra.micros() == 0 && jitter.micros() == 0 => {
+            Self::Delay { extra, jitter }
+                if extra.high().micros() == 0 && jitter.high().micros() == 0 =>
+            {
                 Some("`extra` or `jitter` must be more than 0s".into())
             }
             _ => None,
@@ -116,21 +125,26 @@ impl FaultKind {
     /// The rule that does it on a link whose terminals time out after
     /// `timeout` and whose base latency is `latency`.
     pub fn rule(&self, timeout: Duration, latency: Duration) -> Box<dyn Rule> {
+        let p = |r: &Ranged<Probability>| r.value().0;
         match self {
-            Self::Loss { p } => Box::new(netem::Loss { p: p.0 }),
-            Self::BurstLoss { p, r, bad_loss, good_loss } => {
-                Box::new(netem::BurstLoss::new(p.0, r.0, bad_loss.0, good_loss.0))
+            Self::Loss { p: loss } => Box::new(netem::Loss { p: p(loss) }),
+            Self::BurstLoss { p: to_bad, r, bad_loss, good_loss } => {
+                Box::new(netem::BurstLoss::new(p(to_bad), p(r), p(bad_loss), p(good_loss)))
             }
-            Self::Duplicate { p } => Box::new(netem::Duplicate { p: p.0 }),
-            Self::Reorder { p, gap } => Box::new(netem::Reorder { p: p.0, gap: *gap }),
-            Self::Corrupt { p } => Box::new(netem::Corrupt { p: p.0 }),
-            Self::Delay { extra, jitter } => {
-                Box::new(netem::Delay { name: self.name(), extra: *extra, jitter: *jitter })
-            }
+            Self::Duplicate { p: dup } => Box::new(netem::Duplicate { p: p(dup) }),
+            Self::Reorder { p: re, gap } => Box::new(netem::Reorder { p: p(re), gap: gap.value() }),
+            Self::Corrupt { p: c } => Box::new(netem::Corrupt { p: p(c) }),
+            Self::Delay { extra, jitter } => Box::new(netem::Delay {
+                name: self.name(),
+                extra: extra.value(),
+                jitter: jitter.value(),
+            }),
             Self::DelayPastTimeout { by } => {
                 // One way: the whole timeout plus `by`, less the latency already there.
-                let extra =
-                    timeout.micros().saturating_add(by.micros()).saturating_sub(latency.micros());
+                let extra = timeout
+                    .micros()
+                    .saturating_add(by.value().micros())
+                    .saturating_sub(latency.micros());
                 Box::new(netem::Delay {
                     name: self.name(),
                     extra: Duration(extra),
@@ -141,15 +155,43 @@ impl FaultKind {
         }
     }
 
+    /// This seed's values for every parameter written as a range.
+    pub fn drawn(&self, rng: &mut crate::rng::Stream) -> Self {
+        let mut k = self.clone();
+        match &mut k {
+            Self::Loss { p } | Self::Duplicate { p } | Self::Corrupt { p } => *p = p.draw(rng),
+            Self::BurstLoss { p, r, bad_loss, good_loss } => {
+                *p = p.draw(rng);
+                *r = r.draw(rng);
+                *bad_loss = bad_loss.draw(rng);
+                *good_loss = good_loss.draw(rng);
+            }
+            Self::Reorder { p, gap } => {
+                *p = p.draw(rng);
+                *gap = gap.draw(rng);
+            }
+            Self::Delay { extra, jitter } => {
+                *extra = extra.draw(rng);
+                *jitter = jitter.draw(rng);
+            }
+            Self::DelayPastTimeout { by } => *by = by.draw(rng),
+            Self::Outage {} => {}
+        }
+        k
+    }
+
     /// The longest it can hold one frame back (for how long a run waits to settle).
     pub fn worst_delay(&self, timeout: Duration, latency: Duration) -> Duration {
         match self {
-            Self::Reorder { gap, .. } => *gap,
+            Self::Reorder { gap, .. } => gap.high(),
             Self::Delay { extra, jitter } => {
-                Duration(extra.micros().saturating_add(jitter.micros()))
+                Duration(extra.high().micros().saturating_add(jitter.high().micros()))
             }
             Self::DelayPastTimeout { by } => Duration(
-                timeout.micros().saturating_add(by.micros()).saturating_sub(latency.micros()),
+                timeout
+                    .micros()
+                    .saturating_add(by.high().micros())
+                    .saturating_sub(latency.micros()),
             ),
             _ => Duration::ZERO,
         }
@@ -180,28 +222,28 @@ impl FaultKind {
 
 /// One parameter's value, for writing a fault back out.
 enum Param {
-    P(f64),
-    D(Duration),
+    P(Ranged<Probability>),
+    D(Ranged<Duration>),
 }
 
 impl FaultKind {
     fn variant(&self) -> (u32, &'static str, Vec<(&'static str, Param)>) {
         use Param::{D, P};
         match self {
-            Self::Loss { p } => (0, "Loss", vec![("p", P(p.0))]),
+            Self::Loss { p } => (0, "Loss", vec![("p", P(*p))]),
             Self::BurstLoss { p, r, bad_loss, good_loss } => (
                 1,
                 "BurstLoss",
                 vec![
-                    ("p", P(p.0)),
-                    ("r", P(r.0)),
-                    ("bad_loss", P(bad_loss.0)),
-                    ("good_loss", P(good_loss.0)),
+                    ("p", P(*p)),
+                    ("r", P(*r)),
+                    ("bad_loss", P(*bad_loss)),
+                    ("good_loss", P(*good_loss)),
                 ],
             ),
-            Self::Duplicate { p } => (2, "Duplicate", vec![("p", P(p.0))]),
-            Self::Reorder { p, gap } => (3, "Reorder", vec![("p", P(p.0)), ("gap", D(*gap))]),
-            Self::Corrupt { p } => (4, "Corrupt", vec![("p", P(p.0))]),
+            Self::Duplicate { p } => (2, "Duplicate", vec![("p", P(*p))]),
+            Self::Reorder { p, gap } => (3, "Reorder", vec![("p", P(*p)), ("gap", D(*gap))]),
+            Self::Corrupt { p } => (4, "Corrupt", vec![("p", P(*p))]),
             Self::Delay { extra, jitter } => {
                 (5, "Delay", vec![("extra", D(*extra)), ("jitter", D(*jitter))])
             }

@@ -4,6 +4,7 @@
 
 mod diagnostic;
 mod fault;
+mod ranged;
 mod schema;
 mod scoped;
 mod validate;
@@ -12,8 +13,9 @@ pub use validate::expand_ids;
 
 pub use diagnostic::{Diagnostic, closest};
 pub use fault::{FaultKind, FaultSpec};
+pub use ranged::{Probability, RangeValue, Ranged};
 pub use schema::*;
-pub use scoped::{Kind, Probability, SCOPE_FIELDS, ScopeSpec, Scoped};
+pub use scoped::{Kind, SCOPE_FIELDS, ScopeSpec, Scoped};
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -274,18 +274,3 @@ fn with_scope_fields(fields: Names) -> Names {
     made.push((key, all));
     all
 }
-
-/// A probability: a number from 0.0 to 1.0, checked where it is written.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
-pub struct Probability(pub f64);
-
-impl<'de> Deserialize<'de> for Probability {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = f64::deserialize(d)?;
-        if v.is_finite() && (0.0..=1.0).contains(&v) {
-            Ok(Self(v))
-        } else {
-            Err(de::Error::custom(format!("a probability must be between 0.0 and 1.0, found {v}")))
-        }
-    }
-}

@@ -13,7 +13,8 @@ use crate::protocol::iso8583::Spec;
 use crate::protocol::track::luhn_check_digit;
 use crate::rng::Stream;
 use crate::scenario::{
-    Cardholders, Expectation, FaultKind, MonitorSpec, Scenario, ScopeSpec, Traffic, expand_ids,
+    Cardholders, Expectation, FaultKind, FaultSpec, MonitorSpec, Scenario, ScopeSpec, Traffic,
+    expand_ids,
 };
 use crate::terminal::TerminalConfig;
 use crate::time::{Calendar, DateTime, Duration, SimTime};
@@ -135,6 +136,8 @@ pub struct Plan {
     /// still happen to it: the longest a stored reversal keeps trying, plus
     /// ten minutes, and at least two hours.
     pub settle_after: Duration,
+    /// Every link fault as this seed runs it (ranges drawn), for the journal.
+    pub faults: Vec<String>,
 }
 
 /// A key from the scenario, or one derived from the seed and its name.
@@ -211,6 +214,7 @@ impl Plan {
         }
 
         let mut links = Vec::new();
+        let mut fault_texts = Vec::new();
         for l in &s.links {
             let timeout = terminals
                 .iter()
@@ -218,7 +222,17 @@ impl Plan {
                 .map(|t| t.config.response_timeout)
                 .max()
                 .unwrap_or(Duration::from_secs(30));
-            let faults = l.faults.iter().map(|f| (f.kind.clone(), link_scope(&f.scope))).collect();
+            // Parameters written as ranges are drawn here, per seed and per
+            // fault position: a sweep's seed N and `run --seed N` agree.
+            let mut faults = Vec::new();
+            for (i, f) in l.faults.iter().enumerate() {
+                let mut rng = Stream::derive(seed, &format!("sweep/{}/{i}", l.id));
+                let kind = f.kind.drawn(&mut rng);
+                let drawn = FaultSpec { kind: kind.clone(), scope: f.scope.clone() };
+                let text = ron::to_string(&drawn).unwrap_or_default();
+                fault_texts.push(format!("{}: {text}", l.id));
+                faults.push((kind, link_scope(&f.scope)));
+            }
             links.push(LinkPlan {
                 id: l.id.clone(),
                 params: LinkParams {
@@ -258,6 +272,7 @@ impl Plan {
             monitor: s.monitor.clone(),
             expect: s.expect.clone(),
             settle_after,
+            faults: fault_texts,
         })
     }
 }

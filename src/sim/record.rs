@@ -146,6 +146,8 @@ pub enum Record {
         terminals: usize,
         /// Cardholders.
         cardholders: usize,
+        /// The link faults as this seed runs them (ranges drawn).
+        faults: Vec<String>,
     },
     /// A customer joins a terminal's queue.
     CustomerArrived {

@@ -99,6 +99,7 @@ pub(super) fn spawn_world(world: &mut World) {
         dialect: plan.spec.name().to_string(),
         terminals,
         cardholders,
+        faults: plan.faults.clone(),
     });
     for what in failures {
         ctx.record(Record::SetupFailed { what });
