@@ -55,6 +55,10 @@ fn calendar() -> Calendar {
 }
 
 fn shop(profile: CardProfile, pin: &str) -> Shop {
+    shop_with_atc(profile, pin, 0x10)
+}
+
+fn shop_with_atc(profile: CardProfile, pin: &str, atc: u16) -> Shop {
     let spec = Arc::new(Spec::iso87_ascii());
     let cfg = TerminalConfig {
         tid: "TERM0001".into(),
@@ -109,7 +113,7 @@ fn shop(profile: CardProfile, pin: &str) -> Shop {
         ),
     );
     let mk = derive_icc_master_key(&key("imk_ac"), &data.pan, data.psn()).unwrap();
-    let card = Card::new(profile, data, Some(mk), 0x10);
+    let card = Card::new(profile, data, Some(mk), atc);
     Shop {
         term,
         host,
@@ -507,4 +511,18 @@ fn issue_8_an_approval_arriving_after_the_terminal_declined_is_reversed() {
     shop.drive(outs, &mut vec![]);
     assert!(shop.notes.iter().any(|n| matches!(n, Note::LateApprovalReversed { purchase: 9, .. })));
     assert_eq!(shop.available(), Money::parse("1000.00").unwrap(), "the reversal released it");
+}
+
+#[test]
+fn issue_8_a_card_whose_atc_is_spent_refuses_cryptograms_instead_of_wrapping() {
+    // See: issue 8, 4e: the 2-byte ATC wrapped to 0 and every later
+    // purchase met the host's replay check (59) with an alert each time.
+    let mut shop = shop_with_atc(chip(Cvm::OnlinePin), "7070", 0xFFFE);
+    let last = shop.buy("10.00", Presentation::Insert, &["7070"]);
+    assert_eq!(last.outcome, Outcome::Approved, "the last ATC is still good");
+    assert_eq!(shop.card.atc(), 0xFFFF);
+    let spent = shop.buy("10.00", Presentation::Insert, &["7070"]);
+    assert_ne!(spent.outcome, Outcome::Approved);
+    assert_eq!(spent.response, None, "the card stops before anything goes online");
+    assert_eq!(shop.card.atc(), 0xFFFF, "no wrap");
 }

@@ -222,3 +222,44 @@ fn delay_and_delay_past_timeout_are_counted_under_their_own_names() {
     assert!(r.faults.get("delay").copied().unwrap_or(0) > 0, "{:?}", r.faults);
     assert!(r.faults.get("delay_past_timeout").copied().unwrap_or(0) > 0, "{:?}", r.faults);
 }
+
+/// Keeps (seq, virtual time, kind) of every record it is handed.
+struct Collect(Arc<Mutex<Vec<(u64, u64, String)>>>);
+
+impl possim::sim::Subscriber for Collect {
+    fn on_record(&mut self, seq: u64, at: SimTime, record: &possim::sim::Record) {
+        let v = serde_json::to_value(record).unwrap();
+        self.0.lock().unwrap().push((seq, at.0, v["kind"].as_str().unwrap().to_string()));
+    }
+}
+
+#[test]
+fn a_subscriber_sees_the_same_records_as_the_journal() {
+    use possim::sim::{self, Journal, Options, Pacing, Plan, Subscribers};
+    let s = possim::scenario::parse(&small_shop(""), "t.ron").unwrap();
+    let plan = Arc::new(Plan::new(&s, None).unwrap());
+    let buf = crate::util::SharedBuf::default();
+    let mut app = sim::build_app(
+        plan,
+        Some(Journal::to(Box::new(buf.clone()))),
+        Pacing::Headless { slice: possim::time::Duration::from_secs(60) },
+        Options { apdus: true, frames: true, stay_open: false },
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    app.world_mut().resource_mut::<Subscribers>().add(Box::new(Collect(seen.clone())));
+    sim::run_to_end(&mut app, "t.ron");
+    let journal = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<(u64, u64, String)> = journal
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["seq"].as_u64().unwrap(),
+                v["t_us"].as_u64().unwrap(),
+                v["kind"].to_string().replace('"', ""),
+            )
+        })
+        .collect();
+    assert!(lines.len() > 100);
+    assert_eq!(*seen.lock().unwrap(), lines, "same records, same order, same ids and times");
+}

@@ -165,3 +165,99 @@ fn the_chaos_scenarios_keep_every_invariant_over_a_few_seeds() {
         assert_green(&text, 1..4);
     }
 }
+
+fn check_error(text: &str) -> possim::scenario::Diagnostic {
+    possim::scenario::parse(text, "t.ron").expect_err("must not validate")
+}
+
+#[test]
+fn issue_8_a_bin_with_no_room_for_its_cardholders_is_a_check_error() {
+    // See: issue 8, 4a: generation used to retry forever.
+    let d = check_error(r#"Scenario(name: "x", cardholders: (bin: "41111111111", count: 10000))"#);
+    assert!(d.message.contains("leaves room for 10000 card numbers"), "{d}");
+}
+
+#[test]
+fn issue_8_values_that_would_run_forever_are_check_errors() {
+    // See: issue 8, 4b and 4c.
+    let cases = [
+        (r#"shop: (terminals: [(id: "T1", reversal_max_attempts: 4294967295)])"#, "at most 1000"),
+        (r#"shop: (terminals: [(id: "T1", reversal_retry: "1000000d")])"#, "at most 1d"),
+        (r#"duration: "400d""#, "at most 31d"),
+        (r#"links: [(faults: [Delay(extra: "30d")])]"#, "at most 1d"),
+        (r#"links: [(faults: [Loss(p: 0.1, from: "9h")])]"#, "after the run ends"),
+        (r#"cardholders: (balance: "46116860184273879.04")"#, "at most 1000000000.00"),
+    ];
+    for (part, expected) in cases {
+        let d = check_error(&format!(r#"Scenario(name: "x", {part})"#));
+        assert!(d.to_string().contains(expected), "{part}: {d}");
+    }
+}
+
+#[test]
+fn issue_8_a_duplicate_window_shorter_than_the_resends_is_a_check_error() {
+    // See: issue 8, 5g: a late copy would be a new charge.
+    let d = check_error(
+        r#"Scenario(name: "x", issuer: (rules: [VerifyMac, DuplicateWindow("10s")]),
+        shop: (terminals: [(id: "T1", on_timeout: ResendSameStan)]))"#,
+    );
+    assert!(d.message.contains("shorter than"), "{d}");
+}
+
+#[test]
+fn issue_8_names_with_control_characters_and_misgrouped_amounts_are_check_errors() {
+    // See: issue 8, 5g.
+    let d = check_error("Scenario(name: \"evil\\u{1b}[2J\")");
+    assert!(d.message.contains("control characters"), "{d}");
+    let d = check_error(r#"Scenario(name: "x", cardholders: (balance: "1,0,0.50"))"#);
+    assert!(d.to_string().contains("1,0,0.50"), "{d}");
+}
+
+#[test]
+fn issue_8_a_scenario_saved_with_a_byte_order_mark_loads() {
+    // See: issue 8, 5g.
+    let dir = std::env::temp_dir().join(format!("possim-bom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bom.ron");
+    std::fs::write(&path, "\u{feff}Scenario(name: \"with a BOM\")").unwrap();
+    assert_eq!(possim::scenario::load(&path).unwrap().name, "with a BOM");
+}
+
+#[test]
+fn issue_8_cards_issued_for_a_later_start_are_not_expired() {
+    // See: issue 8, 5g: expiries were fixed years, so a 2031 day declined many.
+    let text = r#"Scenario(name: "later", start: "2031-06-01T09:00:00", duration: "2h",
+        cardholders: (count: 200), traffic: (per_hour: 60))"#;
+    let (r, _) = run_text(text, None, MINUTE);
+    assert_eq!(r.responses.get("54"), None, "{:?}", r.responses);
+    assert!(r.counts.approved > 50);
+}
+
+#[test]
+fn issue_8_a_terminal_with_a_short_id_signs_on_and_trades() {
+    // See: issue 8, 5e: the 0800 of a short id failed to encode and was dropped.
+    let text = r#"Scenario(name: "short", duration: "1h", shop: (terminals: [(id: "T1")]),
+        traffic: (per_hour: 30))"#;
+    let (r, journal) = run_text(text, None, MINUTE);
+    assert!(
+        journal.contains(r#""note":"signed_on""#) || journal.contains("signed_on"),
+        "0810 seen"
+    );
+    assert!(r.counts.approved > 5);
+}
+
+#[test]
+fn issue_8_a_terminal_whose_sign_on_is_lost_takes_no_payments_until_it_signs_on() {
+    // See: issue 8, 5e: a lost 0810 used to change nothing.
+    let text = r#"Scenario(name: "no sign-on", duration: "2h",
+        shop: (terminals: [(id: "T1")]),
+        links: [(faults: [Loss(p: 1.0, mti: "0810", until: "30m")])],
+        traffic: (per_hour: 60))"#;
+    let (_, journal) = run_text(text, None, MINUTE);
+    let completed = crate::util::lines_of(&journal, "completed");
+    let early: Vec<_> =
+        completed.iter().filter(|c| c["t_us"].as_u64().unwrap() < 30 * 60 * 1_000_000).collect();
+    assert!(!early.is_empty());
+    assert!(early.iter().all(|c| c["outcome"] == "declined_offline"), "{early:?}");
+    assert!(completed.iter().any(|c| c["outcome"] == "approved"), "trading resumes");
+}

@@ -593,9 +593,6 @@ impl Card {
         let (Some(mk), Some((input, arqc))) = (&self.icc_mk, self.session.first) else {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         };
-        if self.atc == u16::MAX {
-            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
-        }
         let arc: [u8; 2] = get(0x8A).try_into().map_err(|_| StatusWord::WRONG_DATA)?;
         let issuer = get(0x91);
         let issuer_ok = issuer.len() == 10
@@ -605,8 +602,9 @@ impl Card {
         if !issuer_ok && issuer.iter().any(|&b| b != 0) {
             self.session.cvr[1] |= 0x08; // issuer authentication failed
         }
-        self.atc = self.atc.wrapping_add(1);
-        let atc = self.atc.to_be_bytes();
+        // One ATC per transaction (EMV Book 3): the second cryptogram
+        // carries the first one's.
+        let atc = input.atc;
         self.session.cvr[1] =
             (self.session.cvr[1] & 0x3F) | if approve { CvrBits::FIRST_AC_TC << 2 } else { 0 };
         let mut second = input;
