@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use possim::card::{Card, CardData, CardProfile, Cvm, Interface};
+use possim::card::{Card, CardData, CardProfile, Cvm, Interface, Layout};
 use possim::host::{CardRecord, HostConfig, HostCore, LedgerEffect, Rules, TerminalRecord};
 use possim::inspect::{Status, inspect};
 use possim::keys::KeySet;
@@ -127,7 +127,7 @@ fn shop_with_atc(profile: CardProfile, pin: &str, atc: u16) -> Shop {
 }
 
 fn chip(cvm: Cvm) -> CardProfile {
-    CardProfile { chip: true, contactless: true, cvm, pin_try_limit: 3 }
+    CardProfile { chip: true, contactless: true, cvm, pin_try_limit: 3, layout: Layout::Standard }
 }
 
 impl Shop {
@@ -250,7 +250,13 @@ fn a_broken_chip_falls_back_to_magstripe_and_the_issuer_refuses_it() {
 #[test]
 fn a_magstripe_only_card_is_approved_on_its_cvv() {
     let mut shop = shop(
-        CardProfile { chip: false, contactless: false, cvm: Cvm::OnlinePin, pin_try_limit: 3 },
+        CardProfile {
+            chip: false,
+            contactless: false,
+            cvm: Cvm::OnlinePin,
+            pin_try_limit: 3,
+            layout: Layout::Standard,
+        },
         "7070",
     );
     let c = shop.buy("20.00", Presentation::Swipe, &["7070"]);
@@ -525,4 +531,68 @@ fn issue_8_a_card_whose_atc_is_spent_refuses_cryptograms_instead_of_wrapping() {
     assert_ne!(spent.outcome, Outcome::Approved);
     assert_eq!(spent.response, None, "the card stops before anything goes online");
     assert_eq!(shop.card.atc(), 0xFFFF, "no wrap");
+}
+
+/// Field 55 of a request, tag by tag.
+fn icc_of(request: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let m = Spec::iso87_ascii().decode(request).unwrap();
+    possim::protocol::tlv::iter(m.icc_data().unwrap())
+        .map(|t| t.map(|(tag, v)| (tag, v.to_vec())).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_terminal_reads_aip_afl_cdols_and_cvm_list_from_a_card_laid_out_differently() {
+    // The alternate card answers GPO in format 1 with AIP 1980 and an AFL
+    // of SFI 2 records 1-3, asks in its reordered CDOL1 for the terminal
+    // type and CVM results too, and wants online PIN only above 50.00.
+    let alt = CardProfile { layout: Layout::Alternate, ..chip(Cvm::OnlinePin) };
+    let mut shop = shop(alt, "7070");
+    let small = shop.buy("30.00", Presentation::Insert, &[]);
+    assert_eq!(small.outcome, Outcome::Approved, "{small:?}");
+    let big = shop.buy("80.00", Presentation::Insert, &["7070"]);
+    assert_eq!(big.outcome, Outcome::Approved, "{big:?}");
+    let (first, second) = (&shop.sent[0], &shop.sent[1]);
+    let spec = Spec::iso87_ascii();
+    assert!(spec.decode(first).unwrap().pin_block().is_none(), "no CVM under X");
+    assert!(spec.decode(second).unwrap().pin_block().is_some(), "online PIN over X");
+    let icc = icc_of(first);
+    let tag = |t: u32| icc.iter().find(|(k, _)| *k == t).map(|(_, v)| v.clone());
+    assert_eq!(tag(0x82), Some(vec![0x19, 0x80]), "the card's AIP, not possim's");
+    assert_eq!(tag(0x9F35), Some(vec![0x22]), "terminal type filled from the terminal's data");
+    assert_eq!(tag(0x9F34), Some(vec![0x1F, 0x00, 0x02]), "CVM results: no CVM, successful");
+    // The issuer verifies the ARQC over what the card signed: every DOL was filled right.
+    for request in [first, second] {
+        let report = inspect(&spec, request, &all_keys()).unwrap();
+        assert_eq!(report.checks.arqc.status, Status::Valid);
+    }
+}
+
+#[test]
+fn field_55_carries_the_scenario_country_currency_date_amount_and_a_fresh_un() {
+    // Pins down what the terminal puts on the wire (issue 8, 7): card and
+    // host would agree on anything, so the values themselves are checked.
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.buy("35.00", Presentation::Insert, &["7070"]);
+    shop.now = shop.now + Duration::from_secs(3600 * 24);
+    shop.buy("12.34", Presentation::Insert, &["7070"]);
+    let (a, b) = (icc_of(&shop.sent[0]), icc_of(&shop.sent[1]));
+    let get = |icc: &[(u32, Vec<u8>)], t: u32| {
+        icc.iter().find(|(k, _)| *k == t).map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    assert_eq!(get(&a, 0x9F1A), vec![0x01, 0x56], "terminal country 156");
+    assert_eq!(get(&a, 0x5F2A), vec![0x01, 0x56], "currency 156");
+    assert_eq!(get(&a, 0x9F02), vec![0, 0, 0, 0, 0x35, 0x00], "the amount of field 4");
+    assert_eq!(get(&b, 0x9F02), vec![0, 0, 0, 0, 0x12, 0x34]);
+    assert_eq!(get(&a, 0x9F03), vec![0; 6], "no cashback");
+    assert_eq!(get(&a, 0x9C), vec![0x00], "purchase");
+    assert_eq!(get(&a, 0x9A), vec![0x26, 0x11, 0x24], "the virtual date, 2026-11-24");
+    assert_eq!(get(&b, 0x9A), vec![0x26, 0x11, 0x25], "a day later");
+    assert_eq!(get(&a, 0x95).len(), 5);
+    let (un_a, un_b) = (get(&a, 0x9F37), get(&b, 0x9F37));
+    assert_eq!(un_a.len(), 4);
+    assert_ne!(un_a, un_b, "a fresh unpredictable number each time");
+    let m = Spec::iso87_ascii().decode(&shop.sent[0]).unwrap();
+    assert_eq!(m.amount(), Some(3500));
+    assert_eq!(m.get(49), Some(&b"156"[..]));
 }

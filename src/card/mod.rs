@@ -64,6 +64,56 @@ pub enum Cvm {
     OfflinePin,
 }
 
+/// How a card lays out its application: what its GPO answers, where its
+/// records are, what its CDOLs and CVM list ask. A terminal must read all of
+/// it from the card; these two layouts make sure it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// possim's own: GPO format 2 (template 77), AIP 1800, records 1-2 of
+    /// SFI 1, CDOL1 in CVN 10 order, online or offline PIN.
+    #[default]
+    Standard,
+    /// Another issuer's: GPO format 1 (tag 80), AIP 1980, records 1-3 of
+    /// SFI 2, a reordered CDOL1 that also asks for the terminal type (9F35)
+    /// and CVM results (9F34), a reordered CDOL2, and a CVM list that wants
+    /// online PIN only above 50.00 and no CVM below.
+    Alternate,
+}
+
+impl Layout {
+    /// The application interchange profile (tag 82).
+    pub fn aip(self) -> [u8; 2] {
+        match self {
+            Self::Standard => AIP,
+            Self::Alternate => [0x19, 0x80],
+        }
+    }
+
+    /// The application file locator (tag 94) of a contact session.
+    pub fn afl(self) -> [u8; 4] {
+        match self {
+            Self::Standard => [0x08, 0x01, 0x02, 0x00],
+            Self::Alternate => [0x10, 0x01, 0x03, 0x00],
+        }
+    }
+
+    /// CDOL1, encoded (tag 8C).
+    pub fn cdol1(self) -> &'static [u8] {
+        match self {
+            Self::Standard => &CDOL1,
+            Self::Alternate => &ALT_CDOL1,
+        }
+    }
+
+    /// CDOL2, encoded (tag 8D).
+    pub fn cdol2(self) -> &'static [u8] {
+        match self {
+            Self::Standard => &CDOL2,
+            Self::Alternate => &ALT_CDOL2,
+        }
+    }
+}
+
 /// What kind of card it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardProfile {
@@ -75,6 +125,8 @@ pub struct CardProfile {
     pub cvm: Cvm,
     /// PIN tries before the card blocks offline PIN.
     pub pin_try_limit: u8,
+    /// How its application is laid out.
+    pub layout: Layout,
 }
 
 /// Short digit strings held inline (a world holds a card per cardholder).
@@ -422,11 +474,20 @@ impl Card {
         };
         let pdol_data = rest.get(1..).unwrap_or_default();
         self.session.gpo_done = true;
+        let layout = self.profile.layout;
         if self.interface == Interface::Contact {
-            tlv::write_constructed(out, 0x77, |o| {
-                tlv::write(o, 0x82, &AIP);
-                tlv::write(o, 0x94, &[0x08, 0x01, 0x02, 0x00]);
-            });
+            match layout {
+                Layout::Standard => tlv::write_constructed(out, 0x77, |o| {
+                    tlv::write(o, 0x82, &layout.aip());
+                    tlv::write(o, 0x94, &layout.afl());
+                }),
+                Layout::Alternate => {
+                    // Format 1: AIP and AFL run together, no tags inside.
+                    let mut v = layout.aip().to_vec();
+                    v.extend_from_slice(&layout.afl());
+                    tlv::write(out, 0x80, &v);
+                }
+            }
             return Ok(());
         }
         // Contactless: the card decides online and makes its ARQC in GPO.
@@ -436,7 +497,7 @@ impl Card {
         let (cid, ac, atc, cvr) = self.cryptogram(cryptogram::ARQC, get)?;
         let enc = &self.enc;
         tlv::write_constructed(out, 0x77, |o| {
-            tlv::write(o, 0x82, &AIP);
+            tlv::write(o, 0x82, &layout.aip());
             tlv::write(o, 0x94, &[0x08, 0x02, 0x02, 0x00]);
             tlv::write(o, 0x57, &enc.tag57);
             tlv::write(o, 0x5F34, &[enc.psn]);
@@ -454,9 +515,13 @@ impl Card {
         // Amounts X and Y, then (method, condition) pairs. 0x02 enciphered PIN
         // online, 0x01 plaintext PIN by ICC, 0x1F no CVM; condition 0x03 =
         // "if the terminal supports the method".
-        match self.profile.cvm {
-            Cvm::OnlinePin => &[0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x03, 0x1F, 0x03],
-            Cvm::OfflinePin => &[0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x03, 0x02, 0x03, 0x1F, 0x03],
+        match (self.profile.layout, self.profile.cvm) {
+            (Layout::Standard, Cvm::OnlinePin) => &[0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x03, 0x1F, 0x03],
+            (Layout::Standard, Cvm::OfflinePin) => {
+                &[0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x03, 0x02, 0x03, 0x1F, 0x03]
+            }
+            // X = 50.00: online PIN if over X (07), else no CVM (always, 00).
+            (Layout::Alternate, _) => &[0, 0, 0x13, 0x88, 0, 0, 0, 0, 0x02, 0x07, 0x1F, 0x00],
         }
     }
 
@@ -467,6 +532,30 @@ impl Card {
         }
         let enc = &self.enc;
         let cvm = self.cvm_list();
+        let layout = self.profile.layout;
+        if layout == Layout::Alternate && self.selected == Selected::Application {
+            match (sfi, record) {
+                (2, 1) => tlv::write_constructed(out, 0x70, |o| {
+                    tlv::write(o, 0x57, &enc.tag57);
+                    tlv::write(o, 0x5F20, b"CARDHOLDER/ALT");
+                }),
+                (2, 2) => tlv::write_constructed(out, 0x70, |o| {
+                    tlv::write(o, 0x5A, &enc.pan);
+                    tlv::write(o, 0x5F24, &enc.expiry);
+                    tlv::write(o, 0x5F28, &[0x01, 0x56]);
+                    tlv::write(o, 0x5F30, &enc.service_code);
+                    tlv::write(o, 0x5F34, &[enc.psn]);
+                    tlv::write(o, 0x9F07, &[0xFF, 0x00]);
+                }),
+                (2, 3) => tlv::write_constructed(out, 0x70, |o| {
+                    tlv::write(o, 0x8C, layout.cdol1());
+                    tlv::write(o, 0x8D, layout.cdol2());
+                    tlv::write(o, 0x8E, cvm);
+                }),
+                _ => return Err(StatusWord::RECORD_NOT_FOUND),
+            }
+            return Ok(());
+        }
         match (self.selected, sfi, record) {
             (Selected::Directory, 1, 1) if self.interface == Interface::Contact => {
                 tlv::write_constructed(out, 0x70, Self::directory_entry);
@@ -553,7 +642,7 @@ impl Card {
         let first_ac = if kind == cryptogram::ARQC { CvrBits::FIRST_AC_ARQC } else { 0 };
         self.session.cvr[1] =
             (self.session.cvr[1] & 0x0F) | CvrBits::SECOND_AC_NOT_REQUESTED | first_ac;
-        input.aip = AIP;
+        input.aip = self.profile.layout.aip();
         input.atc = atc;
         input.cvr = self.session.cvr;
         let ac = crypto::arqc_cvn10(mk, &input);
@@ -567,7 +656,10 @@ impl Card {
         }
         let result = match self.session.acs {
             0 => {
-                let dol = cdol1();
+                let dol = match self.profile.layout {
+                    Layout::Standard => cdol1(),
+                    Layout::Alternate => alt_cdol1(),
+                };
                 let values = dol.split(c.data).ok_or(StatusWord::WRONG_LENGTH)?;
                 self.cryptogram(c.p1, |t| values.iter().find(|v| v.0 == t).map(|v| v.1))
             }
@@ -587,7 +679,10 @@ impl Card {
 
     /// The second GENERATE AC: check the issuer's ARPC, then TC or AAC.
     fn second_ac(&mut self, c: &CommandView<'_>) -> Result<Cryptogram, StatusWord> {
-        let dol = cdol2();
+        let dol = match self.profile.layout {
+            Layout::Standard => cdol2(),
+            Layout::Alternate => alt_cdol2(),
+        };
         let values = dol.split(c.data).ok_or(StatusWord::WRONG_LENGTH)?;
         let get = |t: u32| values.iter().find(|v| v.0 == t).map(|v| v.1).unwrap_or_default();
         let (Some(mk), Some((input, arqc))) = (&self.icc_mk, self.session.first) else {
@@ -623,6 +718,37 @@ const CDOL1: [u8; 21] = [
     0x9F, 0x02, 0x06, 0x9F, 0x03, 0x06, 0x9F, 0x1A, 0x02, 0x95, 0x05, 0x5F, 0x2A, 0x02, 0x9A, 0x03,
     0x9C, 0x01, 0x9F, 0x37, 0x04,
 ];
+/// The alternate layout's CDOL1: the CVN 10 inputs in another order, plus
+/// the terminal type and the CVM results.
+fn alt_cdol1() -> Dol {
+    Dol(vec![
+        (0x9F37, 4),
+        (0x9F02, 6),
+        (0x9F03, 6),
+        (0x9F1A, 2),
+        (0x95, 5),
+        (0x5F2A, 2),
+        (0x9A, 3),
+        (0x9C, 1),
+        (0x9F35, 1),
+        (0x9F34, 3),
+    ])
+}
+
+/// The alternate layout's CDOL2.
+fn alt_cdol2() -> Dol {
+    Dol(vec![(0x8A, 2), (0x91, 10), (0x9F37, 4), (0x95, 5)])
+}
+
+/// Encoded alternate CDOL1 (see [`alt_cdol1`]).
+const ALT_CDOL1: [u8; 27] = [
+    0x9F, 0x37, 0x04, 0x9F, 0x02, 0x06, 0x9F, 0x03, 0x06, 0x9F, 0x1A, 0x02, 0x95, 0x05, 0x5F, 0x2A,
+    0x02, 0x9A, 0x03, 0x9C, 0x01, 0x9F, 0x35, 0x01, 0x9F, 0x34, 0x03,
+];
+
+/// Encoded alternate CDOL2 (see [`alt_cdol2`]).
+const ALT_CDOL2: [u8; 9] = [0x8A, 0x02, 0x91, 0x0A, 0x9F, 0x37, 0x04, 0x95, 0x05];
+
 /// Encoded CDOL2 (see [`cdol2`]).
 const CDOL2: [u8; 9] = [0x8A, 0x02, 0x91, 0x0A, 0x95, 0x05, 0x9F, 0x37, 0x04];
 
@@ -697,5 +823,7 @@ mod tests {
     fn encoded_dols_match_the_dol_values() {
         assert_eq!(super::CDOL1.to_vec(), super::cdol1().encode());
         assert_eq!(super::CDOL2.to_vec(), super::cdol2().encode());
+        assert_eq!(super::ALT_CDOL1.to_vec(), super::alt_cdol1().encode());
+        assert_eq!(super::ALT_CDOL2.to_vec(), super::alt_cdol2().encode());
     }
 }

@@ -342,6 +342,7 @@ impl Plan {
                 contactless: c.chip && c.contactless,
                 cvm: if c.offline_pin { Cvm::OfflinePin } else { Cvm::OnlinePin },
                 pin_try_limit: 3,
+                layout: crate::card::Layout::Standard,
             };
             f(IssuedCard {
                 data,
@@ -392,6 +393,7 @@ impl Plan {
                 contactless,
                 cvm: if offline { Cvm::OfflinePin } else { Cvm::OnlinePin },
                 pin_try_limit: 3,
+                layout: crate::card::Layout::Standard,
             };
             f(IssuedCard { data, profile, balance: h.balance, typo: h.pin_typo, broken, mk, atc });
         }

@@ -14,20 +14,22 @@
 //! returning [`Output::Send`]; time only arrives as `now` arguments.
 
 mod build;
+mod session;
 mod tap;
 
+use session::CardRead;
+pub use session::SUPPORTED_AIDS;
 pub use tap::{CardTap, Tapped, through_taps};
 
 use std::sync::Arc;
 
-use crate::card::{Interface, PPSE, PSE, VISA_AID, cdol1, cdol2};
+use crate::card::Interface;
 use crate::money::Money;
 use crate::protocol::apdu::{Command, StatusWord, cryptogram};
 use crate::protocol::crypto::TdesKey;
 use crate::protocol::iso8583::{MacCheck, Message, Mti, Spec, verify_mac};
 use crate::protocol::response::ResponseCode;
-use crate::protocol::tlv::{self, Dol};
-use crate::protocol::track::Track2;
+use crate::protocol::tlv;
 use crate::rng::Stream;
 use crate::time::{Calendar, Duration, SimTime};
 
@@ -333,19 +335,6 @@ pub trait CardChannel {
 }
 
 #[derive(Debug, Clone)]
-struct CardRead {
-    entry: Entry,
-    track2: String,
-    pan: String,
-    psn: Option<String>,
-    cvm: CvmPerformed,
-    /// Field 55, encoded (chip and contactless).
-    icc: Vec<u8>,
-    /// The first cryptogram, already made (contactless).
-    ac_ready: bool,
-}
-
-#[derive(Debug, Clone)]
 struct Txn {
     purchase: Purchase,
     read: CardRead,
@@ -361,51 +350,12 @@ struct Txn {
     sends: u32,
 }
 
-/// The terminal's own data elements for one transaction.
-#[derive(Debug, Clone, Copy)]
-struct TermData {
-    amount: [u8; 6],
-    other: [u8; 6],
-    country: [u8; 2],
-    currency: [u8; 2],
-    tvr: [u8; 5],
-    date: [u8; 3],
-    txn_type: [u8; 1],
-    un: [u8; 4],
-    ttq: [u8; 4],
-}
-
-impl TermData {
-    fn get(&self, tag: u32) -> Option<&[u8]> {
-        Some(match tag {
-            0x9F02 => &self.amount,
-            0x9F03 => &self.other,
-            0x9F1A => &self.country,
-            0x5F2A => &self.currency,
-            0x95 => &self.tvr,
-            0x9A => &self.date,
-            0x9C => &self.txn_type,
-            0x9F37 => &self.un,
-            0x9F66 => &self.ttq,
-            _ => return None,
-        })
-    }
-}
-
 impl Txn {
     /// A transaction with no card read yet, for data the card asks before.
     fn probe(purchase: Purchase) -> Self {
         Self {
             purchase,
-            read: CardRead {
-                entry: Entry::Chip,
-                track2: String::new(),
-                pan: String::new(),
-                psn: None,
-                cvm: CvmPerformed::NoCvm,
-                icc: Vec::new(),
-                ac_ready: false,
-            },
+            read: CardRead::none(Entry::Chip),
             un: [0; 4],
             tvr: [0; 5],
             pin_block: None,
@@ -683,219 +633,6 @@ impl TerminalCore {
         }
     }
 
-    /// The terminal's data for DOLs and field 55 at `now`.
-    fn term_data(&self, txn: &Txn, now: SimTime) -> TermData {
-        let mut amount = [0u8; 6];
-        let mut v = txn.purchase.amount.minor();
-        for b in amount.iter_mut().rev() {
-            *b = (((v / 10 % 10) << 4) | (v % 10)) as u8;
-            v /= 100;
-        }
-        TermData {
-            amount,
-            other: [0; 6],
-            country: self.country,
-            currency: self.currency,
-            tvr: txn.tvr,
-            date: self.cfg.calendar.at(now).yymmdd_bcd(),
-            txn_type: [if txn.purchase.refund { 0x20 } else { 0x00 }],
-            un: txn.un,
-            // TTQ: contactless qVSDC, online capable, online PIN supported.
-            ttq: [0x36, 0x00, 0x40, 0x00],
-        }
-    }
-
-    fn read_card(
-        &mut self,
-        now: SimTime,
-        p: &Purchase,
-        card: &mut dyn CardChannel,
-        out: &mut Vec<Output>,
-    ) -> Result<CardRead, &'static str> {
-        let mut presentation = p.presentation;
-        if presentation == Presentation::Tap && !self.cfg.contactless {
-            presentation = Presentation::Insert;
-        }
-        if presentation == Presentation::Tap {
-            if let Some(r) = self.read_contactless(now, p, card) {
-                return Ok(r);
-            }
-            presentation = Presentation::Insert;
-        }
-        if presentation == Presentation::Swipe && self.cfg.chip {
-            // A chip card swiped on a chip terminal is asked to insert.
-            if let Some(t2) = card.swipe().and_then(|t| Track2::parse(&t).ok())
-                && t2.has_chip()
-            {
-                presentation = Presentation::Insert;
-            }
-        }
-        if presentation == Presentation::Insert && self.cfg.chip {
-            match self.read_chip(now, p, card) {
-                Ok(r) => return Ok(r),
-                Err(()) => {
-                    out.push(Output::Note(Note::ChipFailed { purchase: p.id }));
-                    return self.read_magstripe(card, Entry::Fallback);
-                }
-            }
-        }
-        self.read_magstripe(card, Entry::Magstripe)
-    }
-
-    fn read_magstripe(
-        &mut self,
-        card: &mut dyn CardChannel,
-        entry: Entry,
-    ) -> Result<CardRead, &'static str> {
-        if !self.cfg.magstripe {
-            return Err("card needs a magstripe reader");
-        }
-        let track = card.swipe().ok_or("magstripe unreadable")?;
-        let t2 = Track2::parse(&track).map_err(|_| "magstripe unreadable")?;
-        Ok(CardRead {
-            entry,
-            pan: t2.pan,
-            track2: track,
-            psn: None,
-            cvm: CvmPerformed::OnlinePin,
-            icc: Vec::new(),
-            ac_ready: false,
-        })
-    }
-
-    /// Selects the directory, then the application; returns its FCI.
-    fn select_application(
-        &mut self,
-        card: &mut dyn CardChannel,
-        directory: &[u8],
-    ) -> Option<Vec<u8>> {
-        let dir = exchange(card, &Command::select(directory))?;
-        let mut listed = None;
-        if dir.sw().is_ok() {
-            listed = tlv::find_deep(dir.data(), 0x4F).map(<[u8]>::to_vec);
-            if listed.is_none()
-                && let Some(sfi) = tlv::find_deep(dir.data(), 0x88).and_then(|b| b.first().copied())
-            {
-                let rec = exchange(card, &Command::read_record(1, sfi))?;
-                if rec.sw().is_ok() {
-                    listed = tlv::find_deep(rec.data(), 0x4F).map(<[u8]>::to_vec);
-                }
-            }
-        }
-        // Only Visa credit is supported; without a directory, try it directly.
-        if listed.as_deref().is_some_and(|a| a != VISA_AID) {
-            return None;
-        }
-        let r = exchange(card, &Command::select(&VISA_AID))?;
-        r.sw().is_ok().then(|| r.into_data())
-    }
-
-    fn read_chip(
-        &mut self,
-        now: SimTime,
-        p: &Purchase,
-        card: &mut dyn CardChannel,
-    ) -> Result<CardRead, ()> {
-        if card.power_on(Interface::Contact).is_empty() {
-            return Err(());
-        }
-        let fci = self.select_application(card, PSE).ok_or(())?;
-        let data = self.term_data(&Txn::probe(*p), now);
-        let pdol_data = tlv::find_deep(&fci, 0x9F38)
-            .and_then(|d| Dol::parse(d).ok())
-            .map(|d| d.fill(|t| data.get(t)))
-            .unwrap_or_default();
-        let gpo = exchange(card, &Command::get_processing_options(&pdol_data))
-            .filter(|r| r.sw().is_ok())
-            .ok_or(())?;
-        let afl = tlv::find_deep(gpo.data(), 0x94).ok_or(())?;
-        let mut records = Vec::with_capacity(160);
-        for entry in afl.chunks_exact(4) {
-            let (sfi, first, last) = (entry[0] >> 3, entry[1], entry[2]);
-            for rec in first..=last {
-                let r = exchange(card, &Command::read_record(rec, sfi))
-                    .filter(|r| r.sw().is_ok())
-                    .ok_or(())?;
-                records.extend_from_slice(r.data());
-            }
-        }
-        let t2 = Track2::parse_tag57(tlv::find_deep(&records, 0x57).ok_or(())?).map_err(|_| ())?;
-        let psn =
-            tlv::find_deep(&records, 0x5F34).and_then(|b| b.first()).map(|b| format!("{b:02X}"));
-        let cvm = self.select_cvm(tlv::find_deep(&records, 0x8E).unwrap_or_default());
-        let track2 = t2.to_field35();
-        Ok(CardRead {
-            entry: Entry::Chip,
-            pan: t2.pan,
-            track2,
-            psn,
-            cvm,
-            icc: Vec::new(),
-            ac_ready: false,
-        })
-    }
-
-    fn select_cvm(&self, list: &[u8]) -> CvmPerformed {
-        for rule in list.get(8..).unwrap_or_default().chunks_exact(2) {
-            match rule[0] & 0x3F {
-                0x02 => return CvmPerformed::OnlinePin,
-                0x01 | 0x04 if self.cfg.offline_pin => return CvmPerformed::OfflinePin,
-                0x1F => return CvmPerformed::NoCvm,
-                _ => {}
-            }
-        }
-        CvmPerformed::OnlinePin
-    }
-
-    fn read_contactless(
-        &mut self,
-        now: SimTime,
-        p: &Purchase,
-        card: &mut dyn CardChannel,
-    ) -> Option<CardRead> {
-        if card.power_on(Interface::Contactless).is_empty() {
-            return None;
-        }
-        let fci = self.select_application(card, PPSE)?;
-        let pdol = Dol::parse(tlv::find_deep(&fci, 0x9F38)?).ok()?;
-        // The UN goes into the PDOL data: draw it now; it is the transaction's.
-        let un = self.unpredictable_number();
-        let data = TermData { un, ..self.term_data(&Txn::probe(*p), now) };
-        let pdol_data = pdol.fill(|t| data.get(t));
-        let gpo = exchange(card, &Command::get_processing_options(&pdol_data))
-            .filter(|r| r.sw().is_ok())?;
-        let get = |tag: u32| tlv::find_deep(gpo.data(), tag);
-        let t2 = Track2::parse_tag57(get(0x57)?).ok()?;
-        let mut icc = Vec::with_capacity(96);
-        for (tag, v) in pdol.split(&pdol_data)? {
-            if tag != 0x9F66 {
-                tlv::write(&mut icc, tag, v);
-            }
-        }
-        for tag in [0x82, 0x9F36, 0x9F26, 0x9F27, 0x9F10] {
-            tlv::write(&mut icc, tag, get(tag)?);
-        }
-        let psn = get(0x5F34).and_then(|b| b.first().copied());
-        if let Some(b) = psn {
-            tlv::write(&mut icc, 0x5F34, &[b]);
-        }
-        let cvm = if p.amount > self.cfg.contactless_cvm_limit {
-            CvmPerformed::OnlinePin
-        } else {
-            CvmPerformed::NoCvm
-        };
-        let track2 = t2.to_field35();
-        Some(CardRead {
-            entry: Entry::Contactless,
-            pan: t2.pan,
-            track2,
-            psn: psn.map(|b| format!("{b:02X}")),
-            cvm,
-            icc,
-            ac_ready: true,
-        })
-    }
-
     /// First GENERATE AC (chip), then the 0200.
     fn go_online(
         &mut self,
@@ -906,7 +643,16 @@ impl TerminalCore {
     ) {
         if txn.read.entry == Entry::Chip && !txn.read.ac_ready {
             let data = self.term_data(&txn, now);
-            let cdol = cdol1();
+            let Some(cdol) = txn.read.cdol1.clone() else {
+                out.push(Output::Completed(self.completion(
+                    &txn.purchase,
+                    Outcome::CardUnreadable,
+                    None,
+                    "card has no CDOL1",
+                    Some(&txn),
+                )));
+                return;
+            };
             let cdol_data = cdol.fill(|t| data.get(t));
             let Some(resp) = exchange(card, &Command::generate_ac(cryptogram::ARQC, &cdol_data))
                 .filter(|r| r.sw().is_ok())
@@ -938,7 +684,7 @@ impl TerminalCore {
             for (tag, v) in cdol.split(&cdol_data).unwrap_or_default() {
                 tlv::write(&mut icc, tag, v);
             }
-            tlv::write(&mut icc, 0x82, &crate::card::AIP);
+            tlv::write(&mut icc, 0x82, &txn.read.aip);
             for tag in [0x9F36, 0x9F26, 0x9F27, 0x9F10] {
                 tlv::write(&mut icc, tag, get(tag).unwrap_or_default());
             }
@@ -1110,7 +856,7 @@ impl TerminalCore {
             let issuer_auth = msg.icc_data().and_then(|d| tlv::find(d, 0x91)).unwrap_or(&[0; 10]);
             let arc = rc.arc();
             let td = self.term_data(&txn, now);
-            let data = cdol2().fill(|t| match t {
+            let data = txn.read.cdol2.clone().unwrap_or_default().fill(|t| match t {
                 0x8A => Some(&arc[..]),
                 0x91 => Some(issuer_auth),
                 other => td.get(other),
@@ -1255,7 +1001,7 @@ impl TerminalCore {
         // Unable to go online: the card is told so (ARC Z3) and declines.
         if txn.read.entry == Entry::Chip {
             let td = self.term_data(&txn, now);
-            let data = cdol2().fill(|t| match t {
+            let data = txn.read.cdol2.clone().unwrap_or_default().fill(|t| match t {
                 0x8A => Some(&b"Z3"[..]),
                 0x91 => Some(&[0; 10][..]),
                 other => td.get(other),
