@@ -96,16 +96,13 @@ fn default_links() -> Vec<LinkSpec> {
 
 /// Issuer keys in hex; any omitted key is derived from the seed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct IssuerKeys {
     /// Issuer master key for application cryptograms.
-    #[serde(default)]
     pub imk_ac: Option<String>,
     /// Card verification key.
-    #[serde(default)]
     pub cvk: Option<String>,
     /// PIN verification key.
-    #[serde(default)]
     pub pvk: Option<String>,
 }
 
@@ -168,19 +165,15 @@ pub struct Window {
 
 /// The issuer and acquirer host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Issuer {
     /// Keys. Default: derived from the seed.
-    #[serde(default)]
     pub keys: IssuerKeys,
     /// The defences on. Default: all of them, duplicate window "24h", max amount "50000.00".
-    #[serde(default)]
     pub rules: Option<Vec<Rule>>,
     /// Wrong online PINs before a card is PIN-blocked. Default 3.
-    #[serde(default = "default_tries")]
     pub pin_try_limit: u8,
     /// Windows when the issuer is unreachable (91). Default none.
-    #[serde(default)]
     pub down: Vec<Window>,
 }
 
@@ -208,25 +201,17 @@ impl Default for Issuer {
     }
 }
 
-fn default_tries() -> u8 {
-    3
-}
-
 /// The shop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Shop {
     /// Its name. Default "Corner Store".
-    #[serde(default = "default_shop_name")]
     pub name: String,
     /// Merchant id, field 42 (up to 15 characters). Default "SHOP00000000001".
-    #[serde(default = "default_mid")]
     pub merchant_id: String,
     /// Terminals. Default: TERM0001 and TERM0002 with default settings.
-    #[serde(default = "default_terminals")]
     pub terminals: Vec<TerminalSpec>,
     /// Staff. Default: one cashier.
-    #[serde(default = "default_staff")]
     pub staff: Vec<Staff>,
 }
 
@@ -285,16 +270,13 @@ fn default_password() -> PasswordStrength {
 
 /// Which readers a terminal has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReaderSpec {
     /// Chip slot. Default true.
-    #[serde(default = "yes")]
     pub chip: bool,
     /// Swipe slot. Default true.
-    #[serde(default = "yes")]
     pub magstripe: bool,
     /// Contactless field. Default true.
-    #[serde(default = "yes")]
     pub contactless: bool,
 }
 
@@ -318,13 +300,11 @@ pub enum Stack {
 
 /// Terminal working keys in hex; omitted keys are derived from the seed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TerminalKeys {
     /// Terminal authentication key.
-    #[serde(default)]
     pub tak: Option<String>,
     /// Terminal PIN key.
-    #[serde(default)]
     pub tpk: Option<String>,
 }
 
@@ -429,32 +409,24 @@ fn default_cvm_limit() -> Money {
 
 /// A network link between terminals and the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct LinkSpec {
     /// Its id. Default "uplink".
-    #[serde(default = "default_link")]
     pub id: String,
     /// One-way latency. Default "40ms".
-    #[serde(default = "default_latency")]
     pub latency: Duration,
     /// Jitter. Default "10ms".
-    #[serde(default = "default_jitter")]
     pub jitter: Duration,
     /// Jitter distribution. Default Uniform.
-    #[serde(default)]
     pub distribution: Distribution,
     /// Bytes per second. Default unlimited.
-    #[serde(default)]
     pub bandwidth: Option<u64>,
     /// Header bytes per frame. Default 54.
-    #[serde(default = "default_overhead")]
     pub overhead: u64,
     /// Bytes that may wait for the bandwidth; frames beyond are dropped
     /// (drop-tail, counted as `queue_full`). Default 16384.
-    #[serde(default = "default_queue")]
     pub queue: u64,
     /// Faults, applied in order. Default none.
-    #[serde(default)]
     pub faults: Vec<FaultSpec>,
 }
 
@@ -523,34 +495,25 @@ fn default_expiry() -> String {
 
 /// The population of cardholders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Cardholders {
     /// How many (besides explicit `cards`). Default 300.
-    #[serde(default = "default_count")]
     pub count: u32,
     /// Share with chip cards (the rest are magstripe only). Default 0.9.
-    #[serde(default = "default_chip")]
     pub chip: f64,
     /// Share of chip cards that are contactless. Default 0.7.
-    #[serde(default = "default_contactless")]
     pub contactless: f64,
     /// Share of chip cards that verify the PIN offline. Default 0.2.
-    #[serde(default = "default_offline")]
     pub offline_pin: f64,
     /// Chance that a PIN entry has a typo. Default 0.02.
-    #[serde(default = "default_typo")]
     pub pin_typo: f64,
     /// Chance that a chip does not answer. Default 0.002.
-    #[serde(default = "default_broken")]
     pub broken_chip: f64,
     /// Available balance of each account. Default "5000.00".
-    #[serde(default = "default_balance")]
     pub balance: Money,
     /// The first digits of generated PANs. Default "4".
-    #[serde(default = "default_bin")]
     pub bin: String,
     /// Cards given explicitly.
-    #[serde(default)]
     pub cards: Vec<CardSpec>,
 }
 
@@ -570,24 +533,6 @@ impl Default for Cardholders {
     }
 }
 
-fn default_count() -> u32 {
-    300
-}
-fn default_chip() -> f64 {
-    0.9
-}
-fn default_contactless() -> f64 {
-    0.7
-}
-fn default_offline() -> f64 {
-    0.2
-}
-fn default_typo() -> f64 {
-    0.02
-}
-fn default_broken() -> f64 {
-    0.002
-}
 fn default_balance() -> Money {
     m("5000.00")
 }
@@ -597,19 +542,15 @@ fn default_bin() -> String {
 
 /// Purchase amounts: log-normal around a median.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AmountSpec {
     /// Median. Default "35.00".
-    #[serde(default = "default_median")]
     pub median: Money,
     /// Log-space spread (sigma). Default 0.8.
-    #[serde(default = "default_spread")]
     pub spread: f64,
     /// Smallest. Default "0.50".
-    #[serde(default = "default_min")]
     pub min: Money,
     /// Largest. Default "3000.00".
-    #[serde(default = "default_max")]
     pub max: Money,
 }
 
@@ -622,9 +563,6 @@ impl Default for AmountSpec {
 fn default_median() -> Money {
     m("35.00")
 }
-fn default_spread() -> f64 {
-    0.8
-}
 fn default_min() -> Money {
     m("0.50")
 }
@@ -634,28 +572,21 @@ fn default_max() -> Money {
 
 /// Customer arrivals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Traffic {
     /// Customers per hour at each terminal (Poisson arrivals). Default 20.
-    #[serde(default = "default_per_hour")]
     pub per_hour: f64,
     /// Stop after this many purchases in all. Default: no limit.
-    #[serde(default)]
     pub purchases: Option<u64>,
     /// Amounts.
-    #[serde(default)]
     pub amount: AmountSpec,
     /// Share of contactless-card holders who tap. Default 0.6.
-    #[serde(default = "default_tap")]
     pub tap: f64,
     /// Share of visits that are refunds. Default 0.0.
-    #[serde(default)]
     pub refunds: f64,
     /// How long a customer takes to type a PIN. Default "4s".
-    #[serde(default = "default_pin_time")]
     pub pin_entry: Duration,
     /// How long one APDU exchange takes. Default "30ms".
-    #[serde(default = "default_apdu_time")]
     pub apdu_time: Duration,
 }
 
@@ -673,12 +604,6 @@ impl Default for Traffic {
     }
 }
 
-fn default_per_hour() -> f64 {
-    20.0
-}
-fn default_tap() -> f64 {
-    0.6
-}
 fn default_pin_time() -> Duration {
     d("4s")
 }
@@ -688,22 +613,17 @@ fn default_apdu_time() -> Duration {
 
 /// Alert thresholds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MonitorSpec {
     /// Consecutive timeouts at a terminal that mean the link is down. Default 3.
-    #[serde(default = "three")]
     pub link_down_after: u32,
     /// Security violations (63) within `window` that raise an alert. Default 3.
-    #[serde(default = "three")]
     pub security_violations: u32,
     /// Format errors (30) within `window` that raise an alert. Default 3.
-    #[serde(default = "three")]
     pub format_errors: u32,
     /// Duplicates (94) within `window` that raise an alert. Default 3.
-    #[serde(default = "three")]
     pub duplicates: u32,
     /// The counting window. Default "10m".
-    #[serde(default = "default_window")]
     pub window: Duration,
 }
 
