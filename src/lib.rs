@@ -2,14 +2,29 @@
 //!
 //! The payment logic is a set of sans-IO state machines (the way rustls and
 //! quinn-proto are built): they take bytes, events and "now" as a number, and
-//! return bytes, events and the next time they want to be woken.
+//! return bytes, events and the next time they want to be woken. Drivers
+//! (the headless Bevy world in [`sim`], and next the tokio servers) only move
+//! bytes and time between them.
 //!
 //! ```text
-//!   protocol   ISO 8583, BER-TLV, track 2, APDU, TDES MAC, PIN, PVV, CVV, EMV
+//!   protocol   ISO 8583 (dialects as data), BER-TLV, track 2, APDU,
+//!              TDES, retail MAC, PIN blocks, PVV, CVV, EMV CVN 10
+//!   card       the chip application, its magstripe and contactless side
+//!   terminal   card session -> CVM -> 0200 -> response -> reversal;
+//!              it reaches the card only through a CardChannel that taps
+//!              (skimmers, shimmers, wedges) can wrap
+//!   host       the acquirer/issuer: a pipeline of named checks, each
+//!              defence switchable, then the ledger and settlement
+//!   link       frames in transit: a rule engine (faults and attacks are
+//!              Rules returning Verdicts), latency, bandwidth, outages
+//!   scenario   the RON file: schema, faults as kind + window + filter,
+//!              ranges for sweeps, validation with positions
+//!   sim        the Bevy world: one plugin per concern, a record stream
+//!              with subscribers, commands into a running world
+//!   report     summary, JSON, JUnit
 //! ```
 //!
-//! The public interface is the module tree below; start with
-//! [`protocol::iso8583::Spec`] to decode a message.
+//! The public interface is the module tree below, and these names:
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,3 +43,10 @@ pub mod scenario;
 pub mod sim;
 pub mod terminal;
 pub mod time;
+
+pub use host::{Check, HostCore};
+pub use link::{Frame, LinkCore, Rule, Scope, Verdict};
+pub use report::RunReport;
+pub use scenario::{FaultKind, Scenario};
+pub use sim::{Command, Plan, Record, Subscriber};
+pub use terminal::{CardChannel, CardTap, TerminalCore};

@@ -195,7 +195,7 @@ impl TerminalCore {
         self.read_magstripe(card, Entry::Magstripe)
     }
 
-    fn read_magstripe(
+    pub(super) fn read_magstripe(
         &mut self,
         card: &mut dyn CardChannel,
         entry: Entry,
@@ -216,7 +216,7 @@ impl TerminalCore {
     /// Selects the directory and the application it lists first among those
     /// this terminal supports (without a directory, tries its own list);
     /// returns the application's FCI.
-    fn select_application(
+    pub(super) fn select_application(
         &mut self,
         card: &mut dyn CardChannel,
         directory: &[u8],
@@ -258,7 +258,7 @@ impl TerminalCore {
         None
     }
 
-    fn read_chip(
+    pub(super) fn read_chip(
         &mut self,
         now: SimTime,
         p: &Purchase,
@@ -328,7 +328,7 @@ impl TerminalCore {
     /// The first rule of the card's CVM list (EMV Book 3, 10.5) whose
     /// condition holds and whose method this terminal performs. Amounts X
     /// and Y are in the application currency, taken to be the terminal's.
-    fn select_cvm(&self, list: &[u8], amount: Money) -> CvmPerformed {
+    pub(super) fn select_cvm(&self, list: &[u8], amount: Money) -> CvmPerformed {
         let word = |at: usize| {
             list.get(at..at + 4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         };
@@ -362,7 +362,7 @@ impl TerminalCore {
         CvmPerformed::OnlinePin
     }
 
-    fn read_contactless(
+    pub(super) fn read_contactless(
         &mut self,
         now: SimTime,
         p: &Purchase,
