@@ -59,6 +59,15 @@ fn shop(profile: CardProfile, pin: &str) -> Shop {
 }
 
 fn shop_with_atc(profile: CardProfile, pin: &str, atc: u16) -> Shop {
+    shop_with(profile, pin, atc, vec![])
+}
+
+fn shop_with(
+    profile: CardProfile,
+    pin: &str,
+    atc: u16,
+    issuer_down: Vec<(SimTime, SimTime)>,
+) -> Shop {
     let spec = Arc::new(Spec::iso87_ascii());
     let cfg = TerminalConfig {
         tid: "TERM0001".into(),
@@ -91,7 +100,7 @@ fn shop_with_atc(profile: CardProfile, pin: &str, atc: u16) -> Shop {
         rules: Rules::default(),
         pin_try_limit: 3,
         calendar: calendar(),
-        issuer_down: vec![],
+        issuer_down,
     });
     host.add_terminal(
         "TERM0001",
@@ -595,4 +604,22 @@ fn field_55_carries_the_scenario_country_currency_date_amount_and_a_fresh_un() {
     let m = Spec::iso87_ascii().decode(&shop.sent[0]).unwrap();
     assert_eq!(m.amount(), Some(3500));
     assert_eq!(m.get(49), Some(&b"156"[..]));
+}
+
+#[test]
+fn issue_8_a_copy_of_a_request_answered_91_is_never_approved_when_the_issuer_returns() {
+    // Found by `possim sweep scenarios/chaos-reverse.ron --seeds 1000..1400`
+    // (seed 1286): the link duplicated a 0200; the original met the issuer
+    // down (91, the customer left declined), the copy arrived after it came
+    // back and was approved, and its 0210 was lost. A transmission is now
+    // decided once: the copy gets 94.
+    let down = vec![(SimTime(0), SimTime(60_000_000))];
+    let mut shop = shop_with(chip(Cvm::OnlinePin), "7070", 0x10, down);
+    let c = shop.buy("20.00", Presentation::Insert, &["7070"]);
+    assert_eq!(c.response, Some(ResponseCode::IssuerUnavailable));
+    let copy = shop.sent[0].clone();
+    let later = shop.host.handle(SimTime(61_000_000), &copy);
+    assert_eq!(later.decision.response, Some(ResponseCode::Duplicate));
+    assert_eq!(later.decision.ledger, LedgerEffect::None);
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
 }

@@ -19,12 +19,12 @@ pub enum Check {
     Mac,
     /// Fields 3, 4, 11 and 22 are there and the processing code is known (30, 12).
     MandatoryFields,
+    /// A repeated TID + STAN + RRN within the window is answered 94.
+    Duplicates,
     /// The issuer can be reached (91).
     IssuerReachable,
     /// The amount is under the single-transaction limit (13).
     Amount,
-    /// A repeated TID + STAN + RRN within the window is answered 94.
-    Duplicates,
     /// The card number is well formed, matches track 2, and is on file (14, 30).
     Card,
     /// The card has not expired (54).
@@ -51,9 +51,9 @@ impl Check {
         Self::Format,
         Self::Mac,
         Self::MandatoryFields,
+        Self::Duplicates,
         Self::IssuerReachable,
         Self::Amount,
-        Self::Duplicates,
         Self::Card,
         Self::Expiry,
         Self::Blocked,

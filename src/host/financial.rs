@@ -56,9 +56,12 @@ type CheckFn = fn(&mut HostCore, &mut Request<'_>, &mut Decision, bool) -> Step;
 /// The financial checks in the order they run (format and MAC ran before).
 pub(super) const PIPELINE: [(Check, CheckFn); 13] = [
     (Check::MandatoryFields, mandatory_fields),
+    // A transmission is decided once: the duplicate check comes before any
+    // verdict that depends on the moment (issuer down) or on limits, so a
+    // second copy of a request answered 91 cannot be approved later.
+    (Check::Duplicates, duplicates),
     (Check::IssuerReachable, issuer_reachable),
     (Check::Amount, amount),
-    (Check::Duplicates, duplicates),
     (Check::Card, card),
     (Check::Expiry, expiry),
     (Check::Blocked, blocked),
