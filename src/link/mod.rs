@@ -20,14 +20,14 @@ use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::protocol::iso8583::{Mti, Spec};
 use crate::time::{Duration, SimTime};
 
 /// Which way a frame travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all(serialize = "lowercase"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Dir {
     /// Terminal to host (requests).
     Up,
@@ -53,7 +53,7 @@ impl Dir {
 }
 
 /// The shape of the jitter added to the base latency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum Distribution {
     /// Uniform in [-jitter, +jitter].
     #[default]
@@ -67,7 +67,7 @@ pub enum Distribution {
 }
 
 /// The healthy behaviour of a link.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinkParams {
     /// One-way base latency.
     pub latency: Duration,

@@ -291,13 +291,13 @@ impl Serialize for FaultSpec {
 }
 
 /// A direction as the scenario spells it (`Up`, `Down`).
-struct DirName(crate::link::Dir);
+struct DirName(super::Direction);
 
 impl Serialize for DirName {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            crate::link::Dir::Up => s.serialize_unit_variant("Dir", 0, "Up"),
-            crate::link::Dir::Down => s.serialize_unit_variant("Dir", 1, "Down"),
+            super::Direction::Up => s.serialize_unit_variant("Direction", 0, "Up"),
+            super::Direction::Down => s.serialize_unit_variant("Direction", 1, "Down"),
         }
     }
 }

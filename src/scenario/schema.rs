@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FaultSpec;
 use crate::host::{Check, Rules};
-use crate::link::Distribution;
 use crate::money::Money;
-use crate::terminal::{TimeoutPolicy, UnpredictableNumber};
 use crate::time::Duration;
 
 fn d(s: &str) -> Duration {
@@ -341,7 +339,7 @@ pub struct TerminalSpec {
     pub response_timeout: Duration,
     /// What to do on a timeout. Default Reverse.
     #[serde(default)]
-    pub on_timeout: TimeoutPolicy,
+    pub on_timeout: OnTimeout,
     /// Immediate tries of a reversal. Default 3.
     #[serde(default = "three")]
     pub reversal_attempts: u32,
@@ -374,7 +372,7 @@ impl Default for TerminalSpec {
             offline_pin: true,
             mac: true,
             response_timeout: default_timeout(),
-            on_timeout: TimeoutPolicy::Reverse,
+            on_timeout: OnTimeout::Reverse,
             reversal_attempts: 3,
             reversal_retry: default_retry(),
             reversal_max_attempts: 50,
@@ -405,6 +403,94 @@ fn default_retry() -> Duration {
 }
 fn default_cvm_limit() -> Money {
     m("1000.00")
+}
+
+/// What a terminal does when a request gets no response in time (the file's
+/// names for the terminal core's `TimeoutPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OnTimeout {
+    /// Decline, then reverse until acknowledged. Correct.
+    #[default]
+    Reverse,
+    /// Resend the same 0200 (same STAN), then reverse. Correct.
+    ResendSameStan,
+    /// Firmware bug: resend as a new transaction and never reverse.
+    ResendNewStan,
+    /// Firmware bug: decline and forget.
+    Nothing,
+}
+
+impl From<OnTimeout> for crate::terminal::TimeoutPolicy {
+    fn from(p: OnTimeout) -> Self {
+        match p {
+            OnTimeout::Reverse => Self::Reverse,
+            OnTimeout::ResendSameStan => Self::ResendSameStan,
+            OnTimeout::ResendNewStan => Self::ResendNewStan,
+            OnTimeout::Nothing => Self::Nothing,
+        }
+    }
+}
+
+/// How a terminal makes its unpredictable numbers (tag 9F37).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum UnpredictableNumber {
+    /// From the terminal's random stream.
+    #[default]
+    Random,
+    /// A counter: predictable, which enables pre-play attacks.
+    Counter,
+}
+
+impl From<UnpredictableNumber> for crate::terminal::UnpredictableNumber {
+    fn from(u: UnpredictableNumber) -> Self {
+        match u {
+            UnpredictableNumber::Random => Self::Random,
+            UnpredictableNumber::Counter => Self::Counter,
+        }
+    }
+}
+
+/// The shape of a link's jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Distribution {
+    /// Uniform in [-jitter, +jitter].
+    #[default]
+    Uniform,
+    /// Normal with standard deviation `jitter`.
+    Normal,
+    /// Pareto tail, added only.
+    Pareto,
+    /// Exponential with mean `jitter`, added only.
+    Exponential,
+}
+
+impl From<Distribution> for crate::link::Distribution {
+    fn from(d: Distribution) -> Self {
+        match d {
+            Distribution::Uniform => Self::Uniform,
+            Distribution::Normal => Self::Normal,
+            Distribution::Pareto => Self::Pareto,
+            Distribution::Exponential => Self::Exponential,
+        }
+    }
+}
+
+/// Which way a frame travels, as a fault filter names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    /// Terminal to host (requests).
+    Up,
+    /// Host to terminal (responses).
+    Down,
+}
+
+impl From<Direction> for crate::link::Dir {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Up => Self::Up,
+            Direction::Down => Self::Down,
+        }
+    }
 }
 
 /// A network link between terminals and the host.

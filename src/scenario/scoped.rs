@@ -17,7 +17,7 @@ use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, VariantAccess, Visitor,
 };
 
-use crate::link::Dir;
+use super::Direction;
 use crate::protocol::iso8583::Mti;
 use crate::time::Duration;
 
@@ -32,7 +32,7 @@ pub struct ScopeSpec {
     /// Active until (virtual time). Default: the end.
     pub until: Option<Duration>,
     /// Only frames this way (Up = requests, Down = responses). Default both.
-    pub direction: Option<Dir>,
+    pub direction: Option<Direction>,
     /// Only frames with this MTI ("0210"). Default all.
     pub mti: Option<Mti>,
     /// Only frames of this terminal. Default all.

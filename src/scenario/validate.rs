@@ -218,7 +218,7 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 ),
             ));
         }
-        if t.on_timeout == crate::terminal::TimeoutPolicy::ResendSameStan
+        if t.on_timeout == super::OnTimeout::ResendSameStan
             && let Some(window) = duplicate_window(s)
         {
             let span = t.response_timeout.micros().saturating_mul(u64::from(t.reversal_attempts));

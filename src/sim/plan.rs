@@ -94,7 +94,7 @@ pub fn link_scope(s: &ScopeSpec) -> Scope {
     Scope {
         from: s.from.map(at),
         until: s.until.map(at),
-        direction: s.direction,
+        direction: s.direction.map(Into::into),
         mti: s.mti,
         terminal: s.terminal.clone(),
     }
@@ -195,7 +195,7 @@ impl Plan {
                         tpk,
                         mac: t.mac,
                         response_timeout: t.response_timeout,
-                        on_timeout: t.on_timeout,
+                        on_timeout: t.on_timeout.into(),
                         reversal_attempts: t.reversal_attempts,
                         reversal_retry: t.reversal_retry,
                         reversal_max_attempts: t.reversal_max_attempts,
@@ -204,7 +204,7 @@ impl Plan {
                         contactless: t.reader.contactless,
                         contactless_cvm_limit: t.contactless_cvm_limit,
                         offline_pin: t.offline_pin,
-                        un: t.unpredictable_number,
+                        un: t.unpredictable_number.into(),
                         calendar,
                     },
                     link: t.link.clone(),
@@ -238,7 +238,7 @@ impl Plan {
                 params: LinkParams {
                     latency: l.latency,
                     jitter: l.jitter,
-                    distribution: l.distribution,
+                    distribution: l.distribution.into(),
                     bandwidth: l.bandwidth,
                     overhead: l.overhead,
                     queue: l.queue,

@@ -36,7 +36,7 @@ use crate::rng::Stream;
 use crate::time::{Calendar, Duration, SimTime};
 
 /// What a terminal does when a request gets no response in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum TimeoutPolicy {
     /// Decline, then send a reversal (0400) until the host acknowledges it. Correct.
     #[default]
@@ -51,7 +51,7 @@ pub enum TimeoutPolicy {
 }
 
 /// How the terminal makes its unpredictable numbers (tag 9F37).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum UnpredictableNumber {
     /// From the terminal's random stream.
     #[default]
