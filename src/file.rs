@@ -12,13 +12,21 @@ pub const MAX_SMALL: u64 = 1 << 20;
 
 /// Reads a regular file of at most `max` bytes.
 pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    let f = std::fs::File::open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
+    // Look before opening: opening a FIFO for reading blocks until a writer
+    // comes, so the kind of file is checked on the path first, then again
+    // on what was opened (in case it changed in between).
+    let not_regular = || {
+        std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "not a regular file (a device, FIFO or directory)",
-        ));
+        )
+    };
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let f = std::fs::File::open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(not_regular());
     }
     read_capped(f, max)
 }

@@ -490,3 +490,17 @@ fn issue_8_a_dialect_that_is_a_device_is_refused_at_once() {
     let out = possim(&["inspect", "--file", "/dev/zero"]);
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn issue_8_a_fifo_named_as_a_scenario_is_refused_without_hanging() {
+    // See: issue 8, 4d: opening a FIFO for reading waits for a writer.
+    let fifo = tmp("scenario.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        return;
+    }
+    let out = possim(&["check", fifo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+}

@@ -101,6 +101,7 @@ fn shop_with(
         pin_try_limit: 3,
         calendar: calendar(),
         issuer_down,
+        reversal_keep: Duration::from_secs(6 * 3600),
     });
     host.add_terminal(
         "TERM0001",

@@ -177,6 +177,13 @@ fn shell_word(s: &str) -> String {
     }
 }
 
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 fn run_seed(plan: &Plan, file: &str, slice: Duration) -> RunReport {
     let options = Options { apdus: false, frames: false, stay_open: false };
     let mut app = sim::build_app(Arc::new(plan.clone()), None, Pacing::Headless { slice }, options);
@@ -239,7 +246,24 @@ pub(crate) fn run(args: Args) -> Outcome {
             };
         };
         let r = match Plan::new(s, Some(seed)) {
-            Ok(plan) => RunResult::of(file, seed, &run_seed(&plan, file, args.slice)),
+            Ok(plan) => {
+                // A bug that panics on one seed is that seed's failure, with
+                // its replay line, not the end of the sweep.
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_seed(&plan, file, args.slice)
+                }));
+                match run {
+                    Ok(report) => RunResult::of(file, seed, &report),
+                    Err(panic) => RunResult {
+                        file: file.clone(),
+                        scenario: s.name.clone(),
+                        seed,
+                        passed: false,
+                        failures: vec![],
+                        error: Some(format!("possim panicked (a bug): {}", panic_text(&panic))),
+                    },
+                }
+            }
             Err(e) => RunResult {
                 file: file.clone(),
                 scenario: s.name.clone(),

@@ -263,7 +263,8 @@ fn atc(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, on: bool) -> Ste
     if on && card.atc_high.is_some_and(|high| atc <= high) {
         return refuse(Rc::SuspectedFraud, "ATC not above the highest seen: replay or clone");
     }
-    if d.checks.arqc == Verdict::Valid
+    if on
+        && d.checks.arqc == Verdict::Valid
         && let Some(c) = h.cards.get_mut(&r.pan)
     {
         c.rec.atc_high = Some(c.rec.atc_high.map_or(atc, |high| high.max(atc)));

@@ -45,6 +45,10 @@ pub struct HostConfig {
     pub calendar: Calendar,
     /// Windows in which the issuer is unreachable (91).
     pub issuer_down: Vec<(SimTime, SimTime)>,
+    /// How long approvals stay reversible, and reversals that overtook
+    /// their original are remembered: at least as long as any terminal
+    /// keeps retrying a reversal and any frame can be held on a link.
+    pub reversal_keep: Duration,
 }
 
 /// What the issuer knows about a card (compact: a host holds many).
@@ -256,7 +260,7 @@ pub struct HostCore {
     cfg: HostConfig,
     cards: HashMap<String, CardEntry>,
     terminals: HashMap<String, (usize, TerminalRecord)>,
-    /// Approved transactions, for reversals (kept [`REVERSAL_KEEP`]).
+    /// Approved transactions, for reversals (kept `reversal_keep`).
     txns: HashMap<u64, TxnRecord>,
     /// Every request seen (RRN, when), for duplicate detection.
     seen: HashMap<u64, ([u8; 12], SimTime)>,
@@ -269,9 +273,6 @@ pub struct HostCore {
     ledger: Ledger,
     auth_seq: u32,
 }
-
-/// How long approvals stay reversible (stored reversals retry for under an hour).
-const REVERSAL_KEEP: Duration = Duration::from_secs(6 * 3600);
 
 impl HostCore {
     /// A host with its configuration and no cards yet.
@@ -363,8 +364,9 @@ impl HostCore {
         }
         let window = self.cfg.rules.duplicate_window;
         drain(&mut self.seen_order, &mut self.seen, window, now, |v| v.1);
-        drain(&mut self.txn_order, &mut self.txns, REVERSAL_KEEP, now, |v| v.at);
-        drain(&mut self.tomb_order, &mut self.tombstones, REVERSAL_KEEP, now, |v| v.1);
+        let keep = self.cfg.reversal_keep;
+        drain(&mut self.txn_order, &mut self.txns, keep, now, |v| v.at);
+        drain(&mut self.tomb_order, &mut self.tombstones, keep, now, |v| v.1);
     }
 
     /// Handles one message as received.

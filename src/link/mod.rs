@@ -340,34 +340,42 @@ impl LinkCore {
         } else {
             at = SimTime(at.0.saturating_add(hold));
         }
-        if self.crosses_outage(now, at, meta) {
-            out.fired.push(Fired { fault: "outage", effect: Effect::Dropped });
+        if let Some(fault) = self.outage_over(now, at, meta) {
+            out.fired.push(Fired { fault, effect: Effect::Dropped });
             return out;
         }
         out.deliveries.push(Delivery { at, bytes: bytes.clone(), duplicate: false });
         if duplicate {
             let again = SimTime(at.0.saturating_add(serialise.max(100)));
-            if !self.crosses_outage(now, again, meta) {
+            if self.outage_over(now, again, meta).is_none() {
                 out.deliveries.push(Delivery { at: again, bytes, duplicate: true });
             }
         }
         out
     }
 
-    /// True when an armed outage that selects this frame covers any instant
-    /// of [sent, arrives].
-    pub fn crosses_outage(&self, sent: SimTime, arrives: SimTime, meta: Meta<'_>) -> bool {
-        self.rules.iter().any(|r| {
-            r.armed
-                && r.rule.is_outage()
-                && r.scope.selects(meta.dir, meta.mti, meta.terminal)
-                && r.scope.overlaps(sent, arrives)
-        })
+    /// The name of the first armed outage that selects this frame and
+    /// covers any instant of [sent, arrives], if one does.
+    pub fn outage_over(
+        &self,
+        sent: SimTime,
+        arrives: SimTime,
+        meta: Meta<'_>,
+    ) -> Option<&'static str> {
+        self.rules
+            .iter()
+            .find(|r| {
+                r.armed
+                    && r.rule.is_outage()
+                    && r.scope.selects(meta.dir, meta.mti, meta.terminal)
+                    && r.scope.overlaps(sent, arrives)
+            })
+            .map(|r| r.rule.name())
     }
 
     /// True when an armed outage covers `at` for frames like `meta`.
     pub fn is_down(&self, at: SimTime, meta: Meta<'_>) -> bool {
-        self.crosses_outage(at, at, meta)
+        self.outage_over(at, at, meta).is_some()
     }
 }
 

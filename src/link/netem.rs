@@ -87,7 +87,11 @@ impl Rule for Reorder {
         "reorder"
     }
     fn on_frame(&mut self, _: &Frame<'_>, draw: &mut Draw<'_>) -> Verdict {
-        if draw.chance(self.p) { Verdict::Hold(self.gap) } else { Verdict::Pass }
+        if self.gap.micros() > 0 && draw.chance(self.p) {
+            Verdict::Hold(self.gap)
+        } else {
+            Verdict::Pass
+        }
     }
 }
 
@@ -116,10 +120,15 @@ impl Rule for Corrupt {
     }
 }
 
+/// The name of a plain [`Delay`].
+pub const DELAY: &str = "delay";
+/// The name of a [`Delay`] set just past the terminals' response timeout.
+pub const DELAY_PAST_TIMEOUT: &str = "delay_past_timeout";
+
 /// Extra delay, plus uniform jitter up to `jitter`.
 #[derive(Debug, Clone)]
 pub struct Delay {
-    /// Its name: "delay", or "delay_past_timeout" for the preset.
+    /// Its name: [`DELAY`], or [`DELAY_PAST_TIMEOUT`] for the preset.
     pub name: &'static str,
     /// Added latency.
     pub extra: Duration,

@@ -93,17 +93,9 @@ fn never() -> Ranged<Probability> {
 }
 
 impl Kind for FaultKind {
+    /// The rule's own name, so a fault is named in one place: its rule.
     fn name(&self) -> &'static str {
-        match self {
-            Self::Loss { .. } => "loss",
-            Self::BurstLoss { .. } => "burst_loss",
-            Self::Duplicate { .. } => "duplicate",
-            Self::Reorder { .. } => "reorder",
-            Self::Corrupt { .. } => "corrupt",
-            Self::Delay { .. } => "delay",
-            Self::DelayPastTimeout { .. } => "delay_past_timeout",
-            Self::Outage {} => "outage",
-        }
+        self.rule(Duration::ZERO, Duration::ZERO).name()
     }
 
     fn problem(&self) -> Option<String> {
@@ -135,7 +127,7 @@ impl FaultKind {
             Self::Reorder { p: re, gap } => Box::new(netem::Reorder { p: p(re), gap: gap.value() }),
             Self::Corrupt { p: c } => Box::new(netem::Corrupt { p: p(c) }),
             Self::Delay { extra, jitter } => Box::new(netem::Delay {
-                name: self.name(),
+                name: netem::DELAY,
                 extra: extra.value(),
                 jitter: jitter.value(),
             }),
@@ -146,7 +138,7 @@ impl FaultKind {
                     .saturating_add(by.value().micros())
                     .saturating_sub(latency.micros());
                 Box::new(netem::Delay {
-                    name: self.name(),
+                    name: netem::DELAY_PAST_TIMEOUT,
                     extra: Duration(extra),
                     jitter: Duration::ZERO,
                 })
@@ -206,18 +198,6 @@ impl FaultKind {
             _ => &[],
         }
     }
-
-    /// The names of every kind, for reports that list what can fire.
-    pub const NAMES: &'static [&'static str] = &[
-        "loss",
-        "burst_loss",
-        "duplicate",
-        "reorder",
-        "corrupt",
-        "delay",
-        "delay_past_timeout",
-        "outage",
-    ];
 }
 
 /// One parameter's value, for writing a fault back out.
@@ -227,6 +207,11 @@ enum Param {
 }
 
 impl FaultKind {
+    /// The kind as the file spells it ("Loss"), for messages.
+    pub fn written(&self) -> &'static str {
+        self.variant().1
+    }
+
     fn variant(&self) -> (u32, &'static str, Vec<(&'static str, Param)>) {
         use Param::{D, P};
         match self {

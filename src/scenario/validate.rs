@@ -218,14 +218,37 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 ),
             ));
         }
+        if t.response_timeout < limit("1s") || t.reversal_retry < limit("1s") {
+            return Err(c.at(
+                if t.response_timeout < limit("1s") {
+                    "response_timeout:"
+                } else {
+                    "reversal_retry:"
+                },
+                Some(&after),
+                "`response_timeout` and `reversal_retry` are at least 1s",
+            ));
+        }
         if t.on_timeout == super::OnTimeout::ResendSameStan
             && let Some(window) = duplicate_window(s)
         {
-            let span = t.response_timeout.micros().saturating_mul(u64::from(t.reversal_attempts));
+            // A copy may also be held on the link by its faults.
+            let hold: u64 = s
+                .links
+                .iter()
+                .filter(|l| l.id == t.link)
+                .flat_map(|l| &l.faults)
+                .map(|f| f.kind.worst_delay(t.response_timeout, l_latency(s, &t.link)).micros())
+                .fold(0, u64::saturating_add);
+            let span = t
+                .response_timeout
+                .micros()
+                .saturating_mul(u64::from(t.reversal_attempts))
+                .saturating_add(hold);
             if window.micros() < span {
                 return Err(c
                     .at("DuplicateWindow", None, format!(
-                        "`DuplicateWindow({window})` is shorter than the {} terminal `{}` spends resending one request ({} tries x {}): a late copy would be charged again",
+                        "`DuplicateWindow({window})` is shorter than the {} terminal `{}` spends resending one request ({} tries x {}, plus what its link's faults can hold a copy): a late copy would be charged again",
                         crate::time::Duration(span), t.id, t.reversal_attempts, t.response_timeout
                     ))
                     .help("widen the window, or resend fewer times"));
@@ -316,6 +339,10 @@ fn at_most(
     Ok(())
 }
 
+fn l_latency(s: &Scenario, link: &str) -> crate::time::Duration {
+    s.links.iter().find(|l| l.id == link).map_or(crate::time::Duration::ZERO, |l| l.latency)
+}
+
 fn duplicate_window(s: &Scenario) -> Option<crate::time::Duration> {
     let rules = s.issuer.host_rules();
     rules.is_on(crate::host::Check::Duplicates).then_some(rules.duplicate_window)
@@ -352,7 +379,7 @@ fn limits(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
             let worst = f.kind.worst_delay(limit("10m"), crate::time::Duration::ZERO);
             if worst > limit("1d") {
                 return Err(c.at(
-                    &format!("{}(", kind_variant(&f.kind)),
+                    &format!("{}(", f.kind.written()),
                     Some("faults:"),
                     format!("a fault may hold a frame back at most 1d, this one {worst}"),
                 ));
@@ -389,15 +416,6 @@ fn limits(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
         ).help("use a shorter `bin`, or fewer cardholders"));
     }
     Ok(())
-}
-
-fn kind_variant(k: &super::FaultKind) -> &'static str {
-    use super::FaultKind as K;
-    match k {
-        K::Reorder { .. } => "Reorder",
-        K::DelayPastTimeout { .. } => "DelayPastTimeout",
-        _ => "Delay",
-    }
 }
 
 /// The MTIs that travel on a link: what the terminals send and the host answers.

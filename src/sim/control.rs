@@ -37,7 +37,7 @@ pub enum Command {
     },
     /// Switches a host check (a defence) on or off by its name.
     SetDefence {
-        /// The check's name ("verify_mac").
+        /// The check's name ("mac", "arqc"; see `host::Check::name`).
         check: String,
         /// On or off.
         on: bool,

@@ -279,10 +279,13 @@ pub fn build_app(
 }
 
 /// Runs an app to the end of its day and returns the report.
+/// A paused clock stops the loop (nothing would ever happen): the report is
+/// then of the run so far.
 pub fn run_to_end(app: &mut App, file: &str) -> RunReport {
     loop {
         app.update();
-        if app.world().resource::<Clock>().finished {
+        let clock = app.world().resource::<Clock>();
+        if clock.finished || clock.paused {
             break;
         }
     }

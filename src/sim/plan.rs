@@ -163,7 +163,7 @@ impl Plan {
         let cvk = key_or_derived(&s.issuer.keys.cvk, seed, "cvk")?;
         let pvk = key_or_derived(&s.issuer.keys.pvk, seed, "pvk")?;
         let rules = s.issuer.host_rules();
-        let host = HostConfig {
+        let mut host = HostConfig {
             spec: spec.clone(),
             imk_ac: imk.clone(),
             cvk: cvk.clone(),
@@ -177,6 +177,7 @@ impl Plan {
                 .iter()
                 .map(|w| (SimTime(w.from.micros()), SimTime(w.until.micros())))
                 .collect(),
+            reversal_keep: Duration::from_secs(6 * 3600),
         };
 
         let mut terminals = Vec::new();
@@ -256,6 +257,9 @@ impl Plan {
         }
         let plan_cards = s.cardholders.clone();
         let settle_after = settle_after(&terminals, &links);
+        // The host must remember approvals and early reversals for as long
+        // as a reversal or a held frame can still arrive.
+        host.reversal_keep = host.reversal_keep.max(settle_after);
         Ok(Self {
             name: s.name.clone(),
             seed,

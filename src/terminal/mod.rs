@@ -422,15 +422,20 @@ pub struct TerminalCore {
     /// False from a sign-on until the host approves it: a terminal that is
     /// not signed on takes no payments.
     signed_on: bool,
-    /// The timer of the sign-on waiting for its 0810.
+    /// The timer of the sign-on waiting for its 0810 (or for its retry).
     sign_on_token: Option<u64>,
+    /// True while waiting to send the sign-on again.
+    sign_on_waiting: bool,
     /// Purchases lately concluded as not approved and not reversed: if an
     /// approval for one still arrives, it is reversed.
-    recent: std::collections::VecDeque<Box<Txn>>,
+    recent: std::collections::VecDeque<(SimTime, Box<Txn>)>,
 }
 
-/// How many concluded purchases a terminal remembers for late approvals.
-const RECENT: usize = 8;
+/// How long a terminal remembers a purchase it concluded without approval,
+/// for a late approval to be reversed: the host's duplicate window.
+const RECENT_FOR: Duration = Duration::from_secs(24 * 3600);
+/// The most such purchases it keeps (memory stays bounded).
+const RECENT_MAX: usize = 10_000;
 
 impl TerminalCore {
     /// A terminal with its settings and random stream.
@@ -452,6 +457,7 @@ impl TerminalCore {
             recent: std::collections::VecDeque::new(),
             signed_on: true,
             sign_on_token: None,
+            sign_on_waiting: false,
             reversals: Vec::new(),
             totals: Totals::default(),
         }

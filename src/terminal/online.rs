@@ -200,9 +200,9 @@ impl TerminalCore {
         let matches = matches!(&self.stage, Stage::AwaitResponse(t) if Some(t.stan) == stan);
         if !matches {
             let approved = msg.response_code().is_some_and(|rc| rc.is_approved());
-            let late = self.recent.iter().position(|t| Some(t.stan) == stan);
+            let late = self.recent.iter().position(|(_, t)| Some(t.stan) == stan);
             if let (true, Some(i)) = (approved, late)
-                && let Some(txn) = self.recent.remove(i)
+                && let Some((_, txn)) = self.recent.remove(i)
             {
                 // The host posted a purchase the customer left without:
                 // undo it, or money is lost.
@@ -277,7 +277,7 @@ impl TerminalCore {
         if approved {
             self.totals.add(txn.purchase.amount, txn.purchase.refund);
         } else if !reversed && careful {
-            self.remember(txn);
+            self.remember(now, txn);
         }
         out.push(Output::Completed(c));
     }

@@ -8,11 +8,13 @@ use super::*;
 impl TerminalCore {
     /// Keeps a purchase concluded without approval, so a late approval for
     /// it can still be reversed.
-    pub(super) fn remember(&mut self, txn: Box<Txn>) {
-        if self.recent.len() == RECENT {
+    pub(super) fn remember(&mut self, now: SimTime, txn: Box<Txn>) {
+        while self.recent.front().is_some_and(|(at, _)| now.since(*at) > RECENT_FOR)
+            || self.recent.len() >= RECENT_MAX
+        {
             self.recent.pop_front();
         }
-        self.recent.push_back(txn);
+        self.recent.push_back((now, txn));
     }
 
     pub(super) fn queue_reversal(&mut self, now: SimTime, txn: &Txn, out: &mut Vec<Output>) {
@@ -57,7 +59,16 @@ impl TerminalCore {
             return;
         }
         if self.sign_on_token == Some(token) && !self.signed_on {
-            self.sign_on(now, out);
+            // No 0810 in time: wait `reversal_retry`, then sign on again.
+            if self.sign_on_waiting {
+                self.sign_on_waiting = false;
+                self.sign_on(now, out);
+            } else {
+                self.sign_on_waiting = true;
+                let wait = self.token();
+                self.sign_on_token = Some(wait);
+                out.push(Output::Timer { token: wait, at: now + self.cfg.reversal_retry });
+            }
             return;
         }
         let is_current = matches!(&self.stage, Stage::AwaitResponse(t) if t.token == token);

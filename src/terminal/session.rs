@@ -118,8 +118,12 @@ fn collect(data: &[u8], out: &mut Vec<(Vec<u8>, u8)>, depth: usize) {
         let Ok((tag, value)) = item else { return };
         if tag == 0x61 {
             if let Some(aid) = tlv::find(value, 0x4F) {
-                let priority =
-                    tlv::find(value, 0x87).and_then(|p| p.first()).map_or(0x0F, |p| p & 0x0F);
+                // 1 is the highest priority; 0 or none means no priority: last.
+                let priority = tlv::find(value, 0x87)
+                    .and_then(|p| p.first())
+                    .map(|p| p & 0x0F)
+                    .filter(|&p| p != 0)
+                    .unwrap_or(0x10);
                 out.push((aid.to_vec(), priority));
             }
         } else if tlv::is_constructed(tag) {
@@ -343,6 +347,10 @@ impl TerminalCore {
             };
             let applies = match condition {
                 0x00 => true,
+                // Not unattended cash, manual cash or cashback: a purchase is none.
+                0x02 => true,
+                // Unattended cash, manual cash, purchase with cashback.
+                0x01 | 0x04 | 0x05 => false,
                 0x03 => supported,
                 0x06 => amount < x,
                 0x07 => amount > x,
