@@ -48,6 +48,8 @@ struct Shop {
     timers: Vec<(u64, SimTime)>,
     /// Drop host responses (a dead downlink).
     drop_responses: bool,
+    /// Flip a bit in the next this-many frames sent (a noisy uplink).
+    corrupt_sends: u32,
 }
 
 fn calendar() -> Calendar {
@@ -133,6 +135,7 @@ fn shop_with(
         notes: vec![],
         timers: vec![],
         drop_responses: false,
+        corrupt_sends: 0,
     }
 }
 
@@ -157,7 +160,13 @@ impl Shop {
                     Output::Send(f) => {
                         self.sent.push(f.bytes.clone());
                         self.now = self.now + Duration::from_millis(40);
-                        let r = self.host.handle(self.now, &f.bytes);
+                        let mut bytes = f.bytes;
+                        if self.corrupt_sends > 0 {
+                            self.corrupt_sends -= 1;
+                            let mid = bytes.len() / 2;
+                            bytes[mid] ^= 0x01;
+                        }
+                        let r = self.host.handle(self.now, &bytes);
                         if let (Some(resp), false) = (r.response, self.drop_responses) {
                             self.now = self.now + Duration::from_millis(40);
                             self.term.receive(
@@ -623,4 +632,95 @@ fn issue_8_a_copy_of_a_request_answered_91_is_never_approved_when_the_issuer_ret
     assert_eq!(later.decision.response, Some(ResponseCode::Duplicate));
     assert_eq!(later.decision.ledger, LedgerEffect::None);
     assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+}
+
+fn with_policy(mut shop: Shop, policy: TimeoutPolicy) -> Shop {
+    let mut cfg = shop.term.config().clone();
+    cfg.on_timeout = policy;
+    shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+    shop
+}
+
+fn start(shop: &mut Shop, id: u64) {
+    let mut outs = vec![];
+    let p = Purchase {
+        id,
+        amount: Money::parse("50.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    shop.term.start(shop.now, p, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+}
+
+#[test]
+fn issue_8_a_decline_for_a_damaged_copy_is_reversed_so_the_posted_original_is_released() {
+    // See: issue 8, 3a: the original posted but its 0210 was lost; the
+    // resent copy arrived damaged and was answered 63. That answer is not
+    // proven for the original: the terminal reverses.
+    let mut shop = with_policy(shop(chip(Cvm::OnlinePin), "7070"), TimeoutPolicy::ResendSameStan);
+    shop.drop_responses = true;
+    start(&mut shop, 5);
+    assert_eq!(shop.available(), Money::parse("950.00").unwrap(), "the original posted");
+    shop.drop_responses = false;
+    shop.corrupt_sends = 1;
+    let done = shop.fire_timers();
+    assert_eq!(done[0].outcome, Outcome::Declined);
+    assert!(done[0].reason.contains("may be for a copy"), "{}", done[0].reason);
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap(), "released");
+    assert!(shop.notes.iter().any(|n| matches!(n, Note::ReversalAcknowledged { purchase: 5, .. })));
+}
+
+#[test]
+fn a_resending_terminal_sends_exactly_reversal_attempts_copies_then_reverses() {
+    // Pins down the resend count (3 tries in all) and that copies keep the STAN.
+    let mut shop = with_policy(shop(chip(Cvm::OnlinePin), "7070"), TimeoutPolicy::ResendSameStan);
+    shop.drop_responses = true;
+    start(&mut shop, 6);
+    let mut done = vec![];
+    for _ in 0..10 {
+        done.extend(shop.fire_timers());
+        if !done.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(done[0].outcome, Outcome::Timeout);
+    let spec = Spec::iso87_ascii();
+    let requests: Vec<_> = shop
+        .sent
+        .iter()
+        .map(|b| spec.decode(b).unwrap())
+        .filter(|m| m.mti() == possim::protocol::iso8583::Mti::REQUEST)
+        .collect();
+    assert_eq!(requests.len(), 3, "reversal_attempts = 3 tries in all");
+    assert!(requests.iter().all(|m| m.stan() == requests[0].stan()), "same STAN");
+    let reversals = shop
+        .sent
+        .iter()
+        .filter(|b| spec.decode(b).unwrap().mti() == possim::protocol::iso8583::Mti::REVERSAL)
+        .count();
+    assert_eq!(reversals, 1, "then one reversal goes out");
+}
+
+#[test]
+fn a_terminal_with_the_new_stan_bug_resends_under_a_new_stan_and_never_reverses() {
+    let mut shop = with_policy(shop(chip(Cvm::OnlinePin), "7070"), TimeoutPolicy::ResendNewStan);
+    shop.drop_responses = true;
+    start(&mut shop, 7);
+    for _ in 0..10 {
+        if !shop.fire_timers().is_empty() {
+            break;
+        }
+    }
+    let spec = Spec::iso87_ascii();
+    let stans: Vec<_> =
+        shop.sent.iter().map(|b| spec.decode(b).unwrap()).map(|m| (m.mti(), m.stan())).collect();
+    let requests: Vec<_> =
+        stans.iter().filter(|(m, _)| *m == possim::protocol::iso8583::Mti::REQUEST).collect();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.windows(2).all(|w| w[0].1 != w[1].1), "a new STAN each time: {stans:?}");
+    assert!(stans.iter().all(|(m, _)| *m != possim::protocol::iso8583::Mti::REVERSAL));
+    // The copies carry the first cryptogram again: the host's ATC check
+    // refuses them (59), so only the original is charged.
+    assert_eq!(shop.available(), Money::parse("950.00").unwrap());
 }
