@@ -724,3 +724,137 @@ fn a_terminal_with_the_new_stan_bug_resends_under_a_new_stan_and_never_reverses(
     // refuses them (59), so only the original is charged.
     assert_eq!(shop.available(), Money::parse("950.00").unwrap());
 }
+
+/// A card that lists applications in its PSE record and answers every
+/// application SELECT with "not found", recording what was selected.
+struct Directory {
+    entries: Vec<(Vec<u8>, u8)>,
+    selected: Vec<Vec<u8>>,
+}
+
+impl CardChannel for Directory {
+    fn power_on(&mut self, _: Interface) -> Vec<u8> {
+        vec![0x3B, 0x00]
+    }
+    fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+        use possim::protocol::tlv;
+        let lc = usize::from(c.get(4).copied().unwrap_or(0));
+        let data = c.get(5..5 + lc).unwrap_or_default();
+        match (c[1], c[2], c[3]) {
+            (0xA4, 0x04, _) if data == b"1PAY.SYS.DDF01" => {
+                let mut out = vec![];
+                tlv::write_constructed(&mut out, 0x6F, |o| {
+                    tlv::write(o, 0x84, data);
+                    tlv::write_constructed(o, 0xA5, |o| tlv::write(o, 0x88, &[0x01]));
+                });
+                out.extend([0x90, 0x00]);
+                out
+            }
+            (0xA4, 0x04, _) => {
+                self.selected.push(data.to_vec());
+                vec![0x6A, 0x82]
+            }
+            (0xB2, 1, p2) if p2 >> 3 == 1 => {
+                let mut out = vec![];
+                tlv::write_constructed(&mut out, 0x70, |o| {
+                    for (aid, priority) in &self.entries {
+                        tlv::write_constructed(o, 0x61, |o| {
+                            tlv::write(o, 0x4F, aid);
+                            tlv::write(o, 0x87, &[*priority]);
+                        });
+                    }
+                });
+                out.extend([0x90, 0x00]);
+                out
+            }
+            _ => vec![0x6A, 0x83],
+        }
+    }
+    fn swipe(&mut self) -> Option<String> {
+        None
+    }
+}
+
+#[test]
+fn the_terminal_selects_the_highest_priority_application_it_supports_from_the_directory() {
+    let amex = vec![0xA0, 0x00, 0x00, 0x00, 0x25, 0x01, 0x01];
+    let visa = vec![0xA0, 0x00, 0x00, 0x00, 0x03, 0x10, 0x10];
+    let mastercard = vec![0xA0, 0x00, 0x00, 0x00, 0x04, 0x10, 0x10];
+    let unionpay = vec![0xA0, 0x00, 0x00, 0x03, 0x33, 0x01, 0x01, 0x01];
+    let mut card = Directory {
+        // Amex first (unsupported), UnionPay with no priority (0: last),
+        // Mastercard priority 2, Visa priority 3.
+        entries: vec![(amex, 1), (unionpay.clone(), 0), (visa.clone(), 3), (mastercard.clone(), 2)],
+        selected: vec![],
+    };
+    let shop = shop(chip(Cvm::OnlinePin), "7070");
+    let mut term = shop.term;
+    let p = Purchase {
+        id: 1,
+        amount: Money::parse("10.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    let mut outs = vec![];
+    term.start(SimTime(0), p, &mut card, &mut outs);
+    // Every supported application, best first; none of them answers, so the
+    // terminal tries the next, and the unsupported one never.
+    assert_eq!(card.selected, vec![mastercard, visa, unionpay]);
+}
+
+#[test]
+fn a_refund_carries_transaction_type_20_and_a_pin_blocked_card_sets_the_tvr() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let mut outs = vec![];
+    let refund = Purchase {
+        id: 1,
+        amount: Money::parse("10.00").unwrap(),
+        refund: true,
+        presentation: Presentation::Insert,
+    };
+    shop.term.start(shop.now, refund, &mut Slot(&mut shop.card), &mut outs);
+    let done = shop.drive(outs, &mut vec!["7070"]);
+    assert!(!shop.sent.is_empty(), "{done:?}");
+    let icc = icc_of(&shop.sent[0]);
+    let tag =
+        |icc: &[(u32, Vec<u8>)], t: u32| icc.iter().find(|(k, _)| *k == t).map(|(_, v)| v.clone());
+    assert_eq!(tag(&icc, 0x9C), Some(vec![0x20]), "refund");
+    assert_eq!(tag(&icc, 0x95), Some(vec![0; 5]), "nothing went wrong");
+    // Offline PIN tried until the card blocks it: the TVR the terminal gives
+    // the card in GENERATE AC says so (byte 3), and the card declines.
+    struct Recorder<'a>(&'a mut Card, Vec<Vec<u8>>);
+    impl CardChannel for Recorder<'_> {
+        fn power_on(&mut self, i: Interface) -> Vec<u8> {
+            self.0.power_on(i)
+        }
+        fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+            self.1.push(c.to_vec());
+            self.0.transmit(c)
+        }
+        fn swipe(&mut self) -> Option<String> {
+            Some(self.0.magstripe())
+        }
+    }
+    let mut shop2 = shop_with(chip(Cvm::OfflinePin), "7070", 0x10, vec![]);
+    let mut rec = Recorder(&mut shop2.card, vec![]);
+    let p = Purchase {
+        id: 2,
+        amount: Money::parse("12.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    let mut outs = vec![];
+    shop2.term.start(SimTime(0), p, &mut rec, &mut outs);
+    for _ in 0..3 {
+        let mut next = vec![];
+        shop2.term.pin_entered(SimTime(0), Some("0000"), &mut rec, &mut next);
+    }
+    let genac = rec.1.iter().find(|c| c[1] == 0xAE).expect("a GENERATE AC");
+    // CDOL1: 9F02 (6), 9F03 (6), 9F1A (2), then 95 (5).
+    let tvr = genac[5 + 14..5 + 19].to_vec();
+    assert_eq!(
+        tvr[2] & 0xA0,
+        0xA0,
+        "PIN try limit exceeded, cardholder verification failed: {tvr:02X?}"
+    );
+}
