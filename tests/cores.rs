@@ -280,6 +280,9 @@ fn a_magstripe_only_card_is_approved_on_its_cvv() {
     );
     let c = shop.buy("20.00", Presentation::Swipe, &["7070"]);
     assert_eq!((c.entry, c.outcome), (Some(Entry::Magstripe), Outcome::Approved));
+    // A swipe has no CVM list: the terminal asks for the online PIN.
+    assert_eq!(format!("{:?}", c.cvm), "Some(OnlinePin)");
+    assert!(Spec::iso87_ascii().decode(&shop.sent[0]).unwrap().pin_block().is_some());
 }
 
 #[test]
@@ -295,6 +298,14 @@ fn contactless_needs_no_pin_under_the_limit_and_a_pin_above_it() {
     );
     let report = inspect(&Spec::iso87_ascii(), &shop.sent[1], &all_keys()).unwrap();
     assert_eq!(report.checks.arqc.status, Status::Valid, "{}", report.checks.arqc.detail);
+    // The card made its cryptogram in GPO: one ATC per tap, no GENERATE AC.
+    assert_eq!(shop.card.atc(), 0x12, "two taps from ATC 0x10");
+    // Each tap's unpredictable number is fresh (it goes into the PDOL).
+    let un = |i: usize| {
+        icc_of(&shop.sent[i]).into_iter().find(|(t, _)| *t == 0x9F37).map(|(_, v)| v).unwrap()
+    };
+    assert_ne!(un(0), vec![0; 4]);
+    assert_ne!(un(0), un(1));
 }
 
 #[test]
