@@ -80,7 +80,9 @@ pub fn summary(r: &RunReport) -> String {
             l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.samples
         );
     }
-    let _ = writeln!(s, "  fraud loss {}", r.fraud_loss);
+    // Nothing computes a fraud loss until a scenario has an attacker: say
+    // so, rather than print a 0.00 that reads like a measurement.
+    let _ = writeln!(s, "  fraud loss: not measured (no attack in this scenario)");
     if r.alerts.is_empty() {
         let _ = writeln!(s, "  alerts: none");
     } else {
