@@ -40,6 +40,7 @@ fn host(spec: Arc<Spec>) -> HostCore {
         pin_try_limit: 3,
         calendar,
         issuer_down: vec![],
+        reversal_keep: possim::time::Duration::from_secs(6 * 3600),
     });
     h.add_terminal("TERM0001", TerminalRecord { tak: k.tak.clone(), tpk: k.tpk.clone(), mid: "SHOP00000000001".into() });
     let acct = h.open_account(Money(100_000));
