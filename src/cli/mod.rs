@@ -74,6 +74,29 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Loads and checks every scenario file before anything runs; prints each
+/// error, and fails with the worst exit code (3 for I/O, else 2).
+pub(crate) fn load_all(
+    files: &[std::path::PathBuf],
+) -> Result<Vec<(std::path::PathBuf, possim::scenario::Scenario)>, Failure> {
+    let mut scenarios = Vec::new();
+    let mut worst = None;
+    for f in files {
+        match possim::scenario::load(f) {
+            Ok(s) => scenarios.push((f.clone(), s)),
+            Err(e) => {
+                eprintln!("possim: {e}");
+                worst = Some(worst.map_or(e.exit_code(), |w: u8| w.max(e.exit_code())));
+            }
+        }
+    }
+    match worst {
+        Some(3) => Err(Failure::Io(String::new())),
+        Some(_) => Err(Failure::Invalid(String::new())),
+        None => Ok(scenarios),
+    }
+}
+
 /// A dialect that cannot be read is an I/O failure (3); one that is wrong is
 /// invalid input (2).
 pub(crate) fn spec_failure(e: possim::protocol::iso8583::SpecError) -> Failure {

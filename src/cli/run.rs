@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use possim::report::{RunReport, junit_xml_with_errors, summary};
-use possim::scenario::{self, Scenario};
 use possim::sim::{self, Clock, Journal, Options, Pacing, Plan};
 use possim::time::Duration;
 
@@ -122,22 +121,7 @@ fn display(p: &Option<PathBuf>) -> String {
 
 pub(crate) fn run(args: Args) -> Outcome {
     // Check every file before running any.
-    let mut scenarios: Vec<(PathBuf, Scenario)> = Vec::new();
-    let mut bad = None;
-    for f in &args.files {
-        match scenario::load(f) {
-            Ok(s) => scenarios.push((f.clone(), s)),
-            Err(e) => {
-                eprintln!("possim: {e}");
-                bad = Some(bad.map_or(e.exit_code(), |b: u8| b.max(e.exit_code())));
-            }
-        }
-    }
-    match bad {
-        Some(3) => return Err(Failure::Io(String::new())),
-        Some(_) => return Err(Failure::Invalid(String::new())),
-        None => {}
-    }
+    let scenarios = super::load_all(&args.files)?;
     let many = scenarios.len() > 1;
     if many && let Some(dir) = &args.journal {
         std::fs::create_dir_all(dir)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use possim::report::RunReport;
-use possim::scenario::{self, Scenario};
+use possim::scenario::Scenario;
 use possim::sim::{self, Options, Pacing, Plan};
 use possim::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -195,22 +195,10 @@ pub(crate) fn run(args: Args) -> Outcome {
         return merge(&args);
     }
     // Every file must validate before any seed runs.
-    let mut scenarios: Vec<(String, Scenario)> = Vec::new();
-    let mut worst = None;
-    for f in &args.files {
-        match scenario::load(f) {
-            Ok(s) => scenarios.push((f.display().to_string(), s)),
-            Err(e) => {
-                eprintln!("possim: {e}");
-                worst = Some(worst.map_or(e.exit_code(), |w: u8| w.max(e.exit_code())));
-            }
-        }
-    }
-    match worst {
-        Some(3) => return Err(Failure::Io(String::new())),
-        Some(_) => return Err(Failure::Invalid(String::new())),
-        None => {}
-    }
+    let scenarios: Vec<(String, Scenario)> = super::load_all(&args.files)?
+        .into_iter()
+        .map(|(f, s)| (f.display().to_string(), s))
+        .collect();
     let shard = args.shard.unwrap_or(Shard { index: 1, count: 1 });
     let mut items = Vec::new();
     let mut k = 0u64;
