@@ -276,15 +276,22 @@ fn issue_8_a_terminal_whose_sign_on_is_lost_takes_no_payments_until_it_signs_on(
 #[test]
 fn issue_8_a_reversal_that_arrives_hours_later_still_releases_the_approval() {
     // Found in review: approvals were forgotten after a fixed 6 h, so a
-    // reversal stored through a long outage was answered "original not
-    // approved here" and the customer stayed charged.
-    let text = r#"Scenario(name: "long outage", duration: "9h",
-        shop: (terminals: [(id: "T1", reversal_retry: "10m")]),
-        links: [(faults: [Outage(direction: Down, from: "1h", until: "8h")])],
+    // reversal that reached the host later was answered "original not
+    // approved here" and the customer stayed charged. Here the 0210s are lost half the time and every 0400 is held on the
+    // uplink for seven hours.
+    let text = r#"Scenario(name: "late reversals", duration: "2h",
+        shop: (terminals: [(id: "T", count: 2)]),
+        links: [(faults: [Loss(p: 0.5, direction: Down, mti: "0210"),
+                          Delay(extra: "7h", direction: Up, mti: "0400")])],
         traffic: (per_hour: 20),
         expect: [NoLostTransaction, NoDoubleCharge, LedgerBalanced])"#;
-    let (r, _) = run_text(text, None, MINUTE);
-    assert!(r.counts.reversals > 0);
+    let (r, journal) = run_text(text, None, MINUTE);
+    let released = crate::util::lines_of(&journal, "host_decision")
+        .into_iter()
+        .filter(|d| d["mti"] == "0400" && d["ledger"] == "release")
+        .filter(|d| d["t_us"].as_u64().unwrap() > 7 * 3600 * 1_000_000)
+        .count();
+    assert!(released > 0, "reversals arrived seven hours on and released approvals");
     assert!(r.passed, "{:#?}", r.expectations);
 }
 

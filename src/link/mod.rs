@@ -270,7 +270,7 @@ impl LinkCore {
                 at: now,
                 spec: &self.spec,
             };
-            let stream = streams.get(di).unwrap_or(&self.dirs[di].latency);
+            let stream = &streams[di];
             let mut draw = Draw::new(stream, index);
             let verdict = rule.on_frame(&frame, &mut draw);
             let fault = rule.name();

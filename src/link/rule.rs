@@ -220,19 +220,6 @@ pub enum Effect {
 }
 
 impl Effect {
-    /// Its name in counters: "dropped", "delayed", "held", "duplicated",
-    /// "replaced", "injected".
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Dropped => "dropped",
-            Self::Delayed { .. } => "delayed",
-            Self::Held { .. } => "held",
-            Self::Duplicated => "duplicated",
-            Self::Replaced { .. } => "replaced",
-            Self::Injected { .. } => "injected",
-        }
-    }
-
     /// True when the frame did not arrive.
     pub fn is_drop(&self) -> bool {
         matches!(self, Self::Dropped)

@@ -99,8 +99,6 @@ pub struct Monitor {
     /// done to them, fallbacks, double charges, lost transactions).
     tally: BTreeMap<Evidence, u64>,
     alerts: Vec<AlertRow>,
-    /// Alerts raised beyond [`MAX_ALERT_ROWS`] (counted, journalled, not kept).
-    alerts_dropped: u64,
     alert_counts: BTreeMap<AlertKind, u64>,
     first_cause: BTreeMap<AlertKind, SimTime>,
     purchases: HashMap<u64, Track>,
@@ -159,7 +157,6 @@ impl Monitor {
             faults: BTreeMap::new(),
             tally: BTreeMap::new(),
             alerts: Vec::new(),
-            alerts_dropped: 0,
             alert_counts: BTreeMap::new(),
             first_cause,
             purchases: HashMap::default(),
@@ -377,7 +374,6 @@ impl Monitor {
                 // The counts stay exact and the journal keeps every alert;
                 // the report keeps the first ones, so memory stays flat.
                 if self.alerts.len() >= MAX_ALERT_ROWS {
-                    self.alerts_dropped += 1;
                     return;
                 }
                 self.alerts.push(AlertRow {
