@@ -29,11 +29,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attack;
 pub mod card;
 pub mod file;
 pub mod host;
 pub mod inspect;
 pub mod keys;
+pub mod lesson;
 pub mod link;
 pub mod money;
 pub mod protocol;

@@ -312,6 +312,8 @@ pub struct Card {
     enc: Encoded,
     /// A damaged chip answers nothing, which sends the terminal to fallback.
     pub chip_broken: bool,
+    /// The track a fraudster wrote onto this blank (see [`Card::forged`]).
+    forged: Option<Box<str>>,
 }
 
 /// What a command produces: response data written into the output, or a
@@ -345,7 +347,38 @@ impl Card {
             session: Session::default(),
             enc,
             chip_broken: false,
+            forged: None,
         }
+    }
+
+    /// A blank card with stolen track data written onto its magstripe, as a
+    /// fraudster makes one. It has no working chip, so a copy of a chip card
+    /// (service code 2xx) sends the terminal to fallback; a copy of chip data
+    /// (tag 57) carries the iCVV where the magstripe has its CVV.
+    pub fn forged(track: &str) -> Option<Self> {
+        let t2 = Track2::parse(track).ok()?;
+        let data = CardData {
+            pan: t2.pan.clone(),
+            psn: Digits::new("00"),
+            expiry: Digits::new(&t2.expiry),
+            service_code: Digits::new(&t2.service_code),
+            pvki: Digits::new(""),
+            pvv: Digits::new(""),
+            cvv: Digits::new(t2.cvv().unwrap_or("")),
+            icvv: Digits::new(""),
+            pin: Digits::new(""),
+        };
+        let profile = CardProfile {
+            chip: t2.has_chip(),
+            contactless: false,
+            cvm: Cvm::OnlinePin,
+            pin_try_limit: 3,
+            layout: Layout::Standard,
+        };
+        let mut card = Self::new(profile, data, None, 0);
+        card.chip_broken = true;
+        card.forged = Some(track.into());
+        Some(card)
     }
 
     /// The application transaction counter.
@@ -375,6 +408,9 @@ impl Card {
 
     /// What a magstripe reader (or a skimmer) reads.
     pub fn magstripe(&self) -> String {
+        if let Some(t) = &self.forged {
+            return t.to_string();
+        }
         self.data.track2().to_field35()
     }
 
@@ -775,8 +811,9 @@ fn terminal_data<'a>(get: &impl Fn(u32) -> Option<&'a [u8]>) -> Option<ArqcInput
     })
 }
 
-/// Recovers the PIN from a VERIFY plaintext PIN block (format 2).
-fn plaintext_pin(block: &[u8]) -> Option<String> {
+/// Recovers the PIN from a VERIFY plaintext PIN block (format 2): what
+/// the card reads, and what a shimmer on the contacts reads too.
+pub fn plaintext_pin(block: &[u8]) -> Option<String> {
     let (&first, rest) = block.split_first()?;
     if first >> 4 != 2 || block.len() != 8 {
         return None;

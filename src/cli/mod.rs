@@ -5,6 +5,7 @@
 
 mod check;
 mod inspect;
+mod list;
 mod pool;
 mod run;
 mod spec;
@@ -30,6 +31,8 @@ enum Command {
     Sweep(sweep::Args),
     /// Validate scenario files.
     Check(check::Args),
+    /// List the scenario catalogue, one line each, with its lesson.
+    List(list::Args),
     /// Decode an ISO 8583 frame, explain every field, check MAC, PIN and ARQC.
     Inspect(inspect::Args),
     /// Print a built-in ISO 8583 dialect as RON, or check a dialect file.
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Check(a) => check::run(a),
+        Command::List(a) => list::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Spec(a) => spec::run(a),
     };

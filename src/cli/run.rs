@@ -41,9 +41,20 @@ pub(crate) struct Args {
     /// Print only failures.
     #[arg(long, short)]
     quiet: bool,
+    /// Print the scenario's lesson after its summary even when it passes
+    /// (a failing scenario always gets it).
+    #[arg(long)]
+    lesson: bool,
+    /// Language of the lessons: en or zh-CN.
+    #[arg(long, default_value = "en", value_parser = parse_lang, value_name = "LANG")]
+    lang: possim::lesson::Lang,
     /// Virtual time per update of the world (the journal does not depend on it).
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     slice: Duration,
+}
+
+pub(crate) fn parse_lang(s: &str) -> Result<possim::lesson::Lang, String> {
+    possim::lesson::Lang::parse(s).ok_or_else(|| format!("`{s}`: the languages are en and zh-CN"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -179,6 +190,12 @@ pub(crate) fn run(args: Args) -> Outcome {
     for r in &reports {
         if !args.quiet || !r.passed {
             text.push_str(&summary(r));
+        }
+        // What went wrong, in the shop owner's words.
+        if (args.lesson || !r.passed)
+            && let Some(l) = r.lesson.as_deref().and_then(|k| possim::lesson::lesson(k, args.lang))
+        {
+            text.push_str(&possim::lesson::render(l, args.lang));
         }
     }
     if !args.quiet {

@@ -85,6 +85,34 @@ pub struct AlertRow {
     pub detail: String,
 }
 
+/// What one attack did in a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttackRow {
+    /// Its name ("skimmer").
+    pub attack: String,
+    /// How often it acted: pieces of data taken, or cards the attacker paid with.
+    pub fired: u64,
+    /// Visits where the attacker had no card left to copy (a cash-out).
+    pub nothing_to_copy: u64,
+    /// Purchases with copied cards the host approved (a cash-out).
+    pub approved: u64,
+    /// Purchases with copied cards that were refused (a cash-out).
+    pub declined: u64,
+    /// Money it cost: approved purchases with copied cards, net of reversals.
+    pub loss: Money,
+}
+
+/// One card in the attackers' hands at the end, masked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LootRow {
+    /// The card, masked (first 6, last 4).
+    pub pan: String,
+    /// What they hold: "track2", "tag57", "pin".
+    pub what: Vec<&'static str>,
+    /// The attacks that took it.
+    pub by: Vec<String>,
+}
+
 /// One terminal's settlement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SettlementRow {
@@ -132,8 +160,17 @@ pub struct RunReport {
     pub faults: BTreeMap<String, u64>,
     /// Round trips.
     pub latency: Option<Latency>,
-    /// Money lost to fraud.
+    /// Money lost to fraud: purchases approved for copied cards, net of reversals.
     pub fraud_loss: Money,
+    /// Each attack of the scenario and what it did.
+    pub attacks: Vec<AttackRow>,
+    /// The cards in the attackers' hands at the end (the first 1000), masked.
+    pub loot: Vec<LootRow>,
+    /// What the run did not do that it was set up to do (an attack or fault
+    /// that never fired): a green run is not an inert one.
+    pub warnings: Vec<String>,
+    /// The scenario's lesson key.
+    pub lesson: Option<String>,
     /// Alerts.
     pub alerts: Vec<AlertRow>,
     /// Settlement per terminal.

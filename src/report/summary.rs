@@ -80,9 +80,38 @@ pub fn summary(r: &RunReport) -> String {
             l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.samples
         );
     }
-    // Nothing computes a fraud loss until a scenario has an attacker: say
-    // so, rather than print a 0.00 that reads like a measurement.
-    let _ = writeln!(s, "  fraud loss: not measured (no attack in this scenario)");
+    if r.attacks.is_empty() {
+        // Say so, rather than print a 0.00 that reads like a measurement.
+        let _ = writeln!(s, "  fraud loss: not measured (no attack in this scenario)");
+    } else {
+        let _ = writeln!(s, "  fraud loss: {}", r.fraud_loss);
+        for (i, a) in r.attacks.iter().enumerate() {
+            let mut paid = if a.approved + a.declined > 0 {
+                format!(
+                    "; copied cards: {} approved, {} refused, loss {}",
+                    a.approved, a.declined, a.loss
+                )
+            } else {
+                String::new()
+            };
+            if a.nothing_to_copy > 0 {
+                paid.push_str(&format!("; {} visits with no card to copy", a.nothing_to_copy));
+            }
+            let _ = writeln!(s, "    attack {} {}: fired {}{paid}", i + 1, a.attack, a.fired);
+        }
+        if !r.loot.is_empty() {
+            let copies = r.loot.iter().filter(|l| l.what.iter().any(|w| *w != "pin")).count();
+            let pins = r.loot.iter().filter(|l| l.what.contains(&"pin")).count();
+            let _ = writeln!(
+                s,
+                "  loot: {} cards seen by attackers: {copies} can be copied onto a blank, {pins} PINs",
+                r.loot.len(),
+            );
+        }
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
     if r.alerts.is_empty() {
         let _ = writeln!(s, "  alerts: none");
     } else {

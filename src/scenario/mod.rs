@@ -2,6 +2,7 @@
 //! of everything the schema alone cannot say (references between parts,
 //! ranges, keys).
 
+mod attack;
 mod diagnostic;
 mod fault;
 mod ranged;
@@ -11,6 +12,7 @@ mod validate;
 
 pub use validate::expand_ids;
 
+pub use attack::{ATTACK_NAMES, AttackKind, AttackSpec};
 pub use diagnostic::{Diagnostic, closest};
 pub use fault::{FaultKind, FaultSpec};
 pub use ranged::{Probability, RangeValue, Ranged};

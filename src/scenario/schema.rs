@@ -65,6 +65,9 @@ pub struct Scenario {
     /// How customers arrive and what they spend.
     #[serde(default)]
     pub traffic: Traffic,
+    /// Attacks on the shop, each with its window and target. Default none.
+    #[serde(default)]
+    pub attacks: Vec<super::AttackSpec>,
     /// Alert thresholds of the monitor.
     #[serde(default)]
     pub monitor: MonitorSpec,
@@ -764,6 +767,12 @@ pub enum EventKind {
     Response(String),
     /// Alerts of this kind.
     Alert(AlertKind),
+    /// Pieces of card data or PINs an attack stole.
+    Stolen,
+    /// Purchases an attacker made with a copied card that the host approved.
+    CashOutApproved,
+    /// Purchases an attacker tried with a copied card that were refused.
+    CashOutDeclined,
 }
 
 /// What the monitor alerts on.
@@ -808,4 +817,7 @@ pub enum Expectation {
     ApprovalRateAtLeast(f64),
     /// The 99th percentile of request round trips.
     LatencyP99Below(Duration),
+    /// The attack or fault of this name ("skimmer", "loss") acted at least
+    /// once: a green run is not an inert one.
+    Fired(String),
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Cardholders, Diagnostic, EventKind, Expectation, Scenario};
+use super::{Cardholders, Diagnostic, EventKind, Expectation, Kind, Scenario};
 use crate::protocol::crypto::TdesKey;
 use crate::protocol::iso8583::{Mti, Spec};
 use crate::protocol::response::ResponseCode;
@@ -256,6 +256,17 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
         }
     }
     fault_filters(&c, s)?;
+    attacks(&c, s)?;
+    if let Some(l) = &s.lesson
+        && crate::lesson::lesson(l, crate::lesson::Lang::En).is_none()
+    {
+        let keys: Vec<&str> = crate::lesson::keys().collect();
+        let d = c.field("lesson", l, format!("there is no lesson `{l}`"));
+        return Err(match super::closest(l, &keys) {
+            Some(k) => d.help(format!("did you mean `{k}`?")),
+            None => d.help(format!("lessons: {}", keys.join(", "))),
+        });
+    }
     limits(&c, s)?;
     cardholders(&c, &s.cardholders)?;
     let t = &s.traffic;
@@ -297,12 +308,32 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                     )
                     .help(format!("known codes: {}", ResponseCode::known_codes().join(", "))));
             }
-            // Nothing computes a fraud loss until the scenario has an
-            // attacker: such an expectation could only pass vacuously.
-            Expectation::FraudLossAtMost(_) => {
+            // Only a cash-out turns stolen data into money: without one the
+            // expectation could only pass vacuously.
+            Expectation::FraudLossAtMost(_) if !s.attacks.iter().any(|a| !a.kind.is_device()) => {
                 return Err(c
-                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attack to measure, and this scenario has none")
-                    .help("remove it, or add an attack; a loss that nothing computes would always read 0.00"));
+                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attacker who spends what was stolen (a `CashOut` attack), and this scenario has none")
+                    .help("add a `CashOut(loot: ...)` attack, or remove the expectation; a loss that nothing causes would always read 0.00"));
+            }
+            Expectation::Fired(name) => {
+                let known = s.attacks.iter().any(|a| a.kind.name() == name)
+                    || s.links.iter().flat_map(|l| &l.faults).any(|f| f.kind.name() == name);
+                if !known {
+                    let mut names: Vec<&str> = s.attacks.iter().map(|a| a.kind.name()).collect();
+                    names.extend(s.links.iter().flat_map(|l| &l.faults).map(|f| f.kind.name()));
+                    let d = c.field(
+                        "Fired(",
+                        name,
+                        format!("no attack or fault named `{name}` in this scenario"),
+                    );
+                    return Err(match super::closest(name, &names) {
+                        Some(k) => d.help(format!("did you mean `{k}`?")),
+                        None if names.is_empty() => {
+                            d.help("this scenario has no attacks or faults")
+                        }
+                        None => d.help(format!("this scenario has: {}", names.join(", "))),
+                    });
+                }
             }
             _ => {}
         }
@@ -465,6 +496,91 @@ fn fault_filters(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                     Some(k) => d.help(format!("did you mean `{k}`?")),
                     None => d.help(format!("terminals on `{}`: {}", l.id, names.join(", "))),
                 });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Attacks must name terminals that exist and can carry them, a cash-out
+/// must have loot to spend, and a card device has no direction or MTI.
+fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
+    let terminals: Vec<(String, &super::TerminalSpec)> = s
+        .shop
+        .terminals
+        .iter()
+        .flat_map(|t| expand_ids(&t.id, t.count).into_iter().map(move |id| (id, t)))
+        .collect();
+    for a in &s.attacks {
+        let written = a.kind.written();
+        let here = Some(written);
+        if a.scope.direction.is_some() || a.scope.mti.is_some() {
+            return Err(c
+                .at(if a.scope.direction.is_some() { "direction:" } else { "mti:" }, here, format!("`{written}` acts on a card reader or at a counter, not on frames: it takes no `direction` or `mti`"))
+                .help("attacks on frames go on a link"));
+        }
+        if let Some(from) = a.scope.from
+            && from >= s.duration
+        {
+            return Err(c.at(
+                written,
+                None,
+                format!("this attack starts at {from}, after the run ends ({})", s.duration),
+            ));
+        }
+        let targets: Vec<&(String, &super::TerminalSpec)> = match &a.scope.terminal {
+            Some(t) => {
+                let Some(found) = terminals.iter().find(|(id, _)| id == t) else {
+                    let names: Vec<&str> = terminals.iter().map(|(id, _)| id.as_str()).collect();
+                    let d = c.field(
+                        "terminal",
+                        t,
+                        format!("`{written}` names terminal `{t}`, which this shop does not have"),
+                    );
+                    return Err(match super::closest(t, &names) {
+                        Some(k) => d.help(format!("did you mean `{k}`?")),
+                        None => d.help(format!("terminals: {}", names.join(", "))),
+                    });
+                };
+                vec![found]
+            }
+            None => terminals.iter().collect(),
+        };
+        let needs = |ok: fn(&super::ReaderSpec) -> bool, what: &str| -> Result<(), Diagnostic> {
+            if let Some((id, _)) = targets.iter().find(|(_, t)| !ok(&t.reader)) {
+                return Err(c
+                    .at(written, None, format!("`{written}` needs {what}, and terminal `{id}` has none"))
+                    .help("name a terminal that has one with `terminal: \"...\"`, or give this one the reader"));
+            }
+            Ok(())
+        };
+        match &a.kind {
+            super::AttackKind::Skimmer { .. } => needs(|r| r.magstripe, "a swipe slot")?,
+            super::AttackKind::Shimmer {} => needs(|r| r.chip, "a chip slot")?,
+            super::AttackKind::PinPadOverlay {} => {}
+            super::AttackKind::CashOut { loot, .. } => {
+                // Where the attacker pays: the named terminal, else the first.
+                if let Some((id, t)) = targets.first()
+                    && !t.reader.magstripe
+                {
+                    return Err(c
+                        .at(written, None, format!("a cash-out pays with copied magstripes, and terminal `{id}` has no swipe slot"))
+                        .help("name a terminal with a magstripe reader with `terminal: \"...\"`"));
+                }
+                let sources: Vec<&str> = s
+                    .attacks
+                    .iter()
+                    .filter(|o| o.kind.is_device())
+                    .map(|o| o.kind.name())
+                    .collect();
+                if !sources.contains(&loot.as_str()) {
+                    let d = c.field("loot", loot, format!("a cash-out spends the loot of `{loot}`, and no such attack steals anything in this scenario"));
+                    return Err(match super::closest(loot, &sources) {
+                        Some(k) => d.help(format!("did you mean `{k}`?")),
+                        None if sources.is_empty() => d.help("add the attack that steals the data: a `Skimmer`, `Shimmer` or `PinPadOverlay`"),
+                        None => d.help(format!("attacks that steal here: {}", sources.join(", "))),
+                    });
+                }
             }
         }
     }

@@ -83,6 +83,10 @@ pub enum SimEvent {
     Deliver(Box<Arrival>),
     /// A frame from outside the world reaches the host.
     External(u64, Vec<u8>),
+    /// An attack (by index) begins (true) or ends.
+    Attack(usize, bool),
+    /// The attacker of a cash-out (by index) comes to pay.
+    CashOut(usize),
     /// End of day: settlement and the final checks.
     EndOfDay,
 }

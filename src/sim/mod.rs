@@ -10,6 +10,7 @@
 //! processes the events due in one slice of virtual time; the slice size
 //! changes how often Bevy runs its schedule, never the order of events.
 
+mod attack;
 mod bridge;
 mod clock;
 mod components;
@@ -58,7 +59,7 @@ pub enum SimSet {
 
 /// The ordered phases of startup (order them in `SimPlugin::build` when
 /// adding one): links, then the host, then the shop that registers with
-/// it, then the first customers, then the sign-ons.
+/// it, then the first customers, then the attacks, then the sign-ons.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StartupSet {
     /// Links.
@@ -69,6 +70,8 @@ pub enum StartupSet {
     Shop,
     /// First arrivals.
     Traffic,
+    /// The attacks' timeline.
+    Attacks,
     /// Sign-ons.
     SignOn,
 }
@@ -123,6 +126,7 @@ impl Plugin for SimPlugin {
                     StartupSet::Host,
                     StartupSet::Shop,
                     StartupSet::Traffic,
+                    StartupSet::Attacks,
                     StartupSet::SignOn,
                 )
                     .chain(),
@@ -133,6 +137,7 @@ impl Plugin for SimPlugin {
             )
             .add_systems(Update, step.in_set(SimSet::Step))
             .add_plugins((
+                attack::plugin,
                 bridge::plugin,
                 host::plugin,
                 journal::plugin,
@@ -169,6 +174,8 @@ fn handle(world: &mut World, ctx: &mut Ctx, ev: SimEvent) {
             };
             link::transmit(world, ctx, tx);
         }
+        SimEvent::Attack(i, start) => attack::on_attack(world, ctx, i, start),
+        SimEvent::CashOut(i) => attack::on_cash_out(world, ctx, i),
         SimEvent::EndOfDay => host::end_of_day(world, ctx),
     }
 }

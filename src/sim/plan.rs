@@ -100,6 +100,29 @@ pub fn link_scope(s: &ScopeSpec) -> Scope {
     }
 }
 
+/// An attack to stage.
+#[derive(Debug, Clone)]
+pub struct AttackPlan {
+    /// What it does.
+    pub kind: crate::scenario::AttackKind,
+    /// When it begins.
+    pub from: Duration,
+    /// When it ends (None: with the run).
+    pub until: Option<Duration>,
+    /// The terminals it is fitted to, or (a cash-out) where it pays first,
+    /// as indices into [`Plan::terminals`].
+    pub terminals: Vec<usize>,
+    /// The attacks whose loot a cash-out spends, as indices into [`Plan::attacks`].
+    pub sources: Vec<usize>,
+}
+
+impl AttackPlan {
+    /// Its name ("skimmer").
+    pub fn name(&self) -> &'static str {
+        crate::scenario::Kind::name(&self.kind)
+    }
+}
+
 /// Everything the world is built from.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -138,6 +161,10 @@ pub struct Plan {
     pub settle_after: Duration,
     /// Every link fault as this seed runs it (ranges drawn), for the journal.
     pub faults: Vec<String>,
+    /// Attacks, in the scenario's order.
+    pub attacks: Vec<AttackPlan>,
+    /// The scenario's lesson key.
+    pub lesson: Option<String>,
 }
 
 /// A key from the scenario, or one derived from the seed and its name.
@@ -260,6 +287,8 @@ impl Plan {
         // The host must remember approvals and early reversals for as long
         // as a reversal or a held frame can still arrive.
         host.reversal_keep = host.reversal_keep.max(settle_after);
+        let attacks =
+            attack_plans(s, &terminals.iter().map(|t| t.config.tid.clone()).collect::<Vec<_>>());
         Ok(Self {
             name: s.name.clone(),
             seed,
@@ -277,8 +306,43 @@ impl Plan {
             expect: s.expect.clone(),
             settle_after,
             faults: fault_texts,
+            attacks,
+            lesson: s.lesson.clone(),
         })
     }
+}
+
+/// Where each attack acts and whose loot a cash-out spends (the scenario was
+/// validated: names resolve).
+fn attack_plans(s: &Scenario, terminal_ids: &[String]) -> Vec<AttackPlan> {
+    use crate::scenario::Kind;
+    s.attacks
+        .iter()
+        .map(|a| {
+            let terminals: Vec<usize> = match &a.scope.terminal {
+                Some(t) => terminal_ids.iter().position(|id| id == t).into_iter().collect(),
+                None if a.kind.is_device() => (0..terminal_ids.len()).collect(),
+                None => vec![0],
+            };
+            let sources = match &a.kind {
+                crate::scenario::AttackKind::CashOut { loot, .. } => s
+                    .attacks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| o.kind.is_device() && o.kind.name() == loot)
+                    .map(|(i, _)| i)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            AttackPlan {
+                kind: a.kind.clone(),
+                from: a.scope.from.unwrap_or(Duration::ZERO),
+                until: a.scope.until,
+                terminals,
+                sources,
+            }
+        })
+        .collect()
 }
 
 /// How long after trading ends the run waits for everything to settle:

@@ -309,6 +309,53 @@ pub enum Record {
         /// Request round trip in microseconds.
         round_trip_us: Option<u64>,
     },
+    /// An attack begins: a device is fitted, or the attacker sets out.
+    AttackStarted {
+        /// Its index in the scenario's `attacks`.
+        attack: usize,
+        /// Its name ("skimmer").
+        name: &'static str,
+        /// The terminals it is fitted to or pays at.
+        terminals: Vec<Name>,
+    },
+    /// An attack ends: the device is removed.
+    AttackEnded {
+        /// Its index in the scenario's `attacks`.
+        attack: usize,
+        /// Its name.
+        name: &'static str,
+    },
+    /// An attack took card data or a PIN (never the data itself).
+    Stolen {
+        /// The attack.
+        attack: usize,
+        /// Its name.
+        name: &'static str,
+        /// Where.
+        terminal: Name,
+        /// The purchase being made.
+        purchase: Option<u64>,
+        /// The card, masked.
+        pan: String,
+        /// What: "track2", "tag57" or "pin".
+        what: &'static str,
+    },
+    /// The attacker pays with a card made from stolen data, or finds nothing
+    /// left to make one from.
+    CashOut {
+        /// The cash-out attack.
+        attack: usize,
+        /// Where.
+        terminal: Name,
+        /// The purchase (None: no usable loot yet).
+        purchase: Option<u64>,
+        /// The copied card, masked.
+        pan: Option<String>,
+        /// The copy was made from chip data (tag 57, with its iCVV).
+        from_chip: bool,
+        /// The attacker knows the PIN.
+        pin_known: bool,
+    },
     /// The monitor raised an alert.
     Alert {
         /// Kind.

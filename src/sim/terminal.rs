@@ -134,6 +134,7 @@ fn drive(
     if let Some(p) = purchase {
         session(world, ctx, term, p, n, apdus);
     }
+    super::attack::collect(world, ctx, term, purchase);
     apply(world, ctx, term, outs, apdu_time(world, n));
 }
 
@@ -190,6 +191,11 @@ pub(super) fn on_pin(world: &mut World, ctx: &mut Ctx, term: Entity) {
     };
     let tid = world.get::<Terminal>(term).map(|t| t.id.clone()).unwrap_or_default();
     ctx.record(Record::PinEntered { terminal: tid, purchase: visit.purchase.id, typo });
+    if !world.resource::<PlanRes>().0.attacks.is_empty()
+        && let Some(pan) = world.get::<PaymentCard>(visit.cardholder).map(|c| c.0.data.pan.clone())
+    {
+        super::attack::pin_typed(world, ctx, term, &pan, &pin);
+    }
     let now = ctx.now;
     drive(world, ctx, term, |core, chan, outs| core.pin_entered(now, Some(&pin), chan, outs));
 }

@@ -29,6 +29,17 @@ pub trait CardTap: Send + Sync + std::fmt::Debug {
     fn swipe(&mut self, card: &mut dyn CardChannel) -> Option<String> {
         card.swipe()
     }
+
+    /// The attack that fitted it (its index in the scenario), so the driver
+    /// can remove it when the attack's window ends.
+    fn owner(&self) -> Option<usize> {
+        None
+    }
+
+    /// What it copied since last asked.
+    fn take(&mut self) -> Vec<crate::attack::Theft> {
+        Vec::new()
+    }
 }
 
 /// A channel seen through one tap.

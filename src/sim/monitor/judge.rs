@@ -33,6 +33,9 @@ impl Monitor {
                 self.responses.get(&ResponseCode::from_code(code)).copied().unwrap_or(0)
             }
             EventKind::Alert(a) => self.alert_counts.get(a).copied().unwrap_or(0),
+            EventKind::Stolen => self.tallied(Evidence::Stolen),
+            EventKind::CashOutApproved => self.tallied(Evidence::CashOutApproved),
+            EventKind::CashOutDeclined => self.tallied(Evidence::CashOutDeclined),
         }
     }
 
@@ -53,6 +56,9 @@ impl Monitor {
             EventKind::FrameDropped => Evidence::Dropped,
             EventKind::FrameDelayed => Evidence::Delayed,
             EventKind::FrameReordered => Evidence::Held,
+            EventKind::Stolen => Evidence::Stolen,
+            EventKind::CashOutApproved => Evidence::CashOutApproved,
+            EventKind::CashOutDeclined => Evidence::CashOutDeclined,
             EventKind::Alert(a) => {
                 return self
                     .alerts
@@ -65,6 +71,37 @@ impl Monitor {
             _ => return Vec::new(),
         };
         self.evidence.get(&key).cloned().unwrap_or_default()
+    }
+
+    fn fraud_loss(&self) -> Money {
+        Money(self.attacks.iter().map(|a| a.loss.0).fold(0, i64::saturating_add))
+    }
+
+    /// How often the attack or fault `name` acted.
+    fn fired(&self, name: &str) -> u64 {
+        let attacks: u64 = self.attacks.iter().filter(|a| a.attack == name).map(|a| a.fired).sum();
+        attacks + self.faults.get(name).copied().unwrap_or(0)
+    }
+
+    /// Attacks and faults set up that never acted.
+    fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for (i, a) in self.attacks.iter().enumerate() {
+            if a.fired == 0 {
+                w.push(format!(
+                    "attack {} (`{}`) never fired: the run did not exercise it",
+                    i + 1,
+                    a.attack
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &self.fault_names {
+            if seen.insert(*f) && self.faults.get(*f).copied().unwrap_or(0) == 0 {
+                w.push(format!("fault `{f}` never fired: the run did not exercise it"));
+            }
+        }
+        w
     }
 
     /// Judges the run and builds the report.
@@ -120,7 +157,11 @@ impl Monitor {
             responses: self.responses.iter().map(|(k, v)| (k.code(), *v)).collect(),
             faults: self.faults.clone(),
             latency,
-            fraud_loss: Money::ZERO,
+            fraud_loss: self.fraud_loss(),
+            attacks: self.attacks.clone(),
+            loot: self.loot.clone(),
+            warnings: self.warnings(),
+            lesson: self.lesson.clone(),
             alerts: self.alerts.clone(),
             settlement: self.settlement.clone(),
             ledger: (self.ledger.0, self.ledger.1),
@@ -278,15 +319,26 @@ impl Monitor {
                     )
                 }
             }
-            // Nothing computes a fraud loss until a scenario models an
-            // attacker: an expectation that cannot be evaluated fails.
-            Expectation::FraudLossAtMost(max) => ok(
-                false,
-                format!(
-                    "cannot be evaluated: no attack in this scenario, so no fraud loss is measured (limit {max})"
-                ),
-                vec![],
-            ),
+            Expectation::FraudLossAtMost(max) => {
+                let loss = self.fraud_loss();
+                let by: Vec<String> = self
+                    .attacks
+                    .iter()
+                    .filter(|a| a.loss.0 > 0)
+                    .map(|a| format!("{} {} ({} approved)", a.attack, a.loss, a.approved))
+                    .collect();
+                let detail =
+                    if by.is_empty() { String::new() } else { format!(": {}", by.join(", ")) };
+                ok(
+                    loss <= *max,
+                    format!("fraud loss {loss} (at most {max}){detail}"),
+                    self.evidence.get(&Evidence::CashOutApproved).cloned().unwrap_or_default(),
+                )
+            }
+            Expectation::Fired(name) => {
+                let n = self.fired(name);
+                ok(n >= 1, format!("`{name}` fired {n} times"), vec![])
+            }
             Expectation::AlertWithin(kind, within) => {
                 let first = self.alerts.iter().find(|a| a.alert == *kind);
                 match (first, self.first_cause.get(kind)) {

@@ -51,6 +51,12 @@ enum Evidence {
     Injected,
     /// The run stopped with frames in flight or reversals undelivered.
     Unsettled,
+    /// An attack took card data or a PIN.
+    Stolen,
+    /// A purchase with a copied card was approved.
+    CashOutApproved,
+    /// A purchase with a copied card was refused.
+    CashOutDeclined,
 }
 
 impl Evidence {
@@ -76,6 +82,8 @@ struct Track {
     amount: i64,
     completed_at: u64,
     first_event: u64,
+    /// The cash-out attack that made it, if an attacker paid.
+    fraud: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +91,9 @@ struct Burst {
     times: VecDeque<SimTime>,
     raised: bool,
 }
+
+/// How many cards of loot a report lists.
+const MAX_LOOT_ROWS: usize = 1000;
 
 /// How many alert rows a report keeps.
 const MAX_ALERT_ROWS: usize = 1000;
@@ -125,6 +136,13 @@ pub struct Monitor {
     unsettled_purchases: Vec<u64>,
     /// What could not be built (the run fails).
     setup_failures: Vec<String>,
+    /// Each attack: its name and what it did.
+    attacks: Vec<crate::report::AttackRow>,
+    /// The cards the attackers took, by masked PAN, in the order first seen.
+    loot: Vec<crate::report::LootRow>,
+    /// Each configured fault's name, to warn about those that never fired.
+    fault_names: Vec<&'static str>,
+    lesson: Option<String>,
 }
 
 /// Installs the monitor for the plan in the app.
@@ -176,6 +194,26 @@ impl Monitor {
             lost: Vec::new(),
             unsettled_purchases: Vec::new(),
             setup_failures: Vec::new(),
+            attacks: plan
+                .attacks
+                .iter()
+                .map(|a| crate::report::AttackRow {
+                    attack: a.name().into(),
+                    fired: 0,
+                    nothing_to_copy: 0,
+                    approved: 0,
+                    declined: 0,
+                    loss: Money::ZERO,
+                })
+                .collect(),
+            loot: Vec::new(),
+            fault_names: plan
+                .links
+                .iter()
+                .flat_map(|l| &l.faults)
+                .map(|(k, _)| crate::scenario::Kind::name(k))
+                .collect(),
+            lesson: plan.lesson.clone(),
         }
     }
 
@@ -396,6 +434,49 @@ impl Monitor {
                 }
             }
             Record::SetupFailed { what } => self.setup_failures.push(what.clone()),
+            Record::Stolen { attack, name, pan, what, .. } => {
+                if let Some(a) = self.attacks.get_mut(*attack) {
+                    a.fired += 1;
+                }
+                self.note(Evidence::Stolen, seq);
+                let row = match self.loot.iter().position(|r| r.pan == *pan) {
+                    Some(i) => Some(i),
+                    None if self.loot.len() < MAX_LOOT_ROWS => {
+                        self.loot.push(crate::report::LootRow {
+                            pan: pan.clone(),
+                            what: Vec::new(),
+                            by: Vec::new(),
+                        });
+                        Some(self.loot.len() - 1)
+                    }
+                    None => None,
+                };
+                if let Some(r) = row.and_then(|i| self.loot.get_mut(i)) {
+                    if !r.what.contains(what) {
+                        r.what.push(what);
+                    }
+                    if !r.by.iter().any(|b| b == name) {
+                        r.by.push((*name).into());
+                    }
+                }
+            }
+            Record::CashOut { attack, purchase: Some(p), .. } => {
+                if let Some(a) = self.attacks.get_mut(*attack) {
+                    a.fired += 1;
+                }
+                let tr = self
+                    .purchases
+                    .entry(*p)
+                    .or_insert(Track { first_event: seq, ..Track::default() });
+                tr.fraud = u32::try_from(*attack).ok();
+            }
+            // The attacker came, but had no card to copy: it acted, and failed.
+            Record::CashOut { attack, purchase: None, .. } => {
+                if let Some(a) = self.attacks.get_mut(*attack) {
+                    a.fired += 1;
+                    a.nothing_to_copy += 1;
+                }
+            }
             Record::RunFinished { in_flight, in_flight_purchases, pending_reversals, .. } => {
                 self.counts.in_flight_at_end = *in_flight;
                 self.counts.pending_reversals_at_end = *pending_reversals;
@@ -434,6 +515,17 @@ impl Monitor {
             self.note(Evidence::Double, at);
         }
         let approved = tr.outcome == Some(Outcome::Approved);
+        if let Some(a) = tr.fraud.and_then(|i| self.attacks.get_mut(i as usize)) {
+            let charged = tr.amount.saturating_mul(i64::from(net.max(0)));
+            a.loss = Money(a.loss.0.saturating_add(charged));
+            if approved {
+                a.approved += 1;
+            } else {
+                a.declined += 1;
+            }
+            let what = if approved { Evidence::CashOutApproved } else { Evidence::CashOutDeclined };
+            self.note(what, at);
+        }
         if (approved && net == 0) || (!approved && net >= 1) {
             if self.lost.len() < 5 {
                 self.lost.push((id, at, approved, tr.refund));

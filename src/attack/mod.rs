@@ -1,0 +1,292 @@
+//! Attacks on the shop, sans IO. A device fitted between card and terminal is
+//! a [`CardTap`](crate::terminal::CardTap) that copies what passes through it
+//! (a skimmer on the swipe path, a shimmer on the chip contacts); what an
+//! attacker steals is a [`Theft`], and the [`Loot`] is what they can cash out
+//! later: card data with, when they saw it, the PIN. The sim fits and removes
+//! the devices on the scenario's timeline and sends the attacker back to pay
+//! with what they took.
+
+use crate::card::Interface;
+use crate::protocol::apdu::ins;
+use crate::protocol::pan::mask_pan;
+use crate::protocol::tlv;
+use crate::protocol::track::Track2;
+use crate::terminal::{CardChannel, CardTap};
+
+/// What one theft took.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Stolen {
+    /// Track 2 as the magstripe carries it (CVV included).
+    Track2(String),
+    /// The chip's track 2 equivalent (tag 57): its CVV field is the iCVV.
+    Tag57(String),
+    /// A PIN, seen typed or read in clear from a VERIFY.
+    Pin(String),
+}
+
+impl std::fmt::Debug for Stolen {
+    // Loot is card data: never printed in clear.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Track2(t) => write!(f, "Track2({})", masked_track(t)),
+            Self::Tag57(t) => write!(f, "Tag57({})", masked_track(t)),
+            Self::Pin(_) => f.write_str("Pin(****)"),
+        }
+    }
+}
+
+impl Stolen {
+    /// What it is, for journals and reports.
+    pub fn what(&self) -> &'static str {
+        match self {
+            Self::Track2(_) => "track2",
+            Self::Tag57(_) => "tag57",
+            Self::Pin(_) => "pin",
+        }
+    }
+}
+
+/// One theft: what was taken from which card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Theft {
+    /// The card's PAN (the key the attacker joins data by).
+    pub pan: String,
+    /// What was taken.
+    pub stolen: Stolen,
+}
+
+/// Track data with the PAN masked and everything after it hidden.
+pub fn masked_track(t: &str) -> String {
+    let pan = t.split(['=', 'D']).next().unwrap_or("");
+    format!("{}=****", mask_pan(pan))
+}
+
+/// A skimmer on the swipe path: copies every track 2 that passes the head.
+#[derive(Debug)]
+pub struct Skimmer {
+    owner: usize,
+    taken: Vec<Theft>,
+}
+
+impl Skimmer {
+    /// A skimmer fitted by attack `owner`.
+    pub fn new(owner: usize) -> Self {
+        Self { owner, taken: Vec::new() }
+    }
+}
+
+impl CardTap for Skimmer {
+    fn name(&self) -> &'static str {
+        "skimmer"
+    }
+
+    fn owner(&self) -> Option<usize> {
+        Some(self.owner)
+    }
+
+    fn swipe(&mut self, card: &mut dyn CardChannel) -> Option<String> {
+        let track = card.swipe();
+        if let Some(t) = &track
+            && let Ok(t2) = Track2::parse(t)
+        {
+            self.taken.push(Theft { pan: t2.pan, stolen: Stolen::Track2(t.clone()) });
+        }
+        track
+    }
+
+    fn take(&mut self) -> Vec<Theft> {
+        std::mem::take(&mut self.taken)
+    }
+}
+
+/// A shimmer on the chip contacts: logs every APDU, and keeps tag 57 from the
+/// records the card returns and the PIN of a plaintext VERIFY. It sees
+/// nothing of an online PIN, which the PIN pad encrypts.
+#[derive(Debug)]
+pub struct Shimmer {
+    owner: usize,
+    pan: Option<String>,
+    pending_pin: Option<String>,
+    taken: Vec<Theft>,
+}
+
+impl Shimmer {
+    /// A shimmer fitted by attack `owner`.
+    pub fn new(owner: usize) -> Self {
+        Self { owner, pan: None, pending_pin: None, taken: Vec::new() }
+    }
+
+    fn steal(&mut self, stolen: Stolen) {
+        match (&self.pan, stolen) {
+            (Some(pan), s) => self.taken.push(Theft { pan: pan.clone(), stolen: s }),
+            // A PIN before the card's number was read: kept until it is.
+            (None, Stolen::Pin(p)) => self.pending_pin = Some(p),
+            (None, _) => {}
+        }
+    }
+}
+
+impl CardTap for Shimmer {
+    fn name(&self) -> &'static str {
+        "shimmer"
+    }
+
+    fn owner(&self) -> Option<usize> {
+        Some(self.owner)
+    }
+
+    fn power_on(&mut self, interface: Interface, card: &mut dyn CardChannel) -> Vec<u8> {
+        self.pan = None;
+        self.pending_pin = None;
+        card.power_on(interface)
+    }
+
+    fn transmit(&mut self, capdu: &[u8], card: &mut dyn CardChannel) -> Vec<u8> {
+        let rapdu = card.transmit(capdu);
+        let ins = capdu.get(1).copied();
+        if ins == Some(ins::VERIFY)
+            && capdu.get(3) == Some(&0x80)
+            && let Some(block) = capdu.get(5..13)
+            && let Some(pin) = crate::card::plaintext_pin(block)
+        {
+            self.steal(Stolen::Pin(pin));
+        }
+        let ok = rapdu.len() >= 2 && rapdu[rapdu.len() - 2..] == [0x90, 0x00];
+        if ok
+            && ins == Some(ins::READ_RECORD)
+            && let Some(t57) = tlv::find_deep(&rapdu[..rapdu.len() - 2], 0x57)
+            && let Ok(t2) = Track2::parse_tag57(t57)
+        {
+            let first = self.pan.is_none();
+            self.pan = Some(t2.pan.clone());
+            self.steal(Stolen::Tag57(t2.to_field35()));
+            if first && let Some(p) = self.pending_pin.take() {
+                self.steal(Stolen::Pin(p));
+            }
+        }
+        rapdu
+    }
+
+    fn take(&mut self) -> Vec<Theft> {
+        std::mem::take(&mut self.taken)
+    }
+}
+
+/// One card as the attacker holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Haul {
+    /// The PAN.
+    pub pan: String,
+    /// Track data to write onto a blank card (a magstripe track, else a
+    /// tag 57 image), if any was stolen.
+    pub track: Option<String>,
+    /// Whether the track came from the chip (its CVV is an iCVV).
+    pub from_chip: bool,
+    /// The PIN, if seen.
+    pub pin: Option<String>,
+    /// The attacks that took part of it (indices in the scenario), in order.
+    pub sources: Vec<usize>,
+    /// Already cashed out.
+    pub used: bool,
+}
+
+/// Everything stolen in a run, joined by card, in the order first seen.
+#[derive(Debug, Clone, Default)]
+pub struct Loot {
+    cards: Vec<Haul>,
+}
+
+impl Loot {
+    /// Adds a theft by attack `source`. Returns true when it was new data.
+    pub fn add(&mut self, source: usize, t: Theft) -> bool {
+        let i = match self.cards.iter().position(|h| h.pan == t.pan) {
+            Some(i) => i,
+            None => {
+                self.cards.push(Haul {
+                    pan: t.pan.clone(),
+                    track: None,
+                    from_chip: false,
+                    pin: None,
+                    sources: Vec::new(),
+                    used: false,
+                });
+                self.cards.len() - 1
+            }
+        };
+        let h = &mut self.cards[i];
+        if !h.sources.contains(&source) {
+            h.sources.push(source);
+        }
+        match t.stolen {
+            // A magstripe track is the better copy: it carries the real CVV.
+            Stolen::Track2(s) => {
+                let new = h.track.as_deref() != Some(&s);
+                h.track = Some(s);
+                h.from_chip = false;
+                new
+            }
+            Stolen::Tag57(s) if h.track.is_none() => {
+                h.track = Some(s);
+                h.from_chip = true;
+                true
+            }
+            Stolen::Tag57(_) => false,
+            Stolen::Pin(p) => {
+                let new = h.pin.as_deref() != Some(&p);
+                h.pin = Some(p);
+                new
+            }
+        }
+    }
+
+    /// The next card not yet cashed out that one of `sources` helped steal
+    /// and that can be written onto a blank (it has track data); marks it used.
+    pub fn next_usable(&mut self, sources: &[usize]) -> Option<Haul> {
+        let h = self.cards.iter_mut().find(|h| {
+            !h.used && h.track.is_some() && h.sources.iter().any(|s| sources.contains(s))
+        })?;
+        h.used = true;
+        Some(h.clone())
+    }
+
+    /// Every card held, in the order first seen.
+    pub fn cards(&self) -> &[Haul] {
+        &self.cards
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pin_seen_on_camera_joins_the_track_skimmed_from_the_same_card() {
+        let mut loot = Loot::default();
+        let pan = "4761739001010119".to_string();
+        assert!(
+            loot.add(
+                0,
+                Theft { pan: pan.clone(), stolen: Stolen::Track2(format!("{pan}=2512201")) }
+            )
+        );
+        assert!(loot.add(1, Theft { pan: pan.clone(), stolen: Stolen::Pin("1234".into()) }));
+        let h = loot.next_usable(&[1]).expect("usable through the camera's source");
+        assert_eq!(h.pin.as_deref(), Some("1234"));
+        assert_eq!(h.sources, vec![0, 1]);
+        assert!(loot.next_usable(&[0, 1]).is_none(), "a card is cashed out once");
+    }
+
+    #[test]
+    fn a_pin_alone_cannot_be_cashed_out() {
+        let mut loot = Loot::default();
+        loot.add(0, Theft { pan: "4761739001010119".into(), stolen: Stolen::Pin("1234".into()) });
+        assert!(loot.next_usable(&[0]).is_none());
+    }
+
+    #[test]
+    fn loot_never_prints_card_data_in_clear() {
+        let s = format!("{:?}", Stolen::Track2("4761739001010119=25122011234567890".into()));
+        assert!(!s.contains("4761739001010119") && !s.contains("1234567890"), "{s}");
+        assert_eq!(format!("{:?}", Stolen::Pin("1234".into())), "Pin(****)");
+    }
+}

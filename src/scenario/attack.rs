@@ -1,0 +1,150 @@
+//! Attacks as a scenario writes them: a kind with its own parameters, plus
+//! the window and filter every kind shares ([`Scoped`]): `from` and `until`
+//! say when the device is fitted or the attacker acts, `terminal` which
+//! terminal it is fitted to (default: every one) or where the attacker pays.
+//! This file is the one place an attack kind is named.
+
+use serde::ser::SerializeStructVariant;
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::scoped::{Kind, Scoped};
+use crate::money::Money;
+use crate::time::Duration;
+
+/// An attack with its window and target.
+pub type AttackSpec = Scoped<AttackKind>;
+
+/// What an attack does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum AttackKind {
+    /// An overlay on the swipe slot copies track 2 of every card swiped
+    /// through it; with `pin_camera`, a hidden camera films the PINs typed.
+    Skimmer {
+        /// A camera sees the PIN pad too. Default false.
+        #[serde(default)]
+        pin_camera: bool,
+    },
+    /// A shim in the chip slot logs the APDUs on the contacts: tag 57 (track 2
+    /// with the iCVV) and any plaintext offline PIN sent in VERIFY.
+    Shimmer {},
+    /// A keypad overlay on the PIN pad records every PIN typed.
+    PinPadOverlay {},
+    /// The attacker pays at `terminal` with blank cards written from what
+    /// `loot` (another attack's kind, e.g. "skimmer") stole: one card every
+    /// `every`, at most `attempts` cards, `amount` each. A copy of a chip card
+    /// has no chip: the terminal falls back to the magstripe.
+    CashOut {
+        /// The attack whose loot is used ("skimmer", "shimmer", "pin_pad_overlay").
+        loot: String,
+        /// Cards tried at most. Default 10.
+        #[serde(default = "ten")]
+        attempts: u32,
+        /// Spent per card. Default "150.00".
+        #[serde(default = "default_amount")]
+        amount: Money,
+        /// Time between cards. Default "2m".
+        #[serde(default = "two_minutes")]
+        every: Duration,
+    },
+}
+
+fn ten() -> u32 {
+    10
+}
+fn default_amount() -> Money {
+    Money(15_000)
+}
+fn two_minutes() -> Duration {
+    Duration::from_secs(120)
+}
+
+/// Every attack kind's name, as reports, journals and `loot` spell it.
+pub const ATTACK_NAMES: &[&str] = &["skimmer", "shimmer", "pin_pad_overlay", "cash_out"];
+
+impl Kind for AttackKind {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Skimmer { .. } => "skimmer",
+            Self::Shimmer {} => "shimmer",
+            Self::PinPadOverlay {} => "pin_pad_overlay",
+            Self::CashOut { .. } => "cash_out",
+        }
+    }
+
+    fn problem(&self) -> Option<String> {
+        match self {
+            Self::CashOut { attempts: 0, .. } => Some("`attempts` must be at least 1".into()),
+            Self::CashOut { attempts, .. } if *attempts > 100_000 => {
+                Some(format!("`attempts` is at most 100000, not {attempts}"))
+            }
+            Self::CashOut { amount, .. } if amount.0 <= 0 => {
+                Some("`amount` must be more than 0.00".into())
+            }
+            Self::CashOut { every, .. } if every.micros() < 1_000_000 => {
+                Some("`every` must be at least 1s".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl AttackKind {
+    /// Whether it is a device fitted to a terminal's reader or PIN pad.
+    pub fn is_device(&self) -> bool {
+        !matches!(self, Self::CashOut { .. })
+    }
+
+    /// Whether it sees the PINs typed on the PIN pad.
+    pub fn sees_pins(&self) -> bool {
+        matches!(self, Self::Skimmer { pin_camera: true } | Self::PinPadOverlay {})
+    }
+
+    /// The kind as the file spells it ("Skimmer").
+    pub fn written(&self) -> &'static str {
+        match self {
+            Self::Skimmer { .. } => "Skimmer",
+            Self::Shimmer {} => "Shimmer",
+            Self::PinPadOverlay {} => "PinPadOverlay",
+            Self::CashOut { .. } => "CashOut",
+        }
+    }
+}
+
+/// Written back out the way it is read: `Skimmer(pin_camera: true, from: "1h")`.
+impl Serialize for AttackSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let sc = &self.scope;
+        let (index, n) = match &self.kind {
+            AttackKind::Skimmer { .. } => (0, 1),
+            AttackKind::Shimmer {} => (1, 0),
+            AttackKind::PinPadOverlay {} => (2, 0),
+            AttackKind::CashOut { .. } => (3, 4),
+        };
+        let n = n
+            + usize::from(sc.from.is_some())
+            + usize::from(sc.until.is_some())
+            + usize::from(sc.terminal.is_some());
+        let mut v = s.serialize_struct_variant("AttackKind", index, self.kind.written(), n)?;
+        match &self.kind {
+            AttackKind::Skimmer { pin_camera } => v.serialize_field("pin_camera", pin_camera)?,
+            AttackKind::CashOut { loot, attempts, amount, every } => {
+                v.serialize_field("loot", loot)?;
+                v.serialize_field("attempts", attempts)?;
+                v.serialize_field("amount", amount)?;
+                v.serialize_field("every", every)?;
+            }
+            AttackKind::Shimmer {} | AttackKind::PinPadOverlay {} => {}
+        }
+        if let Some(from) = sc.from {
+            v.serialize_field("from", &from)?;
+        }
+        if let Some(until) = sc.until {
+            v.serialize_field("until", &until)?;
+        }
+        if let Some(t) = &sc.terminal {
+            v.serialize_field("terminal", t)?;
+        }
+        v.end()
+    }
+}

@@ -1,0 +1,224 @@
+//! The scenario's attacks in the world: devices fitted to terminals and
+//! removed on the scenario's timeline, what they copy gathered into the
+//! attacker's loot, and the attacker coming back to pay with it.
+
+use bevy::prelude::*;
+
+use super::components::*;
+use super::event::{Ctx, SimEvent};
+use super::record::Record;
+use super::{Dispatch, terminal};
+use crate::attack::{Loot, Shimmer, Skimmer, Theft};
+use crate::card::Card;
+use crate::protocol::pan::mask_pan;
+use crate::scenario::AttackKind;
+use crate::terminal::{CardTap, Presentation, Purchase};
+use crate::time::SimTime;
+
+/// The cardholder number journals give the attacker.
+pub const ATTACKER: u32 = u32::MAX;
+
+/// What the attackers hold and which attacks are under way.
+#[derive(Resource, Debug, Default)]
+pub struct Attacks {
+    /// Everything stolen so far.
+    pub loot: Loot,
+    /// Whether each attack is under way.
+    pub active: Vec<bool>,
+}
+
+/// Schedules every attack's start, end and cash-out visits.
+fn schedule(world: &mut World) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    world.insert_resource(Attacks {
+        loot: Loot::default(),
+        active: vec![false; plan.attacks.len()],
+    });
+    let end = plan.duration;
+    let ctx: &mut Ctx = &mut world.resource_mut::<Dispatch>().into_inner().0;
+    for (i, a) in plan.attacks.iter().enumerate() {
+        let until = a.until.unwrap_or(end).min(end);
+        ctx.at(SimTime(a.from.micros()), SimEvent::Attack(i, true));
+        if a.until.is_some_and(|u| u < end) {
+            ctx.at(SimTime(until.micros()), SimEvent::Attack(i, false));
+        }
+        if let AttackKind::CashOut { attempts, every, .. } = &a.kind {
+            for k in 0..u64::from(*attempts) {
+                let t = a.from.micros().saturating_add(every.micros().saturating_mul(k));
+                if t >= until.micros() {
+                    break;
+                }
+                ctx.at(SimTime(t), SimEvent::CashOut(i));
+            }
+        }
+    }
+}
+
+/// An attack begins (`start`) or ends: devices are fitted or removed.
+pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let Some(a) = plan.attacks.get(i) else { return };
+    let terms = world.resource::<Directory>().terminals.clone();
+    let mut names = Vec::new();
+    for &t in &a.terminals {
+        let Some(&e) = terms.get(t) else { continue };
+        let Some(mut term) = world.get_mut::<Terminal>(e) else { continue };
+        names.push(term.id.clone());
+        if start {
+            let tap: Option<Box<dyn CardTap>> = match a.kind {
+                AttackKind::Skimmer { .. } => Some(Box::new(Skimmer::new(i))),
+                AttackKind::Shimmer {} => Some(Box::new(Shimmer::new(i))),
+                _ => None,
+            };
+            // The device nearest the card: a shim sits on the contacts, a
+            // skimmer in the slot's mouth.
+            if let Some(tap) = tap {
+                term.taps.insert(0, tap);
+            }
+        } else {
+            term.taps.retain(|t| t.owner() != Some(i));
+        }
+    }
+    if let Some(flag) = world.resource_mut::<Attacks>().active.get_mut(i) {
+        *flag = start;
+    }
+    ctx.record(if start {
+        Record::AttackStarted { attack: i, name: a.name(), terminals: names }
+    } else {
+        Record::AttackEnded { attack: i, name: a.name() }
+    });
+}
+
+/// Collects what the devices at `term` copied during the last card step.
+pub(super) fn collect(world: &mut World, ctx: &mut Ctx, term: Entity, purchase: Option<u64>) {
+    let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
+    if t.taps.is_empty() {
+        return;
+    }
+    let tid = t.id.clone();
+    let mut taken: Vec<(usize, Theft)> = Vec::new();
+    for tap in t.taps.iter_mut() {
+        if let Some(owner) = tap.owner() {
+            taken.extend(tap.take().into_iter().map(|th| (owner, th)));
+        }
+    }
+    for (owner, theft) in taken {
+        steal(world, ctx, owner, &tid, purchase, theft);
+    }
+}
+
+fn steal(
+    world: &mut World,
+    ctx: &mut Ctx,
+    attack: usize,
+    terminal: &super::record::Name,
+    purchase: Option<u64>,
+    theft: Theft,
+) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let name = plan.attacks.get(attack).map_or("attack", |a| a.name());
+    let pan = mask_pan(&theft.pan);
+    let what = theft.stolen.what();
+    world.resource_mut::<Attacks>().loot.add(attack, theft);
+    ctx.record(Record::Stolen { attack, name, terminal: terminal.clone(), purchase, pan, what });
+}
+
+/// The customer at `term` typed `typed`: a camera or keypad overlay there sees it.
+pub(super) fn pin_typed(world: &mut World, ctx: &mut Ctx, term: Entity, pan: &str, typed: &str) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let Some(index) = world.resource::<Directory>().terminals.iter().position(|&e| e == term)
+    else {
+        return;
+    };
+    let watching: Vec<usize> = {
+        let attacks = world.resource::<Attacks>();
+        plan.attacks
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| {
+                a.kind.sees_pins()
+                    && attacks.active.get(*i).copied().unwrap_or(false)
+                    && a.terminals.contains(&index)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    };
+    if watching.is_empty() {
+        return;
+    }
+    let Some(tid) = world.get::<Terminal>(term).map(|t| t.id.clone()) else { return };
+    let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase.id);
+    for i in watching {
+        let theft =
+            Theft { pan: pan.to_string(), stolen: crate::attack::Stolen::Pin(typed.into()) };
+        steal(world, ctx, i, &tid, purchase, theft);
+    }
+}
+
+/// The attacker of cash-out `i` comes to pay with the next copied card.
+pub(super) fn on_cash_out(world: &mut World, ctx: &mut Ctx, i: usize) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let Some(a) = plan.attacks.get(i) else { return };
+    let AttackKind::CashOut { amount, .. } = &a.kind else { return };
+    let Some(&term) =
+        a.terminals.first().and_then(|&t| world.resource::<Directory>().terminals.get(t))
+    else {
+        return;
+    };
+    let Some(tid) = world.get::<Terminal>(term).map(|t| t.id.clone()) else { return };
+    let haul = world.resource_mut::<Attacks>().loot.next_usable(&a.sources);
+    let Some((haul, card)) =
+        haul.and_then(|h| Card::forged(h.track.as_deref().unwrap_or_default()).map(|c| (h, c)))
+    else {
+        ctx.record(Record::CashOut {
+            attack: i,
+            terminal: tid,
+            purchase: None,
+            pan: None,
+            from_chip: false,
+            pin_known: false,
+        });
+        return;
+    };
+    // Without the PIN, the attacker tries the commonest one.
+    let pin = haul.pin.clone().unwrap_or_else(|| "1234".into());
+    let holder = world
+        .spawn((Cardholder { index: ATTACKER, pin, typo: 0.0, busy: true }, PaymentCard(card)))
+        .id();
+    let id = {
+        let mut st = world.resource_mut::<TrafficState>();
+        st.next_purchase += 1;
+        st.next_purchase
+    };
+    ctx.record(Record::CashOut {
+        attack: i,
+        terminal: tid.clone(),
+        purchase: Some(id),
+        pan: Some(mask_pan(&haul.pan)),
+        from_chip: haul.from_chip,
+        pin_known: haul.pin.is_some(),
+    });
+    let purchase =
+        Purchase { id, amount: *amount, refund: false, presentation: Presentation::Swipe };
+    let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
+    let queue = t.queue.len() + usize::from(t.current.is_some());
+    t.queue.push_back(Visit { purchase, cardholder: holder, attempts: 0 });
+    let idle = t.current.is_none();
+    ctx.record(Record::CustomerArrived {
+        terminal: tid,
+        purchase: id,
+        cardholder: ATTACKER,
+        amount: *amount,
+        refund: false,
+        presentation: Presentation::Swipe,
+        queue,
+    });
+    if idle {
+        terminal::serve_next(world, ctx, term);
+    }
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<Attacks>()
+        .add_systems(Startup, schedule.in_set(super::StartupSet::Attacks));
+}

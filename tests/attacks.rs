@@ -1,0 +1,169 @@
+//! The attack catalogue: each scenario reaches its designed outcome, and the
+//! same run with its key defence switched off shows the damage the defence
+//! prevented.
+
+use crate::util::{lines_of, run_text, scenario};
+use possim::money::Money;
+use possim::time::Duration;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The scenario with one issuer rule taken out of its `rules: [...]`.
+fn without_rule(text: &str, rule: &str) -> String {
+    let out = text.replacen(&format!("{rule}, "), "", 1).replacen(&format!(", {rule}"), "", 1);
+    assert_ne!(out, text, "{rule} was not in the scenario's rules");
+    out
+}
+
+fn attack<'a>(r: &'a possim::RunReport, name: &str) -> &'a possim::report::AttackRow {
+    r.attacks.iter().find(|a| a.attack == name).unwrap_or_else(|| panic!("no attack {name}"))
+}
+
+#[test]
+fn a_skimmer_copies_swiped_cards_and_only_the_chipless_copies_are_cashed_out() {
+    let (r, journal) = run_text(&scenario("skimmer-magstripe.ron"), None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let skim = attack(&r, "skimmer");
+    let cash = attack(&r, "cash_out");
+    assert!(skim.fired > 0 && cash.fired == 20, "{:?}", r.attacks);
+    // Copies of chip cards fall back to the stripe and are refused (05).
+    assert!(cash.declined > 0, "{cash:?}");
+    // Copies of magstripe-only cards go through: that is the loss.
+    assert!(cash.approved > 0 && cash.loss == Money(18_000 * cash.approved as i64), "{cash:?}");
+    assert_eq!(r.fraud_loss, cash.loss);
+    // Every theft happened at the fitted terminal, inside the window.
+    let stolen = lines_of(&journal, "stolen");
+    assert!(!stolen.is_empty());
+    for s in &stolen {
+        assert_eq!(s["terminal"], "TERM0001", "{s}");
+        let t = s["t_us"].as_u64().unwrap();
+        assert!((3_600_000_000..5 * 3_600_000_000).contains(&t), "{s}");
+        // Card data stays masked in the journal, and no PIN is written.
+        assert!(s["pan"].as_str().unwrap().contains('*'), "{s}");
+        assert!(s.get("pin").is_none(), "{s}");
+    }
+    assert!(stolen.iter().any(|s| s["what"] == "pin"), "the camera films PINs");
+    // The cash-out purchases are made at the other terminal with fallback.
+    for c in lines_of(&journal, "cash_out") {
+        assert_eq!(c["terminal"], "TERM0002", "{c}");
+    }
+    // The loot in the report is masked.
+    assert!(!r.loot.is_empty() && r.loot.iter().all(|l| l.pan.contains('*')));
+}
+
+#[test]
+fn without_fallback_refusal_the_skimmed_chip_cards_cost_money_too() {
+    let text = scenario("skimmer-magstripe.ron");
+    let (on, _) = run_text(&text, None, MINUTE);
+    let (off, _) = run_text(&without_rule(&text, "RefuseFallbackForChipCards"), None, MINUTE);
+    let (a, b) = (attack(&on, "cash_out"), attack(&off, "cash_out"));
+    assert!(b.approved > a.approved, "on {a:?}, off {b:?}");
+    assert!(off.fraud_loss > on.fraud_loss, "{} vs {}", off.fraud_loss, on.fraud_loss);
+    assert!(off.expectations.iter().any(|e| !e.passed), "the scenario says the defence mattered");
+}
+
+#[test]
+fn a_shimmer_copies_chip_data_and_the_icvv_gives_every_copy_away() {
+    let (r, journal) = run_text(&scenario("shimmer-chip.ron"), None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let cash = attack(&r, "cash_out");
+    assert_eq!((cash.approved, cash.loss), (0, Money::ZERO), "{cash:?}");
+    assert!(cash.declined > 0);
+    // What the shim took is tag 57, and PINs only from offline-PIN cards.
+    let stolen = lines_of(&journal, "stolen");
+    assert!(stolen.iter().any(|s| s["what"] == "tag57"));
+    assert!(stolen.iter().any(|s| s["what"] == "pin"), "plaintext offline PINs in VERIFY");
+    assert!(stolen.iter().all(|s| s["what"] != "track2"));
+    // The host says why: the CVV is the chip's iCVV.
+    let refused =
+        lines_of(&journal, "host_decision").into_iter().filter(|d| d["response"] == "63").count();
+    assert!(refused as u64 >= cash.declined);
+}
+
+#[test]
+fn without_the_cvv_check_the_shimmed_copies_are_cashed_out() {
+    let text = scenario("shimmer-chip.ron");
+    let (off, _) = run_text(&without_rule(&text, "VerifyCvv"), None, MINUTE);
+    let cash = attack(&off, "cash_out");
+    assert!(cash.approved > 0 && off.fraud_loss > Money::ZERO, "{cash:?}");
+    assert!(!off.passed);
+}
+
+#[test]
+fn a_pin_alone_buys_nothing_but_with_a_skimmer_it_does() {
+    let text = scenario("pin-pad-overlay.ron");
+    let (r, _) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let cash = attack(&r, "cash_out");
+    assert_eq!(cash.nothing_to_copy, cash.fired);
+    assert!(r.loot.iter().all(|l| l.what == ["pin"]));
+    // The same overlay with a skimmer beside it: the PINs unlock the copies.
+    let both = text.replace(
+        "PinPadOverlay(terminal: \"TERM0001\", from: \"1h\", until: \"5h\"),",
+        "PinPadOverlay(terminal: \"TERM0001\", from: \"1h\", until: \"5h\"),\n        Skimmer(terminal: \"TERM0001\", from: \"1h\", until: \"5h\"),",
+    );
+    let both = both
+        .replace("cardholders: (count: 300, chip: 0.8)", "cardholders: (count: 300, chip: 0.5)");
+    let (r2, _) = run_text(&both, None, MINUTE);
+    assert!(r2.fraud_loss > Money::ZERO, "{}", possim::report::summary(&r2));
+    assert!(!r2.passed);
+}
+
+#[test]
+fn an_attack_that_never_fires_is_a_warning_and_fired_fails() {
+    // The skimmer is fitted to a terminal nobody swipes at (all chip cards).
+    let text = r#"Scenario(
+    name: "inert", duration: "2h",
+    shop: (terminals: [(id: "T1")]),
+    cardholders: (count: 50, chip: 1.0),
+    traffic: (per_hour: 20),
+    attacks: [Skimmer(terminal: "T1")],
+    expect: [Fired("skimmer")],
+)"#;
+    let (r, _) = run_text(text, None, MINUTE);
+    assert!(!r.passed);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("skimmer") && w.contains("never fired")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(possim::report::summary(&r).contains("warning: attack 1 (`skimmer`) never fired"));
+}
+
+#[test]
+fn impossible_attack_combinations_are_check_errors_with_positions() {
+    let base = |attacks: &str| {
+        format!(
+            "Scenario(\n    name: \"x\",\n    shop: (terminals: [(id: \"T1\"), (id: \"T2\", reader: (chip: true, magstripe: false, contactless: false))]),\n    attacks: [\n        {attacks}\n    ],\n)"
+        )
+    };
+    let cases = [
+        ("Skimmer(terminal: \"T9\")", "names terminal `T9`", 5),
+        ("Skimmer(terminal: \"T2\")", "needs a swipe slot", 5),
+        ("CashOut(loot: \"skimmer\")", "no such attack steals", 5),
+        ("Shimmer(), CashOut(loot: \"shimmer\", terminal: \"T2\")", "no swipe slot", 5),
+        ("Skimmer(from: \"3h\", until: \"1h\")", "must end after it starts", 5),
+        ("Skimmer(direction: Up)", "takes no `direction`", 5),
+        ("Skimmer(from: \"9d\")", "after the run ends", 5),
+        ("Shimmer(), CashOut(loot: \"shimmer\", attempts: 0)", "`attempts` must be at least 1", 5),
+    ];
+    for (attacks, want, line) in cases {
+        let d = possim::scenario::parse(&base(attacks), "t.ron").unwrap_err();
+        assert!(d.message.contains(want), "{attacks}: {d}");
+        assert_eq!(d.line, line, "{attacks}: {d}");
+    }
+    let d = possim::scenario::parse(
+        "Scenario(name: \"x\", attacks: [Shimmer()], expect: [Fired(\"shimer\")])",
+        "t.ron",
+    )
+    .unwrap_err();
+    assert!(d.help.as_deref().is_some_and(|h| h.contains("shimmer")), "{d}");
+}
+
+#[test]
+fn the_same_attack_scenario_and_seed_give_the_same_journal() {
+    let text = scenario("skimmer-magstripe.ron");
+    let (_, a) = run_text(&text, None, MINUTE);
+    let (_, b) = run_text(&text, None, Duration::from_secs(7));
+    assert_eq!(a, b);
+}
