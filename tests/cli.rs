@@ -504,3 +504,44 @@ fn issue_8_a_fifo_named_as_a_scenario_is_refused_without_hanging() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
 }
+
+#[test]
+fn list_prints_the_catalogue_with_lesson_titles_in_both_languages() {
+    let out = possim(&["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let files: Vec<_> = std::fs::read_dir(root().join("scenarios")).unwrap().collect();
+    assert_eq!(text.lines().count(), files.len(), "one line per file: {text}");
+    assert!(
+        text.contains("skimmer-magstripe.ron") && text.contains("A skimmer on the card reader")
+    );
+    let zh = stdout(&possim(&["list", "--lang", "zh-CN"]));
+    assert!(zh.contains("读卡器上的盗刷器"), "{zh}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&possim(&["list", "--json"]).stdout).unwrap();
+    let skim = json.as_array().unwrap().iter().find(|r| r["lesson"] == "skimming").unwrap();
+    assert_eq!(skim["attacks"], serde_json::json!(["skimmer", "cash_out"]));
+    let bad = possim(&["list", "--lang", "fr"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_failing_attack_scenario_prints_its_lesson_after_the_summary() {
+    let text = std::fs::read_to_string(root().join("scenarios/skimmer-magstripe.ron"))
+        .unwrap()
+        .replace("RefuseFallbackForChipCards,", "");
+    let path = tmp("skim-off.ron");
+    std::fs::write(&path, text).unwrap();
+    let out = possim(&["run", path.to_str().unwrap(), "--lang", "zh-CN"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let shown = stdout(&out);
+    let summary_end = shown.find("result: FAIL").expect("a failing summary");
+    let lesson = shown.find("案例讲解: 读卡器上的盗刷器").expect("the lesson in Chinese");
+    assert!(lesson > summary_end, "{shown}");
+    assert!(shown.contains("店家该怎么做"));
+    // A passing run keeps quiet about it unless asked.
+    let pass = stdout(&possim(&["run", "scenarios/skimmer-magstripe.ron"]));
+    assert!(!pass.contains("Lesson:"), "{pass}");
+    let asked = stdout(&possim(&["run", "scenarios/skimmer-magstripe.ron", "--lesson"]));
+    assert!(asked.contains("Lesson: A skimmer on the card reader"), "{asked}");
+}
