@@ -167,3 +167,77 @@ fn the_same_attack_scenario_and_seed_give_the_same_journal() {
     let (_, b) = run_text(&text, None, Duration::from_secs(7));
     assert_eq!(a, b);
 }
+
+/// The scenario with `from` replaced by `to`, which must be there.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from} is not in the scenario");
+    text.replace(from, to)
+}
+
+#[test]
+fn an_eavesdropper_reads_only_the_terminal_without_tls() {
+    let text = scenario("mitm-passive.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let stolen = lines_of(&journal, "stolen");
+    assert!(!stolen.is_empty());
+    assert!(
+        stolen.iter().all(|s| s["terminal"] == "TERM0001" && s["what"] == "track2"),
+        "{stolen:?}"
+    );
+    // TLS everywhere: the same eavesdropper reads nothing.
+    let sealed = edit(&text, "(id: \"TERM0001\", tls: Off)", "(id: \"TERM0001\", tls: On)");
+    let (r2, j2) = run_text(&sealed, None, MINUTE);
+    assert!(lines_of(&j2, "stolen").is_empty());
+    assert!(!r2.passed, "the scenario's Fired(\"mitm_read\") fails: nothing was read");
+    // TLS off everywhere: both terminals leak.
+    let open = edit(&text, "(id: \"TERM0002\", tls: Pinned)", "(id: \"TERM0002\", tls: Off)");
+    let (_, j3) = run_text(&open, None, MINUTE);
+    assert!(lines_of(&j3, "stolen").iter().any(|s| s["terminal"] == "TERM0002"));
+}
+
+#[test]
+fn a_tampered_amount_fails_the_mac_and_without_mac_or_arqc_it_is_charged() {
+    let text = scenario("mitm-amount-tamper.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let tampered: Vec<_> = lines_of(&journal, "frame_fault")
+        .into_iter()
+        .filter(|f| f["fault"] == "mitm_tamper")
+        .collect();
+    assert!(!tampered.is_empty());
+    // Every tampered request is refused for its MAC; nothing moves.
+    let refused = lines_of(&journal, "host_decision")
+        .into_iter()
+        .filter(|d| d["response"] == "63" && d["checks"]["mac"] == "invalid")
+        .count();
+    assert_eq!(refused, tampered.len());
+    // With the MAC and cryptogram checks off, 0.01 is charged for goods
+    // worth more: the shop loses the difference and the books disagree.
+    let off = without_rule(&without_rule(&text, "VerifyMac"), "VerifyArqc");
+    let (r2, _) = run_text(&off, None, MINUTE);
+    let a = attack(&r2, "mitm_tamper");
+    assert!(a.approved > 0 && r2.fraud_loss > Money::ZERO, "{a:?}");
+    let ledger = r2.expectations.iter().find(|e| e.expectation == "LedgerBalanced").unwrap();
+    assert!(!ledger.passed, "terminal totals and host totals disagree: {}", ledger.evidence);
+}
+
+#[test]
+fn a_replayed_request_is_a_duplicate_and_without_the_checks_it_charges_twice() {
+    let text = scenario("replay.ron");
+    let (r, _) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    assert_eq!(attack(&r, "replay").fired, 10);
+    // Without the duplicate window the ATC check still refuses the chip
+    // copies (59); a copy of a magstripe request has no counter and is paid.
+    let no_window = without_rule(&text, "DuplicateWindow(\"24h\")");
+    let (r2, _) = run_text(&no_window, None, MINUTE);
+    let atc = r2.responses.get("59").copied().unwrap_or(0);
+    assert!(atc > 0, "{:?}", r2.responses);
+    // With neither, every copy is charged again.
+    let (r3, _) = run_text(&without_rule(&no_window, "AtcReplay"), None, MINUTE);
+    assert_eq!(r3.responses.get("59"), None);
+    assert!(r3.fraud_loss > r2.fraud_loss, "{}", possim::report::summary(&r3));
+    assert_eq!(attack(&r3, "replay").approved, attack(&r2, "replay").approved + atc);
+    assert!(!r3.passed);
+}

@@ -6,6 +6,8 @@
 //! the devices on the scenario's timeline and sends the attacker back to pay
 //! with what they took.
 
+pub mod mitm;
+
 use crate::card::Interface;
 use crate::protocol::apdu::ins;
 use crate::protocol::pan::mask_pan;

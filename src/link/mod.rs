@@ -147,6 +147,8 @@ pub struct Transit {
     pub queued: Duration,
     /// True when the bytes that arrive differ from the bytes sent.
     pub changed: bool,
+    /// Card data a rule read from the frame, with the attack that owns the rule.
+    pub stolen: Vec<(Option<usize>, crate::attack::Theft)>,
 }
 
 impl Transit {
@@ -274,6 +276,10 @@ impl LinkCore {
             let mut draw = Draw::new(stream, index);
             let verdict = rule.on_frame(&frame, &mut draw);
             let fault = rule.name();
+            // What a reading rule (a man in the middle) took from the frame.
+            for t in rule.take() {
+                out.stolen.push((rule.owner(), t));
+            }
             let effect = match verdict {
                 Verdict::Pass => continue,
                 Verdict::Drop => {

@@ -118,6 +118,16 @@ pub trait Rule: Send + Sync + std::fmt::Debug {
     fn is_outage(&self) -> bool {
         false
     }
+
+    /// The attack that installed it (its index in the scenario), if any.
+    fn owner(&self) -> Option<usize> {
+        None
+    }
+
+    /// Card data it read from the last frame (a man in the middle).
+    fn take(&mut self) -> Vec<crate::attack::Theft> {
+        Vec::new()
+    }
 }
 
 /// When and to which frames a rule applies: a time window and a filter.

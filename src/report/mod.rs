@@ -94,11 +94,15 @@ pub struct AttackRow {
     pub fired: u64,
     /// Visits where the attacker had no card left to copy (a cash-out).
     pub nothing_to_copy: u64,
-    /// Purchases with copied cards the host approved (a cash-out).
+    /// Purchases it made money from: copies the host approved (a cash-out),
+    /// or purchases charged other than their receipt says (a man in the
+    /// middle who changed or replayed them).
     pub approved: u64,
     /// Purchases with copied cards that were refused (a cash-out).
     pub declined: u64,
-    /// Money it cost: approved purchases with copied cards, net of reversals.
+    /// Money it cost: approved purchases with copied cards, and the
+    /// difference between what the host charged and the receipts for
+    /// purchases whose frames were changed or replayed; net of reversals.
     pub loss: Money,
 }
 

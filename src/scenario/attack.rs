@@ -47,6 +47,41 @@ pub enum AttackKind {
         #[serde(default = "two_minutes")]
         every: Duration,
     },
+    /// A man in the middle on `link` reads every frame. On a connection
+    /// without TLS the track data of each request (field 35) is his, and a
+    /// cash-out can spend it; through TLS he reads nothing.
+    MitmRead {
+        /// The link tapped.
+        link: String,
+    },
+    /// A man in the middle on `link` rewrites the amount (field 4) of every
+    /// purchase request to `amount`. He cannot recompute the MAC or the
+    /// ARQC, which both cover the amount; through TLS he cannot change a byte.
+    MitmTamperAmount {
+        /// The link tapped.
+        link: String,
+        /// The amount written into field 4.
+        amount: Money,
+    },
+    /// A man in the middle on `link` records purchase requests and sends each
+    /// again `after` later, at most `frames` of them.
+    Replay {
+        /// The link tapped.
+        link: String,
+        /// How long after the original the copy goes out. Default "1h".
+        #[serde(default = "one_hour")]
+        after: Duration,
+        /// Requests replayed at most. Default 5.
+        #[serde(default = "five")]
+        frames: u32,
+    },
+}
+
+fn one_hour() -> Duration {
+    Duration::from_secs(3600)
+}
+fn five() -> u32 {
+    5
 }
 
 fn ten() -> u32 {
@@ -60,7 +95,8 @@ fn two_minutes() -> Duration {
 }
 
 /// Every attack kind's name, as reports, journals and `loot` spell it.
-pub const ATTACK_NAMES: &[&str] = &["skimmer", "shimmer", "pin_pad_overlay", "cash_out"];
+pub const ATTACK_NAMES: &[&str] =
+    &["skimmer", "shimmer", "pin_pad_overlay", "cash_out", "mitm_read", "mitm_tamper", "replay"];
 
 impl Kind for AttackKind {
     fn name(&self) -> &'static str {
@@ -69,6 +105,9 @@ impl Kind for AttackKind {
             Self::Shimmer {} => "shimmer",
             Self::PinPadOverlay {} => "pin_pad_overlay",
             Self::CashOut { .. } => "cash_out",
+            Self::MitmRead { .. } => "mitm_read",
+            Self::MitmTamperAmount { .. } => "mitm_tamper",
+            Self::Replay { .. } => "replay",
         }
     }
 
@@ -84,6 +123,17 @@ impl Kind for AttackKind {
             Self::CashOut { every, .. } if every.micros() < 1_000_000 => {
                 Some("`every` must be at least 1s".into())
             }
+            Self::MitmTamperAmount { amount, .. } if amount.0 <= 0 => {
+                Some("`amount` must be more than 0.00".into())
+            }
+            Self::Replay { after, .. }
+                if after.micros() < 1_000_000 || after.micros() > 6 * 3_600_000_000 =>
+            {
+                Some(format!("`after` must be between 1s and 6h, not {after}"))
+            }
+            Self::Replay { frames, .. } if *frames == 0 || *frames > 100_000 => {
+                Some(format!("`frames` must be between 1 and 100000, not {frames}"))
+            }
             _ => None,
         }
     }
@@ -92,7 +142,27 @@ impl Kind for AttackKind {
 impl AttackKind {
     /// Whether it is a device fitted to a terminal's reader or PIN pad.
     pub fn is_device(&self) -> bool {
-        !matches!(self, Self::CashOut { .. })
+        matches!(self, Self::Skimmer { .. } | Self::Shimmer {} | Self::PinPadOverlay {})
+    }
+
+    /// Whether it takes data a cash-out can spend.
+    pub fn steals(&self) -> bool {
+        self.is_device() || matches!(self, Self::MitmRead { .. })
+    }
+
+    /// Whether it can cost money by itself (so `FraudLossAtMost` measures something).
+    pub fn costs_money(&self) -> bool {
+        matches!(self, Self::CashOut { .. } | Self::MitmTamperAmount { .. } | Self::Replay { .. })
+    }
+
+    /// The link it acts on, for a man in the middle.
+    pub fn link(&self) -> Option<&str> {
+        match self {
+            Self::MitmRead { link }
+            | Self::MitmTamperAmount { link, .. }
+            | Self::Replay { link, .. } => Some(link),
+            _ => None,
+        }
     }
 
     /// Whether it sees the PINs typed on the PIN pad.
@@ -107,6 +177,9 @@ impl AttackKind {
             Self::Shimmer {} => "Shimmer",
             Self::PinPadOverlay {} => "PinPadOverlay",
             Self::CashOut { .. } => "CashOut",
+            Self::MitmRead { .. } => "MitmRead",
+            Self::MitmTamperAmount { .. } => "MitmTamperAmount",
+            Self::Replay { .. } => "Replay",
         }
     }
 }
@@ -120,6 +193,9 @@ impl Serialize for AttackSpec {
             AttackKind::Shimmer {} => (1, 0),
             AttackKind::PinPadOverlay {} => (2, 0),
             AttackKind::CashOut { .. } => (3, 4),
+            AttackKind::MitmRead { .. } => (4, 1),
+            AttackKind::MitmTamperAmount { .. } => (5, 2),
+            AttackKind::Replay { .. } => (6, 3),
         };
         let n = n
             + usize::from(sc.from.is_some())
@@ -133,6 +209,16 @@ impl Serialize for AttackSpec {
                 v.serialize_field("attempts", attempts)?;
                 v.serialize_field("amount", amount)?;
                 v.serialize_field("every", every)?;
+            }
+            AttackKind::MitmRead { link } => v.serialize_field("link", link)?,
+            AttackKind::MitmTamperAmount { link, amount } => {
+                v.serialize_field("link", link)?;
+                v.serialize_field("amount", amount)?;
+            }
+            AttackKind::Replay { link, after, frames } => {
+                v.serialize_field("link", link)?;
+                v.serialize_field("after", after)?;
+                v.serialize_field("frames", frames)?;
             }
             AttackKind::Shimmer {} | AttackKind::PinPadOverlay {} => {}
         }

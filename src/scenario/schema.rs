@@ -361,6 +361,21 @@ pub struct TerminalSpec {
     /// Sends an 0800 sign-on at start. Default true.
     #[serde(default = "yes")]
     pub sign_on: bool,
+    /// TLS on its connection to the host. Default `Off`.
+    #[serde(default)]
+    pub tls: Tls,
+}
+
+/// TLS on a terminal's connection to the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Tls {
+    /// Plain TCP: anyone on the line reads and can change every frame.
+    #[default]
+    Off,
+    /// TLS, trusting any certificate from a known authority.
+    On,
+    /// TLS, accepting only the host's own certificate (pinned).
+    Pinned,
 }
 
 impl Default for TerminalSpec {
@@ -382,6 +397,7 @@ impl Default for TerminalSpec {
             contactless_cvm_limit: default_cvm_limit(),
             unpredictable_number: UnpredictableNumber::Random,
             sign_on: true,
+            tls: Tls::Off,
         }
     }
 }

@@ -310,9 +310,9 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
             }
             // Only a cash-out turns stolen data into money: without one the
             // expectation could only pass vacuously.
-            Expectation::FraudLossAtMost(_) if !s.attacks.iter().any(|a| !a.kind.is_device()) => {
+            Expectation::FraudLossAtMost(_) if !s.attacks.iter().any(|a| a.kind.costs_money()) => {
                 return Err(c
-                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attacker who spends what was stolen (a `CashOut` attack), and this scenario has none")
+                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attack that can cost money (a `CashOut`, `MitmTamperAmount` or `Replay`), and this scenario has none")
                     .help("add a `CashOut(loot: ...)` attack, or remove the expectation; a loss that nothing causes would always read 0.00"));
             }
             Expectation::Fired(name) => {
@@ -515,9 +515,38 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
         let written = a.kind.written();
         let here = Some(written);
         if a.scope.direction.is_some() || a.scope.mti.is_some() {
+            let what = if a.kind.link().is_some() {
+                "picks the frames it acts on itself (purchase requests)"
+            } else {
+                "acts on a card reader or at a counter, not on frames"
+            };
             return Err(c
-                .at(if a.scope.direction.is_some() { "direction:" } else { "mti:" }, here, format!("`{written}` acts on a card reader or at a counter, not on frames: it takes no `direction` or `mti`"))
-                .help("attacks on frames go on a link"));
+                .at(
+                    if a.scope.direction.is_some() { "direction:" } else { "mti:" },
+                    here,
+                    format!("`{written}` {what}: it takes no `direction` or `mti`"),
+                )
+                .help("a link fault takes `direction` and `mti`"));
+        }
+        if let Some(link) = a.kind.link() {
+            let links: Vec<&str> = s.links.iter().map(|l| l.id.as_str()).collect();
+            if !links.contains(&link) {
+                let d = c.field(
+                    "link",
+                    link,
+                    format!("`{written}` taps link `{link}`, which this scenario does not have"),
+                );
+                return Err(match super::closest(link, &links) {
+                    Some(k) => d.help(format!("did you mean `{k}`?")),
+                    None => d.help(format!("links: {}", links.join(", "))),
+                });
+            }
+            if let Some(t) = &a.scope.terminal
+                && let Some((_, spec)) = terminals.iter().find(|(id, _)| id == t)
+                && spec.link != link
+            {
+                return Err(c.field("terminal", t, format!("terminal `{t}` talks over link `{}`, not `{link}`: the attack would never see its frames", spec.link)));
+            }
         }
         if let Some(from) = a.scope.from
             && from >= s.duration
@@ -557,7 +586,10 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
         match &a.kind {
             super::AttackKind::Skimmer { .. } => needs(|r| r.magstripe, "a swipe slot")?,
             super::AttackKind::Shimmer {} => needs(|r| r.chip, "a chip slot")?,
-            super::AttackKind::PinPadOverlay {} => {}
+            super::AttackKind::PinPadOverlay {}
+            | super::AttackKind::MitmRead { .. }
+            | super::AttackKind::MitmTamperAmount { .. }
+            | super::AttackKind::Replay { .. } => {}
             super::AttackKind::CashOut { loot, .. } => {
                 // Where the attacker pays: the named terminal, else the first.
                 if let Some((id, t)) = targets.first()
@@ -567,17 +599,13 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                         .at(written, None, format!("a cash-out pays with copied magstripes, and terminal `{id}` has no swipe slot"))
                         .help("name a terminal with a magstripe reader with `terminal: \"...\"`"));
                 }
-                let sources: Vec<&str> = s
-                    .attacks
-                    .iter()
-                    .filter(|o| o.kind.is_device())
-                    .map(|o| o.kind.name())
-                    .collect();
+                let sources: Vec<&str> =
+                    s.attacks.iter().filter(|o| o.kind.steals()).map(|o| o.kind.name()).collect();
                 if !sources.contains(&loot.as_str()) {
                     let d = c.field("loot", loot, format!("a cash-out spends the loot of `{loot}`, and no such attack steals anything in this scenario"));
                     return Err(match super::closest(loot, &sources) {
                         Some(k) => d.help(format!("did you mean `{k}`?")),
-                        None if sources.is_empty() => d.help("add the attack that steals the data: a `Skimmer`, `Shimmer` or `PinPadOverlay`"),
+                        None if sources.is_empty() => d.help("add the attack that steals the data: a `Skimmer`, `Shimmer`, `PinPadOverlay` or `MitmRead`"),
                         None => d.help(format!("attacks that steal here: {}", sources.join(", "))),
                     });
                 }

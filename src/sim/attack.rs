@@ -107,7 +107,8 @@ pub(super) fn collect(world: &mut World, ctx: &mut Ctx, term: Entity, purchase: 
     }
 }
 
-fn steal(
+/// Adds a theft by attack `attack` to the loot and records it.
+pub(super) fn steal(
     world: &mut World,
     ctx: &mut Ctx,
     attack: usize,

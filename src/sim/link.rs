@@ -90,7 +90,18 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
     let transit = link.core.send(ctx.now, meta, tx.bytes);
     let corrupted = transit.changed;
     for fired in transit.fired {
-        ctx.record(Record::FrameFault { frame, link: link_id.clone(), dir: tx.dir, fired });
+        ctx.record(Record::FrameFault {
+            frame,
+            link: link_id.clone(),
+            dir: tx.dir,
+            purchase: tx.purchase,
+            fired,
+        });
+    }
+    for (owner, theft) in transit.stolen {
+        if let Some(i) = owner {
+            super::attack::steal(world, ctx, i, &peer_name, tx.purchase, theft);
+        }
     }
     for inj in transit.injected {
         // A frame a rule made: it has its own id and travels from the link's
@@ -111,9 +122,11 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
             stan: None,
             purpose: None,
             answers: None,
-            purchase: None,
+            purchase: tx.purchase,
             bytes: if keep_bytes { inj.bytes.clone() } else { Vec::new() },
         });
+        // It belongs to the purchase of the frame it was made from (a
+        // replayed request charges that customer again).
         let a = Arrival {
             link: tx.link,
             dir: inj.dir,
@@ -122,7 +135,7 @@ pub(super) fn transmit(world: &mut World, ctx: &mut Ctx, tx: Transmission) {
             bytes: inj.bytes,
             duplicate: false,
             corrupted: false,
-            purchase: None,
+            purchase: tx.purchase,
             queued_us: 0,
         };
         ctx.at(inj.at, SimEvent::Deliver(Box::new(a)));

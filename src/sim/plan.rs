@@ -76,15 +76,38 @@ pub struct LinkPlan {
     pub faults: Vec<(FaultKind, Scope)>,
     /// The longest response timeout of its terminals (for `DelayPastTimeout`).
     pub timeout: Duration,
+    /// Men in the middle on it: the attack's index, what it does, its scope.
+    pub attacks: Vec<(usize, crate::scenario::AttackKind, Scope)>,
+    /// The terminals on it whose connection TLS seals.
+    pub sealed: Vec<String>,
 }
 
 impl LinkPlan {
     /// The rules to install, in order.
     pub fn rules(&self) -> Vec<(Box<dyn FrameRule>, Scope)> {
-        self.faults
+        use crate::attack::mitm;
+        use crate::scenario::AttackKind;
+        let mut rules: Vec<(Box<dyn FrameRule>, Scope)> = self
+            .faults
             .iter()
             .map(|(k, scope)| (k.rule(self.timeout, self.params.latency), scope.clone()))
-            .collect()
+            .collect();
+        // The man in the middle sits between the faults and the host.
+        for (i, kind, scope) in &self.attacks {
+            let sealed = mitm::Sealed(self.sealed.clone());
+            let rule: Box<dyn FrameRule> = match kind {
+                AttackKind::MitmRead { .. } => Box::new(mitm::Read::new(*i, sealed)),
+                AttackKind::MitmTamperAmount { amount, .. } => {
+                    Box::new(mitm::TamperAmount::new(*i, sealed, amount.0))
+                }
+                AttackKind::Replay { after, frames, .. } => {
+                    Box::new(mitm::Replay::new(*i, sealed, *after, *frames))
+                }
+                _ => continue,
+            };
+            rules.push((rule, scope.clone()));
+        }
+        rules
     }
 }
 
@@ -273,6 +296,28 @@ impl Plan {
                 },
                 faults,
                 timeout,
+                attacks: s
+                    .attacks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.kind.link() == Some(l.id.as_str()))
+                    .map(|(i, a)| {
+                        let mut scope = link_scope(&a.scope);
+                        // Tampering and replay go for the purchase requests.
+                        if !matches!(a.kind, crate::scenario::AttackKind::MitmRead { .. }) {
+                            scope.direction = Some(crate::link::Dir::Up);
+                            scope.mti = Some(crate::protocol::iso8583::Mti::REQUEST);
+                        }
+                        (i, a.kind.clone(), scope)
+                    })
+                    .collect(),
+                sealed: s
+                    .shop
+                    .terminals
+                    .iter()
+                    .filter(|t| t.link == l.id && t.tls != crate::scenario::Tls::Off)
+                    .flat_map(|t| expand_ids(&t.id, t.count))
+                    .collect(),
             });
         }
 
@@ -287,8 +332,7 @@ impl Plan {
         // The host must remember approvals and early reversals for as long
         // as a reversal or a held frame can still arrive.
         host.reversal_keep = host.reversal_keep.max(settle_after);
-        let attacks =
-            attack_plans(s, &terminals.iter().map(|t| t.config.tid.clone()).collect::<Vec<_>>());
+        let attacks = attack_plans(s, &terminals);
         Ok(Self {
             name: s.name.clone(),
             seed,
@@ -314,22 +358,23 @@ impl Plan {
 
 /// Where each attack acts and whose loot a cash-out spends (the scenario was
 /// validated: names resolve).
-fn attack_plans(s: &Scenario, terminal_ids: &[String]) -> Vec<AttackPlan> {
+fn attack_plans(s: &Scenario, all: &[TerminalPlan]) -> Vec<AttackPlan> {
     use crate::scenario::Kind;
     s.attacks
         .iter()
         .map(|a| {
-            let terminals: Vec<usize> = match &a.scope.terminal {
-                Some(t) => terminal_ids.iter().position(|id| id == t).into_iter().collect(),
-                None if a.kind.is_device() => (0..terminal_ids.len()).collect(),
-                None => vec![0],
+            let terminals: Vec<usize> = match (&a.scope.terminal, a.kind.link()) {
+                (Some(t), _) => all.iter().position(|p| p.config.tid == *t).into_iter().collect(),
+                (None, Some(link)) => (0..all.len()).filter(|&i| all[i].link == link).collect(),
+                (None, None) if a.kind.is_device() => (0..all.len()).collect(),
+                (None, None) => vec![0],
             };
             let sources = match &a.kind {
                 crate::scenario::AttackKind::CashOut { loot, .. } => s
                     .attacks
                     .iter()
                     .enumerate()
-                    .filter(|(_, o)| o.kind.is_device() && o.kind.name() == loot)
+                    .filter(|(_, o)| o.kind.steals() && o.kind.name() == loot)
                     .map(|(i, _)| i)
                     .collect(),
                 _ => Vec::new(),
@@ -362,6 +407,17 @@ fn settle_after(terminals: &[TerminalPlan], links: &[LinkPlan]) -> Duration {
                 .iter()
                 .map(|(k, _)| k.worst_delay(l.timeout, p.latency).micros())
                 .fold(0, u64::saturating_add);
+            // A replayed request goes out this much after the original.
+            let replays = l
+                .attacks
+                .iter()
+                .map(|(_, k, _)| match k {
+                    crate::scenario::AttackKind::Replay { after, .. } => after.micros(),
+                    _ => 0,
+                })
+                .max()
+                .unwrap_or(0);
+            let faults = faults.saturating_add(replays);
             p.latency
                 .micros()
                 .saturating_add(p.jitter.micros().saturating_mul(10))

@@ -218,6 +218,8 @@ pub enum Record {
         link: Name,
         /// Direction.
         dir: Dir,
+        /// The purchase the frame belongs to, if known.
+        purchase: Option<u64>,
         /// What happened.
         #[serde(flatten)]
         fired: Fired,

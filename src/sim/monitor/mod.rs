@@ -84,6 +84,10 @@ struct Track {
     first_event: u64,
     /// The cash-out attack that made it, if an attacker paid.
     fraud: Option<u32>,
+    /// The attack on the line that touched its frames, if any.
+    attacked: Option<u32>,
+    /// The amount on the customer's receipt.
+    receipt: i64,
 }
 
 #[derive(Debug, Default)]
@@ -276,9 +280,22 @@ impl Monitor {
                     self.counts.max_queue_us = self.counts.max_queue_us.max(*queued_us);
                 }
             }
-            Record::FrameFault { fired, .. } => {
-                *self.faults.entry(fired.fault.to_string()).or_default() += 1;
+            Record::FrameFault { fired, purchase, .. } => {
                 self.note(Evidence::of(&fired.effect), seq);
+                // A man in the middle is an attack, not a fault of the line.
+                match self.attacks.iter().position(|a| a.attack == fired.fault) {
+                    Some(i) => {
+                        self.attacks[i].fired += 1;
+                        if let Some(p) = *purchase {
+                            let tr = self
+                                .purchases
+                                .entry(p)
+                                .or_insert(Track { first_event: seq, ..Track::default() });
+                            tr.attacked = u32::try_from(i).ok();
+                        }
+                    }
+                    None => *self.faults.entry(fired.fault.to_string()).or_default() += 1,
+                }
             }
             Record::HostDecision {
                 terminal,
@@ -378,13 +395,14 @@ impl Monitor {
                 }
                 _ => {}
             },
-            Record::Completed { terminal, purchase, outcome, round_trip_us, .. } => {
+            Record::Completed { terminal, purchase, outcome, round_trip_us, amount, .. } => {
                 self.counts.attempts += 1;
                 let tr = self
                     .purchases
                     .entry(*purchase)
                     .or_insert(Track { first_event: seq, ..Track::default() });
                 tr.outcome = Some(*outcome);
+                tr.receipt = amount.0;
                 tr.completed_at = seq;
                 tr.done_at = t;
                 self.completions.push_back((t, *purchase));
@@ -525,6 +543,20 @@ impl Monitor {
             }
             let what = if approved { Evidence::CashOutApproved } else { Evidence::CashOutDeclined };
             self.note(what, at);
+        }
+        // A purchase whose frames a man in the middle changed or replayed:
+        // what the host charged against what the receipt says.
+        if let Some(a) = tr.attacked.and_then(|i| self.attacks.get_mut(i as usize))
+            && !tr.refund
+            && net >= 1
+        {
+            let charged = tr.amount.saturating_mul(i64::from(net));
+            let fair = if approved { tr.receipt } else { 0 };
+            let wrong = charged.saturating_sub(fair).saturating_abs();
+            a.loss = Money(a.loss.0.saturating_add(wrong));
+            if wrong > 0 {
+                a.approved += 1;
+            }
         }
         if (approved && net == 0) || (!approved && net >= 1) {
             if self.lost.len() < 5 {

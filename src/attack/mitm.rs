@@ -1,0 +1,133 @@
+//! A man in the middle on the line between a shop and its acquirer, as frame
+//! rules: he reads (and keeps the track data of) every request, rewrites
+//! amounts, or replays requests later. Through TLS he can do none of it: the
+//! records are sealed, and a changed one fails its integrity check.
+
+use super::{Stolen, Theft};
+use crate::link::{Frame, Rule, Verdict};
+use crate::protocol::track::Track2;
+use crate::time::Duration;
+
+/// The terminals whose connection is sealed by TLS.
+#[derive(Debug, Clone, Default)]
+pub struct Sealed(pub Vec<String>);
+
+impl Sealed {
+    fn covers(&self, frame: &Frame<'_>) -> bool {
+        frame.terminal.is_some_and(|t| self.0.iter().any(|s| s == t))
+    }
+}
+
+/// Reads every frame; keeps the track 2 (field 35) of every request.
+#[derive(Debug)]
+pub struct Read {
+    owner: usize,
+    sealed: Sealed,
+    taken: Vec<Theft>,
+}
+
+impl Read {
+    /// A reader for attack `owner`.
+    pub fn new(owner: usize, sealed: Sealed) -> Self {
+        Self { owner, sealed, taken: Vec::new() }
+    }
+}
+
+impl Rule for Read {
+    fn name(&self) -> &'static str {
+        "mitm_read"
+    }
+
+    fn on_frame(&mut self, frame: &Frame<'_>, _: &mut crate::link::Draw<'_>) -> Verdict {
+        if self.sealed.covers(frame) {
+            return Verdict::Pass;
+        }
+        if let Ok(m) = frame.spec.decode(frame.bytes)
+            && let Some(track) = m.track2()
+            && let Ok(t2) = Track2::parse(track)
+        {
+            self.taken.push(Theft { pan: t2.pan, stolen: Stolen::Track2(track.to_string()) });
+        }
+        Verdict::Pass
+    }
+
+    fn owner(&self) -> Option<usize> {
+        Some(self.owner)
+    }
+
+    fn take(&mut self) -> Vec<Theft> {
+        std::mem::take(&mut self.taken)
+    }
+}
+
+/// Rewrites the amount (field 4) of the requests it sees.
+#[derive(Debug)]
+pub struct TamperAmount {
+    owner: usize,
+    sealed: Sealed,
+    /// The amount written, in minor units.
+    amount: i64,
+}
+
+impl TamperAmount {
+    /// A tamperer for attack `owner` that writes `amount` (minor units).
+    pub fn new(owner: usize, sealed: Sealed, amount: i64) -> Self {
+        Self { owner, sealed, amount }
+    }
+}
+
+impl Rule for TamperAmount {
+    fn name(&self) -> &'static str {
+        "mitm_tamper"
+    }
+
+    fn on_frame(&mut self, frame: &Frame<'_>, _: &mut crate::link::Draw<'_>) -> Verdict {
+        if self.sealed.covers(frame) {
+            return Verdict::Pass;
+        }
+        let Ok(mut m) = frame.spec.decode(frame.bytes) else { return Verdict::Pass };
+        if m.amount().is_none_or(|a| a as i64 == self.amount) {
+            return Verdict::Pass;
+        }
+        m.set(4, format!("{:012}", self.amount));
+        frame.spec.encode(&m).map_or(Verdict::Pass, Verdict::Replace)
+    }
+
+    fn owner(&self) -> Option<usize> {
+        Some(self.owner)
+    }
+}
+
+/// Sends the requests it sees again, `after` later, at most `left` of them.
+#[derive(Debug)]
+pub struct Replay {
+    owner: usize,
+    sealed: Sealed,
+    after: Duration,
+    left: u32,
+}
+
+impl Replay {
+    /// A replayer for attack `owner`.
+    pub fn new(owner: usize, sealed: Sealed, after: Duration, frames: u32) -> Self {
+        Self { owner, sealed, after, left: frames }
+    }
+}
+
+impl Rule for Replay {
+    fn name(&self) -> &'static str {
+        "replay"
+    }
+
+    fn on_frame(&mut self, frame: &Frame<'_>, _: &mut crate::link::Draw<'_>) -> Verdict {
+        if self.left == 0 || self.sealed.covers(frame) {
+            return Verdict::Pass;
+        }
+        self.left -= 1;
+        Verdict::Inject { dir: frame.dir, bytes: frame.bytes.to_vec(), after: self.after }
+    }
+
+    fn owner(&self) -> Option<usize> {
+        Some(self.owner)
+    }
+}
