@@ -241,3 +241,101 @@ fn a_replayed_request_is_a_duplicate_and_without_the_checks_it_charges_twice() {
     assert_eq!(attack(&r3, "replay").approved, attack(&r2, "replay").approved + atc);
     assert!(!r3.passed);
 }
+
+#[test]
+fn every_catalogue_scenario_reaches_its_designed_outcome() {
+    let mut files: Vec<_> = std::fs::read_dir(crate::util::root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .filter(|p| !p.ends_with("bench-million.ron"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "{files:?}");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let (r, _) = run_text(&text, None, MINUTE);
+        assert!(r.passed, "{}: {}", f.display(), possim::report::summary(&r));
+        assert!(r.warnings.is_empty(), "{}: {:?}", f.display(), r.warnings);
+        assert!(r.lesson.is_some(), "{} has a lesson", f.display());
+    }
+}
+
+#[test]
+fn a_terminal_that_resends_as_new_after_lost_answers_double_charges() {
+    let text = scenario("packet-loss-double-charge.ron");
+    let buggy = edit(&text, "on_timeout: ResendSameStan", "on_timeout: ResendNewStan");
+    let (r, _) = run_text(&buggy, None, MINUTE);
+    let double = r.expectations.iter().find(|e| e.expectation == "NoDoubleCharge").unwrap();
+    assert!(!double.passed && !double.events.is_empty(), "{}", double.evidence);
+}
+
+#[test]
+fn a_terminal_that_forgets_timed_out_payments_loses_money_in_an_outage() {
+    // An outage that loses only the bank's answers (the requests got
+    // through and were approved): the reversals are what keeps the books.
+    let text = edit(
+        &scenario("link-outage.ron"),
+        "Outage(from: \"2h\", until: \"2h20m\")",
+        "Outage(direction: Down, from: \"2h\", until: \"2h20m\")",
+    );
+    let (r, _) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let forgetful = text
+        .replace("response_timeout: \"20s\")", "response_timeout: \"20s\", on_timeout: Nothing)");
+    assert_ne!(forgetful, text);
+    let (r, _) = run_text(&forgetful, None, MINUTE);
+    let lost = r.expectations.iter().find(|e| e.expectation == "NoLostTransaction").unwrap();
+    assert!(!lost.passed, "{}", lost.evidence);
+    assert!(lost.evidence.contains("charged but the customer was declined"), "{}", lost.evidence);
+}
+
+#[test]
+fn garbled_requests_are_refused_and_answers_match_by_stan_not_order() {
+    let (r, journal) = run_text(&scenario("latency-jitter-reorder.ron"), None, MINUTE);
+    assert!(r.passed);
+    let corrupted = lines_of(&journal, "frame_fault")
+        .into_iter()
+        .filter(|f| f["fault"] == "corrupt" && f["dir"] == "up")
+        .count();
+    let refused: u64 = ["30", "63", "12", "13", "14", "05", "55", "54", "62", "94"]
+        .iter()
+        .map(|c| r.responses.get(*c).copied().unwrap_or(0))
+        .sum();
+    assert!(corrupted > 0 && refused > 0, "{corrupted} corrupted, {:?}", r.responses);
+}
+
+#[test]
+fn when_the_issuer_is_down_nothing_is_approved_and_nothing_hangs() {
+    let (r, journal) = run_text(&scenario("host-down.ron"), None, MINUTE);
+    assert!(r.passed);
+    let (from, until) = (2 * 3_600_000_000u64, 2 * 3_600_000_000u64 + 1_800_000_000);
+    for d in lines_of(&journal, "host_decision") {
+        let t = d["t_us"].as_u64().unwrap();
+        if d["mti"] == "0200" && (from..until).contains(&t) {
+            assert_eq!(d["response"], "91", "{d}");
+        }
+    }
+}
+
+#[test]
+fn double_sent_requests_are_duplicates_and_without_the_checks_they_charge_twice() {
+    let text = scenario("double-charge-bug.ron");
+    let off = without_rule(&without_rule(&text, "DuplicateWindow(\"24h\")"), "AtcReplay");
+    let (r, _) = run_text(&off, None, MINUTE);
+    let double = r.expectations.iter().find(|e| e.expectation == "NoDoubleCharge").unwrap();
+    assert!(!double.passed, "{}", double.evidence);
+}
+
+#[test]
+fn at_rush_hour_a_terminal_that_forgets_timeouts_loses_transactions() {
+    let text = scenario("rush-hour-load.ron");
+    let forgetful = edit(
+        &text,
+        "response_timeout: \"15s\")",
+        "response_timeout: \"15s\", on_timeout: Nothing)",
+    );
+    let (r, _) = run_text(&forgetful, None, MINUTE);
+    assert!(!r.passed);
+    assert!(r.expectations.iter().any(|e| e.expectation == "NoLostTransaction" && !e.passed));
+}
