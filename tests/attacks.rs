@@ -95,7 +95,7 @@ fn a_pin_alone_buys_nothing_but_with_a_skimmer_it_does() {
     let (r, _) = run_text(&text, None, MINUTE);
     assert!(r.passed, "{}", possim::report::summary(&r));
     let cash = attack(&r, "cash_out");
-    assert_eq!(cash.nothing_to_copy, cash.fired);
+    assert_eq!(cash.came_to_nothing, cash.fired);
     assert!(r.loot.iter().all(|l| l.what == ["pin"]));
     // The same overlay with a skimmer beside it: the PINs unlock the copies.
     let both = text.replace(
@@ -338,4 +338,60 @@ fn at_rush_hour_a_terminal_that_forgets_timeouts_loses_transactions() {
     let (r, _) = run_text(&forgetful, None, MINUTE);
     assert!(!r.passed);
     assert!(r.expectations.iter().any(|e| e.expectation == "NoLostTransaction" && !e.passed));
+}
+
+#[test]
+fn an_insider_with_a_shared_password_refunds_and_strong_passwords_lock_them_out() {
+    let text = scenario("insider-refund.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let a = attack(&r, "insider_refund");
+    assert_eq!((a.approved, a.loss), (10, Money(150_000)), "{a:?}");
+    let tries = lines_of(&journal, "insider_refund");
+    assert!(
+        tries.iter().all(|t| t["login"] == "supervisor"),
+        "the shared password is the supervisor's"
+    );
+    // Per-person strong passwords: three wrong tries, then locked.
+    let strong = edit(
+        &text,
+        "(name: \"supervisor\", password: Weak, refunds: true)",
+        "(name: \"supervisor\", password: Strong, refunds: true)",
+    );
+    let (r2, j2) = run_text(&strong, None, MINUTE);
+    assert_eq!(r2.fraud_loss, Money::ZERO);
+    let tries = lines_of(&j2, "insider_refund");
+    assert_eq!(tries.len(), 10);
+    assert!(tries.iter().all(|t| t["purchase"].is_null()));
+    assert_eq!(
+        tries.iter().filter(|t| t["locked"] == true).count(),
+        8,
+        "locked from the third try on"
+    );
+    assert!(r2.alerts.iter().any(|al| al.alert == possim::scenario::AlertKind::LoginLockout));
+}
+
+#[test]
+fn a_bank_that_refunds_only_cards_with_a_sale_refuses_the_insider() {
+    let text = scenario("insider-refund.ron");
+    let checked = edit(
+        &text,
+        "    links: [(id: \"uplink\"",
+        "    issuer: (rules: [VerifyMac, VerifyArqc, AtcReplay, VerifyPin, VerifyCvv, RefuseFallbackForChipCards, DuplicateWindow(\"24h\"), CheckExpiry, RefundsNeedASale]),\n    links: [(id: \"uplink\"",
+    );
+    let (r, _) = run_text(&checked, None, MINUTE);
+    let a = attack(&r, "insider_refund");
+    assert_eq!((a.approved, a.loss), (0, Money::ZERO), "{a:?}");
+    assert_eq!(r.responses.get("12").copied(), Some(10), "{:?}", r.responses);
+}
+
+#[test]
+fn changing_the_factory_password_stops_the_refunds() {
+    let text = scenario("default-admin-password.ron");
+    let (r, _) = run_text(&text, None, MINUTE);
+    assert!(r.passed && r.fraud_loss == Money(120_000), "{}", possim::report::summary(&r));
+    let changed = edit(&text, "password: Default", "password: Strong");
+    let (r2, _) = run_text(&changed, None, MINUTE);
+    assert_eq!(r2.fraud_loss, Money::ZERO);
+    assert_eq!(attack(&r2, "insider_refund").came_to_nothing, 6);
 }

@@ -6,6 +6,7 @@
 //! the devices on the scenario's timeline and sends the attacker back to pay
 //! with what they took.
 
+pub mod insider;
 pub mod mitm;
 
 use crate::card::Interface;

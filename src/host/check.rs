@@ -43,11 +43,14 @@ pub enum Check {
     Pin,
     /// The account has the funds (51).
     Funds,
+    /// A refund goes only to a card with at least as much bought here (12).
+    /// Off unless a scenario lists it: most shops' refunds reference nothing.
+    RefundSale,
 }
 
 impl Check {
     /// Every check, in the order they run.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Format,
         Self::Mac,
         Self::MandatoryFields,
@@ -63,6 +66,7 @@ impl Check {
         Self::Atc,
         Self::Pin,
         Self::Funds,
+        Self::RefundSale,
     ];
 
     /// Its name in journals, reports and commands ("verify_mac" style is
@@ -84,6 +88,7 @@ impl Check {
             Self::Atc => "atc",
             Self::Pin => "pin",
             Self::Funds => "funds",
+            Self::RefundSale => "refund_sale",
         }
     }
 
@@ -116,10 +121,11 @@ pub struct Rules {
 }
 
 impl Default for Rules {
-    /// Every defence on; duplicate window 24h; single-transaction limit 50,000.00.
+    /// Every defence on but the refund-to-a-sale rule; duplicate window
+    /// 24h; single-transaction limit 50,000.00.
     fn default() -> Self {
         Self {
-            off: BTreeSet::new(),
+            off: BTreeSet::from([Check::RefundSale]),
             duplicate_window: Duration::from_secs(86_400),
             max_amount: Money(5_000_000),
         }

@@ -54,7 +54,7 @@ pub(super) type Answer = (Rc, Vec<(u8, Vec<u8>)>, Cow<'static, str>);
 type CheckFn = fn(&mut HostCore, &mut Request<'_>, &mut Decision, bool) -> Step;
 
 /// The financial checks in the order they run (format and MAC ran before).
-pub(super) const PIPELINE: [(Check, CheckFn); 13] = [
+pub(super) const PIPELINE: [(Check, CheckFn); 14] = [
     (Check::MandatoryFields, mandatory_fields),
     // A transmission is decided once: the duplicate check comes before any
     // verdict that depends on the moment (issuer down) or on limits, so a
@@ -71,6 +71,7 @@ pub(super) const PIPELINE: [(Check, CheckFn); 13] = [
     (Check::Atc, atc),
     (Check::Pin, pin),
     (Check::Funds, funds),
+    (Check::RefundSale, refund_sale),
 ];
 
 fn mandatory_fields(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, _: bool) -> Step {
@@ -311,6 +312,16 @@ fn funds(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, _: bool) -> St
     Step::Pass
 }
 
+/// A refund must go back to a card that bought at least as much here: an
+/// insider cannot pay out to a card of their own.
+fn refund_sale(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, _: bool) -> Step {
+    let Some(card) = r.card else { return Step::Pass };
+    if r.refund && h.sales.get(&card.account).copied().unwrap_or_default() < r.amount {
+        return refuse(Rc::InvalidTransaction, "refund to a card with no matching sale here");
+    }
+    Step::Pass
+}
+
 impl HostCore {
     /// Runs the pipeline; posts to the ledger when every check passed.
     /// Returns the response code, its extra fields, and the reason.
@@ -350,6 +361,7 @@ impl HostCore {
             return (Rc::InvalidCardNumber, Vec::new(), Cow::Borrowed("unknown card"));
         };
         self.ledger.post(tidx, card.account as usize, r.amount, r.refund);
+        self.note_sale(card.account, r.amount, r.refund, false);
         d.ledger = if r.refund { super::LedgerEffect::Credit } else { super::LedgerEffect::Debit };
         let k = txn_key(tidx, r.stan);
         self.txns.insert(

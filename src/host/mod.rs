@@ -272,9 +272,19 @@ pub struct HostCore {
     tomb_order: VecDeque<(SimTime, u64)>,
     ledger: Ledger,
     auth_seq: u32,
+    /// Net purchases per card account at this acquirer (for refunds).
+    sales: HashMap<u32, Money>,
 }
 
 impl HostCore {
+    /// Keeps the net purchases of an account: a purchase adds, a refund
+    /// takes away; a reversal undoes either.
+    fn note_sale(&mut self, account: u32, amount: Money, refund: bool, reversed: bool) {
+        let s = self.sales.entry(account).or_default();
+        let add = refund == reversed;
+        s.0 = if add { s.0.saturating_add(amount.0) } else { s.0.saturating_sub(amount.0) };
+    }
+
     /// A host with its configuration and no cards yet.
     pub fn new(cfg: HostConfig) -> Self {
         Self {
@@ -287,6 +297,7 @@ impl HostCore {
             seen_order: VecDeque::new(),
             tombstones: HashMap::default(),
             tomb_order: VecDeque::new(),
+            sales: HashMap::default(),
             ledger: Ledger::default(),
             auth_seq: 0,
         }
@@ -480,6 +491,7 @@ impl HostCore {
                 t.reversed = true;
                 let t = *t;
                 self.ledger.release(tidx, t.account as usize, t.amount, t.refund);
+                self.note_sale(t.account, t.amount, t.refund, true);
                 d.ledger = LedgerEffect::Release;
                 respond(self, &mut d, ResponseCode::Approved, "reversed", &[])
             }

@@ -92,8 +92,9 @@ pub struct AttackRow {
     pub attack: String,
     /// How often it acted: pieces of data taken, or cards the attacker paid with.
     pub fired: u64,
-    /// Visits where the attacker had no card left to copy (a cash-out).
-    pub nothing_to_copy: u64,
+    /// Tries that came to nothing before the host: no card to copy (a
+    /// cash-out), no password to be had (an insider).
+    pub came_to_nothing: u64,
     /// Purchases it made money from: copies the host approved (a cash-out),
     /// or purchases charged other than their receipt says (a man in the
     /// middle who changed or replayed them).

@@ -87,15 +87,12 @@ pub fn summary(r: &RunReport) -> String {
         let _ = writeln!(s, "  fraud loss: {}", r.fraud_loss);
         for (i, a) in r.attacks.iter().enumerate() {
             let mut paid = if a.approved + a.declined > 0 {
-                format!(
-                    "; copied cards: {} approved, {} refused, loss {}",
-                    a.approved, a.declined, a.loss
-                )
+                format!("; {} paid out, {} refused, loss {}", a.approved, a.declined, a.loss)
             } else {
                 String::new()
             };
-            if a.nothing_to_copy > 0 {
-                paid.push_str(&format!("; {} visits with no card to copy", a.nothing_to_copy));
+            if a.came_to_nothing > 0 {
+                paid.push_str(&format!("; {} tries came to nothing", a.came_to_nothing));
             }
             let _ = writeln!(s, "    attack {} {}: fired {}{paid}", i + 1, a.attack, a.fired);
         }

@@ -75,6 +75,29 @@ pub enum AttackKind {
         #[serde(default = "five")]
         frames: u32,
     },
+    /// A member of staff (`staff`) refunds money to a card of their own at
+    /// `terminal`, every `every`, at most `attempts` times. The terminal asks
+    /// for the password of someone allowed to refund: the insider gets in
+    /// with a weak (shared, written down) or factory-default one; a strong
+    /// one they cannot guess, and three wrong tries lock the terminal's
+    /// refunds.
+    InsiderRefund {
+        /// The insider's name, as in `shop.staff`.
+        staff: String,
+        /// Refunds tried at most. Default 10.
+        #[serde(default = "ten")]
+        attempts: u32,
+        /// Each refund. Default "150.00".
+        #[serde(default = "default_amount")]
+        amount: Money,
+        /// Time between tries. Default "10m".
+        #[serde(default = "ten_minutes")]
+        every: Duration,
+    },
+}
+
+fn ten_minutes() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn one_hour() -> Duration {
@@ -108,12 +131,24 @@ impl Kind for AttackKind {
             Self::MitmRead { .. } => "mitm_read",
             Self::MitmTamperAmount { .. } => "mitm_tamper",
             Self::Replay { .. } => "replay",
+            Self::InsiderRefund { .. } => "insider_refund",
         }
     }
 
     fn problem(&self) -> Option<String> {
         match self {
-            Self::CashOut { attempts: 0, .. } => Some("`attempts` must be at least 1".into()),
+            Self::CashOut { attempts: 0, .. } | Self::InsiderRefund { attempts: 0, .. } => {
+                Some("`attempts` must be at least 1".into())
+            }
+            Self::InsiderRefund { attempts, .. } if *attempts > 100_000 => {
+                Some(format!("`attempts` is at most 100000, not {attempts}"))
+            }
+            Self::InsiderRefund { amount, .. } if amount.0 <= 0 => {
+                Some("`amount` must be more than 0.00".into())
+            }
+            Self::InsiderRefund { every, .. } if every.micros() < 1_000_000 => {
+                Some("`every` must be at least 1s".into())
+            }
             Self::CashOut { attempts, .. } if *attempts > 100_000 => {
                 Some(format!("`attempts` is at most 100000, not {attempts}"))
             }
@@ -152,7 +187,25 @@ impl AttackKind {
 
     /// Whether it can cost money by itself (so `FraudLossAtMost` measures something).
     pub fn costs_money(&self) -> bool {
-        matches!(self, Self::CashOut { .. } | Self::MitmTamperAmount { .. } | Self::Replay { .. })
+        matches!(
+            self,
+            Self::CashOut { .. }
+                | Self::MitmTamperAmount { .. }
+                | Self::Replay { .. }
+                | Self::InsiderRefund { .. }
+        )
+    }
+
+    /// The alerts a monitor should raise because of it (its window's start
+    /// is their cause, for `AlertWithin`).
+    pub fn alerts(&self) -> &'static [super::AlertKind] {
+        use super::AlertKind as A;
+        match self {
+            Self::MitmTamperAmount { .. } => &[A::SecurityViolations],
+            Self::Replay { .. } => &[A::Duplicates, A::AtcReplay],
+            Self::InsiderRefund { .. } => &[A::RefundVelocity, A::LoginLockout],
+            _ => &[],
+        }
     }
 
     /// The link it acts on, for a man in the middle.
@@ -180,6 +233,7 @@ impl AttackKind {
             Self::MitmRead { .. } => "MitmRead",
             Self::MitmTamperAmount { .. } => "MitmTamperAmount",
             Self::Replay { .. } => "Replay",
+            Self::InsiderRefund { .. } => "InsiderRefund",
         }
     }
 }
@@ -196,6 +250,7 @@ impl Serialize for AttackSpec {
             AttackKind::MitmRead { .. } => (4, 1),
             AttackKind::MitmTamperAmount { .. } => (5, 2),
             AttackKind::Replay { .. } => (6, 3),
+            AttackKind::InsiderRefund { .. } => (7, 4),
         };
         let n = n
             + usize::from(sc.from.is_some())
@@ -219,6 +274,12 @@ impl Serialize for AttackSpec {
                 v.serialize_field("link", link)?;
                 v.serialize_field("after", after)?;
                 v.serialize_field("frames", frames)?;
+            }
+            AttackKind::InsiderRefund { staff, attempts, amount, every } => {
+                v.serialize_field("staff", staff)?;
+                v.serialize_field("attempts", attempts)?;
+                v.serialize_field("amount", amount)?;
+                v.serialize_field("every", every)?;
             }
             AttackKind::Shimmer {} | AttackKind::PinPadOverlay {} => {}
         }

@@ -133,6 +133,8 @@ pub enum Rule {
     RefuseBlockedCards,
     /// Refuse amounts over the available balance (51).
     CheckFunds,
+    /// Refuse refunds to a card that has not bought as much here (12).
+    RefundsNeedASale,
 }
 
 impl Rule {
@@ -150,6 +152,7 @@ impl Rule {
             Self::CheckExpiry => Check::Expiry,
             Self::RefuseBlockedCards => Check::Blocked,
             Self::CheckFunds => Check::Funds,
+            Self::RefundsNeedASale => Check::RefundSale,
         }
     }
 }
@@ -240,7 +243,7 @@ fn default_terminals() -> Vec<TerminalSpec> {
     ]
 }
 fn default_staff() -> Vec<Staff> {
-    vec![Staff { name: "cashier".into(), password: PasswordStrength::Strong }]
+    vec![Staff { name: "cashier".into(), password: PasswordStrength::Strong, refunds: false }]
 }
 
 /// How strong a staff password is.
@@ -263,6 +266,10 @@ pub struct Staff {
     /// Password strength. Default Strong.
     #[serde(default = "default_password")]
     pub password: PasswordStrength,
+    /// May authorise refunds with that password (a supervisor, or the
+    /// terminal's admin login). Default false.
+    #[serde(default)]
+    pub refunds: bool,
 }
 
 fn default_password() -> PasswordStrength {
@@ -728,6 +735,10 @@ pub struct MonitorSpec {
     pub format_errors: u32,
     /// Duplicates (94) within `window` that raise an alert. Default 3.
     pub duplicates: u32,
+    /// Refunds approved within `refund_window` that raise an alert. Default 3.
+    pub refunds: u32,
+    /// The window refunds are counted over. Default "1h".
+    pub refund_window: Duration,
     /// The counting window. Default "10m".
     pub window: Duration,
 }
@@ -739,6 +750,8 @@ impl Default for MonitorSpec {
             security_violations: 3,
             format_errors: 3,
             duplicates: 3,
+            refunds: 3,
+            refund_window: d("1h"),
             window: default_window(),
         }
     }
@@ -808,6 +821,10 @@ pub enum AlertKind {
     ReversalAbandoned,
     /// A card PIN-blocked by wrong PINs.
     PinBlocked,
+    /// Many refunds in a short time.
+    RefundVelocity,
+    /// A terminal locked its supervisor functions after wrong passwords.
+    LoginLockout,
 }
 
 /// What must hold for the run to pass.

@@ -312,7 +312,7 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
             // expectation could only pass vacuously.
             Expectation::FraudLossAtMost(_) if !s.attacks.iter().any(|a| a.kind.costs_money()) => {
                 return Err(c
-                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attack that can cost money (a `CashOut`, `MitmTamperAmount` or `Replay`), and this scenario has none")
+                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attack that can cost money (a `CashOut`, `MitmTamperAmount`, `Replay` or `InsiderRefund`), and this scenario has none")
                     .help("add a `CashOut(loot: ...)` attack, or remove the expectation; a loss that nothing causes would always read 0.00"));
             }
             Expectation::Fired(name) => {
@@ -586,6 +586,26 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
         match &a.kind {
             super::AttackKind::Skimmer { .. } => needs(|r| r.magstripe, "a swipe slot")?,
             super::AttackKind::Shimmer {} => needs(|r| r.chip, "a chip slot")?,
+            super::AttackKind::InsiderRefund { staff, .. } => {
+                let names: Vec<&str> = s.shop.staff.iter().map(|m| m.name.as_str()).collect();
+                if !names.contains(&staff.as_str()) {
+                    let d = c.field(
+                        "staff",
+                        staff,
+                        format!("the insider `{staff}` is not on the shop's staff"),
+                    );
+                    return Err(match super::closest(staff, &names) {
+                        Some(k) => d.help(format!("did you mean `{k}`?")),
+                        None if names.is_empty() => {
+                            d.help("add them under `shop: (staff: [(name: \"...\")])`")
+                        }
+                        None => d.help(format!("staff: {}", names.join(", "))),
+                    });
+                }
+                if s.cardholders.count < 2 {
+                    return Err(c.at(written, None, "an insider refunds to a card of their own, taken from the cardholders: there must be at least 2"));
+                }
+            }
             super::AttackKind::PinPadOverlay {}
             | super::AttackKind::MitmRead { .. }
             | super::AttackKind::MitmTamperAmount { .. }

@@ -25,14 +25,33 @@ pub struct Attacks {
     pub loot: Loot,
     /// Whether each attack is under way.
     pub active: Vec<bool>,
+    /// Wrong supervisor passwords per terminal (index in the plan).
+    pub login_failures: std::collections::BTreeMap<usize, u32>,
+    /// The cardholder an insider refunds to.
+    pub insider_card: Option<Entity>,
 }
 
 /// Schedules every attack's start, end and cash-out visits.
 fn schedule(world: &mut World) {
     let plan = world.resource::<PlanRes>().0.clone();
+    // An insider refunds to a card of their own: the population's last,
+    // kept out of the ordinary traffic.
+    let insider_card = plan
+        .attacks
+        .iter()
+        .any(|a| matches!(a.kind, AttackKind::InsiderRefund { .. }))
+        .then(|| world.resource::<Directory>().cardholders.last().copied())
+        .flatten();
+    if let Some(h) = insider_card
+        && let Some(mut c) = world.get_mut::<Cardholder>(h)
+    {
+        c.busy = true;
+    }
     world.insert_resource(Attacks {
         loot: Loot::default(),
         active: vec![false; plan.attacks.len()],
+        login_failures: std::collections::BTreeMap::new(),
+        insider_card,
     });
     let end = plan.duration;
     let ctx: &mut Ctx = &mut world.resource_mut::<Dispatch>().into_inner().0;
@@ -42,7 +61,9 @@ fn schedule(world: &mut World) {
         if a.until.is_some_and(|u| u < end) {
             ctx.at(SimTime(until.micros()), SimEvent::Attack(i, false));
         }
-        if let AttackKind::CashOut { attempts, every, .. } = &a.kind {
+        if let AttackKind::CashOut { attempts, every, .. }
+        | AttackKind::InsiderRefund { attempts, every, .. } = &a.kind
+        {
             for k in 0..u64::from(*attempts) {
                 let t = a.from.micros().saturating_add(every.micros().saturating_mul(k));
                 if t >= until.micros() {
@@ -156,10 +177,15 @@ pub(super) fn pin_typed(world: &mut World, ctx: &mut Ctx, term: Entity, pan: &st
     }
 }
 
-/// The attacker of cash-out `i` comes to pay with the next copied card.
+/// The attacker of attack `i` comes to the till: a cash-out pays with the
+/// next copied card, an insider tries a refund.
 pub(super) fn on_cash_out(world: &mut World, ctx: &mut Ctx, i: usize) {
     let plan = world.resource::<PlanRes>().0.clone();
     let Some(a) = plan.attacks.get(i) else { return };
+    if let AttackKind::InsiderRefund { staff, amount, .. } = &a.kind {
+        insider_visit(world, ctx, i, staff, *amount);
+        return;
+    }
     let AttackKind::CashOut { amount, .. } = &a.kind else { return };
     let Some(&term) =
         a.terminals.first().and_then(|&t| world.resource::<Directory>().terminals.get(t))
@@ -201,22 +227,101 @@ pub(super) fn on_cash_out(world: &mut World, ctx: &mut Ctx, i: usize) {
     });
     let purchase =
         Purchase { id, amount: *amount, refund: false, presentation: Presentation::Swipe };
+    queue_visit(world, ctx, term, holder, purchase, ATTACKER);
+}
+
+/// Queues a visit at `term` and serves it if the terminal is idle.
+fn queue_visit(
+    world: &mut World,
+    ctx: &mut Ctx,
+    term: Entity,
+    holder: Entity,
+    purchase: Purchase,
+    cardholder: u32,
+) {
     let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
     let queue = t.queue.len() + usize::from(t.current.is_some());
     t.queue.push_back(Visit { purchase, cardholder: holder, attempts: 0 });
     let idle = t.current.is_none();
+    let tid = t.id.clone();
     ctx.record(Record::CustomerArrived {
         terminal: tid,
-        purchase: id,
-        cardholder: ATTACKER,
-        amount: *amount,
-        refund: false,
-        presentation: Presentation::Swipe,
+        purchase: purchase.id,
+        cardholder,
+        amount: purchase.amount,
+        refund: purchase.refund,
+        presentation: purchase.presentation,
         queue,
     });
     if idle {
         terminal::serve_next(world, ctx, term);
     }
+}
+
+/// An insider at the attack's terminal tries to refund `amount` to their own card.
+fn insider_visit(
+    world: &mut World,
+    ctx: &mut Ctx,
+    i: usize,
+    staff: &str,
+    amount: crate::money::Money,
+) {
+    use crate::attack::insider::{LOCKOUT_AFTER, Login, login};
+    let plan = world.resource::<PlanRes>().0.clone();
+    let Some(&tidx) = plan.attacks.get(i).and_then(|a| a.terminals.first()) else { return };
+    let Some(&term) = world.resource::<Directory>().terminals.get(tidx) else { return };
+    let Some(tid) = world.get::<Terminal>(term).map(|t| t.id.clone()) else { return };
+    let (holder, failures) = {
+        let a = world.resource::<Attacks>();
+        (a.insider_card, a.login_failures.get(&tidx).copied().unwrap_or(0))
+    };
+    let Some(holder) = holder else { return };
+    if failures >= LOCKOUT_AFTER {
+        ctx.record(Record::InsiderRefund {
+            attack: i,
+            terminal: tid,
+            login: None,
+            purchase: None,
+            failures,
+            locked: true,
+        });
+        return;
+    }
+    let who = match login(&plan.staff, staff) {
+        Login::As(name) => name,
+        Login::Refused => {
+            let n = failures + 1;
+            world.resource_mut::<Attacks>().login_failures.insert(tidx, n);
+            ctx.record(Record::InsiderRefund {
+                attack: i,
+                terminal: tid,
+                login: None,
+                purchase: None,
+                failures: n,
+                locked: n >= LOCKOUT_AFTER,
+            });
+            return;
+        }
+    };
+    let index = world.get::<Cardholder>(holder).map_or(0, |c| c.index);
+    if let Some(mut c) = world.get_mut::<Cardholder>(holder) {
+        c.busy = true;
+    }
+    let id = {
+        let mut st = world.resource_mut::<TrafficState>();
+        st.next_purchase += 1;
+        st.next_purchase
+    };
+    ctx.record(Record::InsiderRefund {
+        attack: i,
+        terminal: tid,
+        login: Some(who),
+        purchase: Some(id),
+        failures,
+        locked: false,
+    });
+    let purchase = Purchase { id, amount, refund: true, presentation: Presentation::Insert };
+    queue_visit(world, ctx, term, holder, purchase, index);
 }
 
 pub(super) fn plugin(app: &mut App) {

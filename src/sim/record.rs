@@ -358,6 +358,21 @@ pub enum Record {
         /// The attacker knows the PIN.
         pin_known: bool,
     },
+    /// An insider tries to refund money to a card of their own.
+    InsiderRefund {
+        /// The attack.
+        attack: usize,
+        /// Where.
+        terminal: Name,
+        /// Whose password authorised it (None: none could be had).
+        login: Option<String>,
+        /// The refund (None: not authorised).
+        purchase: Option<u64>,
+        /// Wrong passwords at this terminal so far.
+        failures: u32,
+        /// The terminal's supervisor functions are locked.
+        locked: bool,
+    },
     /// The monitor raised an alert.
     Alert {
         /// Kind.

@@ -159,6 +159,13 @@ impl Monitor {
     /// A monitor for a plan's terminals, thresholds and expectations.
     pub fn new(plan: &Plan) -> Self {
         let mut first_cause = BTreeMap::new();
+        for a in &plan.attacks {
+            for k in a.kind.alerts() {
+                let at = SimTime(a.from.micros());
+                let e = first_cause.entry(*k).or_insert(at);
+                *e = (*e).min(at);
+            }
+        }
         for l in &plan.links {
             for (fault, scope) in &l.faults {
                 let kinds = fault.alerts();
@@ -204,7 +211,7 @@ impl Monitor {
                 .map(|a| crate::report::AttackRow {
                     attack: a.name().into(),
                     fired: 0,
-                    nothing_to_copy: 0,
+                    came_to_nothing: 0,
                     approved: 0,
                     declined: 0,
                     loss: Money::ZERO,
@@ -251,7 +258,11 @@ impl Monitor {
     }
 
     fn burst(&mut self, t: SimTime, kind: AlertKind, threshold: u32, what: &str) {
-        let window = self.spec.window;
+        let window = if kind == AlertKind::RefundVelocity {
+            self.spec.refund_window
+        } else {
+            self.spec.window
+        };
         let b = self.bursts.entry(kind).or_default();
         b.times.push_back(t);
         while b.times.front().is_some_and(|&f| t.since(f) > window) {
@@ -361,6 +372,10 @@ impl Monitor {
                         }
                         _ => {}
                     }
+                }
+                if *ledger == LedgerEffect::Credit {
+                    self.cause(AlertKind::RefundVelocity, t);
+                    self.burst(t, AlertKind::RefundVelocity, self.spec.refunds, "refunds approved");
                 }
                 if *ledger != LedgerEffect::None
                     && let Some(p) = *purchase
@@ -488,11 +503,34 @@ impl Monitor {
                     .or_insert(Track { first_event: seq, ..Track::default() });
                 tr.fraud = u32::try_from(*attack).ok();
             }
+            Record::InsiderRefund { attack, terminal, purchase, failures, locked, .. } => {
+                if let Some(a) = self.attacks.get_mut(*attack) {
+                    a.fired += 1;
+                    if purchase.is_none() {
+                        a.came_to_nothing += 1;
+                    }
+                }
+                if let Some(p) = purchase {
+                    let tr = self
+                        .purchases
+                        .entry(*p)
+                        .or_insert(Track { first_event: seq, ..Track::default() });
+                    tr.fraud = u32::try_from(*attack).ok();
+                }
+                if *locked && *failures == crate::attack::insider::LOCKOUT_AFTER {
+                    self.cause(AlertKind::LoginLockout, t);
+                    self.raise(
+                        AlertKind::LoginLockout,
+                        Some(terminal.to_string()),
+                        format!("{failures} wrong supervisor passwords: refunds locked"),
+                    );
+                }
+            }
             // The attacker came, but had no card to copy: it acted, and failed.
             Record::CashOut { attack, purchase: None, .. } => {
                 if let Some(a) = self.attacks.get_mut(*attack) {
                     a.fired += 1;
-                    a.nothing_to_copy += 1;
+                    a.came_to_nothing += 1;
                 }
             }
             Record::RunFinished { in_flight, in_flight_purchases, pending_reversals, .. } => {
