@@ -395,3 +395,54 @@ fn changing_the_factory_password_stops_the_refunds() {
     assert_eq!(r2.fraud_loss, Money::ZERO);
     assert_eq!(attack(&r2, "insider_refund").came_to_nothing, 6);
 }
+
+#[test]
+fn scraping_firmware_is_caught_sending_data_out_and_unwatched_it_is_not() {
+    let text = scenario("ram-scraper.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let stolen = lines_of(&journal, "stolen");
+    assert!(stolen.iter().any(|s| s["what"] == "tag57"), "it reads chip data");
+    assert!(!lines_of(&journal, "egress").is_empty());
+    let unwatched = edit(&text, "    attacks: [", "    monitor: (egress: false),\n    attacks: [");
+    let (r2, _) = run_text(&unwatched, None, MINUTE);
+    assert!(r2.alerts.iter().all(|a| a.alert != possim::scenario::AlertKind::UnexpectedEgress));
+    assert!(!r2.passed, "AlertWithin(UnexpectedEgress) fails when nobody watches");
+}
+
+#[test]
+fn a_swapped_terminal_without_the_shops_keys_is_refused_and_its_harvest_costs_money() {
+    let text = scenario("terminal-swap.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    // While it is in, nothing it sends is approved.
+    let (from, until) = (2 * 3_600_000_000u64, 5 * 3_600_000_000u64);
+    for d in lines_of(&journal, "host_decision") {
+        let t = d["t_us"].as_u64().unwrap();
+        if d["terminal"] == "TERM0002" && d["mti"] == "0200" && (from..until).contains(&t) {
+            assert_ne!(d["response"], "00", "{d}");
+        }
+    }
+    // After the real one is back, TERM0002 trades again.
+    assert!(lines_of(&journal, "host_decision").iter().any(|d| d["terminal"] == "TERM0002"
+        && d["response"] == "00"
+        && d["t_us"].as_u64().unwrap() > until));
+    // It harvested PINs with the cards: copies of stripe-only cards are paid.
+    assert!(r.loot.iter().all(|l| l.what.contains(&"pin")));
+    assert!(r.fraud_loss > Money::ZERO);
+    // With the MAC check off, its PIN blocks (under a key the bank does not know) still fail.
+    let (r2, j2) = run_text(&without_mac(&text), None, MINUTE);
+    let swapped_pins = lines_of(&j2, "host_decision")
+        .into_iter()
+        .filter(|d| d["terminal"] == "TERM0002" && d["checks"]["pin"] == "invalid")
+        .count();
+    assert!(swapped_pins > 0, "{:?}", r2.responses);
+}
+
+fn without_mac(text: &str) -> String {
+    edit(
+        text,
+        "    attacks: [",
+        "    issuer: (rules: [VerifyArqc, AtcReplay, VerifyPin, VerifyCvv, RefuseFallbackForChipCards, DuplicateWindow(\"24h\"), CheckExpiry]),\n    attacks: [",
+    )
+}

@@ -175,6 +175,52 @@ impl CardTap for Shimmer {
     }
 }
 
+/// Firmware that reads the terminal's memory: whatever the terminal reads
+/// from a card (the stripe's track 2, the chip's tag 57, a plaintext offline
+/// PIN) it copies, to send out of the shop. A RAM scraper, or the
+/// harvesting device a fake technician swaps in.
+#[derive(Debug)]
+pub struct Scraper {
+    name: &'static str,
+    stripe: Skimmer,
+    chip: Shimmer,
+}
+
+impl Scraper {
+    /// A scraper of attack `owner`, named as the attack is.
+    pub fn new(owner: usize, name: &'static str) -> Self {
+        Self { name, stripe: Skimmer::new(owner), chip: Shimmer::new(owner) }
+    }
+}
+
+impl CardTap for Scraper {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn owner(&self) -> Option<usize> {
+        self.stripe.owner()
+    }
+
+    fn power_on(&mut self, interface: Interface, card: &mut dyn CardChannel) -> Vec<u8> {
+        self.chip.power_on(interface, card)
+    }
+
+    fn transmit(&mut self, capdu: &[u8], card: &mut dyn CardChannel) -> Vec<u8> {
+        self.chip.transmit(capdu, card)
+    }
+
+    fn swipe(&mut self, card: &mut dyn CardChannel) -> Option<String> {
+        self.stripe.swipe(card)
+    }
+
+    fn take(&mut self) -> Vec<Theft> {
+        let mut t = self.stripe.take();
+        t.extend(self.chip.take());
+        t
+    }
+}
+
 /// One card as the attacker holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Haul {

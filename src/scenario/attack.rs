@@ -75,6 +75,15 @@ pub enum AttackKind {
         #[serde(default = "five")]
         frames: u32,
     },
+    /// Tampered terminal firmware copies every card the terminal reads (the
+    /// stripe's track 2, the chip's tag 57, plaintext offline PINs) and sends
+    /// it out of the shop over a connection of its own.
+    RamScraper {},
+    /// A fake technician swaps `terminal` for a look-alike that harvests
+    /// every card and PIN and does not hold the shop's keys (its MACs and PIN
+    /// blocks are under keys the bank does not know). `until` puts the real
+    /// one back.
+    TerminalSwap {},
     /// A member of staff (`staff`) refunds money to a card of their own at
     /// `terminal`, every `every`, at most `attempts` times. The terminal asks
     /// for the password of someone allowed to refund: the insider gets in
@@ -132,6 +141,8 @@ impl Kind for AttackKind {
             Self::MitmTamperAmount { .. } => "mitm_tamper",
             Self::Replay { .. } => "replay",
             Self::InsiderRefund { .. } => "insider_refund",
+            Self::RamScraper {} => "ram_scraper",
+            Self::TerminalSwap {} => "terminal_swap",
         }
     }
 
@@ -177,7 +188,14 @@ impl Kind for AttackKind {
 impl AttackKind {
     /// Whether it is a device fitted to a terminal's reader or PIN pad.
     pub fn is_device(&self) -> bool {
-        matches!(self, Self::Skimmer { .. } | Self::Shimmer {} | Self::PinPadOverlay {})
+        matches!(
+            self,
+            Self::Skimmer { .. }
+                | Self::Shimmer {}
+                | Self::PinPadOverlay {}
+                | Self::RamScraper {}
+                | Self::TerminalSwap {}
+        )
     }
 
     /// Whether it takes data a cash-out can spend.
@@ -204,6 +222,8 @@ impl AttackKind {
             Self::MitmTamperAmount { .. } => &[A::SecurityViolations],
             Self::Replay { .. } => &[A::Duplicates, A::AtcReplay],
             Self::InsiderRefund { .. } => &[A::RefundVelocity, A::LoginLockout],
+            Self::RamScraper {} => &[A::UnexpectedEgress],
+            Self::TerminalSwap {} => &[A::SecurityViolations, A::UnexpectedEgress],
             _ => &[],
         }
     }
@@ -220,7 +240,10 @@ impl AttackKind {
 
     /// Whether it sees the PINs typed on the PIN pad.
     pub fn sees_pins(&self) -> bool {
-        matches!(self, Self::Skimmer { pin_camera: true } | Self::PinPadOverlay {})
+        matches!(
+            self,
+            Self::Skimmer { pin_camera: true } | Self::PinPadOverlay {} | Self::TerminalSwap {}
+        )
     }
 
     /// The kind as the file spells it ("Skimmer").
@@ -234,6 +257,8 @@ impl AttackKind {
             Self::MitmTamperAmount { .. } => "MitmTamperAmount",
             Self::Replay { .. } => "Replay",
             Self::InsiderRefund { .. } => "InsiderRefund",
+            Self::RamScraper {} => "RamScraper",
+            Self::TerminalSwap {} => "TerminalSwap",
         }
     }
 }
@@ -251,6 +276,8 @@ impl Serialize for AttackSpec {
             AttackKind::MitmTamperAmount { .. } => (5, 2),
             AttackKind::Replay { .. } => (6, 3),
             AttackKind::InsiderRefund { .. } => (7, 4),
+            AttackKind::RamScraper {} => (8, 0),
+            AttackKind::TerminalSwap {} => (9, 0),
         };
         let n = n
             + usize::from(sc.from.is_some())
@@ -281,7 +308,10 @@ impl Serialize for AttackSpec {
                 v.serialize_field("amount", amount)?;
                 v.serialize_field("every", every)?;
             }
-            AttackKind::Shimmer {} | AttackKind::PinPadOverlay {} => {}
+            AttackKind::Shimmer {}
+            | AttackKind::PinPadOverlay {}
+            | AttackKind::RamScraper {}
+            | AttackKind::TerminalSwap {} => {}
         }
         if let Some(from) = sc.from {
             v.serialize_field("from", &from)?;

@@ -739,6 +739,9 @@ pub struct MonitorSpec {
     pub refunds: u32,
     /// The window refunds are counted over. Default "1h".
     pub refund_window: Duration,
+    /// Watch where terminals connect to, and alert on anything but the
+    /// acquirer. Default true.
+    pub egress: bool,
     /// The counting window. Default "10m".
     pub window: Duration,
 }
@@ -752,6 +755,7 @@ impl Default for MonitorSpec {
             duplicates: 3,
             refunds: 3,
             refund_window: d("1h"),
+            egress: true,
             window: default_window(),
         }
     }
@@ -825,6 +829,8 @@ pub enum AlertKind {
     RefundVelocity,
     /// A terminal locked its supervisor functions after wrong passwords.
     LoginLockout,
+    /// A terminal sent data somewhere other than its acquirer.
+    UnexpectedEgress,
 }
 
 /// What must hold for the run to pass.

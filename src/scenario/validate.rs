@@ -606,7 +606,16 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                     return Err(c.at(written, None, "an insider refunds to a card of their own, taken from the cardholders: there must be at least 2"));
                 }
             }
+            super::AttackKind::TerminalSwap {} if a.scope.terminal.is_none() => {
+                return Err(c.at(
+                    written,
+                    None,
+                    "a terminal swap replaces one terminal: name it with `terminal: \"...\"`",
+                ));
+            }
             super::AttackKind::PinPadOverlay {}
+            | super::AttackKind::RamScraper {}
+            | super::AttackKind::TerminalSwap {}
             | super::AttackKind::MitmRead { .. }
             | super::AttackKind::MitmTamperAmount { .. }
             | super::AttackKind::Replay { .. } => {}
@@ -625,7 +634,7 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                     let d = c.field("loot", loot, format!("a cash-out spends the loot of `{loot}`, and no such attack steals anything in this scenario"));
                     return Err(match super::closest(loot, &sources) {
                         Some(k) => d.help(format!("did you mean `{k}`?")),
-                        None if sources.is_empty() => d.help("add the attack that steals the data: a `Skimmer`, `Shimmer`, `PinPadOverlay` or `MitmRead`"),
+                        None if sources.is_empty() => d.help("add the attack that steals the data: a `Skimmer`, `Shimmer`, `PinPadOverlay`, `RamScraper`, `TerminalSwap` or `MitmRead`"),
                         None => d.help(format!("attacks that steal here: {}", sources.join(", "))),
                     });
                 }

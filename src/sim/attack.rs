@@ -8,7 +8,7 @@ use super::components::*;
 use super::event::{Ctx, SimEvent};
 use super::record::Record;
 use super::{Dispatch, terminal};
-use crate::attack::{Loot, Shimmer, Skimmer, Theft};
+use crate::attack::{Loot, Scraper, Shimmer, Skimmer, Theft};
 use crate::card::Card;
 use crate::protocol::pan::mask_pan;
 use crate::scenario::AttackKind;
@@ -29,6 +29,11 @@ pub struct Attacks {
     pub login_failures: std::collections::BTreeMap<usize, u32>,
     /// The cardholder an insider refunds to.
     pub insider_card: Option<Entity>,
+    /// The keys of terminals swapped out (index in the plan), to put back.
+    pub swapped: std::collections::BTreeMap<
+        usize,
+        (crate::protocol::crypto::TdesKey, crate::protocol::crypto::TdesKey),
+    >,
 }
 
 /// Schedules every attack's start, end and cash-out visits.
@@ -52,6 +57,7 @@ fn schedule(world: &mut World) {
         active: vec![false; plan.attacks.len()],
         login_failures: std::collections::BTreeMap::new(),
         insider_card,
+        swapped: std::collections::BTreeMap::new(),
     });
     let end = plan.duration;
     let ctx: &mut Ctx = &mut world.resource_mut::<Dispatch>().into_inner().0;
@@ -83,12 +89,18 @@ pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool)
     let mut names = Vec::new();
     for &t in &a.terminals {
         let Some(&e) = terms.get(t) else { continue };
+        if matches!(a.kind, AttackKind::TerminalSwap {}) {
+            swap(world, e, t, i, start, plan.seed);
+        }
         let Some(mut term) = world.get_mut::<Terminal>(e) else { continue };
         names.push(term.id.clone());
         if start {
             let tap: Option<Box<dyn CardTap>> = match a.kind {
                 AttackKind::Skimmer { .. } => Some(Box::new(Skimmer::new(i))),
                 AttackKind::Shimmer {} => Some(Box::new(Shimmer::new(i))),
+                AttackKind::RamScraper {} | AttackKind::TerminalSwap {} => {
+                    Some(Box::new(Scraper::new(i, a.name())))
+                }
                 _ => None,
             };
             // The device nearest the card: a shim sits on the contacts, a
@@ -110,6 +122,27 @@ pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool)
     });
 }
 
+/// A fake technician swaps terminal `t` (entity `e`) for a device without
+/// the shop's keys (`start`), or the real one is put back.
+fn swap(world: &mut World, e: Entity, t: usize, i: usize, start: bool, seed: u64) {
+    let keys = if start {
+        let name = format!("swap/{i}/{t}");
+        let fake = (
+            super::plan::derived_key(seed, &format!("{name}/tak")),
+            super::plan::derived_key(seed, &format!("{name}/tpk")),
+        );
+        Some(fake)
+    } else {
+        world.resource_mut::<Attacks>().swapped.remove(&t)
+    };
+    let Some((tak, tpk)) = keys else { return };
+    let Some(mut term) = world.get_mut::<Terminal>(e) else { return };
+    let real = term.core.swap_keys(tak, tpk);
+    if start {
+        world.resource_mut::<Attacks>().swapped.insert(t, real);
+    }
+}
+
 /// Collects what the devices at `term` copied during the last card step.
 pub(super) fn collect(world: &mut World, ctx: &mut Ctx, term: Entity, purchase: Option<u64>) {
     let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
@@ -123,8 +156,25 @@ pub(super) fn collect(world: &mut World, ctx: &mut Ctx, term: Entity, purchase: 
             taken.extend(tap.take().into_iter().map(|th| (owner, th)));
         }
     }
+    let plan = world.resource::<PlanRes>().0.clone();
+    // Firmware sends what it copied out of the shop at once.
+    let mut sent: Vec<(usize, usize)> = Vec::new();
+    for (owner, _) in &taken {
+        let out = plan.attacks.get(*owner).is_some_and(|a| {
+            matches!(a.kind, AttackKind::RamScraper {} | AttackKind::TerminalSwap {})
+        });
+        if out {
+            match sent.iter_mut().find(|(o, _)| o == owner) {
+                Some((_, n)) => *n += 1,
+                None => sent.push((*owner, 1)),
+            }
+        }
+    }
     for (owner, theft) in taken {
         steal(world, ctx, owner, &tid, purchase, theft);
+    }
+    for (attack, items) in sent {
+        ctx.record(Record::Egress { attack, terminal: tid.clone(), items });
     }
 }
 

@@ -194,12 +194,15 @@ pub struct Plan {
 fn key_or_derived(given: &Option<String>, seed: u64, name: &str) -> Result<TdesKey, CryptoError> {
     match given {
         Some(hex) => TdesKey::from_hex(hex),
-        None => {
-            let mut b = [0u8; 16];
-            Stream::derive(seed, &format!("key/{name}")).fill(&mut b);
-            Ok(TdesKey::new(b).with_odd_parity())
-        }
+        None => Ok(derived_key(seed, name)),
     }
+}
+
+/// A key derived from the seed and its name (its own random stream).
+pub(crate) fn derived_key(seed: u64, name: &str) -> TdesKey {
+    let mut b = [0u8; 16];
+    Stream::derive(seed, &format!("key/{name}")).fill(&mut b);
+    TdesKey::new(b).with_odd_parity()
 }
 
 impl Plan {

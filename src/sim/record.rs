@@ -358,6 +358,16 @@ pub enum Record {
         /// The attacker knows the PIN.
         pin_known: bool,
     },
+    /// A terminal sent card data out of the shop, to somewhere other than
+    /// its acquirer (tampered firmware, a swapped device).
+    Egress {
+        /// The attack.
+        attack: usize,
+        /// The terminal.
+        terminal: Name,
+        /// Pieces of card data or PINs sent.
+        items: usize,
+    },
     /// An insider tries to refund money to a card of their own.
     InsiderRefund {
         /// The attack.

@@ -468,6 +468,12 @@ impl TerminalCore {
         &self.cfg
     }
 
+    /// Puts other keys in the device and returns the ones it had: a device
+    /// swapped in by a fake technician does not hold the shop's keys.
+    pub fn swap_keys(&mut self, tak: TdesKey, tpk: TdesKey) -> (TdesKey, TdesKey) {
+        (std::mem::replace(&mut self.cfg.tak, tak), std::mem::replace(&mut self.cfg.tpk, tpk))
+    }
+
     /// True while a customer transaction is under way.
     pub fn busy(&self) -> bool {
         !matches!(self.stage, Stage::Idle)

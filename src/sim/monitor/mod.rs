@@ -147,6 +147,8 @@ pub struct Monitor {
     /// Each configured fault's name, to warn about those that never fired.
     fault_names: Vec<&'static str>,
     lesson: Option<String>,
+    /// Terminals already caught sending data out of the shop.
+    egress_seen: std::collections::BTreeSet<super::record::Name>,
 }
 
 /// Installs the monitor for the plan in the app.
@@ -225,6 +227,7 @@ impl Monitor {
                 .map(|(k, _)| crate::scenario::Kind::name(k))
                 .collect(),
             lesson: plan.lesson.clone(),
+            egress_seen: std::collections::BTreeSet::new(),
         }
     }
 
@@ -502,6 +505,17 @@ impl Monitor {
                     .entry(*p)
                     .or_insert(Track { first_event: seq, ..Track::default() });
                 tr.fraud = u32::try_from(*attack).ok();
+            }
+            Record::Egress { terminal, items, .. } => {
+                if self.spec.egress && !self.egress_seen.contains(terminal) {
+                    self.egress_seen.insert(terminal.clone());
+                    self.cause(AlertKind::UnexpectedEgress, t);
+                    self.raise(
+                        AlertKind::UnexpectedEgress,
+                        Some(terminal.to_string()),
+                        format!("terminal {terminal} sent {items} items of card data to an unknown address"),
+                    );
+                }
             }
             Record::InsiderRefund { attack, terminal, purchase, failures, locked, .. } => {
                 if let Some(a) = self.attacks.get_mut(*attack) {
