@@ -506,16 +506,18 @@ impl Monitor {
                     .or_insert(Track { first_event: seq, ..Track::default() });
                 tr.fraud = u32::try_from(*attack).ok();
             }
-            Record::Egress { terminal, items, .. } => {
-                if self.spec.egress && !self.egress_seen.contains(terminal) {
-                    self.egress_seen.insert(terminal.clone());
-                    self.cause(AlertKind::UnexpectedEgress, t);
-                    self.raise(
-                        AlertKind::UnexpectedEgress,
-                        Some(terminal.to_string()),
-                        format!("terminal {terminal} sent {items} items of card data to an unknown address"),
-                    );
-                }
+            Record::Egress { terminal, items, .. }
+                if self.spec.egress && !self.egress_seen.contains(terminal) =>
+            {
+                self.egress_seen.insert(terminal.clone());
+                self.cause(AlertKind::UnexpectedEgress, t);
+                self.raise(
+                    AlertKind::UnexpectedEgress,
+                    Some(terminal.to_string()),
+                    format!(
+                        "terminal {terminal} sent {items} items of card data to an unknown address"
+                    ),
+                );
             }
             Record::InsiderRefund { attack, terminal, purchase, failures, locked, .. } => {
                 if let Some(a) = self.attacks.get_mut(*attack) {
