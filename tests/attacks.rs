@@ -446,3 +446,46 @@ fn without_mac(text: &str) -> String {
         "    issuer: (rules: [VerifyArqc, AtcReplay, VerifyPin, VerifyCvv, RefuseFallbackForChipCards, DuplicateWindow(\"24h\"), CheckExpiry]),\n    attacks: [",
     )
 }
+
+#[test]
+fn a_pin_wedge_is_caught_by_comparing_cvm_results_with_the_cvr() {
+    let text = scenario("pin-bypass-wedge.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    // The wedge answered VERIFY: the card never saw one from the thief.
+    let thief: Vec<u64> =
+        lines_of(&journal, "cash_out").iter().filter_map(|c| c["purchase"].as_u64()).collect();
+    for s in lines_of(&journal, "card_session") {
+        if thief.contains(&s["purchase"].as_u64().unwrap()) {
+            let verify = s["apdus"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["c"].as_str().is_some_and(|c| c.starts_with("0020")));
+            assert!(!verify, "the card saw a VERIFY: {s}");
+        }
+    }
+    let refused: Vec<_> = lines_of(&journal, "host_decision")
+        .into_iter()
+        .filter(|d| d["checks"]["cvm"] == "invalid")
+        .collect();
+    assert_eq!(refused.len() as u64, attack(&r, "stolen_cards").declined);
+    // An issuer that does not compare pays the thief.
+    let (off, _) = run_text(&without_rule(&text, "CompareCvmResults"), None, MINUTE);
+    assert!(off.fraud_loss > Money::ZERO, "{}", possim::report::summary(&off));
+    // Without the wedge, the wrong PINs block the cards: nothing paid either.
+    let (no_wedge, _) = run_text(&edit(&text, "wedge: true", "wedge: false"), None, MINUTE);
+    assert_eq!(no_wedge.fraud_loss, Money::ZERO);
+}
+
+#[test]
+fn a_velocity_limit_stops_a_lost_card_after_three_taps() {
+    let text = scenario("lost-card-contactless.ron");
+    let (r, _) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let a = attack(&r, "stolen_cards");
+    assert_eq!((a.approved, a.loss), (6, Money(18_000)), "{a:?}");
+    let (off, _) = run_text(&without_rule(&text, "VelocityLimit(3, \"1h\")"), None, MINUTE);
+    let b = attack(&off, "stolen_cards");
+    assert_eq!((b.approved, b.loss), (20, Money(60_000)), "{b:?}");
+}

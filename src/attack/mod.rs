@@ -221,6 +221,30 @@ impl CardTap for Scraper {
     }
 }
 
+/// A PIN-bypass wedge between a stolen card and the terminal (Murdoch et
+/// al., 2010): it answers every VERIFY with 9000 itself, so the terminal
+/// believes the card checked the PIN, and passes everything else through.
+/// The card never saw a PIN: its CVR says so, under the ARQC.
+#[derive(Debug, Default)]
+pub struct PinWedge {
+    /// VERIFY commands it answered.
+    pub answered: u32,
+}
+
+impl CardTap for PinWedge {
+    fn name(&self) -> &'static str {
+        "pin_wedge"
+    }
+
+    fn transmit(&mut self, capdu: &[u8], card: &mut dyn CardChannel) -> Vec<u8> {
+        if capdu.get(1) == Some(&ins::VERIFY) {
+            self.answered += 1;
+            return vec![0x90, 0x00];
+        }
+        card.transmit(capdu)
+    }
+}
+
 /// One card as the attacker holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Haul {

@@ -39,10 +39,17 @@ pub enum Check {
     Arqc,
     /// The ATC is above the highest seen: no replay, no clone (59).
     Atc,
+    /// The terminal's CVM results (9F34) agree with the card's own record
+    /// in the CVR (9F10): a terminal that says the card verified the PIN
+    /// while the card says it did not met a PIN-bypass wedge (05).
+    CvmResults,
     /// The online PIN matches the PVV (55, then 75).
     Pin,
     /// The account has the funds (51).
     Funds,
+    /// No more than `velocity.0` approvals of one card within `velocity.1` (65).
+    /// Off unless a scenario lists it.
+    Velocity,
     /// A refund goes only to a card with at least as much bought here (12).
     /// Off unless a scenario lists it: most shops' refunds reference nothing.
     RefundSale,
@@ -50,7 +57,7 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order they run.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::Format,
         Self::Mac,
         Self::MandatoryFields,
@@ -64,7 +71,9 @@ impl Check {
         Self::Cvv,
         Self::Arqc,
         Self::Atc,
+        Self::CvmResults,
         Self::Pin,
+        Self::Velocity,
         Self::Funds,
         Self::RefundSale,
     ];
@@ -86,6 +95,8 @@ impl Check {
             Self::Cvv => "cvv",
             Self::Arqc => "arqc",
             Self::Atc => "atc",
+            Self::CvmResults => "cvm_results",
+            Self::Velocity => "velocity",
             Self::Pin => "pin",
             Self::Funds => "funds",
             Self::RefundSale => "refund_sale",
@@ -118,16 +129,20 @@ pub struct Rules {
     pub duplicate_window: Duration,
     /// Largest single amount (13 above it).
     pub max_amount: Money,
+    /// Most approvals of one card, and the window they are counted over.
+    pub velocity: (u32, Duration),
 }
 
 impl Default for Rules {
-    /// Every defence on but the refund-to-a-sale rule; duplicate window
-    /// 24h; single-transaction limit 50,000.00.
+    /// Every defence on but the refund-to-a-sale rule and the velocity
+    /// limit; duplicate window 24h; single-transaction limit 50,000.00;
+    /// velocity 5 approvals an hour when on.
     fn default() -> Self {
         Self {
-            off: BTreeSet::from([Check::RefundSale]),
+            off: BTreeSet::from([Check::RefundSale, Check::Velocity]),
             duplicate_window: Duration::from_secs(86_400),
             max_amount: Money(5_000_000),
+            velocity: (5, Duration::from_secs(3600)),
         }
     }
 }

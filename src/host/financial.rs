@@ -54,7 +54,7 @@ pub(super) type Answer = (Rc, Vec<(u8, Vec<u8>)>, Cow<'static, str>);
 type CheckFn = fn(&mut HostCore, &mut Request<'_>, &mut Decision, bool) -> Step;
 
 /// The financial checks in the order they run (format and MAC ran before).
-pub(super) const PIPELINE: [(Check, CheckFn); 14] = [
+pub(super) const PIPELINE: [(Check, CheckFn); 16] = [
     (Check::MandatoryFields, mandatory_fields),
     // A transmission is decided once: the duplicate check comes before any
     // verdict that depends on the moment (issuer down) or on limits, so a
@@ -69,7 +69,9 @@ pub(super) const PIPELINE: [(Check, CheckFn); 14] = [
     (Check::Cvv, cvv),
     (Check::Arqc, arqc),
     (Check::Atc, atc),
+    (Check::CvmResults, cvm_results),
     (Check::Pin, pin),
+    (Check::Velocity, velocity),
     (Check::Funds, funds),
     (Check::RefundSale, refund_sale),
 ];
@@ -273,6 +275,54 @@ fn atc(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, on: bool) -> Ste
     Step::Pass
 }
 
+/// The terminal's word (9F34) against the card's (the CVR in 9F10, which the
+/// ARQC covers): "the card verified the PIN" must be what the card says too.
+fn cvm_results(_: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool) -> Step {
+    use crate::protocol::crypto::CvrBits;
+    if !r.chip_entry || d.checks.arqc != Verdict::Valid {
+        return Step::Pass;
+    }
+    let icc = tlv::Index::new(r.msg.icc_data().unwrap_or_default());
+    let (Some(cvm), Some(iad)) = (icc.get(0x9F34), icc.get(0x9F10)) else { return Step::Pass };
+    // Plaintext or enciphered PIN verified by the card, said to have succeeded.
+    let offline_pin = cvm.first().is_some_and(|m| matches!(m & 0x3F, 0x01 | 0x03 | 0x04 | 0x05));
+    if !offline_pin || cvm.get(2) != Some(&0x02) {
+        d.checks.cvm = Verdict::Absent;
+        return Step::Pass;
+    }
+    // Visa CVN 10 IAD: 06 01 0A, then the CVR's four bytes.
+    let Some(&cvr1) = iad.get(4) else { return Step::Pass };
+    let verified =
+        cvr1 & CvrBits::OFFLINE_PIN_PERFORMED != 0 && cvr1 & CvrBits::OFFLINE_PIN_FAILED == 0;
+    d.checks.cvm = if verified { Verdict::Valid } else { Verdict::Invalid };
+    if verified {
+        Step::Pass
+    } else {
+        refuse(
+            Rc::DoNotHonour,
+            "the terminal says the card verified the PIN (9F34); the card says it did not (CVR)",
+        )
+    }
+}
+
+/// At most so many approvals of one card within the window.
+fn velocity(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, on: bool) -> Step {
+    let Some(card) = r.card else { return Step::Pass };
+    if r.refund || !on {
+        return Step::Pass;
+    }
+    let (most, window) = h.cfg.rules.velocity;
+    let now = r.now;
+    let used = h.uses.entry(card.account).or_default();
+    while used.front().is_some_and(|&t| now.since(t) > window) {
+        used.pop_front();
+    }
+    if used.len() as u32 >= most {
+        return refuse(Rc::ExceedsFrequency, "too many uses of this card in the window");
+    }
+    Step::Pass
+}
+
 fn pin(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, on: bool) -> Step {
     let Some(card) = r.card else { return Step::Pass };
     let Some(block) = r.msg.pin_block() else {
@@ -362,6 +412,14 @@ impl HostCore {
         };
         self.ledger.post(tidx, card.account as usize, r.amount, r.refund);
         self.note_sale(card.account, r.amount, r.refund, false);
+        if !r.refund && self.cfg.rules.is_on(Check::Velocity) {
+            let (most, _) = self.cfg.rules.velocity;
+            let used = self.uses.entry(card.account).or_default();
+            used.push_back(now);
+            while used.len() > most as usize {
+                used.pop_front();
+            }
+        }
         d.ledger = if r.refund { super::LedgerEffect::Credit } else { super::LedgerEffect::Debit };
         let k = txn_key(tidx, r.stan);
         self.txns.insert(

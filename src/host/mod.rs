@@ -174,6 +174,8 @@ pub struct Checks {
     pub pin: Verdict,
     /// CVV or iCVV.
     pub cvv: Verdict,
+    /// The terminal's CVM results against the card's CVR.
+    pub cvm: Verdict,
 }
 
 impl Default for Checks {
@@ -183,6 +185,7 @@ impl Default for Checks {
             arqc: Verdict::Skipped,
             pin: Verdict::Skipped,
             cvv: Verdict::Skipped,
+            cvm: Verdict::Skipped,
         }
     }
 }
@@ -274,6 +277,8 @@ pub struct HostCore {
     auth_seq: u32,
     /// Net purchases per card account at this acquirer (for refunds).
     sales: HashMap<u32, Money>,
+    /// Recent approvals per card account (for the velocity limit).
+    uses: HashMap<u32, VecDeque<SimTime>>,
 }
 
 impl HostCore {
@@ -298,6 +303,7 @@ impl HostCore {
             tombstones: HashMap::default(),
             tomb_order: VecDeque::new(),
             sales: HashMap::default(),
+            uses: HashMap::default(),
             ledger: Ledger::default(),
             auth_seq: 0,
         }

@@ -30,6 +30,8 @@ pub enum ResponseCode {
     SuspectedFraud,
     /// 63 security violation (bad MAC, ARQC, CVV).
     SecurityViolation,
+    /// 65 exceeds frequency limit (too many uses of one card in a window).
+    ExceedsFrequency,
     /// 75 PIN tries exceeded.
     PinTriesExceeded,
     /// 91 issuer unavailable.
@@ -42,7 +44,7 @@ pub enum ResponseCode {
     Other([u8; 2]),
 }
 
-const TABLE: [(ResponseCode, &str, &str); 16] = [
+const TABLE: [(ResponseCode, &str, &str); 17] = [
     (ResponseCode::Approved, "00", "approved"),
     (ResponseCode::DoNotHonour, "05", "do not honour"),
     (ResponseCode::InvalidTransaction, "12", "invalid transaction"),
@@ -55,6 +57,7 @@ const TABLE: [(ResponseCode, &str, &str); 16] = [
     (ResponseCode::NotPermitted, "57", "transaction not permitted to cardholder"),
     (ResponseCode::SuspectedFraud, "59", "suspected fraud"),
     (ResponseCode::SecurityViolation, "63", "security violation"),
+    (ResponseCode::ExceedsFrequency, "65", "exceeds frequency limit"),
     (ResponseCode::PinTriesExceeded, "75", "PIN tries exceeded"),
     (ResponseCode::IssuerUnavailable, "91", "issuer unavailable"),
     (ResponseCode::Duplicate, "94", "duplicate transmission"),

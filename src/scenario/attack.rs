@@ -84,6 +84,31 @@ pub enum AttackKind {
     /// blocks are under keys the bank does not know). `until` puts the real
     /// one back.
     TerminalSwap {},
+    /// A thief holds the cards of `cards` customers (lost or stolen) and pays
+    /// with them at `terminal`: a visit every `every`, at most `attempts`,
+    /// `amount` each, tapping (`tap`) or inserting them. Not knowing the
+    /// PINs, they type 0000; with `wedge`, a PIN-bypass wedge between card
+    /// and terminal answers the card's VERIFY with 9000 itself.
+    StolenCards {
+        /// Cards taken. Default 3.
+        #[serde(default = "three")]
+        cards: u32,
+        /// Visits at most. Default 10.
+        #[serde(default = "ten")]
+        attempts: u32,
+        /// Spent per visit. Default "50.00".
+        #[serde(default = "fifty")]
+        amount: Money,
+        /// Time between visits. Default "5m".
+        #[serde(default = "five_minutes")]
+        every: Duration,
+        /// Tap the cards (contactless) rather than insert them. Default false.
+        #[serde(default)]
+        tap: bool,
+        /// A PIN-bypass wedge on the cards. Default false.
+        #[serde(default)]
+        wedge: bool,
+    },
     /// A member of staff (`staff`) refunds money to a card of their own at
     /// `terminal`, every `every`, at most `attempts` times. The terminal asks
     /// for the password of someone allowed to refund: the insider gets in
@@ -105,6 +130,15 @@ pub enum AttackKind {
     },
 }
 
+fn three() -> u32 {
+    3
+}
+fn fifty() -> Money {
+    Money(5_000)
+}
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
+}
 fn ten_minutes() -> Duration {
     Duration::from_secs(600)
 }
@@ -143,6 +177,7 @@ impl Kind for AttackKind {
             Self::InsiderRefund { .. } => "insider_refund",
             Self::RamScraper {} => "ram_scraper",
             Self::TerminalSwap {} => "terminal_swap",
+            Self::StolenCards { .. } => "stolen_cards",
         }
     }
 
@@ -153,6 +188,18 @@ impl Kind for AttackKind {
             }
             Self::InsiderRefund { attempts, .. } if *attempts > 100_000 => {
                 Some(format!("`attempts` is at most 100000, not {attempts}"))
+            }
+            Self::StolenCards { cards, .. } if *cards == 0 || *cards > 1000 => {
+                Some(format!("`cards` must be between 1 and 1000, not {cards}"))
+            }
+            Self::StolenCards { attempts, .. } if *attempts == 0 || *attempts > 100_000 => {
+                Some(format!("`attempts` must be between 1 and 100000, not {attempts}"))
+            }
+            Self::StolenCards { amount, .. } if amount.0 <= 0 => {
+                Some("`amount` must be more than 0.00".into())
+            }
+            Self::StolenCards { every, .. } if every.micros() < 1_000_000 => {
+                Some("`every` must be at least 1s".into())
             }
             Self::InsiderRefund { amount, .. } if amount.0 <= 0 => {
                 Some("`amount` must be more than 0.00".into())
@@ -211,6 +258,7 @@ impl AttackKind {
                 | Self::MitmTamperAmount { .. }
                 | Self::Replay { .. }
                 | Self::InsiderRefund { .. }
+                | Self::StolenCards { .. }
         )
     }
 
@@ -224,6 +272,7 @@ impl AttackKind {
             Self::InsiderRefund { .. } => &[A::RefundVelocity, A::LoginLockout],
             Self::RamScraper {} => &[A::UnexpectedEgress],
             Self::TerminalSwap {} => &[A::SecurityViolations, A::UnexpectedEgress],
+            Self::StolenCards { .. } => &[A::CvmMismatch, A::CardVelocity],
             _ => &[],
         }
     }
@@ -259,6 +308,7 @@ impl AttackKind {
             Self::InsiderRefund { .. } => "InsiderRefund",
             Self::RamScraper {} => "RamScraper",
             Self::TerminalSwap {} => "TerminalSwap",
+            Self::StolenCards { .. } => "StolenCards",
         }
     }
 }
@@ -278,6 +328,7 @@ impl Serialize for AttackSpec {
             AttackKind::InsiderRefund { .. } => (7, 4),
             AttackKind::RamScraper {} => (8, 0),
             AttackKind::TerminalSwap {} => (9, 0),
+            AttackKind::StolenCards { .. } => (10, 6),
         };
         let n = n
             + usize::from(sc.from.is_some())
@@ -307,6 +358,14 @@ impl Serialize for AttackSpec {
                 v.serialize_field("attempts", attempts)?;
                 v.serialize_field("amount", amount)?;
                 v.serialize_field("every", every)?;
+            }
+            AttackKind::StolenCards { cards, attempts, amount, every, tap, wedge } => {
+                v.serialize_field("cards", cards)?;
+                v.serialize_field("attempts", attempts)?;
+                v.serialize_field("amount", amount)?;
+                v.serialize_field("every", every)?;
+                v.serialize_field("tap", tap)?;
+                v.serialize_field("wedge", wedge)?;
             }
             AttackKind::Shimmer {}
             | AttackKind::PinPadOverlay {}

@@ -135,6 +135,11 @@ pub enum Rule {
     CheckFunds,
     /// Refuse refunds to a card that has not bought as much here (12).
     RefundsNeedASale,
+    /// Refuse a card the terminal says verified the PIN when the card's own
+    /// record (CVR) says it did not: a PIN-bypass wedge (05).
+    CompareCvmResults,
+    /// At most this many approvals of one card within this window (65).
+    VelocityLimit(u32, Duration),
 }
 
 impl Rule {
@@ -153,6 +158,8 @@ impl Rule {
             Self::RefuseBlockedCards => Check::Blocked,
             Self::CheckFunds => Check::Funds,
             Self::RefundsNeedASale => Check::RefundSale,
+            Self::CompareCvmResults => Check::CvmResults,
+            Self::VelocityLimit(..) => Check::Velocity,
         }
     }
 }
@@ -192,6 +199,7 @@ impl Issuer {
             match rule {
                 Rule::DuplicateWindow(d) => r.duplicate_window = *d,
                 Rule::MaxAmount(m) => r.max_amount = *m,
+                Rule::VelocityLimit(n, w) => r.velocity = (*n, *w),
                 _ => {}
             }
         }
@@ -831,6 +839,10 @@ pub enum AlertKind {
     LoginLockout,
     /// A terminal sent data somewhere other than its acquirer.
     UnexpectedEgress,
+    /// A terminal said the card verified the PIN; the card said it did not.
+    CvmMismatch,
+    /// One card used more often than the velocity limit allows (65).
+    CardVelocity,
 }
 
 /// What must hold for the run to pass.

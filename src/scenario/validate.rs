@@ -257,6 +257,13 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
     }
     fault_filters(&c, s)?;
     attacks(&c, s)?;
+    for rule in s.issuer.rules.iter().flatten() {
+        if let super::Rule::VelocityLimit(n, w) = rule
+            && (*n == 0 || *w < limit("1m") || *w > limit("31d"))
+        {
+            return Err(c.at("VelocityLimit", None, format!("`VelocityLimit({n}, \"{w}\")`: at least 1 use, over a window between 1m and 31d")));
+        }
+    }
     if let Some(l) = &s.lesson
         && crate::lesson::lesson(l, crate::lesson::Lang::En).is_none()
     {
@@ -612,6 +619,22 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                     None,
                     "a terminal swap replaces one terminal: name it with `terminal: \"...\"`",
                 ));
+            }
+            super::AttackKind::StolenCards { cards, tap, .. } => {
+                if u64::from(*cards) >= u64::from(s.cardholders.count) {
+                    return Err(c.at(written, None, format!("a thief cannot hold {cards} of the {} cardholders' cards: leave some to shop", s.cardholders.count)));
+                }
+                if *tap
+                    && let Some((id, _)) = targets.first().filter(|(_, t)| !t.reader.contactless)
+                {
+                    return Err(c.at(
+                        written,
+                        None,
+                        format!(
+                            "`tap: true` needs a contactless reader, and terminal `{id}` has none"
+                        ),
+                    ));
+                }
             }
             super::AttackKind::PinPadOverlay {}
             | super::AttackKind::RamScraper {}

@@ -29,6 +29,8 @@ pub struct Attacks {
     pub login_failures: std::collections::BTreeMap<usize, u32>,
     /// The cardholder an insider refunds to.
     pub insider_card: Option<Entity>,
+    /// The thieves holding each stolen-cards attack's cards, and whose turn is next.
+    pub thieves: std::collections::BTreeMap<usize, (Vec<Entity>, usize)>,
     /// The keys of terminals swapped out (index in the plan), to put back.
     pub swapped: std::collections::BTreeMap<
         usize,
@@ -57,6 +59,7 @@ fn schedule(world: &mut World) {
         active: vec![false; plan.attacks.len()],
         login_failures: std::collections::BTreeMap::new(),
         insider_card,
+        thieves: std::collections::BTreeMap::new(),
         swapped: std::collections::BTreeMap::new(),
     });
     let end = plan.duration;
@@ -68,7 +71,8 @@ fn schedule(world: &mut World) {
             ctx.at(SimTime(until.micros()), SimEvent::Attack(i, false));
         }
         if let AttackKind::CashOut { attempts, every, .. }
-        | AttackKind::InsiderRefund { attempts, every, .. } = &a.kind
+        | AttackKind::InsiderRefund { attempts, every, .. }
+        | AttackKind::StolenCards { attempts, every, .. } = &a.kind
         {
             for k in 0..u64::from(*attempts) {
                 let t = a.from.micros().saturating_add(every.micros().saturating_mul(k));
@@ -114,6 +118,9 @@ pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool)
     }
     if let Some(flag) = world.resource_mut::<Attacks>().active.get_mut(i) {
         *flag = start;
+    }
+    if start && let AttackKind::StolenCards { cards, wedge, .. } = a.kind {
+        take_cards(world, i, cards, wedge, plan.seed);
     }
     ctx.record(if start {
         Record::AttackStarted { attack: i, name: a.name(), terminals: names }
@@ -236,6 +243,10 @@ pub(super) fn on_cash_out(world: &mut World, ctx: &mut Ctx, i: usize) {
         insider_visit(world, ctx, i, staff, *amount);
         return;
     }
+    if let AttackKind::StolenCards { amount, tap, .. } = a.kind {
+        stolen_visit(world, ctx, i, amount, tap);
+        return;
+    }
     let AttackKind::CashOut { amount, .. } = &a.kind else { return };
     let Some(&term) =
         a.terminals.first().and_then(|&t| world.resource::<Directory>().terminals.get(t))
@@ -278,6 +289,94 @@ pub(super) fn on_cash_out(world: &mut World, ctx: &mut Ctx, i: usize) {
     let purchase =
         Purchase { id, amount: *amount, refund: false, presentation: Presentation::Swipe };
     queue_visit(world, ctx, term, holder, purchase, ATTACKER);
+}
+
+/// The thief of attack `i` takes `n` cards from customers not at a till
+/// (lost, pickpocketed); their owners shop no more.
+fn take_cards(world: &mut World, i: usize, n: u32, wedge: bool, seed: u64) {
+    let holders = world.resource::<Directory>().cardholders.clone();
+    let insider = world.resource::<Attacks>().insider_card;
+    let mut rng = crate::rng::Stream::derive(seed, &format!("stolen/{i}"));
+    let mut thieves = Vec::new();
+    let mut tries = 0;
+    while thieves.len() < n as usize && tries < 100 * n as usize && !holders.is_empty() {
+        tries += 1;
+        let h = holders[rng.below(holders.len() as u64) as usize];
+        if Some(h) == insider || world.get::<Cardholder>(h).is_none_or(|c| c.busy) {
+            continue;
+        }
+        let Some(card) = world.get::<PaymentCard>(h).map(|c| c.0.clone()) else { continue };
+        if let Some(mut c) = world.get_mut::<Cardholder>(h) {
+            c.busy = true;
+        }
+        let thief = Cardholder { index: ATTACKER, pin: "0000".into(), typo: 0.0, busy: false };
+        let mut e = world.spawn((thief, PaymentCard(card)));
+        if wedge {
+            e.insert(Wedged::default());
+        }
+        thieves.push(e.id());
+    }
+    world.resource_mut::<Attacks>().thieves.insert(i, (thieves, 0));
+}
+
+/// The thief of attack `i` pays with the next stolen card.
+fn stolen_visit(
+    world: &mut World,
+    ctx: &mut Ctx,
+    i: usize,
+    amount: crate::money::Money,
+    tap: bool,
+) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let Some(&tidx) = plan.attacks.get(i).and_then(|a| a.terminals.first()) else { return };
+    let Some(&term) = world.resource::<Directory>().terminals.get(tidx) else { return };
+    let Some(tid) = world.get::<Terminal>(term).map(|t| t.id.clone()) else { return };
+    let (thieves, next) = world.resource::<Attacks>().thieves.get(&i).cloned().unwrap_or_default();
+    // The next card whose holder is not already at a till.
+    let pick = (0..thieves.len())
+        .map(|k| (next + k) % thieves.len())
+        .find(|&k| world.get::<Cardholder>(thieves[k]).is_some_and(|c| !c.busy));
+    let Some(k) = pick else {
+        ctx.record(Record::CashOut {
+            attack: i,
+            terminal: tid,
+            purchase: None,
+            pan: None,
+            from_chip: false,
+            pin_known: false,
+        });
+        return;
+    };
+    if let Some(t) = world.resource_mut::<Attacks>().thieves.get_mut(&i) {
+        t.1 = k + 1;
+    }
+    let holder = thieves[k];
+    let pan = world.get::<PaymentCard>(holder).map(|c| mask_pan(&c.0.data.pan));
+    if let Some(mut c) = world.get_mut::<Cardholder>(holder) {
+        c.busy = true;
+    }
+    let id = {
+        let mut st = world.resource_mut::<TrafficState>();
+        st.next_purchase += 1;
+        st.next_purchase
+    };
+    ctx.record(Record::CashOut {
+        attack: i,
+        terminal: tid,
+        purchase: Some(id),
+        pan,
+        from_chip: false,
+        pin_known: false,
+    });
+    let presentation = if tap { Presentation::Tap } else { Presentation::Insert };
+    queue_visit(
+        world,
+        ctx,
+        term,
+        holder,
+        Purchase { id, amount, refund: false, presentation },
+        ATTACKER,
+    );
 }
 
 /// Queues a visit at `term` and serves it if the terminal is idle.

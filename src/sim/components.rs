@@ -85,6 +85,10 @@ pub struct Cardholder {
     pub busy: bool,
 }
 
+/// A PIN-bypass wedge on the card this (thief) cardholder carries.
+#[derive(Component, Debug, Default)]
+pub struct Wedged(pub crate::attack::PinWedge);
+
 /// The card a cardholder carries.
 #[derive(Component)]
 pub struct PaymentCard(pub Card);

@@ -31,10 +31,18 @@ fn with_card<R>(
         Some(h) => {
             let [mut te, mut he] = world.get_entity_mut([term, h]).ok()?;
             let mut t = te.get_mut::<Terminal>()?;
+            let wedged = he.contains::<Wedged>();
+            let mut wedge = crate::attack::PinWedge::default();
             let mut card = he.get_mut::<PaymentCard>()?;
             let mut chan = ReaderChannel::new(Some(&mut card.0), per, log);
             let Terminal { core, taps, .. } = &mut *t;
-            let r = through_taps(taps, &mut chan, |c| f(core, c));
+            let r = if wedged {
+                // The wedge travels with the card: nearest to it.
+                let mut w = crate::terminal::Tapped::new(&mut wedge, &mut chan);
+                through_taps(taps, &mut w, |c| f(core, c))
+            } else {
+                through_taps(taps, &mut chan, |c| f(core, c))
+            };
             (r, chan.exchanges, chan.take_log())
         }
         None => {

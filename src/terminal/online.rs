@@ -54,8 +54,15 @@ impl TerminalCore {
                 return;
             }
             let mut icc = Vec::with_capacity(96);
+            let mut has_cvm = false;
             for (tag, v) in cdol.split(&cdol_data).unwrap_or_default() {
+                has_cvm |= tag == 0x9F34;
                 tlv::write(&mut icc, tag, v);
+            }
+            // The terminal's own account of the cardholder verification,
+            // which the issuer can hold against the card's CVR.
+            if !has_cvm && let Some(cvm) = data.get(0x9F34) {
+                tlv::write(&mut icc, 0x9F34, cvm);
             }
             tlv::write(&mut icc, 0x82, &txn.read.aip);
             for tag in [0x9F36, 0x9F26, 0x9F27, 0x9F10] {

@@ -48,6 +48,13 @@ pub struct Tapped<'a> {
     inner: &'a mut dyn CardChannel,
 }
 
+impl<'a> Tapped<'a> {
+    /// `inner` seen through `tap`.
+    pub fn new(tap: &'a mut dyn CardTap, inner: &'a mut dyn CardChannel) -> Self {
+        Self { tap, inner }
+    }
+}
+
 impl CardChannel for Tapped<'_> {
     fn power_on(&mut self, interface: Interface) -> Vec<u8> {
         self.tap.power_on(interface, self.inner)

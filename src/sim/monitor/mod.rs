@@ -319,8 +319,20 @@ impl Monitor {
                 amount,
                 mti,
                 purchase,
+                checks,
                 ..
             } => {
+                if checks.cvm == crate::host::Verdict::Invalid {
+                    self.cause(AlertKind::CvmMismatch, t);
+                    self.raise(
+                        AlertKind::CvmMismatch,
+                        terminal.clone(),
+                        format!(
+                            "STAN {}: the terminal says the card checked the PIN, the card says it did not",
+                            stan.unwrap_or(0)
+                        ),
+                    );
+                }
                 // Network management (sign-ons) is not a payment answer.
                 let network = mti.is_some_and(|m| m.class() == 8);
                 if let (Some(rc), false) = (response, network) {
@@ -363,6 +375,17 @@ impl Monitor {
                                 AlertKind::AtcReplay,
                                 terminal.clone(),
                                 format!("ATC replay or cloned chip at STAN {}", stan.unwrap_or(0)),
+                            );
+                        }
+                        ResponseCode::ExceedsFrequency => {
+                            self.cause(AlertKind::CardVelocity, t);
+                            self.raise(
+                                AlertKind::CardVelocity,
+                                terminal.clone(),
+                                format!(
+                                    "one card used too often (65) at STAN {}",
+                                    stan.unwrap_or(0)
+                                ),
                             );
                         }
                         ResponseCode::PinTriesExceeded => {
