@@ -869,3 +869,131 @@ fn a_refund_carries_transaction_type_20_and_a_pin_blocked_card_sets_the_tvr() {
         "PIN try limit exceeded, cardholder verification failed: {tvr:02X?}"
     );
 }
+
+// Pins on what the host decides: each of these fails on a mutant that every
+// other test let through (cargo-mutants).
+
+fn magstripe_only() -> CardProfile {
+    CardProfile {
+        chip: false,
+        contactless: false,
+        cvm: Cvm::OnlinePin,
+        pin_try_limit: 3,
+        layout: Layout::Standard,
+    }
+}
+
+/// `wire` decoded, changed by `f`, and MACed again under the terminal's key.
+fn remac(wire: &[u8], f: impl FnOnce(&mut possim::protocol::iso8583::Message)) -> Vec<u8> {
+    let spec = Spec::iso87_ascii();
+    let mut m = spec.decode(wire).unwrap();
+    f(&mut m);
+    m.remove(64);
+    possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tak")).unwrap()
+}
+
+#[test]
+fn a_key_entered_request_is_judged_on_the_expiry_the_issuer_has_on_file() {
+    let mut shop = shop(magstripe_only(), "7070");
+    shop.buy("10.00", Presentation::Swipe, &["7070"]);
+    // Keyed in (entry 012): no track 2, so the host's own record decides.
+    let keyed = remac(&shop.sent[0], |m| {
+        m.set(2, "4073662585178123").remove(35).set(22, "012").set_stan(77).set(37, "600000000077");
+    });
+    let r = shop.host.handle(shop.now, &keyed);
+    assert_eq!(r.decision.response, Some(ResponseCode::Approved), "{}", r.decision.reason);
+    // A second card on file, expired in January 2024: refused 54 before its PIN is looked at.
+    let base = "407366258517813";
+    let old = format!("{base}{}", possim::protocol::track::luhn_check_digit(base));
+    assert!(possim::protocol::track::luhn_valid(&old) && old != "4073662585178123");
+    let acct = shop.host.open_account(Money::parse("100.00").unwrap());
+    shop.host.add_card(&old, CardRecord::new("00", "2401", "101", "1", "1234", acct));
+    let expired = remac(&keyed, |m| {
+        m.set(2, old.as_str()).set_stan(78).set(37, "600000000078");
+    });
+    let r = shop.host.handle(shop.now, &expired);
+    assert_eq!(r.decision.response, Some(ResponseCode::ExpiredCard), "{}", r.decision.reason);
+}
+
+#[test]
+fn a_blocked_card_is_refused_57() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.host.block_card("4073662585178123");
+    let c = shop.buy("35.00", Presentation::Insert, &["7070"]);
+    assert_eq!(c.response, Some(ResponseCode::NotPermitted));
+}
+
+#[test]
+fn a_copy_arriving_after_the_duplicate_window_is_no_longer_a_duplicate() {
+    let mut shop = shop(magstripe_only(), "7070");
+    shop.buy("10.00", Presentation::Swipe, &["7070"]);
+    let again = shop.host.handle(shop.now + Duration::from_secs(3600), &shop.sent[0].clone());
+    assert_eq!(again.decision.response, Some(ResponseCode::Duplicate));
+    // 25 hours later the host has forgotten it (and charges it again: the
+    // window is what protects).
+    let later = shop.host.handle(shop.now + Duration::from_secs(25 * 3600), &shop.sent[0].clone());
+    assert_ne!(later.decision.response, Some(ResponseCode::Duplicate), "{}", later.decision.reason);
+    // The same TID and STAN with another RRN is a new transmission too.
+    let other = remac(&shop.sent[0], |m| {
+        m.set(37, "611111111111");
+    });
+    let r = shop.host.handle(shop.now + Duration::from_secs(60), &other);
+    assert_ne!(r.decision.response, Some(ResponseCode::Duplicate), "{}", r.decision.reason);
+}
+
+#[test]
+fn a_sign_on_is_answered_0810_echoing_its_network_code_without_a_mac() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let mut outs = Vec::new();
+    shop.term.sign_on(SimTime(0), &mut outs);
+    let Some(Output::Send(f)) = outs.into_iter().find(|o| matches!(o, Output::Send(_))) else {
+        panic!("a sign-on is sent")
+    };
+    let r = shop.host.handle(SimTime(0), &f.bytes);
+    let spec = Spec::iso87_ascii();
+    let resp = spec.decode(r.response.as_deref().unwrap()).unwrap();
+    assert_eq!(resp.mti().to_string(), "0810");
+    assert_eq!(resp.get(70), spec.decode(&f.bytes).unwrap().get(70));
+    assert!(resp.get(70).is_some() && resp.get(64).is_none() && resp.get(4).is_none());
+}
+
+#[test]
+fn a_reversal_naming_another_transmission_of_the_same_stan_releases_nothing() {
+    let mut shop = shop(magstripe_only(), "7070");
+    shop.buy("10.00", Presentation::Swipe, &["7070"]);
+    let spent = shop.available();
+    let spec = Spec::iso87_ascii();
+    let req = spec.decode(&shop.sent[0]).unwrap();
+    let stan = req.stan().unwrap();
+    let reversal = |f7: &str| {
+        let mut m =
+            possim::protocol::iso8583::Message::new(possim::protocol::iso8583::Mti::REVERSAL);
+        for n in [2, 3, 4, 7, 11, 12, 13, 22, 37, 41, 42, 49] {
+            if let Some(v) = req.get(n) {
+                m.set(n, v);
+            }
+        }
+        m.set(90, format!("0200{stan:06}{f7}{:011}{:011}", 0, 0));
+        possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tak")).unwrap()
+    };
+    let wrong = shop.host.handle(shop.now, &reversal("0101000000"));
+    assert_eq!(wrong.decision.ledger, LedgerEffect::None, "{}", wrong.decision.reason);
+    assert_eq!(shop.available(), spent);
+    let right = shop.host.handle(shop.now, &reversal(req.get_str(7).unwrap()));
+    assert_eq!(right.decision.ledger, LedgerEffect::Release, "{}", right.decision.reason);
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+    // Twice releases once; the ledger counts three postings in all.
+    let again = shop.host.handle(shop.now, &reversal(req.get_str(7).unwrap()));
+    assert_eq!(again.decision.ledger, LedgerEffect::None);
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+    assert_eq!(shop.host.ledger().postings(), 2);
+}
+
+#[test]
+fn the_defences_are_the_checks_that_can_be_switched_off() {
+    let names = possim::host::Check::defence_names();
+    assert!(
+        names.contains(&"mac") && names.contains(&"refund_sale") && names.contains(&"velocity")
+    );
+    assert!(!names.contains(&"format") && !names.contains(&"card"));
+}

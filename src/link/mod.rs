@@ -577,4 +577,153 @@ mod tests {
         assert_eq!(l.arm("loss", false), 1);
         assert!(!l.send(SimTime(0), up(None), vec![1]).dropped());
     }
+
+    // Pins on what the link decides: each of these fails on a mutant that
+    // every other test let through (cargo-mutants).
+
+    fn latencies(distribution: Distribution) -> Vec<u64> {
+        let p = LinkParams {
+            latency: Duration::from_millis(40),
+            jitter: Duration::from_millis(10),
+            distribution,
+            ..LinkParams::default()
+        };
+        let base = ChaCha8Rng::seed_from_u64(7);
+        (0..20_000).map(|i| sample_latency(&p, &base, i)).collect()
+    }
+
+    fn mean_and_sd(xs: &[u64]) -> (f64, f64) {
+        let n = xs.len() as f64;
+        let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let var = xs.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt())
+    }
+
+    #[test]
+    fn latencies_follow_their_distribution() {
+        let u = latencies(Distribution::Uniform);
+        assert!(u.iter().all(|&x| (30_000..=50_000).contains(&x)));
+        let (m, sd) = mean_and_sd(&u);
+        assert!((m - 40_000.0).abs() < 300.0 && (sd - 5_773.0).abs() < 300.0, "{m} {sd}");
+        let (m, sd) = mean_and_sd(&latencies(Distribution::Normal));
+        assert!((m - 40_000.0).abs() < 300.0 && (sd - 10_000.0).abs() < 400.0, "{m} {sd}");
+        // Pareto (shape 3) and exponential only ever add to the base latency.
+        let pareto = latencies(Distribution::Pareto);
+        assert!(pareto.iter().all(|&x| x >= 40_000));
+        let (m, _) = mean_and_sd(&pareto);
+        assert!((m - 50_000.0).abs() < 1_000.0, "{m}");
+        let exp = latencies(Distribution::Exponential);
+        assert!(exp.iter().all(|&x| x >= 40_000));
+        let (m, sd) = mean_and_sd(&exp);
+        assert!((m - 50_000.0).abs() < 400.0 && (sd - 10_000.0).abs() < 500.0, "{m} {sd}");
+        let flat = LinkParams { jitter: Duration::ZERO, ..LinkParams::default() };
+        assert_eq!(sample_latency(&flat, &ChaCha8Rng::seed_from_u64(1), 3), 40_000);
+    }
+
+    #[test]
+    fn frames_keep_their_order_on_a_jittery_link_unless_a_rule_holds_one() {
+        let mut l = link(3, LinkParams::default(), vec![]);
+        let mut last = SimTime(0);
+        for i in 0..2_000u64 {
+            let t = l.send(SimTime(i * 1_000), up(None), b"0200".to_vec());
+            assert!(!t.dropped());
+            assert!(t.deliveries[0].at >= last, "frame {i} overtook");
+            last = t.deliveries[0].at;
+        }
+        // A held frame is overtaken by the next one.
+        let mut l = link(3, quiet(), vec![]);
+        l.install(
+            3,
+            Box::new(Reorder { p: 1.0, gap: Duration::from_millis(500) }),
+            Scope { until: Some(SimTime(1)), ..Scope::default() },
+        );
+        let held = l.send(SimTime(0), up(None), b"0200".to_vec());
+        let next = l.send(SimTime(1_000), up(None), b"0200".to_vec());
+        assert!(next.deliveries[0].at < held.deliveries[0].at);
+    }
+
+    #[test]
+    fn bursty_loss_has_the_gilbert_elliott_rate_and_burst_length() {
+        let mut l = link(5, quiet(), vec![always(BurstLoss::new(0.05, 0.5, 1.0, 0.0))]);
+        let lost: Vec<bool> =
+            (0..20_000u64).map(|i| l.send(SimTime(i), up(None), b"x".to_vec()).dropped()).collect();
+        let rate = lost.iter().filter(|&&d| d).count() as f64 / lost.len() as f64;
+        // Stationary bad share p / (p + r), bursts of 1 / r on average.
+        assert!((rate - 0.0909).abs() < 0.01, "{rate}");
+        let bursts = lost.windows(2).filter(|w| !w[0] && w[1]).count() as f64;
+        let mean_burst = lost.iter().filter(|&&d| d).count() as f64 / bursts;
+        assert!((mean_burst - 2.0).abs() < 0.2, "{mean_burst}");
+    }
+
+    #[test]
+    fn a_delay_adds_its_extra_plus_up_to_its_jitter() {
+        let mut d = Delay {
+            name: DELAY,
+            extra: Duration::from_millis(100),
+            jitter: Duration::from_millis(50),
+        };
+        let base = ChaCha8Rng::seed_from_u64(9);
+        let mut sum = 0u64;
+        for i in 0..5_000 {
+            let frame = Frame {
+                bytes: b"x",
+                dir: Dir::Up,
+                mti: None,
+                terminal: None,
+                link: "uplink",
+                index: i,
+                at: SimTime(0),
+                spec: &Spec::iso87_ascii(),
+            };
+            let Verdict::Delay(us) = d.on_frame(&frame, &mut Draw::new(&base, i)) else {
+                panic!("a delay always delays")
+            };
+            assert!((100_000..150_000).contains(&us.micros()), "{us}");
+            sum += us.micros();
+        }
+        assert!(((sum / 5_000) as i64 - 125_000).abs() < 1_500);
+    }
+
+    #[test]
+    fn a_reorder_with_no_gap_does_nothing() {
+        let mut l = link(1, quiet(), vec![always(Reorder { p: 1.0, gap: Duration::ZERO })]);
+        assert!(l.send(SimTime(0), up(None), b"x".to_vec()).fired.is_empty());
+    }
+
+    #[test]
+    fn windows_end_where_they_say() {
+        let s = Scope { from: Some(SimTime(10)), until: Some(SimTime(20)), ..Scope::default() };
+        assert!(!s.active(SimTime(9)) && s.active(SimTime(10)) && s.active(SimTime(19)));
+        assert!(!s.active(SimTime(20)), "until is exclusive");
+        assert!(s.overlaps(SimTime(0), SimTime(10)) && s.overlaps(SimTime(19), SimTime(30)));
+        assert!(!s.overlaps(SimTime(20), SimTime(30)) && !s.overlaps(SimTime(0), SimTime(9)));
+    }
+
+    #[test]
+    fn a_replacement_is_located_by_its_first_changed_byte_and_count() {
+        assert_eq!(rule::diff(b"abcd", b"abcd"), None);
+        assert_eq!(rule::diff(b"abcd", b"abXY"), Some((2, 2)));
+        assert_eq!(rule::diff(b"abcd", b"aXcdEF"), Some((1, 3)));
+    }
+
+    #[test]
+    fn names_and_arming_are_as_documented() {
+        assert_eq!((Dir::Up.as_str(), Dir::Down.as_str()), ("up", "down"));
+        let rules: Vec<Box<dyn Rule>> = vec![
+            Box::new(Loss { p: 0.1 }),
+            Box::new(BurstLoss::new(0.1, 0.1, 1.0, 0.0)),
+            Box::new(Duplicate { p: 0.1 }),
+            Box::new(Reorder { p: 0.1, gap: Duration::from_millis(1) }),
+            Box::new(Corrupt { p: 0.1 }),
+            Box::new(Outage),
+        ];
+        let names: Vec<&str> = rules.iter().map(|r| r.name()).collect();
+        assert_eq!(names, ["loss", "burst_loss", "duplicate", "reorder", "corrupt", "outage"]);
+        let mut l = link(1, quiet(), vec![always(Loss { p: 1.0 })]);
+        assert_eq!(l.arm("loss", false), 1);
+        assert_eq!(l.arm("loss", false), 0, "already disarmed");
+        assert!(!l.send(SimTime(0), up(None), b"x".to_vec()).dropped());
+        assert_eq!(l.arm("loss", true), 1);
+        assert!(l.send(SimTime(1), up(None), b"x".to_vec()).dropped());
+    }
 }
