@@ -489,3 +489,29 @@ fn a_velocity_limit_stops_a_lost_card_after_three_taps() {
     let b = attack(&off, "stolen_cards");
     assert_eq!((b.approved, b.loss), (20, Money(60_000)), "{b:?}");
 }
+
+#[test]
+fn a_rogue_certificate_fools_a_terminal_that_does_not_pin_and_is_refused_by_one_that_does() {
+    let text = scenario("mitm-rogue-cert.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let stolen = lines_of(&journal, "stolen");
+    assert!(!stolen.is_empty() && stolen.iter().all(|s| s["terminal"] == "TERM0001"));
+    // Outside the rogue certificate's window, TLS holds for TERM0001 too.
+    assert!(
+        stolen
+            .iter()
+            .all(|s| (3_600_000_000..7_200_000_000).contains(&s["t_us"].as_u64().unwrap()))
+    );
+    // The pinned terminal's frames never got through the rogue endpoint.
+    assert!(
+        lines_of(&journal, "frame_fault")
+            .iter()
+            .all(|f| f["fault"] != "mitm_rogue_cert" || f["effect"] == "dropped")
+    );
+    // Without pinning, the second terminal is fooled as well.
+    let lax = edit(&text, "(id: \"TERM0002\", tls: Pinned)", "(id: \"TERM0002\", tls: On)");
+    let (r2, j2) = run_text(&lax, None, MINUTE);
+    assert!(lines_of(&j2, "stolen").iter().any(|s| s["terminal"] == "TERM0002"));
+    assert!(r2.alerts.iter().all(|a| a.alert != possim::scenario::AlertKind::CertificateMismatch));
+}

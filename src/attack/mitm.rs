@@ -6,15 +6,66 @@
 use super::{Stolen, Theft};
 use crate::link::{Frame, Rule, Verdict};
 use crate::protocol::track::Track2;
-use crate::time::Duration;
+use crate::time::{Duration, SimTime};
 
-/// The terminals whose connection is sealed by TLS.
+/// Which terminals' connections TLS seals, and when a rogue certificate
+/// breaks the seal of those that do not pin the host's.
 #[derive(Debug, Clone, Default)]
-pub struct Sealed(pub Vec<String>);
+pub struct Sealed {
+    /// Terminals with TLS that accept any certificate from a known authority.
+    pub tls: Vec<String>,
+    /// Terminals with TLS that accept only the host's own certificate.
+    pub pinned: Vec<String>,
+    /// When a man in the middle presents a rogue certificate (from, until).
+    pub rogue: Vec<(SimTime, Option<SimTime>)>,
+}
 
 impl Sealed {
     fn covers(&self, frame: &Frame<'_>) -> bool {
-        frame.terminal.is_some_and(|t| self.0.iter().any(|s| s == t))
+        let Some(t) = frame.terminal else { return false };
+        if self.pinned.iter().any(|s| s == t) {
+            return true;
+        }
+        let fooled = self
+            .rogue
+            .iter()
+            .any(|&(from, until)| frame.at >= from && until.is_none_or(|u| frame.at < u));
+        self.tls.iter().any(|s| s == t) && !fooled
+    }
+}
+
+/// Presents a certificate from a rogue authority to every terminal on the
+/// link. A terminal that pins the host's certificate refuses the connection
+/// (its frames are lost, and the refusal is what the monitor sees); one that
+/// trusts any known authority is fooled, and the other men in the middle on
+/// the link read and change its frames as if there were no TLS.
+#[derive(Debug)]
+pub struct RogueCert {
+    owner: usize,
+    pinned: Vec<String>,
+}
+
+impl RogueCert {
+    /// A rogue certificate of attack `owner`, refused by the `pinned` terminals.
+    pub fn new(owner: usize, pinned: Vec<String>) -> Self {
+        Self { owner, pinned }
+    }
+}
+
+impl Rule for RogueCert {
+    fn name(&self) -> &'static str {
+        "mitm_rogue_cert"
+    }
+
+    fn on_frame(&mut self, frame: &Frame<'_>, _: &mut crate::link::Draw<'_>) -> Verdict {
+        match frame.terminal {
+            Some(t) if self.pinned.iter().any(|p| p == t) => Verdict::Drop,
+            _ => Verdict::Pass,
+        }
+    }
+
+    fn owner(&self) -> Option<usize> {
+        Some(self.owner)
     }
 }
 

@@ -54,6 +54,15 @@ pub enum AttackKind {
         /// The link tapped.
         link: String,
     },
+    /// A man in the middle on `link` presents a certificate from a rogue
+    /// authority. Terminals with `tls: On` trust it: for its window the other
+    /// men in the middle on the link see their frames as if there were no
+    /// TLS. Terminals with `tls: Pinned` refuse it: their frames are lost and
+    /// the monitor raises `CertificateMismatch`.
+    MitmRogueCert {
+        /// The link tapped.
+        link: String,
+    },
     /// A man in the middle on `link` rewrites the amount (field 4) of every
     /// purchase request to `amount`. He cannot recompute the MAC or the
     /// ARQC, which both cover the amount; through TLS he cannot change a byte.
@@ -178,6 +187,7 @@ impl Kind for AttackKind {
             Self::RamScraper {} => "ram_scraper",
             Self::TerminalSwap {} => "terminal_swap",
             Self::StolenCards { .. } => "stolen_cards",
+            Self::MitmRogueCert { .. } => "mitm_rogue_cert",
         }
     }
 
@@ -273,6 +283,7 @@ impl AttackKind {
             Self::RamScraper {} => &[A::UnexpectedEgress],
             Self::TerminalSwap {} => &[A::SecurityViolations, A::UnexpectedEgress],
             Self::StolenCards { .. } => &[A::CvmMismatch, A::CardVelocity],
+            Self::MitmRogueCert { .. } => &[A::CertificateMismatch],
             _ => &[],
         }
     }
@@ -281,9 +292,17 @@ impl AttackKind {
     pub fn link(&self) -> Option<&str> {
         match self {
             Self::MitmRead { link }
+            | Self::MitmRogueCert { link }
             | Self::MitmTamperAmount { link, .. }
             | Self::Replay { link, .. } => Some(link),
-            _ => None,
+            Self::Skimmer { .. }
+            | Self::Shimmer {}
+            | Self::PinPadOverlay {}
+            | Self::CashOut { .. }
+            | Self::RamScraper {}
+            | Self::TerminalSwap {}
+            | Self::InsiderRefund { .. }
+            | Self::StolenCards { .. } => None,
         }
     }
 
@@ -309,6 +328,7 @@ impl AttackKind {
             Self::RamScraper {} => "RamScraper",
             Self::TerminalSwap {} => "TerminalSwap",
             Self::StolenCards { .. } => "StolenCards",
+            Self::MitmRogueCert { .. } => "MitmRogueCert",
         }
     }
 }
@@ -329,6 +349,7 @@ impl Serialize for AttackSpec {
             AttackKind::RamScraper {} => (8, 0),
             AttackKind::TerminalSwap {} => (9, 0),
             AttackKind::StolenCards { .. } => (10, 6),
+            AttackKind::MitmRogueCert { .. } => (11, 1),
         };
         let n = n
             + usize::from(sc.from.is_some())
@@ -343,7 +364,9 @@ impl Serialize for AttackSpec {
                 v.serialize_field("amount", amount)?;
                 v.serialize_field("every", every)?;
             }
-            AttackKind::MitmRead { link } => v.serialize_field("link", link)?,
+            AttackKind::MitmRead { link } | AttackKind::MitmRogueCert { link } => {
+                v.serialize_field("link", link)?;
+            }
             AttackKind::MitmTamperAmount { link, amount } => {
                 v.serialize_field("link", link)?;
                 v.serialize_field("amount", amount)?;

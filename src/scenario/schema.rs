@@ -843,6 +843,8 @@ pub enum AlertKind {
     CvmMismatch,
     /// One card used more often than the velocity limit allows (65).
     CardVelocity,
+    /// A terminal that pins the host's certificate was shown another.
+    CertificateMismatch,
 }
 
 /// What must hold for the run to pass.

@@ -640,6 +640,7 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
             | super::AttackKind::RamScraper {}
             | super::AttackKind::TerminalSwap {}
             | super::AttackKind::MitmRead { .. }
+            | super::AttackKind::MitmRogueCert { .. }
             | super::AttackKind::MitmTamperAmount { .. }
             | super::AttackKind::Replay { .. } => {}
             super::AttackKind::CashOut { loot, .. } => {

@@ -78,8 +78,10 @@ pub struct LinkPlan {
     pub timeout: Duration,
     /// Men in the middle on it: the attack's index, what it does, its scope.
     pub attacks: Vec<(usize, crate::scenario::AttackKind, Scope)>,
-    /// The terminals on it whose connection TLS seals.
+    /// The terminals on it with TLS that trust any known authority.
     pub sealed: Vec<String>,
+    /// The terminals on it with TLS pinned to the host's certificate.
+    pub pinned: Vec<String>,
 }
 
 impl LinkPlan {
@@ -93,8 +95,18 @@ impl LinkPlan {
             .map(|(k, scope)| (k.rule(self.timeout, self.params.latency), scope.clone()))
             .collect();
         // The man in the middle sits between the faults and the host.
+        let rogue: Vec<(SimTime, Option<SimTime>)> = self
+            .attacks
+            .iter()
+            .filter(|(_, k, _)| matches!(k, AttackKind::MitmRogueCert { .. }))
+            .map(|(_, _, scope)| (scope.from.unwrap_or(SimTime(0)), scope.until))
+            .collect();
         for (i, kind, scope) in &self.attacks {
-            let sealed = mitm::Sealed(self.sealed.clone());
+            let sealed = mitm::Sealed {
+                tls: self.sealed.clone(),
+                pinned: self.pinned.clone(),
+                rogue: rogue.clone(),
+            };
             let rule: Box<dyn FrameRule> = match kind {
                 AttackKind::MitmRead { .. } => Box::new(mitm::Read::new(*i, sealed)),
                 AttackKind::MitmTamperAmount { amount, .. } => {
@@ -102,6 +114,9 @@ impl LinkPlan {
                 }
                 AttackKind::Replay { after, frames, .. } => {
                     Box::new(mitm::Replay::new(*i, sealed, *after, *frames))
+                }
+                AttackKind::MitmRogueCert { .. } => {
+                    Box::new(mitm::RogueCert::new(*i, self.pinned.clone()))
                 }
                 _ => continue,
             };
@@ -307,7 +322,11 @@ impl Plan {
                     .map(|(i, a)| {
                         let mut scope = link_scope(&a.scope);
                         // Tampering and replay go for the purchase requests.
-                        if !matches!(a.kind, crate::scenario::AttackKind::MitmRead { .. }) {
+                        if matches!(
+                            a.kind,
+                            crate::scenario::AttackKind::MitmTamperAmount { .. }
+                                | crate::scenario::AttackKind::Replay { .. }
+                        ) {
                             scope.direction = Some(crate::link::Dir::Up);
                             scope.mti = Some(crate::protocol::iso8583::Mti::REQUEST);
                         }
@@ -318,7 +337,14 @@ impl Plan {
                     .shop
                     .terminals
                     .iter()
-                    .filter(|t| t.link == l.id && t.tls != crate::scenario::Tls::Off)
+                    .filter(|t| t.link == l.id && t.tls == crate::scenario::Tls::On)
+                    .flat_map(|t| expand_ids(&t.id, t.count))
+                    .collect(),
+                pinned: s
+                    .shop
+                    .terminals
+                    .iter()
+                    .filter(|t| t.link == l.id && t.tls == crate::scenario::Tls::Pinned)
                     .flat_map(|t| expand_ids(&t.id, t.count))
                     .collect(),
             });

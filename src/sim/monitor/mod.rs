@@ -300,6 +300,15 @@ impl Monitor {
                 match self.attacks.iter().position(|a| a.attack == fired.fault) {
                     Some(i) => {
                         self.attacks[i].fired += 1;
+                        if fired.fault == "mitm_rogue_cert" {
+                            self.cause(AlertKind::CertificateMismatch, t);
+                            self.burst(
+                                t,
+                                AlertKind::CertificateMismatch,
+                                1,
+                                "connection(s) refused: the certificate shown was not the host's pinned one",
+                            );
+                        }
                         if let Some(p) = *purchase {
                             let tr = self
                                 .purchases
