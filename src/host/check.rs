@@ -43,6 +43,9 @@ pub enum Check {
     /// in the CVR (9F10): a terminal that says the card verified the PIN
     /// while the card says it did not met a PIN-bypass wedge (05).
     CvmResults,
+    /// A card whose form factor (9F6E) says it is plastic cannot have been
+    /// verified by a consumer device, whatever its CTQ (9F6C) says (05).
+    DeviceCvm,
     /// The online PIN matches the PVV (55, then 75).
     Pin,
     /// The account has the funds (51).
@@ -57,7 +60,7 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order they run.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::Format,
         Self::Mac,
         Self::MandatoryFields,
@@ -72,6 +75,7 @@ impl Check {
         Self::Arqc,
         Self::Atc,
         Self::CvmResults,
+        Self::DeviceCvm,
         Self::Pin,
         Self::Velocity,
         Self::Funds,
@@ -96,6 +100,7 @@ impl Check {
             Self::Arqc => "arqc",
             Self::Atc => "atc",
             Self::CvmResults => "cvm_results",
+            Self::DeviceCvm => "device_cvm",
             Self::Velocity => "velocity",
             Self::Pin => "pin",
             Self::Funds => "funds",

@@ -54,7 +54,7 @@ pub(super) type Answer = (Rc, Vec<(u8, Vec<u8>)>, Cow<'static, str>);
 type CheckFn = fn(&mut HostCore, &mut Request<'_>, &mut Decision, bool) -> Step;
 
 /// The financial checks in the order they run (format and MAC ran before).
-pub(super) const PIPELINE: [(Check, CheckFn); 16] = [
+pub(super) const PIPELINE: [(Check, CheckFn); 17] = [
     (Check::MandatoryFields, mandatory_fields),
     // A transmission is decided once: the duplicate check comes before any
     // verdict that depends on the moment (issuer down) or on limits, so a
@@ -70,6 +70,7 @@ pub(super) const PIPELINE: [(Check, CheckFn); 16] = [
     (Check::Arqc, arqc),
     (Check::Atc, atc),
     (Check::CvmResults, cvm_results),
+    (Check::DeviceCvm, device_cvm),
     (Check::Pin, pin),
     (Check::Velocity, velocity),
     (Check::Funds, funds),
@@ -302,6 +303,31 @@ fn cvm_results(_: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool)
             Rc::DoNotHonour,
             "the terminal says the card verified the PIN (9F34); the card says it did not (CVR)",
         )
+    }
+}
+
+/// A plastic card (form factor 9F6E) cannot have been verified on the
+/// cardholder's phone, whatever its CTQ (9F6C, which no cryptogram covers) says.
+fn device_cvm(_: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool) -> Step {
+    if !r.chip_entry {
+        return Step::Pass;
+    }
+    let icc = tlv::Index::new(r.msg.icc_data().unwrap_or_default());
+    let (Some(ctq), Some(form)) = (icc.get(0x9F6C), icc.get(0x9F6E)) else { return Step::Pass };
+    let claims_device = ctq.get(1).is_some_and(|b| b & 0x80 != 0);
+    // Form factor byte 1, low five bits 0: a standard (plastic) card.
+    let plastic = form.first().is_some_and(|b| b & 0x1F == 0);
+    if !claims_device {
+        return Step::Pass;
+    }
+    d.checks.cvm = if plastic { Verdict::Invalid } else { Verdict::Valid };
+    if plastic {
+        refuse(
+            Rc::DoNotHonour,
+            "consumer-device verification claimed for a plastic card (9F6C vs 9F6E)",
+        )
+    } else {
+        Step::Pass
     }
 }
 

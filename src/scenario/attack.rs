@@ -117,6 +117,10 @@ pub enum AttackKind {
         /// A PIN-bypass wedge on the cards. Default false.
         #[serde(default)]
         wedge: bool,
+        /// A relay that rewrites the cards' CTQ (9F6C) to "consumer device
+        /// CVM performed", to pay above the no-PIN limit. Default false.
+        #[serde(default)]
+        ctq_rewrite: bool,
     },
     /// A member of staff (`staff`) refunds money to a card of their own at
     /// `terminal`, every `every`, at most `attempts` times. The terminal asks
@@ -348,7 +352,7 @@ impl Serialize for AttackSpec {
             AttackKind::InsiderRefund { .. } => (7, 4),
             AttackKind::RamScraper {} => (8, 0),
             AttackKind::TerminalSwap {} => (9, 0),
-            AttackKind::StolenCards { .. } => (10, 6),
+            AttackKind::StolenCards { .. } => (10, 7),
             AttackKind::MitmRogueCert { .. } => (11, 1),
         };
         let n = n
@@ -382,13 +386,14 @@ impl Serialize for AttackSpec {
                 v.serialize_field("amount", amount)?;
                 v.serialize_field("every", every)?;
             }
-            AttackKind::StolenCards { cards, attempts, amount, every, tap, wedge } => {
+            AttackKind::StolenCards { cards, attempts, amount, every, tap, wedge, ctq_rewrite } => {
                 v.serialize_field("cards", cards)?;
                 v.serialize_field("attempts", attempts)?;
                 v.serialize_field("amount", amount)?;
                 v.serialize_field("every", every)?;
                 v.serialize_field("tap", tap)?;
                 v.serialize_field("wedge", wedge)?;
+                v.serialize_field("ctq_rewrite", ctq_rewrite)?;
             }
             AttackKind::Shimmer {}
             | AttackKind::PinPadOverlay {}

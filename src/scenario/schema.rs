@@ -140,6 +140,9 @@ pub enum Rule {
     CompareCvmResults,
     /// At most this many approvals of one card within this window (65).
     VelocityLimit(u32, Duration),
+    /// Refuse "verified on the consumer's device" (CTQ) from a card whose
+    /// form factor (9F6E) says it is plastic (05).
+    RefuseDeviceCvmFromPlastic,
 }
 
 impl Rule {
@@ -160,6 +163,7 @@ impl Rule {
             Self::RefundsNeedASale => Check::RefundSale,
             Self::CompareCvmResults => Check::CvmResults,
             Self::VelocityLimit(..) => Check::Velocity,
+            Self::RefuseDeviceCvmFromPlastic => Check::DeviceCvm,
         }
     }
 }

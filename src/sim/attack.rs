@@ -119,8 +119,8 @@ pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool)
     if let Some(flag) = world.resource_mut::<Attacks>().active.get_mut(i) {
         *flag = start;
     }
-    if start && let AttackKind::StolenCards { cards, wedge, .. } = a.kind {
-        take_cards(world, i, cards, wedge, plan.seed);
+    if start && let AttackKind::StolenCards { cards, wedge, ctq_rewrite, .. } = a.kind {
+        take_cards(world, i, cards, (wedge, ctq_rewrite), plan.seed);
     }
     ctx.record(if start {
         Record::AttackStarted { attack: i, name: a.name(), terminals: names }
@@ -293,7 +293,7 @@ pub(super) fn on_cash_out(world: &mut World, ctx: &mut Ctx, i: usize) {
 
 /// The thief of attack `i` takes `n` cards from customers not at a till
 /// (lost, pickpocketed); their owners shop no more.
-fn take_cards(world: &mut World, i: usize, n: u32, wedge: bool, seed: u64) {
+fn take_cards(world: &mut World, i: usize, n: u32, (wedge, ctq_rewrite): (bool, bool), seed: u64) {
     let holders = world.resource::<Directory>().cardholders.clone();
     let insider = world.resource::<Attacks>().insider_card;
     let mut rng = crate::rng::Stream::derive(seed, &format!("stolen/{i}"));
@@ -311,8 +311,15 @@ fn take_cards(world: &mut World, i: usize, n: u32, wedge: bool, seed: u64) {
         }
         let thief = Cardholder { index: ATTACKER, pin: "0000".into(), typo: 0.0, busy: false };
         let mut e = world.spawn((thief, PaymentCard(card)));
+        let mut devices: Vec<Box<dyn CardTap>> = Vec::new();
         if wedge {
-            e.insert(Wedged::default());
+            devices.push(Box::new(crate::attack::PinWedge::default()));
+        }
+        if ctq_rewrite {
+            devices.push(Box::new(crate::attack::CtqRewrite));
+        }
+        if !devices.is_empty() {
+            e.insert(Carried(devices));
         }
         thieves.push(e.id());
     }

@@ -85,9 +85,10 @@ pub struct Cardholder {
     pub busy: bool,
 }
 
-/// A PIN-bypass wedge on the card this (thief) cardholder carries.
+/// Devices on the card this (thief) cardholder carries: a PIN-bypass
+/// wedge, a relay that rewrites what the card says. Nearest the card first.
 #[derive(Component, Debug, Default)]
-pub struct Wedged(pub crate::attack::PinWedge);
+pub struct Carried(pub Vec<Box<dyn crate::terminal::CardTap>>);
 
 /// The card a cardholder carries.
 #[derive(Component)]

@@ -31,19 +31,22 @@ fn with_card<R>(
         Some(h) => {
             let [mut te, mut he] = world.get_entity_mut([term, h]).ok()?;
             let mut t = te.get_mut::<Terminal>()?;
-            let wedged = he.contains::<Wedged>();
-            let mut wedge = crate::attack::PinWedge::default();
+            // Devices that travel with the card (a thief's wedge or relay)
+            // sit nearest to it, before the terminal's own taps.
+            let mut carried =
+                he.get_mut::<Carried>().map(|mut c| std::mem::take(&mut c.0)).unwrap_or_default();
             let mut card = he.get_mut::<PaymentCard>()?;
             let mut chan = ReaderChannel::new(Some(&mut card.0), per, log);
             let Terminal { core, taps, .. } = &mut *t;
-            let r = if wedged {
-                // The wedge travels with the card: nearest to it.
-                let mut w = crate::terminal::Tapped::new(&mut wedge, &mut chan);
-                through_taps(taps, &mut w, |c| f(core, c))
-            } else {
-                through_taps(taps, &mut chan, |c| f(core, c))
-            };
-            (r, chan.exchanges, chan.take_log())
+            let r =
+                through_taps(&mut carried, &mut chan, |c| through_taps(taps, c, |c| f(core, c)));
+            let out = (r, chan.exchanges, chan.take_log());
+            if !carried.is_empty()
+                && let Some(mut c) = he.get_mut::<Carried>()
+            {
+                c.0 = carried;
+            }
+            out
         }
         None => {
             let mut t = world.get_mut::<Terminal>(term)?;

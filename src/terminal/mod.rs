@@ -166,6 +166,9 @@ pub enum CvmPerformed {
     OfflinePin,
     /// None (contactless under the limit).
     NoCvm,
+    /// The cardholder's own device verified them (a phone or watch), as the
+    /// card's CTQ (9F6C) says: contactless above the limit without a PIN.
+    ConsumerDevice,
 }
 
 /// The end of a customer transaction: what the receipt says.
@@ -632,7 +635,7 @@ impl TerminalCore {
                     }
                 }
             }
-            CvmPerformed::NoCvm => {}
+            CvmPerformed::NoCvm | CvmPerformed::ConsumerDevice => {}
         }
         self.go_online(now, *txn, card, out);
     }

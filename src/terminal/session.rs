@@ -158,6 +158,8 @@ impl TerminalCore {
                 CvmPerformed::OnlinePin => [0x02, 0x00, 0x00],
                 CvmPerformed::OfflinePin => [0x01, 0x00, 0x02],
                 CvmPerformed::NoCvm => [0x1F, 0x00, 0x02],
+                // "Consumer device CVM", successful.
+                CvmPerformed::ConsumerDevice => [0x22, 0x00, 0x02],
             },
         }
     }
@@ -399,14 +401,26 @@ impl TerminalCore {
         for tag in [0x82, 0x9F36, 0x9F26, 0x9F27, 0x9F10] {
             tlv::write(&mut icc, tag, get(tag)?);
         }
+        // What the card says about verification and what it is (a plastic
+        // card or a phone): the issuer holds the two against each other.
+        let ctq = get(0x9F6C);
+        for (tag, v) in [(0x9F6C, ctq), (0x9F6E, get(0x9F6E))] {
+            if let Some(v) = v {
+                tlv::write(&mut icc, tag, v);
+            }
+        }
         let psn = get(0x5F34).and_then(|b| b.first().copied());
         if let Some(b) = psn {
             tlv::write(&mut icc, 0x5F34, &[b]);
         }
-        let cvm = if p.amount > self.cfg.contactless_cvm_limit {
-            CvmPerformed::OnlinePin
-        } else {
+        // CTQ byte 2, bit 8: the consumer's device verified them.
+        let device_cvm = ctq.and_then(|c| c.get(1)).is_some_and(|b| b & 0x80 != 0);
+        let cvm = if p.amount <= self.cfg.contactless_cvm_limit {
             CvmPerformed::NoCvm
+        } else if device_cvm {
+            CvmPerformed::ConsumerDevice
+        } else {
+            CvmPerformed::OnlinePin
         };
         let track2 = t2.to_field35();
         Some(CardRead {

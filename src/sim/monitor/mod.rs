@@ -337,7 +337,7 @@ impl Monitor {
                         AlertKind::CvmMismatch,
                         terminal.clone(),
                         format!(
-                            "STAN {}: the terminal says the card checked the PIN, the card says it did not",
+                            "STAN {}: the terminal's and the card's accounts of the cardholder verification disagree",
                             stan.unwrap_or(0)
                         ),
                     );
