@@ -79,7 +79,7 @@ fn schedule(world: &mut World) {
                 if t >= until.micros() {
                     break;
                 }
-                ctx.at(SimTime(t), SimEvent::CashOut(i));
+                ctx.at(SimTime(t), SimEvent::AttackerVisit(i));
             }
         }
     }
@@ -236,7 +236,7 @@ pub(super) fn pin_typed(world: &mut World, ctx: &mut Ctx, term: Entity, pan: &st
 
 /// The attacker of attack `i` comes to the till: a cash-out pays with the
 /// next copied card, an insider tries a refund.
-pub(super) fn on_cash_out(world: &mut World, ctx: &mut Ctx, i: usize) {
+pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
     let plan = world.resource::<PlanRes>().0.clone();
     let Some(a) = plan.attacks.get(i) else { return };
     if let AttackKind::InsiderRefund { staff, amount, .. } = &a.kind {

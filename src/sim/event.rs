@@ -85,8 +85,9 @@ pub enum SimEvent {
     External(u64, Vec<u8>),
     /// An attack (by index) begins (true) or ends.
     Attack(usize, bool),
-    /// The attacker of a cash-out (by index) comes to pay.
-    CashOut(usize),
+    /// The attacker of an attack (by index) comes to a till: a cash-out,
+    /// a thief with stolen cards, an insider.
+    AttackerVisit(usize),
     /// End of day: settlement and the final checks.
     EndOfDay,
 }

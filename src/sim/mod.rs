@@ -175,7 +175,7 @@ fn handle(world: &mut World, ctx: &mut Ctx, ev: SimEvent) {
             link::transmit(world, ctx, tx);
         }
         SimEvent::Attack(i, start) => attack::on_attack(world, ctx, i, start),
-        SimEvent::CashOut(i) => attack::on_cash_out(world, ctx, i),
+        SimEvent::AttackerVisit(i) => attack::on_visit(world, ctx, i),
         SimEvent::EndOfDay => host::end_of_day(world, ctx),
     }
 }

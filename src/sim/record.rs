@@ -342,8 +342,8 @@ pub enum Record {
         /// What: "track2", "tag57" or "pin".
         what: &'static str,
     },
-    /// The attacker pays with a card made from stolen data, or finds nothing
-    /// left to make one from.
+    /// The attacker pays with a card made from stolen data (a cash-out) or a
+    /// stolen card, or has no card left to pay with.
     CashOut {
         /// The cash-out attack.
         attack: usize,
