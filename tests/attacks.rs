@@ -542,3 +542,23 @@ fn a_ctq_rewrite_is_refused_for_a_plastic_card_and_pays_without_the_check() {
     assert_eq!(plain.fraud_loss, Money::ZERO);
     assert!(plain.responses.get("55").copied().unwrap_or(0) >= 6, "{:?}", plain.responses);
 }
+
+#[test]
+fn a_relay_is_too_slow_for_a_terminal_with_a_time_bound_and_pays_without_one() {
+    let text = scenario("contactless-relay.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let slow: Vec<_> = lines_of(&journal, "completed")
+        .into_iter()
+        .filter(|c| c["reason"].as_str().is_some_and(|s| s.contains("too slowly")))
+        .collect();
+    assert_eq!(
+        slow.len() as u64,
+        attack(&r, "relay").declined,
+        "only the relayed cards are too slow"
+    );
+    let unbounded = text.replace(", relay_bound: \"400ms\")", ")");
+    assert_ne!(unbounded, text);
+    let (off, _) = run_text(&unbounded, None, MINUTE);
+    assert_eq!(off.fraud_loss, Money(8 * 6_000), "{}", possim::report::summary(&off));
+}

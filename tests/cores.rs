@@ -92,6 +92,7 @@ fn shop_with(
         offline_pin: true,
         un: UnpredictableNumber::Random,
         calendar: calendar(),
+        relay_bound: None,
     };
     let term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
     let mut host = HostCore::new(HostConfig {

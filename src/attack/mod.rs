@@ -273,6 +273,45 @@ impl CardTap for CtqRewrite {
     }
 }
 
+/// A relay: the card is in a victim's pocket somewhere else, and every
+/// exchange makes the round trip to it and back, `per` each way and back.
+#[derive(Debug)]
+pub struct Relay {
+    per: crate::time::Duration,
+    added: crate::time::Duration,
+}
+
+impl Relay {
+    /// A relay adding `per` to every exchange.
+    pub fn new(per: crate::time::Duration) -> Self {
+        Self { per, added: crate::time::Duration::ZERO }
+    }
+
+    fn lag(&mut self) {
+        self.added = crate::time::Duration(self.added.micros().saturating_add(self.per.micros()));
+    }
+}
+
+impl CardTap for Relay {
+    fn name(&self) -> &'static str {
+        "relay"
+    }
+
+    fn power_on(&mut self, interface: Interface, card: &mut dyn CardChannel) -> Vec<u8> {
+        self.lag();
+        card.power_on(interface)
+    }
+
+    fn transmit(&mut self, capdu: &[u8], card: &mut dyn CardChannel) -> Vec<u8> {
+        self.lag();
+        card.transmit(capdu)
+    }
+
+    fn added(&self) -> crate::time::Duration {
+        self.added
+    }
+}
+
 /// One card as the attacker holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Haul {

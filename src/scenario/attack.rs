@@ -122,6 +122,28 @@ pub enum AttackKind {
         #[serde(default)]
         ctq_rewrite: bool,
     },
+    /// An accomplice holds a reader next to the pockets of `cards` customers
+    /// and relays their contactless cards to the attacker's phone at
+    /// `terminal`, adding `delay` to every exchange; the attacker taps there
+    /// every `every`, at most `attempts` times, `amount` each (under the
+    /// no-PIN limit). The customers keep their cards and shop as usual.
+    Relay {
+        /// Victims. Default 2.
+        #[serde(default = "two")]
+        cards: u32,
+        /// Visits at most. Default 10.
+        #[serde(default = "ten")]
+        attempts: u32,
+        /// Spent per visit. Default "50.00".
+        #[serde(default = "fifty")]
+        amount: Money,
+        /// Time between visits. Default "5m".
+        #[serde(default = "five_minutes")]
+        every: Duration,
+        /// Round trip the relay adds to each exchange. Default "150ms".
+        #[serde(default = "relay_delay")]
+        delay: Duration,
+    },
     /// A member of staff (`staff`) refunds money to a card of their own at
     /// `terminal`, every `every`, at most `attempts` times. The terminal asks
     /// for the password of someone allowed to refund: the insider gets in
@@ -143,6 +165,12 @@ pub enum AttackKind {
     },
 }
 
+fn two() -> u32 {
+    2
+}
+fn relay_delay() -> Duration {
+    Duration::from_millis(150)
+}
 fn three() -> u32 {
     3
 }
@@ -192,6 +220,7 @@ impl Kind for AttackKind {
             Self::TerminalSwap {} => "terminal_swap",
             Self::StolenCards { .. } => "stolen_cards",
             Self::MitmRogueCert { .. } => "mitm_rogue_cert",
+            Self::Relay { .. } => "relay",
         }
     }
 
@@ -203,16 +232,22 @@ impl Kind for AttackKind {
             Self::InsiderRefund { attempts, .. } if *attempts > 100_000 => {
                 Some(format!("`attempts` is at most 100000, not {attempts}"))
             }
-            Self::StolenCards { cards, .. } if *cards == 0 || *cards > 1000 => {
+            Self::Relay { cards, .. } | Self::StolenCards { cards, .. }
+                if *cards == 0 || *cards > 1000 =>
+            {
                 Some(format!("`cards` must be between 1 and 1000, not {cards}"))
             }
-            Self::StolenCards { attempts, .. } if *attempts == 0 || *attempts > 100_000 => {
+            Self::Relay { attempts, .. } | Self::StolenCards { attempts, .. }
+                if *attempts == 0 || *attempts > 100_000 =>
+            {
                 Some(format!("`attempts` must be between 1 and 100000, not {attempts}"))
             }
-            Self::StolenCards { amount, .. } if amount.0 <= 0 => {
+            Self::Relay { amount, .. } | Self::StolenCards { amount, .. } if amount.0 <= 0 => {
                 Some("`amount` must be more than 0.00".into())
             }
-            Self::StolenCards { every, .. } if every.micros() < 1_000_000 => {
+            Self::Relay { every, .. } | Self::StolenCards { every, .. }
+                if every.micros() < 1_000_000 =>
+            {
                 Some("`every` must be at least 1s".into())
             }
             Self::InsiderRefund { amount, .. } if amount.0 <= 0 => {
@@ -273,6 +308,7 @@ impl AttackKind {
                 | Self::Replay { .. }
                 | Self::InsiderRefund { .. }
                 | Self::StolenCards { .. }
+                | Self::Relay { .. }
         )
     }
 
@@ -306,7 +342,8 @@ impl AttackKind {
             | Self::RamScraper {}
             | Self::TerminalSwap {}
             | Self::InsiderRefund { .. }
-            | Self::StolenCards { .. } => None,
+            | Self::StolenCards { .. }
+            | Self::Relay { .. } => None,
         }
     }
 
@@ -333,6 +370,7 @@ impl AttackKind {
             Self::TerminalSwap {} => "TerminalSwap",
             Self::StolenCards { .. } => "StolenCards",
             Self::MitmRogueCert { .. } => "MitmRogueCert",
+            Self::Relay { .. } => "Relay",
         }
     }
 }
@@ -354,6 +392,7 @@ impl Serialize for AttackSpec {
             AttackKind::TerminalSwap {} => (9, 0),
             AttackKind::StolenCards { .. } => (10, 7),
             AttackKind::MitmRogueCert { .. } => (11, 1),
+            AttackKind::Relay { .. } => (12, 5),
         };
         let n = n
             + usize::from(sc.from.is_some())
@@ -394,6 +433,13 @@ impl Serialize for AttackSpec {
                 v.serialize_field("tap", tap)?;
                 v.serialize_field("wedge", wedge)?;
                 v.serialize_field("ctq_rewrite", ctq_rewrite)?;
+            }
+            AttackKind::Relay { cards, attempts, amount, every, delay } => {
+                v.serialize_field("cards", cards)?;
+                v.serialize_field("attempts", attempts)?;
+                v.serialize_field("amount", amount)?;
+                v.serialize_field("every", every)?;
+                v.serialize_field("delay", delay)?;
             }
             AttackKind::Shimmer {}
             | AttackKind::PinPadOverlay {}

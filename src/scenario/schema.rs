@@ -383,6 +383,10 @@ pub struct TerminalSpec {
     /// TLS on its connection to the host. Default `Off`.
     #[serde(default)]
     pub tls: Tls,
+    /// Relay resistance: the longest a contactless read may take ("300ms");
+    /// slower cards are declined. Default none.
+    #[serde(default)]
+    pub relay_bound: Option<Duration>,
 }
 
 /// TLS on a terminal's connection to the host.
@@ -417,6 +421,7 @@ impl Default for TerminalSpec {
             unpredictable_number: UnpredictableNumber::Random,
             sign_on: true,
             tls: Tls::Off,
+            relay_bound: None,
         }
     }
 }

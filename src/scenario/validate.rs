@@ -620,6 +620,21 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                     "a terminal swap replaces one terminal: name it with `terminal: \"...\"`",
                 ));
             }
+            super::AttackKind::Relay { cards, .. } => {
+                if u64::from(*cards) >= u64::from(s.cardholders.count) {
+                    return Err(c.at(
+                        written,
+                        None,
+                        format!(
+                            "a relay cannot reach {cards} of the {} cardholders: leave some",
+                            s.cardholders.count
+                        ),
+                    ));
+                }
+                if let Some((id, _)) = targets.first().filter(|(_, t)| !t.reader.contactless) {
+                    return Err(c.at(written, None, format!("a relay is tapped on a contactless reader, and terminal `{id}` has none")));
+                }
+            }
             super::AttackKind::StolenCards { cards, tap, .. } => {
                 if u64::from(*cards) >= u64::from(s.cardholders.count) {
                     return Err(c.at(written, None, format!("a thief cannot hold {cards} of the {} cardholders' cards: leave some to shop", s.cardholders.count)));

@@ -72,7 +72,8 @@ fn schedule(world: &mut World) {
         }
         if let AttackKind::CashOut { attempts, every, .. }
         | AttackKind::InsiderRefund { attempts, every, .. }
-        | AttackKind::StolenCards { attempts, every, .. } = &a.kind
+        | AttackKind::StolenCards { attempts, every, .. }
+        | AttackKind::Relay { attempts, every, .. } = &a.kind
         {
             for k in 0..u64::from(*attempts) {
                 let t = a.from.micros().saturating_add(every.micros().saturating_mul(k));
@@ -121,6 +122,9 @@ pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool)
     }
     if start && let AttackKind::StolenCards { cards, wedge, ctq_rewrite, .. } = a.kind {
         take_cards(world, i, cards, (wedge, ctq_rewrite), plan.seed);
+    }
+    if start && let AttackKind::Relay { cards, .. } = a.kind {
+        pick_victims(world, i, cards, plan.seed);
     }
     ctx.record(if start {
         Record::AttackStarted { attack: i, name: a.name(), terminals: names }
@@ -247,6 +251,10 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
         stolen_visit(world, ctx, i, amount, tap);
         return;
     }
+    if let AttackKind::Relay { amount, delay, .. } = a.kind {
+        relay_visit(world, ctx, i, amount, delay);
+        return;
+    }
     let AttackKind::CashOut { amount, .. } = &a.kind else { return };
     let Some(&term) =
         a.terminals.first().and_then(|&t| world.resource::<Directory>().terminals.get(t))
@@ -288,7 +296,7 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
     });
     let purchase =
         Purchase { id, amount: *amount, refund: false, presentation: Presentation::Swipe };
-    queue_visit(world, ctx, term, holder, purchase, ATTACKER);
+    queue_visit(world, ctx, term, holder, purchase, ATTACKER, None);
 }
 
 /// The thief of attack `i` takes `n` cards from customers not at a till
@@ -383,7 +391,79 @@ fn stolen_visit(
         holder,
         Purchase { id, amount, refund: false, presentation },
         ATTACKER,
+        None,
     );
+}
+
+/// The customers whose cards a relay reaches (they keep shopping).
+fn pick_victims(world: &mut World, i: usize, n: u32, seed: u64) {
+    let holders = world.resource::<Directory>().cardholders.clone();
+    let insider = world.resource::<Attacks>().insider_card;
+    let mut rng = crate::rng::Stream::derive(seed, &format!("relay/{i}"));
+    let mut victims = Vec::new();
+    let mut tries = 0;
+    while victims.len() < n as usize && tries < 100 * n as usize && !holders.is_empty() {
+        tries += 1;
+        let h = holders[rng.below(holders.len() as u64) as usize];
+        let contactless = world.get::<PaymentCard>(h).is_some_and(|c| c.0.profile.contactless);
+        if Some(h) != insider && contactless && !victims.contains(&h) {
+            victims.push(h);
+        }
+    }
+    world.resource_mut::<Attacks>().thieves.insert(i, (victims, 0));
+}
+
+/// The relay attacker taps at the attack's terminal with the next victim's
+/// card, wherever that victim is (not at a till themselves).
+fn relay_visit(
+    world: &mut World,
+    ctx: &mut Ctx,
+    i: usize,
+    amount: crate::money::Money,
+    delay: crate::time::Duration,
+) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let Some(&tidx) = plan.attacks.get(i).and_then(|a| a.terminals.first()) else { return };
+    let Some(&term) = world.resource::<Directory>().terminals.get(tidx) else { return };
+    let Some(tid) = world.get::<Terminal>(term).map(|t| t.id.clone()) else { return };
+    let (victims, next) = world.resource::<Attacks>().thieves.get(&i).cloned().unwrap_or_default();
+    let pick = (0..victims.len())
+        .map(|k| (next + k) % victims.len())
+        .find(|&k| world.get::<Cardholder>(victims[k]).is_some_and(|c| !c.busy));
+    let Some(k) = pick else {
+        ctx.record(Record::CashOut {
+            attack: i,
+            terminal: tid,
+            purchase: None,
+            pan: None,
+            from_chip: false,
+            pin_known: false,
+        });
+        return;
+    };
+    if let Some(t) = world.resource_mut::<Attacks>().thieves.get_mut(&i) {
+        t.1 = k + 1;
+    }
+    let holder = victims[k];
+    let pan = world.get::<PaymentCard>(holder).map(|c| mask_pan(&c.0.data.pan));
+    if let Some(mut c) = world.get_mut::<Cardholder>(holder) {
+        c.busy = true;
+    }
+    let id = {
+        let mut st = world.resource_mut::<TrafficState>();
+        st.next_purchase += 1;
+        st.next_purchase
+    };
+    ctx.record(Record::CashOut {
+        attack: i,
+        terminal: tid,
+        purchase: Some(id),
+        pan,
+        from_chip: false,
+        pin_known: false,
+    });
+    let purchase = Purchase { id, amount, refund: false, presentation: Presentation::Tap };
+    queue_visit(world, ctx, term, holder, purchase, ATTACKER, Some(delay));
 }
 
 /// Queues a visit at `term` and serves it if the terminal is idle.
@@ -394,10 +474,11 @@ fn queue_visit(
     holder: Entity,
     purchase: Purchase,
     cardholder: u32,
+    relay: Option<crate::time::Duration>,
 ) {
     let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
     let queue = t.queue.len() + usize::from(t.current.is_some());
-    t.queue.push_back(Visit { purchase, cardholder: holder, attempts: 0 });
+    t.queue.push_back(Visit { purchase, cardholder: holder, attempts: 0, relay });
     let idle = t.current.is_none();
     let tid = t.id.clone();
     ctx.record(Record::CustomerArrived {
@@ -477,7 +558,7 @@ fn insider_visit(
         locked: false,
     });
     let purchase = Purchase { id, amount, refund: true, presentation: Presentation::Insert };
-    queue_visit(world, ctx, term, holder, purchase, index);
+    queue_visit(world, ctx, term, holder, purchase, index, None);
 }
 
 pub(super) fn plugin(app: &mut App) {

@@ -27,6 +27,8 @@ pub struct Visit {
     pub cardholder: Entity,
     /// PIN attempts so far (a 55 lets them try again).
     pub attempts: u8,
+    /// The card is far away, relayed with this round trip per exchange.
+    pub relay: Option<crate::time::Duration>,
 }
 
 /// A payment terminal at the counter.

@@ -275,6 +275,7 @@ impl Plan {
                         offline_pin: t.offline_pin,
                         un: t.unpredictable_number.into(),
                         calendar,
+                        relay_bound: t.relay_bound,
                     },
                     link: t.link.clone(),
                     sign_on: t.sign_on,

@@ -35,12 +35,20 @@ fn with_card<R>(
             // sit nearest to it, before the terminal's own taps.
             let mut carried =
                 he.get_mut::<Carried>().map(|mut c| std::mem::take(&mut c.0)).unwrap_or_default();
+            // A relayed card is far away: its own holder is not here.
+            let relayed = world_relay(&t, h);
+            if let Some(d) = relayed {
+                carried.insert(0, Box::new(crate::attack::Relay::new(d)));
+            }
             let mut card = he.get_mut::<PaymentCard>()?;
             let mut chan = ReaderChannel::new(Some(&mut card.0), per, log);
             let Terminal { core, taps, .. } = &mut *t;
             let r =
                 through_taps(&mut carried, &mut chan, |c| through_taps(taps, c, |c| f(core, c)));
             let out = (r, chan.exchanges, chan.take_log());
+            if relayed.is_some() {
+                carried.remove(0);
+            }
             if !carried.is_empty()
                 && let Some(mut c) = he.get_mut::<Carried>()
             {
@@ -57,6 +65,11 @@ fn with_card<R>(
         }
     };
     Some((r, exchanges, apdus))
+}
+
+/// The relay round trip of the visit being served with `holder`'s card, if relayed.
+fn world_relay(t: &Terminal, holder: Entity) -> Option<Duration> {
+    t.current.filter(|v| v.cardholder == holder).and_then(|v| v.relay)
 }
 
 /// Turns a terminal's outputs into events and records. `offset` is the time
@@ -192,7 +205,9 @@ pub(super) fn on_pin(world: &mut World, ctx: &mut Ctx, term: Entity) {
     let Some(visit) = world.get::<Terminal>(term).and_then(|t| t.current) else { return };
     let (pin, typo) = {
         let Some(h) = world.get::<Cardholder>(visit.cardholder) else { return };
-        let (mut pin, p) = (h.pin.clone().into_bytes(), h.typo);
+        // Whoever taps a relayed card does not know its holder's PIN.
+        let known = if visit.relay.is_some() { "0000" } else { h.pin.as_str() };
+        let (mut pin, p) = (known.as_bytes().to_vec(), h.typo);
         // Typos are part of the traffic model: drawn from the terminal's stream.
         let typo = world.get_mut::<Arrivals>(term).is_some_and(|mut a| a.rng.chance(p));
         if typo && let Some(last) = pin.last_mut() {

@@ -94,7 +94,7 @@ pub(super) fn on_arrival(world: &mut World, ctx: &mut Ctx, term: Entity) {
     let purchase = Purchase { id, amount, refund, presentation };
     let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
     let queue = t.queue.len() + usize::from(t.current.is_some());
-    t.queue.push_back(Visit { purchase, cardholder: holder, attempts: 0 });
+    t.queue.push_back(Visit { purchase, cardholder: holder, attempts: 0, relay: None });
     let tid = t.id.clone();
     let idle = t.current.is_none();
     ctx.record(Record::CustomerArrived {

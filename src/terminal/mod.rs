@@ -103,6 +103,10 @@ pub struct TerminalConfig {
     pub un: UnpredictableNumber,
     /// Maps virtual time to the dates on the wire.
     pub calendar: Calendar,
+    /// Relay resistance: the longest a contactless card may take to answer
+    /// the whole read; slower, and the terminal declines (a relay adds the
+    /// round trip to a card far away). None: no bound, as most terminals.
+    pub relay_bound: Option<Duration>,
 }
 
 /// How the customer presents the card.

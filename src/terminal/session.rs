@@ -176,7 +176,13 @@ impl TerminalCore {
             presentation = Presentation::Insert;
         }
         if presentation == Presentation::Tap {
-            if let Some(r) = self.read_contactless(now, p, card) {
+            let before = card.elapsed();
+            let read = self.read_contactless(now, p, card);
+            let took = card.elapsed().micros().saturating_sub(before.micros());
+            if self.cfg.relay_bound.is_some_and(|b| took > b.micros()) {
+                return Err("the card answered too slowly: a relay?");
+            }
+            if let Some(r) = read {
                 return Ok(r);
             }
             presentation = Presentation::Insert;

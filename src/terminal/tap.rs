@@ -40,6 +40,11 @@ pub trait CardTap: Send + Sync + std::fmt::Debug {
     fn take(&mut self) -> Vec<crate::attack::Theft> {
         Vec::new()
     }
+
+    /// The time it has added to the card's answers so far (a relay).
+    fn added(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// A channel seen through one tap.
@@ -69,7 +74,7 @@ impl CardChannel for Tapped<'_> {
     }
 
     fn elapsed(&self) -> Duration {
-        self.inner.elapsed()
+        Duration(self.inner.elapsed().micros().saturating_add(self.tap.added().micros()))
     }
 }
 
