@@ -181,9 +181,10 @@ fn an_eavesdropper_reads_only_the_terminal_without_tls() {
     assert!(r.passed, "{}", possim::report::summary(&r));
     let stolen = lines_of(&journal, "stolen");
     assert!(!stolen.is_empty());
+    assert!(stolen.iter().all(|s| s["terminal"] == "TERM0001"), "{stolen:?}");
+    // Chip reads carry the chip's copy (iCVV), swipes the stripe's track.
     assert!(
-        stolen.iter().all(|s| s["terminal"] == "TERM0001" && s["what"] == "track2"),
-        "{stolen:?}"
+        stolen.iter().any(|s| s["what"] == "tag57") && stolen.iter().any(|s| s["what"] == "track2")
     );
     // TLS everywhere: the same eavesdropper reads nothing.
     let sealed = edit(&text, "(id: \"TERM0001\", tls: Off)", "(id: \"TERM0001\", tls: On)");
@@ -256,7 +257,13 @@ fn every_catalogue_scenario_reaches_its_designed_outcome() {
         let text = std::fs::read_to_string(&f).unwrap();
         let (r, _) = run_text(&text, None, MINUTE);
         assert!(r.passed, "{}: {}", f.display(), possim::report::summary(&r));
-        assert!(r.warnings.is_empty(), "{}: {:?}", f.display(), r.warnings);
+        // The overlay's thief finds no card to go with the PINs: that is its lesson.
+        let expected: &[&str] =
+            if f.ends_with("pin-pad-overlay.ron") { &["came to nothing"] } else { &[] };
+        assert_eq!(r.warnings.len(), expected.len(), "{}: {:?}", f.display(), r.warnings);
+        for (w, e) in r.warnings.iter().zip(expected) {
+            assert!(w.contains(e), "{}: {w}", f.display());
+        }
         assert!(r.lesson.is_some(), "{} has a lesson", f.display());
     }
 }
@@ -503,12 +510,15 @@ fn a_rogue_certificate_fools_a_terminal_that_does_not_pin_and_is_refused_by_one_
             .iter()
             .all(|s| (3_600_000_000..7_200_000_000).contains(&s["t_us"].as_u64().unwrap()))
     );
-    // The pinned terminal's frames never got through the rogue endpoint.
-    assert!(
-        lines_of(&journal, "frame_fault")
-            .iter()
-            .all(|f| f["fault"] != "mitm_rogue_cert" || f["effect"] == "dropped")
-    );
+    // The pinned terminal's frames never got through the rogue endpoint;
+    // the fooled terminal's went through the attacker's hands.
+    let sent = lines_of(&journal, "frame_sent");
+    for f in lines_of(&journal, "frame_fault").iter().filter(|f| f["fault"] == "mitm_rogue_cert") {
+        let s = sent.iter().find(|s| s["frame"] == f["frame"]).unwrap();
+        let end = if s["dir"] == "up" { &s["from"] } else { &s["to"] };
+        let want = if end == "TERM0002" { "dropped" } else { "intercepted" };
+        assert_eq!(f["effect"], want, "{f}");
+    }
     // Without pinning, the second terminal is fooled as well.
     let lax = edit(&text, "(id: \"TERM0002\", tls: Pinned)", "(id: \"TERM0002\", tls: On)");
     let (r2, j2) = run_text(&lax, None, MINUTE);

@@ -42,13 +42,13 @@ impl Sealed {
 #[derive(Debug)]
 pub struct RogueCert {
     owner: usize,
-    pinned: Vec<String>,
+    sealed: Sealed,
 }
 
 impl RogueCert {
-    /// A rogue certificate of attack `owner`, refused by the `pinned` terminals.
-    pub fn new(owner: usize, pinned: Vec<String>) -> Self {
-        Self { owner, pinned }
+    /// A rogue certificate of attack `owner` on a link with these TLS terminals.
+    pub fn new(owner: usize, sealed: Sealed) -> Self {
+        Self { owner, sealed }
     }
 }
 
@@ -59,7 +59,9 @@ impl Rule for RogueCert {
 
     fn on_frame(&mut self, frame: &Frame<'_>, _: &mut crate::link::Draw<'_>) -> Verdict {
         match frame.terminal {
-            Some(t) if self.pinned.iter().any(|p| p == t) => Verdict::Drop,
+            Some(t) if self.sealed.pinned.iter().any(|p| p == t) => Verdict::Drop,
+            // A terminal that accepted the certificate talks to him now.
+            Some(t) if self.sealed.tls.iter().any(|p| p == t) => Verdict::Intercept,
             _ => Verdict::Pass,
         }
     }
@@ -97,7 +99,14 @@ impl Rule for Read {
             && let Some(track) = m.track2()
             && let Ok(t2) = Track2::parse(track)
         {
-            self.taken.push(Theft { pan: t2.pan, stolen: Stolen::Track2(track.to_string()) });
+            // From a chip read, field 35 is the chip's copy (tag 57), with its iCVV.
+            let chip = m.entry_mode().is_some_and(|e| e.starts_with("05") || e.starts_with("07"));
+            let stolen = if chip {
+                Stolen::Tag57(track.to_string())
+            } else {
+                Stolen::Track2(track.to_string())
+            };
+            self.taken.push(Theft { pan: t2.pan, stolen });
         }
         Verdict::Pass
     }

@@ -50,12 +50,19 @@ impl Stolen {
 }
 
 /// One theft: what was taken from which card.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Theft {
     /// The card's PAN (the key the attacker joins data by).
     pub pan: String,
     /// What was taken.
     pub stolen: Stolen,
+}
+
+impl std::fmt::Debug for Theft {
+    // Card data: masked, whatever prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Theft({} {:?})", mask_pan(&self.pan), self.stolen)
+    }
 }
 
 /// Track data with the PAN masked and everything after it hidden.
@@ -105,12 +112,17 @@ impl CardTap for Skimmer {
 /// A shimmer on the chip contacts: logs every APDU, and keeps tag 57 from the
 /// records the card returns and the PIN of a plaintext VERIFY. It sees
 /// nothing of an online PIN, which the PIN pad encrypts.
-#[derive(Debug)]
 pub struct Shimmer {
     owner: usize,
     pan: Option<String>,
     pending_pin: Option<String>,
     taken: Vec<Theft>,
+}
+
+impl std::fmt::Debug for Shimmer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shimmer(attack {}, {} taken)", self.owner, self.taken.len())
+    }
 }
 
 impl Shimmer {
@@ -313,7 +325,7 @@ impl CardTap for Relay {
 }
 
 /// One card as the attacker holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Haul {
     /// The PAN.
     pub pan: String,
@@ -330,15 +342,36 @@ pub struct Haul {
     pub used: bool,
 }
 
+impl std::fmt::Debug for Haul {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Haul({} track: {} pin: {} from {:?}{})",
+            mask_pan(&self.pan),
+            if self.track.is_some() { "****" } else { "none" },
+            if self.pin.is_some() { "****" } else { "none" },
+            self.sources,
+            if self.used { ", used" } else { "" }
+        )
+    }
+}
+
 /// Everything stolen in a run, joined by card, in the order first seen.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Loot {
     cards: Vec<Haul>,
 }
 
+impl std::fmt::Debug for Loot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.cards).finish()
+    }
+}
+
 impl Loot {
-    /// Adds a theft by attack `source`. Returns true when it was new data.
-    pub fn add(&mut self, source: usize, t: Theft) -> bool {
+    /// Adds a theft by attack `source`. Returns the card's number among
+    /// those held (from 0, in the order first seen) and whether it was new data.
+    pub fn add(&mut self, source: usize, t: Theft) -> (usize, bool) {
         let i = match self.cards.iter().position(|h| h.pan == t.pan) {
             Some(i) => i,
             None => {
@@ -357,7 +390,7 @@ impl Loot {
         if !h.sources.contains(&source) {
             h.sources.push(source);
         }
-        match t.stolen {
+        let new = match t.stolen {
             // A magstripe track is the better copy: it carries the real CVV.
             Stolen::Track2(s) => {
                 let new = h.track.as_deref() != Some(&s);
@@ -376,7 +409,8 @@ impl Loot {
                 h.pin = Some(p);
                 new
             }
-        }
+        };
+        (i, new)
     }
 
     /// The next card not yet cashed out that one of `sources` helped steal
@@ -403,13 +437,12 @@ mod tests {
     fn a_pin_seen_on_camera_joins_the_track_skimmed_from_the_same_card() {
         let mut loot = Loot::default();
         let pan = "4761739001010119".to_string();
-        assert!(
-            loot.add(
-                0,
-                Theft { pan: pan.clone(), stolen: Stolen::Track2(format!("{pan}=2512201")) }
-            )
+        let track = Theft { pan: pan.clone(), stolen: Stolen::Track2(format!("{pan}=2512201")) };
+        assert_eq!(loot.add(0, track), (0, true));
+        assert_eq!(
+            loot.add(1, Theft { pan: pan.clone(), stolen: Stolen::Pin("1234".into()) }),
+            (0, true)
         );
-        assert!(loot.add(1, Theft { pan: pan.clone(), stolen: Stolen::Pin("1234".into()) }));
         let h = loot.next_usable(&[1]).expect("usable through the camera's source");
         assert_eq!(h.pin.as_deref(), Some("1234"));
         assert_eq!(h.sources, vec![0, 1]);
@@ -425,8 +458,28 @@ mod tests {
 
     #[test]
     fn loot_never_prints_card_data_in_clear() {
-        let s = format!("{:?}", Stolen::Track2("4761739001010119=25122011234567890".into()));
-        assert!(!s.contains("4761739001010119") && !s.contains("1234567890"), "{s}");
+        let pan = "4761739001010119";
+        let track = format!("{pan}=25122011234567890");
+        let s = format!("{:?}", Stolen::Track2(track.clone()));
+        assert!(!s.contains(pan) && !s.contains("1234567890"), "{s}");
         assert_eq!(format!("{:?}", Stolen::Pin("1234".into())), "Pin(****)");
+        let mut loot = Loot::default();
+        loot.add(0, Theft { pan: pan.into(), stolen: Stolen::Track2(track.clone()) });
+        loot.add(1, Theft { pan: pan.into(), stolen: Stolen::Pin("9876".into()) });
+        let mut shim = Shimmer::new(1);
+        shim.pending_pin = Some("9876".into());
+        shim.taken.push(Theft { pan: pan.into(), stolen: Stolen::Tag57(track.clone()) });
+        let theft = Theft { pan: pan.into(), stolen: Stolen::Track2(track) };
+        for shown in [
+            format!("{loot:?}"),
+            format!("{shim:?}"),
+            format!("{theft:?}"),
+            format!("{:?}", loot.cards()[0]),
+        ] {
+            assert!(
+                !shown.contains(pan) && !shown.contains("9876") && !shown.contains("1234567890"),
+                "{shown}"
+            );
+        }
     }
 }

@@ -298,6 +298,7 @@ impl LinkCore {
                     duplicate = true;
                     Effect::Duplicated
                 }
+                Verdict::Intercept => Effect::Intercepted,
                 Verdict::Replace(new) => {
                     let Some((offset, changed)) = rule::diff(&bytes, &new) else { continue };
                     bytes = new;

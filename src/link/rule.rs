@@ -56,6 +56,10 @@ pub enum Verdict {
     Duplicate,
     /// It arrives as these bytes instead (corruption, tampering).
     Replace(Vec<u8>),
+    /// It passes unchanged through the rule's hands: a man in the middle
+    /// who terminated the connection (a rogue certificate accepted) and
+    /// now sees it in clear.
+    Intercept,
     /// A new frame goes out, in either direction, this long after now.
     Inject {
         /// Which way it goes: the frame's own direction, or back to the sender.
@@ -215,6 +219,8 @@ pub enum Effect {
     },
     /// A second copy arrives.
     Duplicated,
+    /// Passed unchanged through a man in the middle's hands.
+    Intercepted,
     /// The bytes were changed.
     Replaced {
         /// The first byte that differs.

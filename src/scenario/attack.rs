@@ -201,10 +201,6 @@ fn two_minutes() -> Duration {
     Duration::from_secs(120)
 }
 
-/// Every attack kind's name, as reports, journals and `loot` spell it.
-pub const ATTACK_NAMES: &[&str] =
-    &["skimmer", "shimmer", "pin_pad_overlay", "cash_out", "mitm_read", "mitm_tamper", "replay"];
-
 impl Kind for AttackKind {
     fn name(&self) -> &'static str {
         match self {

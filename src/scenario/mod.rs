@@ -12,7 +12,7 @@ mod validate;
 
 pub use validate::expand_ids;
 
-pub use attack::{ATTACK_NAMES, AttackKind, AttackSpec};
+pub use attack::{AttackKind, AttackSpec};
 pub use diagnostic::{Diagnostic, closest};
 pub use fault::{FaultKind, FaultSpec};
 pub use ranged::{Probability, RangeValue, Ranged};

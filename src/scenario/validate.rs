@@ -613,6 +613,18 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                     return Err(c.at(written, None, "an insider refunds to a card of their own, taken from the cardholders: there must be at least 2"));
                 }
             }
+            super::AttackKind::TerminalSwap {}
+                if s.attacks
+                    .iter()
+                    .filter(|o| {
+                        matches!(o.kind, super::AttackKind::TerminalSwap {})
+                            && o.scope.terminal == a.scope.terminal
+                    })
+                    .count()
+                    > 1 =>
+            {
+                return Err(c.at(written, None, "a terminal can be swapped only once in a scenario: two swaps of the same terminal would lose its real keys"));
+            }
             super::AttackKind::TerminalSwap {} if a.scope.terminal.is_none() => {
                 return Err(c.at(
                     written,

@@ -49,10 +49,8 @@ fn schedule(world: &mut World) {
         .any(|a| matches!(a.kind, AttackKind::InsiderRefund { .. }))
         .then(|| world.resource::<Directory>().cardholders.last().copied())
         .flatten();
-    if let Some(h) = insider_card
-        && let Some(mut c) = world.get_mut::<Cardholder>(h)
-    {
-        c.busy = true;
+    if let Some(h) = insider_card {
+        world.entity_mut(h).insert(Reserved);
     }
     world.insert_resource(Attacks {
         loot: Loot::default(),
@@ -202,8 +200,16 @@ pub(super) fn steal(
     let name = plan.attacks.get(attack).map_or("attack", |a| a.name());
     let pan = mask_pan(&theft.pan);
     let what = theft.stolen.what();
-    world.resource_mut::<Attacks>().loot.add(attack, theft);
-    ctx.record(Record::Stolen { attack, name, terminal: terminal.clone(), purchase, pan, what });
+    let (card, _) = world.resource_mut::<Attacks>().loot.add(attack, theft);
+    ctx.record(Record::Stolen {
+        attack,
+        name,
+        terminal: terminal.clone(),
+        purchase,
+        pan,
+        card,
+        what,
+    });
 }
 
 /// The customer at `term` typed `typed`: a camera or keypad overlay there sees it.
@@ -314,9 +320,8 @@ fn take_cards(world: &mut World, i: usize, n: u32, (wedge, ctq_rewrite): (bool, 
             continue;
         }
         let Some(card) = world.get::<PaymentCard>(h).map(|c| c.0.clone()) else { continue };
-        if let Some(mut c) = world.get_mut::<Cardholder>(h) {
-            c.busy = true;
-        }
+        // Its owner has lost it: they shop no more.
+        world.entity_mut(h).insert(Reserved);
         let thief = Cardholder { index: ATTACKER, pin: "0000".into(), typo: 0.0, busy: false };
         let mut e = world.spawn((thief, PaymentCard(card)));
         let mut devices: Vec<Box<dyn CardTap>> = Vec::new();
@@ -513,14 +518,16 @@ fn insider_visit(
         (a.insider_card, a.login_failures.get(&tidx).copied().unwrap_or(0))
     };
     let Some(holder) = holder else { return };
-    if failures >= LOCKOUT_AFTER {
+    // Still at a till with the last refund: this try waits for the next.
+    let busy = world.get::<Cardholder>(holder).is_none_or(|c| c.busy);
+    if failures >= LOCKOUT_AFTER || busy {
         ctx.record(Record::InsiderRefund {
             attack: i,
             terminal: tid,
             login: None,
             purchase: None,
             failures,
-            locked: true,
+            locked: failures >= LOCKOUT_AFTER,
         });
         return;
     }

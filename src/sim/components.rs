@@ -87,6 +87,11 @@ pub struct Cardholder {
     pub busy: bool,
 }
 
+/// A cardholder the ordinary traffic leaves alone: an insider's own card,
+/// a customer whose card was stolen.
+#[derive(Component, Debug, Default)]
+pub struct Reserved;
+
 /// Devices on the card this (thief) cardholder carries: a PIN-bypass
 /// wedge, a relay that rewrites what the card says. Nearest the card first.
 #[derive(Component, Debug, Default)]

@@ -115,9 +115,7 @@ impl LinkPlan {
                 AttackKind::Replay { after, frames, .. } => {
                     Box::new(mitm::Replay::new(*i, sealed, *after, *frames))
                 }
-                AttackKind::MitmRogueCert { .. } => {
-                    Box::new(mitm::RogueCert::new(*i, self.pinned.clone()))
-                }
+                AttackKind::MitmRogueCert { .. } => Box::new(mitm::RogueCert::new(*i, sealed)),
                 _ => continue,
             };
             rules.push((rule, scope.clone()));

@@ -339,6 +339,9 @@ pub enum Record {
         purchase: Option<u64>,
         /// The card, masked.
         pan: String,
+        /// The card's number among those the attackers hold (from 0, in
+        /// the order first seen): masked PANs can coincide.
+        card: usize,
         /// What: "track2", "tag57" or "pin".
         what: &'static str,
     },

@@ -54,9 +54,9 @@ pub(super) fn on_arrival(world: &mut World, ctx: &mut Ctx, term: Entity) {
     // next free one (if everyone is busy, this customer does not exist).
     let dir = world.resource::<Directory>();
     let n = dir.cardholders.len();
-    let holder = (0..n)
-        .map(|i| dir.cardholders[(pick as usize + i) % n])
-        .find(|&h| world.get::<Cardholder>(h).is_some_and(|c| !c.busy));
+    let holder = (0..n).map(|i| dir.cardholders[(pick as usize + i) % n]).find(|&h| {
+        world.get::<Cardholder>(h).is_some_and(|c| !c.busy) && world.get::<Reserved>(h).is_none()
+    });
     let left = {
         let mut st = world.resource_mut::<TrafficState>();
         if holder.is_some()

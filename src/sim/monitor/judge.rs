@@ -93,6 +93,13 @@ impl Monitor {
                     i + 1,
                     a.attack
                 ));
+            } else if a.came_to_nothing == a.fired {
+                w.push(format!(
+                    "attack {} (`{}`) came to nothing on all {} tries (no card to use, no password to be had)",
+                    i + 1,
+                    a.attack,
+                    a.fired
+                ));
             }
         }
         let mut seen = std::collections::BTreeSet::new();

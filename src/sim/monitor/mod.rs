@@ -49,6 +49,8 @@ enum Evidence {
     Replaced,
     /// A frame a rule injected.
     Injected,
+    /// A frame that passed through a man in the middle's hands.
+    Intercepted,
     /// The run stopped with frames in flight or reversals undelivered.
     Unsettled,
     /// An attack took card data or a PIN.
@@ -68,6 +70,7 @@ impl Evidence {
             Effect::Duplicated => Self::Duplicated,
             Effect::Replaced { .. } => Self::Replaced,
             Effect::Injected { .. } => Self::Injected,
+            Effect::Intercepted => Self::Intercepted,
         }
     }
 }
@@ -149,6 +152,8 @@ pub struct Monitor {
     lesson: Option<String>,
     /// Terminals already caught sending data out of the shop.
     egress_seen: std::collections::BTreeSet<super::record::Name>,
+    /// Terminals whose supervisor functions already locked.
+    locked_seen: std::collections::BTreeSet<super::record::Name>,
 }
 
 /// Installs the monitor for the plan in the app.
@@ -228,6 +233,7 @@ impl Monitor {
                 .collect(),
             lesson: plan.lesson.clone(),
             egress_seen: std::collections::BTreeSet::new(),
+            locked_seen: std::collections::BTreeSet::new(),
         }
     }
 
@@ -300,7 +306,9 @@ impl Monitor {
                 match self.attacks.iter().position(|a| a.attack == fired.fault) {
                     Some(i) => {
                         self.attacks[i].fired += 1;
-                        if fired.fault == "mitm_rogue_cert" {
+                        // A pinned terminal refused the certificate (a fooled
+                        // one raises nothing: that is the danger).
+                        if fired.fault == "mitm_rogue_cert" && fired.effect == Effect::Dropped {
                             self.cause(AlertKind::CertificateMismatch, t);
                             self.burst(
                                 t,
@@ -314,7 +322,8 @@ impl Monitor {
                                 .purchases
                                 .entry(p)
                                 .or_insert(Track { first_event: seq, ..Track::default() });
-                            tr.attacked = u32::try_from(i).ok();
+                            // The first man in the middle to touch it answers for it.
+                            tr.attacked = tr.attacked.or(u32::try_from(i).ok());
                         }
                     }
                     None => *self.faults.entry(fired.fault.to_string()).or_default() += 1,
@@ -502,14 +511,16 @@ impl Monitor {
                 }
             }
             Record::SetupFailed { what } => self.setup_failures.push(what.clone()),
-            Record::Stolen { attack, name, pan, what, .. } => {
+            Record::Stolen { attack, name, pan, what, card, .. } => {
                 if let Some(a) = self.attacks.get_mut(*attack) {
                     a.fired += 1;
                 }
                 self.note(Evidence::Stolen, seq);
-                let row = match self.loot.iter().position(|r| r.pan == *pan) {
+                // Rows follow the attackers' own card numbering: two cards
+                // can share a masked PAN.
+                let row = match (*card < self.loot.len()).then_some(*card) {
                     Some(i) => Some(i),
-                    None if self.loot.len() < MAX_LOOT_ROWS => {
+                    None if self.loot.len() < MAX_LOOT_ROWS && *card == self.loot.len() => {
                         self.loot.push(crate::report::LootRow {
                             pan: pan.clone(),
                             what: Vec::new(),
@@ -565,7 +576,7 @@ impl Monitor {
                         .or_insert(Track { first_event: seq, ..Track::default() });
                     tr.fraud = u32::try_from(*attack).ok();
                 }
-                if *locked && *failures == crate::attack::insider::LOCKOUT_AFTER {
+                if *locked && self.locked_seen.insert(terminal.clone()) {
                     self.cause(AlertKind::LoginLockout, t);
                     self.raise(
                         AlertKind::LoginLockout,
@@ -632,8 +643,9 @@ impl Monitor {
         }
         // A purchase whose frames a man in the middle changed or replayed:
         // what the host charged against what the receipt says.
+        // (A purchase an attacker made is counted once, as theirs, above.)
         if let Some(a) = tr.attacked.and_then(|i| self.attacks.get_mut(i as usize))
-            && !tr.refund
+            && tr.fraud.is_none()
             && net >= 1
         {
             let charged = tr.amount.saturating_mul(i64::from(net));
