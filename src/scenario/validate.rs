@@ -319,7 +319,7 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
             // expectation could only pass vacuously.
             Expectation::FraudLossAtMost(_) if !s.attacks.iter().any(|a| a.kind.costs_money()) => {
                 return Err(c
-                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attack that can cost money (a `CashOut`, `MitmTamperAmount`, `Replay` or `InsiderRefund`), and this scenario has none")
+                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attack that can cost money (`CashOut`, `StolenCards`, `Relay`, `InsiderRefund`, `MitmTamperAmount` or `Replay`), and this scenario has none")
                     .help("add a `CashOut(loot: ...)` attack, or remove the expectation; a loss that nothing causes would always read 0.00"));
             }
             Expectation::Fired(name) => {
