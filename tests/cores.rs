@@ -998,3 +998,70 @@ fn the_defences_are_the_checks_that_can_be_switched_off() {
     );
     assert!(!names.contains(&"format") && !names.contains(&"card"));
 }
+
+#[test]
+fn a_refund_goes_through_only_to_a_card_that_bought_as_much_here() {
+    let mut shop = shop(magstripe_only(), "7070");
+    shop.host.set_check("refund_sale", true);
+    assert_eq!(
+        shop.host.card("4073662585178123").map(|c| c.expiry().to_string()),
+        Some("3306".into())
+    );
+    let refund = |shop: &mut Shop, amount: &str| {
+        let id = shop.sent.len() as u64 + 100;
+        let mut outs = Vec::new();
+        let p = Purchase {
+            id,
+            amount: Money::parse(amount).unwrap(),
+            refund: true,
+            presentation: Presentation::Swipe,
+        };
+        shop.term.start(shop.now, p, &mut Slot(&mut shop.card), &mut outs);
+        let mut pins = vec!["7070"];
+        shop.drive(outs, &mut pins).pop().unwrap()
+    };
+    // Nothing bought yet: refused.
+    assert_eq!(refund(&mut shop, "5.00").response, Some(ResponseCode::InvalidTransaction));
+    shop.buy("10.00", Presentation::Swipe, &["7070"]);
+    assert_eq!(refund(&mut shop, "10.00").response, Some(ResponseCode::Approved));
+    // What was bought has been refunded: another refund is refused.
+    assert_eq!(refund(&mut shop, "1.00").response, Some(ResponseCode::InvalidTransaction));
+}
+
+#[test]
+fn the_host_says_whether_a_mac_is_missing_or_wrong() {
+    let mut shop = shop(magstripe_only(), "7070");
+    shop.buy("10.00", Presentation::Swipe, &["7070"]);
+    let spec = Spec::iso87_ascii();
+    let mut m = spec.decode(&shop.sent[0]).unwrap();
+    m.remove(64).set_stan(501).set(37, "600000000501");
+    let bare = spec.encode(&m).unwrap();
+    let r = shop.host.handle(shop.now, &bare);
+    assert_eq!(
+        (r.decision.response, r.decision.reason.as_ref()),
+        (Some(ResponseCode::SecurityViolation), "no MAC")
+    );
+    let wrong = {
+        m.set_stan(502).set(37, "600000000502");
+        possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tpk")).unwrap()
+    };
+    let r = shop.host.handle(shop.now, &wrong);
+    assert!(r.decision.reason.contains("does not verify"), "{}", r.decision.reason);
+}
+
+#[test]
+fn a_newer_transmission_under_an_old_stan_is_remembered_for_its_own_window() {
+    let mut shop = shop(magstripe_only(), "7070");
+    shop.buy("10.00", Presentation::Swipe, &["7070"]);
+    let first = shop.sent[0].clone();
+    // Twenty hours later the same STAN comes round with another RRN.
+    let later = remac(&first, |m| {
+        m.set(37, "622222222222");
+    });
+    let t20 = shop.now + Duration::from_secs(20 * 3600);
+    assert_ne!(shop.host.handle(t20, &later).decision.response, Some(ResponseCode::Duplicate));
+    // At 25 hours the first one's window has passed, the second's has not.
+    let t25 = shop.now + Duration::from_secs(25 * 3600);
+    let again = shop.host.handle(t25, &later);
+    assert_eq!(again.decision.response, Some(ResponseCode::Duplicate), "{}", again.decision.reason);
+}
