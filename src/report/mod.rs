@@ -90,6 +90,8 @@ pub struct AlertRow {
 pub struct AttackRow {
     /// Its name ("skimmer").
     pub attack: String,
+    /// Whether it was there in this seed's run (see `chance`).
+    pub present: bool,
     /// How often it acted: pieces of data taken, or cards the attacker paid with.
     pub fired: u64,
     /// Tries that came to nothing before the host: no card to copy (a

@@ -94,6 +94,10 @@ pub fn summary(r: &RunReport) -> String {
             if a.came_to_nothing > 0 {
                 paid.push_str(&format!("; {} tries came to nothing", a.came_to_nothing));
             }
+            if !a.present {
+                let _ = writeln!(s, "    attack {} {}: not in this seed's run", i + 1, a.attack);
+                continue;
+            }
             let _ = writeln!(s, "    attack {} {}: fired {}{paid}", i + 1, a.attack, a.fired);
         }
         if !r.loot.is_empty() {

@@ -393,7 +393,8 @@ impl Serialize for AttackSpec {
         let n = n
             + usize::from(sc.from.is_some())
             + usize::from(sc.until.is_some())
-            + usize::from(sc.terminal.is_some());
+            + usize::from(sc.terminal.is_some())
+            + usize::from(sc.chance.is_some());
         let mut v = s.serialize_struct_variant("AttackKind", index, self.kind.written(), n)?;
         match &self.kind {
             AttackKind::Skimmer { pin_camera } => v.serialize_field("pin_camera", pin_camera)?,
@@ -450,6 +451,9 @@ impl Serialize for AttackSpec {
         }
         if let Some(t) = &sc.terminal {
             v.serialize_field("terminal", t)?;
+        }
+        if let Some(p) = sc.chance {
+            v.serialize_field("chance", &p.0)?;
         }
         v.end()
     }

@@ -248,7 +248,8 @@ impl Serialize for FaultSpec {
             + usize::from(sc.until.is_some())
             + usize::from(sc.direction.is_some())
             + usize::from(sc.mti.is_some())
-            + usize::from(sc.terminal.is_some());
+            + usize::from(sc.terminal.is_some())
+            + usize::from(sc.chance.is_some());
         let mut v = s.serialize_struct_variant("FaultKind", index, name, n)?;
         for (key, value) in params {
             match value {
@@ -270,6 +271,9 @@ impl Serialize for FaultSpec {
         }
         if let Some(t) = &sc.terminal {
             v.serialize_field("terminal", t)?;
+        }
+        if let Some(p) = sc.chance {
+            v.serialize_field("chance", &p.0)?;
         }
         v.end()
     }

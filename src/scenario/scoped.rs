@@ -3,7 +3,8 @@
 //!
 //! The kind is a plain serde enum whose variants carry only their own
 //! parameters. [`Scoped`] reads it through a deserializer that takes the
-//! window and filter keys (`from`, `until`, `direction`, `mti`, `terminal`)
+//! window and filter keys (`from`, `until`, `direction`, `mti`, `terminal`,
+//! and `chance`, the probability it is there at all in a seed's run)
 //! out of the variant's fields first, so every kind gets them, parsed,
 //! validated and located in one place, without repeating them per variant
 //! (serde's `flatten` cannot be combined with `deny_unknown_fields`).
@@ -22,10 +23,10 @@ use crate::protocol::iso8583::Mti;
 use crate::time::Duration;
 
 /// The keys every scoped kind accepts besides its own.
-pub const SCOPE_FIELDS: &[&str] = &["from", "until", "direction", "mti", "terminal"];
+pub const SCOPE_FIELDS: &[&str] = &["from", "until", "direction", "mti", "terminal", "chance"];
 
 /// When a fault or attack is active and which frames it sees.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScopeSpec {
     /// Active from (virtual time). Default: the start.
     pub from: Option<Duration>,
@@ -37,6 +38,9 @@ pub struct ScopeSpec {
     pub mti: Option<Mti>,
     /// Only frames of this terminal. Default all.
     pub terminal: Option<String>,
+    /// Present in a given seed's run with this probability (drawn per seed
+    /// at plan time, so a sweep mixes faults and attacks). Default 1.
+    pub chance: Option<super::Probability>,
 }
 
 /// What a kind can say about itself once its fields are read.
@@ -246,6 +250,12 @@ impl<'de, M: MapAccess<'de>> MapAccess<'de> for ScopeKeys<'_, M> {
                         ))
                     })?;
                     s.mti = Some(mti);
+                }
+                "chance" => {
+                    let v: f64 = self.inner.next_value()?;
+                    let p = <super::Probability as super::RangeValue>::from_number(v)
+                        .map_err(|e| de::Error::custom(format!("`chance`: {e}")))?;
+                    s.chance = Some(p);
                 }
                 _ => s.terminal = Some(self.inner.next_value()?),
             }

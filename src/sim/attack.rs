@@ -62,7 +62,7 @@ fn schedule(world: &mut World) {
     });
     let end = plan.duration;
     let ctx: &mut Ctx = &mut world.resource_mut::<Dispatch>().into_inner().0;
-    for (i, a) in plan.attacks.iter().enumerate() {
+    for (i, a) in plan.attacks.iter().enumerate().filter(|(_, a)| a.present) {
         let until = a.until.unwrap_or(end).min(end);
         ctx.at(SimTime(a.from.micros()), SimEvent::Attack(i, true));
         if a.until.is_some_and(|u| u < end) {

@@ -150,6 +150,8 @@ pub struct AttackPlan {
     pub terminals: Vec<usize>,
     /// The attacks whose loot a cash-out spends, as indices into [`Plan::attacks`].
     pub sources: Vec<usize>,
+    /// Whether it is there in this seed's run (see `chance`).
+    pub present: bool,
 }
 
 impl AttackPlan {
@@ -298,6 +300,10 @@ impl Plan {
                 let kind = f.kind.drawn(&mut rng);
                 let drawn = FaultSpec { kind: kind.clone(), scope: f.scope.clone() };
                 let text = ron::to_string(&drawn).unwrap_or_default();
+                if !present(f.scope.chance, seed, &format!("chance/{}/{i}", l.id)) {
+                    fault_texts.push(format!("{}: absent this seed: {text}", l.id));
+                    continue;
+                }
                 fault_texts.push(format!("{}: {text}", l.id));
                 faults.push((kind, link_scope(&f.scope)));
             }
@@ -318,6 +324,7 @@ impl Plan {
                     .iter()
                     .enumerate()
                     .filter(|(_, a)| a.kind.link() == Some(l.id.as_str()))
+                    .filter(|(i, a)| present(a.scope.chance, seed, &format!("chance/attack/{i}")))
                     .map(|(i, a)| {
                         let mut scope = link_scope(&a.scope);
                         // Tampering and replay go for the purchase requests.
@@ -360,7 +367,7 @@ impl Plan {
         // The host must remember approvals and early reversals for as long
         // as a reversal or a held frame can still arrive.
         host.reversal_keep = host.reversal_keep.max(settle_after);
-        let attacks = attack_plans(s, &terminals);
+        let attacks = attack_plans(s, &terminals, seed);
         Ok(Self {
             name: s.name.clone(),
             seed,
@@ -384,13 +391,20 @@ impl Plan {
     }
 }
 
+/// Whether a fault or attack with this `chance` is there in `seed`'s run
+/// (drawn from its own stream: one's presence does not move another's).
+fn present(chance: Option<crate::scenario::Probability>, seed: u64, name: &str) -> bool {
+    chance.is_none_or(|p| Stream::derive(seed, name).chance(p.0))
+}
+
 /// Where each attack acts and whose loot a cash-out spends (the scenario was
 /// validated: names resolve).
-fn attack_plans(s: &Scenario, all: &[TerminalPlan]) -> Vec<AttackPlan> {
+fn attack_plans(s: &Scenario, all: &[TerminalPlan], seed: u64) -> Vec<AttackPlan> {
     use crate::scenario::Kind;
     s.attacks
         .iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(i, a)| {
             let terminals: Vec<usize> = match (&a.scope.terminal, a.kind.link()) {
                 (Some(t), _) => all.iter().position(|p| p.config.tid == *t).into_iter().collect(),
                 (None, Some(link)) => (0..all.len()).filter(|&i| all[i].link == link).collect(),
@@ -413,6 +427,7 @@ fn attack_plans(s: &Scenario, all: &[TerminalPlan]) -> Vec<AttackPlan> {
                 until: a.scope.until,
                 terminals,
                 sources,
+                present: present(a.scope.chance, seed, &format!("chance/attack/{i}")),
             }
         })
         .collect()

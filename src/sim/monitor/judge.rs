@@ -87,6 +87,9 @@ impl Monitor {
     fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
         for (i, a) in self.attacks.iter().enumerate() {
+            if !self.present.get(i).copied().unwrap_or(true) {
+                continue;
+            }
             if a.fired == 0 {
                 w.push(format!(
                     "attack {} (`{}`) never fired: the run did not exercise it",

@@ -154,6 +154,8 @@ pub struct Monitor {
     egress_seen: std::collections::BTreeSet<super::record::Name>,
     /// Terminals whose supervisor functions already locked.
     locked_seen: std::collections::BTreeSet<super::record::Name>,
+    /// Whether each attack is there in this seed's run.
+    present: Vec<bool>,
 }
 
 /// Installs the monitor for the plan in the app.
@@ -217,6 +219,7 @@ impl Monitor {
                 .iter()
                 .map(|a| crate::report::AttackRow {
                     attack: a.name().into(),
+                    present: a.present,
                     fired: 0,
                     came_to_nothing: 0,
                     approved: 0,
@@ -234,6 +237,7 @@ impl Monitor {
             lesson: plan.lesson.clone(),
             egress_seen: std::collections::BTreeSet::new(),
             locked_seen: std::collections::BTreeSet::new(),
+            present: plan.attacks.iter().map(|a| a.present).collect(),
         }
     }
 
