@@ -1065,3 +1065,25 @@ fn a_newer_transmission_under_an_old_stan_is_remembered_for_its_own_window() {
     let again = shop.host.handle(t25, &later);
     assert_eq!(again.decision.response, Some(ResponseCode::Duplicate), "{}", again.decision.reason);
 }
+
+#[test]
+fn the_host_forgets_approvals_after_reversal_keep_and_a_later_reversal_releases_nothing() {
+    let mut shop = shop(magstripe_only(), "7070");
+    shop.buy("10.00", Presentation::Swipe, &["7070"]);
+    let spent = shop.available();
+    let spec = Spec::iso87_ascii();
+    let req = spec.decode(&shop.sent[0]).unwrap();
+    let stan = req.stan().unwrap();
+    let mut m = possim::protocol::iso8583::Message::new(possim::protocol::iso8583::Mti::REVERSAL);
+    for n in [2, 3, 4, 7, 11, 12, 13, 22, 37, 41, 42, 49] {
+        if let Some(v) = req.get(n) {
+            m.set(n, v);
+        }
+    }
+    m.set(90, format!("0200{stan:06}{}{:011}{:011}", req.get_str(7).unwrap(), 0, 0));
+    let reversal = possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tak")).unwrap();
+    // Six hours is what the host keeps (reversal_keep); seven is past it.
+    let late = shop.host.handle(shop.now + Duration::from_secs(7 * 3600), &reversal);
+    assert_eq!(late.decision.ledger, LedgerEffect::None, "{}", late.decision.reason);
+    assert_eq!(shop.available(), spent);
+}
