@@ -46,6 +46,8 @@ pub(super) struct Request<'m> {
     pub chip_entry: bool,
     /// The card key and ARQC an ARPC answers, once the ARQC is checked.
     pub arpc_for: Option<(TdesKey, [u8; 8])>,
+    /// Field 55 indexed once, for the checks that read it (chip entries).
+    pub icc: Option<tlv::Index<'m>>,
 }
 
 /// A response code, the extra fields to send with it, and the reason.
@@ -241,7 +243,7 @@ fn arqc(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool) -> Ste
     if !r.chip_entry {
         return Step::Pass;
     }
-    let icc = tlv::Index::new(r.msg.icc_data().unwrap_or_default());
+    let icc = r.icc.insert(tlv::Index::new(r.msg.icc_data().unwrap_or_default()));
     let input = ArqcInput::from_tags(|t| icc.get(t));
     let ac = icc.get(0x9F26).and_then(|v| <[u8; 8]>::try_from(v).ok());
     let (Ok(input), Some(ac)) = (input, ac) else {
@@ -283,7 +285,7 @@ fn cvm_results(_: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool)
     if !r.chip_entry || d.checks.arqc != Verdict::Valid {
         return Step::Pass;
     }
-    let icc = tlv::Index::new(r.msg.icc_data().unwrap_or_default());
+    let Some(icc) = &r.icc else { return Step::Pass };
     let (Some(cvm), Some(iad)) = (icc.get(0x9F34), icc.get(0x9F10)) else { return Step::Pass };
     // Plaintext or enciphered PIN verified by the card, said to have succeeded.
     let offline_pin = cvm.first().is_some_and(|m| matches!(m & 0x3F, 0x01 | 0x03 | 0x04 | 0x05));
@@ -312,7 +314,7 @@ fn device_cvm(_: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool) 
     if !r.chip_entry {
         return Step::Pass;
     }
-    let icc = tlv::Index::new(r.msg.icc_data().unwrap_or_default());
+    let Some(icc) = &r.icc else { return Step::Pass };
     let (Some(ctq), Some(form)) = (icc.get(0x9F6C), icc.get(0x9F6E)) else { return Step::Pass };
     let claims_device = ctq.get(1).is_some_and(|b| b & 0x80 != 0);
     // Form factor byte 1, low five bits 0: a standard (plastic) card.
@@ -424,6 +426,7 @@ impl HostCore {
             card: None,
             chip_entry: false,
             arpc_for: None,
+            icc: None,
         };
         for (check, run) in PIPELINE {
             let on = self.cfg.rules.is_on(check);
