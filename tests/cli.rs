@@ -516,7 +516,7 @@ fn list_prints_the_catalogue_with_lesson_titles_in_both_languages() {
         text.contains("skimmer-magstripe.ron") && text.contains("A skimmer on the card reader")
     );
     let zh = stdout(&possim(&["list", "--lang", "zh-CN"]));
-    assert!(zh.contains("读卡器上的盗刷器"), "{zh}");
+    assert!(zh.contains("读卡器上的侧录器"), "{zh}");
     let json: serde_json::Value =
         serde_json::from_slice(&possim(&["list", "--json"]).stdout).unwrap();
     let skim = json.as_array().unwrap().iter().find(|r| r["lesson"] == "skimming").unwrap();
@@ -536,7 +536,7 @@ fn a_failing_attack_scenario_prints_its_lesson_after_the_summary() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let shown = stdout(&out);
     let summary_end = shown.find("result: FAIL").expect("a failing summary");
-    let lesson = shown.find("案例讲解: 读卡器上的盗刷器").expect("the lesson in Chinese");
+    let lesson = shown.find("案例讲解: 读卡器上的侧录器").expect("the lesson in Chinese");
     assert!(lesson > summary_end, "{shown}");
     assert!(shown.contains("店家该怎么做"));
     // A passing run keeps quiet about it unless asked.
