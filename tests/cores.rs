@@ -884,6 +884,21 @@ fn magstripe_only() -> CardProfile {
     }
 }
 
+/// A MACed 0400 reversing the 0200 `request`, naming its transmission time as `f7`.
+fn reversal_of(request: &[u8], f7: &str) -> Vec<u8> {
+    let spec = Spec::iso87_ascii();
+    let req = spec.decode(request).unwrap();
+    let stan = req.stan().unwrap();
+    let mut m = possim::protocol::iso8583::Message::new(possim::protocol::iso8583::Mti::REVERSAL);
+    for n in [2, 3, 4, 7, 11, 12, 13, 22, 37, 41, 42, 49] {
+        if let Some(v) = req.get(n) {
+            m.set(n, v);
+        }
+    }
+    m.set(90, format!("0200{stan:06}{f7}{:011}{:011}", 0, 0));
+    possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tak")).unwrap()
+}
+
 /// `wire` decoded, changed by `f`, and MACed again under the terminal's key.
 fn remac(wire: &[u8], f: impl FnOnce(&mut possim::protocol::iso8583::Message)) -> Vec<u8> {
     let spec = Spec::iso87_ascii();
@@ -965,25 +980,14 @@ fn a_reversal_naming_another_transmission_of_the_same_stan_releases_nothing() {
     let spent = shop.available();
     let spec = Spec::iso87_ascii();
     let req = spec.decode(&shop.sent[0]).unwrap();
-    let stan = req.stan().unwrap();
-    let reversal = |f7: &str| {
-        let mut m =
-            possim::protocol::iso8583::Message::new(possim::protocol::iso8583::Mti::REVERSAL);
-        for n in [2, 3, 4, 7, 11, 12, 13, 22, 37, 41, 42, 49] {
-            if let Some(v) = req.get(n) {
-                m.set(n, v);
-            }
-        }
-        m.set(90, format!("0200{stan:06}{f7}{:011}{:011}", 0, 0));
-        possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tak")).unwrap()
-    };
+    let reversal = |f7: &str| reversal_of(&shop.sent[0], f7);
     let wrong = shop.host.handle(shop.now, &reversal("0101000000"));
     assert_eq!(wrong.decision.ledger, LedgerEffect::None, "{}", wrong.decision.reason);
     assert_eq!(shop.available(), spent);
     let right = shop.host.handle(shop.now, &reversal(req.get_str(7).unwrap()));
     assert_eq!(right.decision.ledger, LedgerEffect::Release, "{}", right.decision.reason);
     assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
-    // Twice releases once; the ledger counts three postings in all.
+    // Twice releases once: two postings in all (the purchase, one release).
     let again = shop.host.handle(shop.now, &reversal(req.get_str(7).unwrap()));
     assert_eq!(again.decision.ledger, LedgerEffect::None);
     assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
@@ -1073,15 +1077,7 @@ fn the_host_forgets_approvals_after_reversal_keep_and_a_later_reversal_releases_
     let spent = shop.available();
     let spec = Spec::iso87_ascii();
     let req = spec.decode(&shop.sent[0]).unwrap();
-    let stan = req.stan().unwrap();
-    let mut m = possim::protocol::iso8583::Message::new(possim::protocol::iso8583::Mti::REVERSAL);
-    for n in [2, 3, 4, 7, 11, 12, 13, 22, 37, 41, 42, 49] {
-        if let Some(v) = req.get(n) {
-            m.set(n, v);
-        }
-    }
-    m.set(90, format!("0200{stan:06}{}{:011}{:011}", req.get_str(7).unwrap(), 0, 0));
-    let reversal = possim::protocol::iso8583::encode_with_mac(&spec, &mut m, &key("tak")).unwrap();
+    let reversal = reversal_of(&shop.sent[0], req.get_str(7).unwrap());
     // Six hours is what the host keeps (reversal_keep); seven is past it.
     let late = shop.host.handle(shop.now + Duration::from_secs(7 * 3600), &reversal);
     assert_eq!(late.decision.ledger, LedgerEffect::None, "{}", late.decision.reason);

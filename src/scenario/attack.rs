@@ -221,45 +221,24 @@ impl Kind for AttackKind {
     }
 
     fn problem(&self) -> Option<String> {
+        if let Some((attempts, amount, every)) = self.visits() {
+            if attempts == 0 || attempts > 100_000 {
+                return Some(format!(
+                    "`attempts` must be at least 1 and at most 100000, not {attempts}"
+                ));
+            }
+            if amount.0 <= 0 {
+                return Some("`amount` must be more than 0.00".into());
+            }
+            if every.micros() < 1_000_000 {
+                return Some("`every` must be at least 1s".into());
+            }
+        }
         match self {
-            Self::CashOut { attempts: 0, .. } | Self::InsiderRefund { attempts: 0, .. } => {
-                Some("`attempts` must be at least 1".into())
-            }
-            Self::InsiderRefund { attempts, .. } if *attempts > 100_000 => {
-                Some(format!("`attempts` is at most 100000, not {attempts}"))
-            }
             Self::Relay { cards, .. } | Self::StolenCards { cards, .. }
                 if *cards == 0 || *cards > 1000 =>
             {
                 Some(format!("`cards` must be between 1 and 1000, not {cards}"))
-            }
-            Self::Relay { attempts, .. } | Self::StolenCards { attempts, .. }
-                if *attempts == 0 || *attempts > 100_000 =>
-            {
-                Some(format!("`attempts` must be between 1 and 100000, not {attempts}"))
-            }
-            Self::Relay { amount, .. } | Self::StolenCards { amount, .. } if amount.0 <= 0 => {
-                Some("`amount` must be more than 0.00".into())
-            }
-            Self::Relay { every, .. } | Self::StolenCards { every, .. }
-                if every.micros() < 1_000_000 =>
-            {
-                Some("`every` must be at least 1s".into())
-            }
-            Self::InsiderRefund { amount, .. } if amount.0 <= 0 => {
-                Some("`amount` must be more than 0.00".into())
-            }
-            Self::InsiderRefund { every, .. } if every.micros() < 1_000_000 => {
-                Some("`every` must be at least 1s".into())
-            }
-            Self::CashOut { attempts, .. } if *attempts > 100_000 => {
-                Some(format!("`attempts` is at most 100000, not {attempts}"))
-            }
-            Self::CashOut { amount, .. } if amount.0 <= 0 => {
-                Some("`amount` must be more than 0.00".into())
-            }
-            Self::CashOut { every, .. } if every.micros() < 1_000_000 => {
-                Some("`every` must be at least 1s".into())
             }
             Self::MitmTamperAmount { amount, .. } if amount.0 <= 0 => {
                 Some("`amount` must be more than 0.00".into())
@@ -278,6 +257,18 @@ impl Kind for AttackKind {
 }
 
 impl AttackKind {
+    /// For an attacker who comes to a till: how many times at most, what
+    /// each visit is worth, and how often.
+    pub fn visits(&self) -> Option<(u32, Money, Duration)> {
+        match self {
+            Self::CashOut { attempts, amount, every, .. }
+            | Self::InsiderRefund { attempts, amount, every, .. }
+            | Self::StolenCards { attempts, amount, every, .. }
+            | Self::Relay { attempts, amount, every, .. } => Some((*attempts, *amount, *every)),
+            _ => None,
+        }
+    }
+
     /// Whether it is a device fitted to a terminal's reader or PIN pad.
     pub fn is_device(&self) -> bool {
         matches!(

@@ -68,12 +68,8 @@ fn schedule(world: &mut World) {
         if a.until.is_some_and(|u| u < end) {
             ctx.at(SimTime(until.micros()), SimEvent::Attack(i, false));
         }
-        if let AttackKind::CashOut { attempts, every, .. }
-        | AttackKind::InsiderRefund { attempts, every, .. }
-        | AttackKind::StolenCards { attempts, every, .. }
-        | AttackKind::Relay { attempts, every, .. } = &a.kind
-        {
-            for k in 0..u64::from(*attempts) {
+        if let Some((attempts, _, every)) = a.kind.visits() {
+            for k in 0..u64::from(attempts) {
                 let t = a.from.micros().saturating_add(every.micros().saturating_mul(k));
                 if t >= until.micros() {
                     break;
@@ -254,32 +250,21 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
         return;
     }
     if let AttackKind::StolenCards { amount, tap, .. } = a.kind {
-        stolen_visit(world, ctx, i, amount, tap);
+        let presentation = if tap { Presentation::Tap } else { Presentation::Insert };
+        card_visit(world, ctx, i, amount, presentation, None);
         return;
     }
     if let AttackKind::Relay { amount, delay, .. } = a.kind {
-        relay_visit(world, ctx, i, amount, delay);
+        card_visit(world, ctx, i, amount, Presentation::Tap, Some(delay));
         return;
     }
     let AttackKind::CashOut { amount, .. } = &a.kind else { return };
-    let Some(&term) =
-        a.terminals.first().and_then(|&t| world.resource::<Directory>().terminals.get(t))
-    else {
-        return;
-    };
-    let Some(tid) = world.get::<Terminal>(term).map(|t| t.id.clone()) else { return };
+    let Some((_, term, tid)) = till(world, i) else { return };
     let haul = world.resource_mut::<Attacks>().loot.next_usable(&a.sources);
     let Some((haul, card)) =
         haul.and_then(|h| Card::forged(h.track.as_deref().unwrap_or_default()).map(|c| (h, c)))
     else {
-        ctx.record(Record::CashOut {
-            attack: i,
-            terminal: tid,
-            purchase: None,
-            pan: None,
-            from_chip: false,
-            pin_known: false,
-        });
+        empty_visit(ctx, i, tid);
         return;
     };
     // Without the PIN, the attacker tries the commonest one.
@@ -287,11 +272,7 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
     let holder = world
         .spawn((Cardholder { index: ATTACKER, pin, typo: 0.0, busy: true }, PaymentCard(card)))
         .id();
-    let id = {
-        let mut st = world.resource_mut::<TrafficState>();
-        st.next_purchase += 1;
-        st.next_purchase
-    };
+    let id = world.resource_mut::<TrafficState>().new_purchase();
     ctx.record(Record::CashOut {
         attack: i,
         terminal: tid.clone(),
@@ -305,20 +286,59 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
     queue_visit(world, ctx, term, holder, purchase, ATTACKER, None);
 }
 
+/// The till attack `i` acts at: its plan index, entity and id.
+fn till(world: &World, i: usize) -> Option<(usize, Entity, super::record::Name)> {
+    let plan = &world.resource::<PlanRes>().0;
+    let &tidx = plan.attacks.get(i)?.terminals.first()?;
+    let &term = world.resource::<Directory>().terminals.get(tidx)?;
+    let tid = world.get::<Terminal>(term)?.id.clone();
+    Some((tidx, term, tid))
+}
+
+/// Records a visit by attack `i`'s attacker that came to nothing (no card).
+fn empty_visit(ctx: &mut Ctx, i: usize, terminal: super::record::Name) {
+    ctx.record(Record::CashOut {
+        attack: i,
+        terminal,
+        purchase: None,
+        pan: None,
+        from_chip: false,
+        pin_known: false,
+    });
+}
+
+/// Up to `n` distinct customers, drawn from the stream `name`, that `accept`
+/// lets through (never the insider's own card).
+fn pick_holders(
+    world: &World,
+    n: u32,
+    seed: u64,
+    name: &str,
+    accept: impl Fn(&World, Entity) -> bool,
+) -> Vec<Entity> {
+    let holders = &world.resource::<Directory>().cardholders;
+    let insider = world.resource::<Attacks>().insider_card;
+    let mut rng = crate::rng::Stream::derive(seed, name);
+    let mut picked = Vec::new();
+    let mut tries = 0;
+    while picked.len() < n as usize && tries < 100 * n as usize && !holders.is_empty() {
+        tries += 1;
+        let h = holders[rng.below(holders.len() as u64) as usize];
+        if Some(h) != insider && !picked.contains(&h) && accept(world, h) {
+            picked.push(h);
+        }
+    }
+    picked
+}
+
 /// The thief of attack `i` takes `n` cards from customers not at a till
 /// (lost, pickpocketed); their owners shop no more.
 fn take_cards(world: &mut World, i: usize, n: u32, (wedge, ctq_rewrite): (bool, bool), seed: u64) {
-    let holders = world.resource::<Directory>().cardholders.clone();
-    let insider = world.resource::<Attacks>().insider_card;
-    let mut rng = crate::rng::Stream::derive(seed, &format!("stolen/{i}"));
+    let owners = pick_holders(world, n, seed, &format!("stolen/{i}"), |w, h| {
+        w.get::<Cardholder>(h).is_some_and(|c| !c.busy)
+    });
     let mut thieves = Vec::new();
-    let mut tries = 0;
-    while thieves.len() < n as usize && tries < 100 * n as usize && !holders.is_empty() {
-        tries += 1;
-        let h = holders[rng.below(holders.len() as u64) as usize];
-        if Some(h) == insider || world.get::<Cardholder>(h).is_none_or(|c| c.busy) {
-            continue;
-        }
+    for h in owners {
         let Some(card) = world.get::<PaymentCard>(h).map(|c| c.0.clone()) else { continue };
         // Its owner has lost it: they shop no more.
         world.entity_mut(h).insert(Reserved);
@@ -339,126 +359,43 @@ fn take_cards(world: &mut World, i: usize, n: u32, (wedge, ctq_rewrite): (bool, 
     world.resource_mut::<Attacks>().thieves.insert(i, (thieves, 0));
 }
 
-/// The thief of attack `i` pays with the next stolen card.
-fn stolen_visit(
-    world: &mut World,
-    ctx: &mut Ctx,
-    i: usize,
-    amount: crate::money::Money,
-    tap: bool,
-) {
-    let plan = world.resource::<PlanRes>().0.clone();
-    let Some(&tidx) = plan.attacks.get(i).and_then(|a| a.terminals.first()) else { return };
-    let Some(&term) = world.resource::<Directory>().terminals.get(tidx) else { return };
-    let Some(tid) = world.get::<Terminal>(term).map(|t| t.id.clone()) else { return };
-    let (thieves, next) = world.resource::<Attacks>().thieves.get(&i).cloned().unwrap_or_default();
-    // The next card whose holder is not already at a till.
-    let pick = (0..thieves.len())
-        .map(|k| (next + k) % thieves.len())
-        .find(|&k| world.get::<Cardholder>(thieves[k]).is_some_and(|c| !c.busy));
-    let Some(k) = pick else {
-        ctx.record(Record::CashOut {
-            attack: i,
-            terminal: tid,
-            purchase: None,
-            pan: None,
-            from_chip: false,
-            pin_known: false,
-        });
-        return;
-    };
-    if let Some(t) = world.resource_mut::<Attacks>().thieves.get_mut(&i) {
-        t.1 = k + 1;
-    }
-    let holder = thieves[k];
-    let pan = world.get::<PaymentCard>(holder).map(|c| mask_pan(&c.0.data.pan));
-    if let Some(mut c) = world.get_mut::<Cardholder>(holder) {
-        c.busy = true;
-    }
-    let id = {
-        let mut st = world.resource_mut::<TrafficState>();
-        st.next_purchase += 1;
-        st.next_purchase
-    };
-    ctx.record(Record::CashOut {
-        attack: i,
-        terminal: tid,
-        purchase: Some(id),
-        pan,
-        from_chip: false,
-        pin_known: false,
-    });
-    let presentation = if tap { Presentation::Tap } else { Presentation::Insert };
-    queue_visit(
-        world,
-        ctx,
-        term,
-        holder,
-        Purchase { id, amount, refund: false, presentation },
-        ATTACKER,
-        None,
-    );
-}
-
 /// The customers whose cards a relay reaches (they keep shopping).
 fn pick_victims(world: &mut World, i: usize, n: u32, seed: u64) {
-    let holders = world.resource::<Directory>().cardholders.clone();
-    let insider = world.resource::<Attacks>().insider_card;
-    let mut rng = crate::rng::Stream::derive(seed, &format!("relay/{i}"));
-    let mut victims = Vec::new();
-    let mut tries = 0;
-    while victims.len() < n as usize && tries < 100 * n as usize && !holders.is_empty() {
-        tries += 1;
-        let h = holders[rng.below(holders.len() as u64) as usize];
-        let contactless = world.get::<PaymentCard>(h).is_some_and(|c| c.0.profile.contactless);
-        if Some(h) != insider && contactless && !victims.contains(&h) {
-            victims.push(h);
-        }
-    }
+    let victims = pick_holders(world, n, seed, &format!("relay/{i}"), |w, h| {
+        w.get::<PaymentCard>(h).is_some_and(|c| c.0.profile.contactless)
+    });
     world.resource_mut::<Attacks>().thieves.insert(i, (victims, 0));
 }
 
-/// The relay attacker taps at the attack's terminal with the next victim's
-/// card, wherever that victim is (not at a till themselves).
-fn relay_visit(
+/// Attack `i`'s attacker pays at its till with the next card it holds (a
+/// stolen one, or one relayed from a victim's pocket) whose holder is not at
+/// a till already.
+fn card_visit(
     world: &mut World,
     ctx: &mut Ctx,
     i: usize,
     amount: crate::money::Money,
-    delay: crate::time::Duration,
+    presentation: Presentation,
+    relay: Option<crate::time::Duration>,
 ) {
-    let plan = world.resource::<PlanRes>().0.clone();
-    let Some(&tidx) = plan.attacks.get(i).and_then(|a| a.terminals.first()) else { return };
-    let Some(&term) = world.resource::<Directory>().terminals.get(tidx) else { return };
-    let Some(tid) = world.get::<Terminal>(term).map(|t| t.id.clone()) else { return };
-    let (victims, next) = world.resource::<Attacks>().thieves.get(&i).cloned().unwrap_or_default();
-    let pick = (0..victims.len())
-        .map(|k| (next + k) % victims.len())
-        .find(|&k| world.get::<Cardholder>(victims[k]).is_some_and(|c| !c.busy));
+    let Some((_, term, tid)) = till(world, i) else { return };
+    let (cards, next) = world.resource::<Attacks>().thieves.get(&i).cloned().unwrap_or_default();
+    let pick = (0..cards.len())
+        .map(|k| (next + k) % cards.len())
+        .find(|&k| world.get::<Cardholder>(cards[k]).is_some_and(|c| !c.busy));
     let Some(k) = pick else {
-        ctx.record(Record::CashOut {
-            attack: i,
-            terminal: tid,
-            purchase: None,
-            pan: None,
-            from_chip: false,
-            pin_known: false,
-        });
+        empty_visit(ctx, i, tid);
         return;
     };
     if let Some(t) = world.resource_mut::<Attacks>().thieves.get_mut(&i) {
         t.1 = k + 1;
     }
-    let holder = victims[k];
+    let holder = cards[k];
     let pan = world.get::<PaymentCard>(holder).map(|c| mask_pan(&c.0.data.pan));
     if let Some(mut c) = world.get_mut::<Cardholder>(holder) {
         c.busy = true;
     }
-    let id = {
-        let mut st = world.resource_mut::<TrafficState>();
-        st.next_purchase += 1;
-        st.next_purchase
-    };
+    let id = world.resource_mut::<TrafficState>().new_purchase();
     ctx.record(Record::CashOut {
         attack: i,
         terminal: tid,
@@ -467,8 +404,8 @@ fn relay_visit(
         from_chip: false,
         pin_known: false,
     });
-    let purchase = Purchase { id, amount, refund: false, presentation: Presentation::Tap };
-    queue_visit(world, ctx, term, holder, purchase, ATTACKER, Some(delay));
+    let purchase = Purchase { id, amount, refund: false, presentation };
+    queue_visit(world, ctx, term, holder, purchase, ATTACKER, relay);
 }
 
 /// Queues a visit at `term` and serves it if the terminal is idle.
@@ -510,9 +447,7 @@ fn insider_visit(
 ) {
     use crate::attack::insider::{LOCKOUT_AFTER, Login, login};
     let plan = world.resource::<PlanRes>().0.clone();
-    let Some(&tidx) = plan.attacks.get(i).and_then(|a| a.terminals.first()) else { return };
-    let Some(&term) = world.resource::<Directory>().terminals.get(tidx) else { return };
-    let Some(tid) = world.get::<Terminal>(term).map(|t| t.id.clone()) else { return };
+    let Some((tidx, term, tid)) = till(world, i) else { return };
     let (holder, failures) = {
         let a = world.resource::<Attacks>();
         (a.insider_card, a.login_failures.get(&tidx).copied().unwrap_or(0))
@@ -551,11 +486,7 @@ fn insider_visit(
     if let Some(mut c) = world.get_mut::<Cardholder>(holder) {
         c.busy = true;
     }
-    let id = {
-        let mut st = world.resource_mut::<TrafficState>();
-        st.next_purchase += 1;
-        st.next_purchase
-    };
+    let id = world.resource_mut::<TrafficState>().new_purchase();
     ctx.record(Record::InsiderRefund {
         attack: i,
         terminal: tid,

@@ -151,3 +151,11 @@ pub struct TrafficState {
     /// Purchases still allowed (None: no limit).
     pub remaining: Option<u64>,
 }
+
+impl TrafficState {
+    /// A fresh purchase id (customers' and attackers' alike).
+    pub fn new_purchase(&mut self) -> u64 {
+        self.next_purchase += 1;
+        self.next_purchase
+    }
+}

@@ -86,11 +86,7 @@ pub(super) fn on_arrival(world: &mut World, ctx: &mut Ctx, term: Entity) {
     if let Some(mut c) = world.get_mut::<Cardholder>(holder) {
         c.busy = true;
     }
-    let id = {
-        let mut st = world.resource_mut::<TrafficState>();
-        st.next_purchase += 1;
-        st.next_purchase
-    };
+    let id = world.resource_mut::<TrafficState>().new_purchase();
     let purchase = Purchase { id, amount, refund, presentation };
     let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
     let queue = t.queue.len() + usize::from(t.current.is_some());
