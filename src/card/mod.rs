@@ -14,6 +14,45 @@ use crate::protocol::track::Track2;
 
 /// The Visa credit AID.
 pub const VISA_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x00, 0x03, 0x10, 0x10];
+/// The UnionPay debit AID, which cards numbered 62… carry.
+pub const UNIONPAY_AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x03, 0x33, 0x01, 0x01, 0x01];
+
+/// The card brands possim issues and reads, told apart by the registered
+/// application provider (the first five bytes of an AID) or by the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Brand {
+    /// RID A000000003; numbers 4….
+    Visa,
+    /// RID A000000004; numbers 51–55 and 2221–2720.
+    Mastercard,
+    /// RID A000000333; numbers 62….
+    UnionPay,
+}
+
+impl Brand {
+    /// The brand whose registered provider issued `aid`.
+    pub fn of_aid(aid: &[u8]) -> Option<Self> {
+        match aid.get(..5)? {
+            [0xA0, 0, 0, 0, 0x03] => Some(Self::Visa),
+            [0xA0, 0, 0, 0, 0x04] => Some(Self::Mastercard),
+            [0xA0, 0, 0, 0x03, 0x33] => Some(Self::UnionPay),
+            _ => None,
+        }
+    }
+
+    /// The brand a card number's BIN belongs to.
+    pub fn of_pan(pan: &str) -> Option<Self> {
+        let two: u32 = pan.get(..2)?.parse().ok()?;
+        let four: u32 = pan.get(..4)?.parse().ok()?;
+        match two {
+            40..=49 => Some(Self::Visa),
+            51..=55 => Some(Self::Mastercard),
+            22..=27 if (2221..=2720).contains(&four) => Some(Self::Mastercard),
+            62 => Some(Self::UnionPay),
+            _ => None,
+        }
+    }
+}
 /// The contact directory (PSE) name.
 pub const PSE: &[u8] = b"1PAY.SYS.DDF01";
 /// The contactless directory (PPSE) name.
@@ -324,6 +363,7 @@ type Answer = Result<(), StatusWord>;
 type Cryptogram = (u8, [u8; 8], [u8; 2], [u8; 4]);
 
 const LABEL: &[u8] = b"VISA CREDIT";
+const UNIONPAY_LABEL: &[u8] = b"UnionPay Debit";
 
 impl Card {
     /// A card with its ICC master key (derived by the issuer from IMK-AC) and
@@ -452,10 +492,23 @@ impl Card {
         }
     }
 
-    fn directory_entry(out: &mut Vec<u8>) {
+    /// Its application: UnionPay's for a number of that brand, else Visa's.
+    pub fn aid(&self) -> &'static [u8] {
+        if Brand::of_pan(&self.data.pan) == Some(Brand::UnionPay) {
+            &UNIONPAY_AID
+        } else {
+            &VISA_AID
+        }
+    }
+
+    fn label(&self) -> &'static [u8] {
+        if self.aid() == UNIONPAY_AID { UNIONPAY_LABEL } else { LABEL }
+    }
+
+    fn directory_entry(&self, out: &mut Vec<u8>) {
         tlv::write_constructed(out, 0x61, |o| {
-            tlv::write(o, 0x4F, &VISA_AID);
-            tlv::write(o, 0x50, LABEL);
+            tlv::write(o, 0x4F, self.aid());
+            tlv::write(o, 0x50, self.label());
             tlv::write(o, 0x87, &[0x01]);
         });
     }
@@ -470,7 +523,7 @@ impl Card {
             tlv::write_constructed(out, 0x6F, |o| {
                 tlv::write(o, 0x84, PPSE);
                 tlv::write_constructed(o, 0xA5, |o| {
-                    tlv::write_constructed(o, 0xBF0C, Self::directory_entry)
+                    tlv::write_constructed(o, 0xBF0C, |o| self.directory_entry(o))
                 });
             });
         } else if name == PSE && self.interface == Interface::Contact {
@@ -479,16 +532,16 @@ impl Card {
                 tlv::write(o, 0x84, PSE);
                 tlv::write_constructed(o, 0xA5, |o| tlv::write(o, 0x88, &[0x01]));
             });
-        } else if name == VISA_AID {
+        } else if name == self.aid() {
             self.selected = Selected::Application;
             self.session.gpo_done = false;
             self.session.acs = 0;
             self.session.first = None;
             let contactless = self.interface == Interface::Contactless;
             tlv::write_constructed(out, 0x6F, |o| {
-                tlv::write(o, 0x84, &VISA_AID);
+                tlv::write(o, 0x84, self.aid());
                 tlv::write_constructed(o, 0xA5, |o| {
-                    tlv::write(o, 0x50, LABEL);
+                    tlv::write(o, 0x50, self.label());
                     tlv::write(o, 0x87, &[0x01]);
                     if contactless {
                         tlv::write(o, 0x9F38, &pdol_contactless().encode());
@@ -594,7 +647,7 @@ impl Card {
         }
         match (self.selected, sfi, record) {
             (Selected::Directory, 1, 1) if self.interface == Interface::Contact => {
-                tlv::write_constructed(out, 0x70, Self::directory_entry);
+                tlv::write_constructed(out, 0x70, |o| self.directory_entry(o));
             }
             (Selected::Application, 1, 1) => tlv::write_constructed(out, 0x70, |o| {
                 tlv::write(o, 0x57, &enc.tag57);

@@ -39,6 +39,12 @@ pub enum Check {
     Arqc,
     /// The ATC is above the highest seen: no replay, no clone (59).
     Atc,
+    /// The application's brand (AID, tag 84) is the card number's (BIN): a
+    /// relay that swapped the AID to pick another kernel is refused (05).
+    AidBrand,
+    /// The terminal's unpredictable number (9F37) is not its last plus a
+    /// small step: a counter lets cryptograms be pre-played (59).
+    UnFreshness,
     /// The terminal's CVM results (9F34) agree with the card's own record
     /// in the CVR (9F10): a terminal that says the card verified the PIN
     /// while the card says it did not met a PIN-bypass wedge (05).
@@ -60,7 +66,7 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order they run.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 21] = [
         Self::Format,
         Self::Mac,
         Self::MandatoryFields,
@@ -74,6 +80,8 @@ impl Check {
         Self::Cvv,
         Self::Arqc,
         Self::Atc,
+        Self::AidBrand,
+        Self::UnFreshness,
         Self::CvmResults,
         Self::DeviceCvm,
         Self::Pin,
@@ -99,6 +107,8 @@ impl Check {
             Self::Cvv => "cvv",
             Self::Arqc => "arqc",
             Self::Atc => "atc",
+            Self::AidBrand => "aid_brand",
+            Self::UnFreshness => "un_freshness",
             Self::CvmResults => "cvm_results",
             Self::DeviceCvm => "device_cvm",
             Self::Velocity => "velocity",

@@ -56,7 +56,7 @@ pub(super) type Answer = (Rc, Vec<(u8, Vec<u8>)>, Cow<'static, str>);
 type CheckFn = fn(&mut HostCore, &mut Request<'_>, &mut Decision, bool) -> Step;
 
 /// The financial checks in the order they run (format and MAC ran before).
-pub(super) const PIPELINE: [(Check, CheckFn); 17] = [
+pub(super) const PIPELINE: [(Check, CheckFn); 19] = [
     (Check::MandatoryFields, mandatory_fields),
     // A transmission is decided once: the duplicate check comes before any
     // verdict that depends on the moment (issuer down) or on limits, so a
@@ -71,6 +71,8 @@ pub(super) const PIPELINE: [(Check, CheckFn); 17] = [
     (Check::Cvv, cvv),
     (Check::Arqc, arqc),
     (Check::Atc, atc),
+    (Check::AidBrand, aid_brand),
+    (Check::UnFreshness, un_freshness),
     (Check::CvmResults, cvm_results),
     (Check::DeviceCvm, device_cvm),
     (Check::Pin, pin),
@@ -276,6 +278,61 @@ fn atc(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, on: bool) -> Ste
         c.rec.atc_high = Some(c.rec.atc_high.map_or(atc, |high| high.max(atc)));
     }
     Step::Pass
+}
+
+/// The application the terminal ran (84 in field 55) must be of the brand
+/// the card number's BIN belongs to: a relay that swapped the AID to make
+/// the terminal run another brand's kernel gives itself away here.
+fn aid_brand(_: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool) -> Step {
+    use crate::card::Brand;
+    if !r.chip_entry {
+        return Step::Pass;
+    }
+    let Some(aid) = r.icc.as_ref().and_then(|i| i.get(0x84)) else { return Step::Pass };
+    let (Some(app), Some(bin)) = (Brand::of_aid(aid), Brand::of_pan(&r.pan)) else {
+        return Step::Pass;
+    };
+    d.checks.brand = if app == bin { Verdict::Valid } else { Verdict::Invalid };
+    if app == bin {
+        Step::Pass
+    } else {
+        refuse(
+            Rc::DoNotHonour,
+            "the application (AID in field 55) is another brand's than the card number (BIN)",
+        )
+    }
+}
+
+/// How far above the terminal's last unpredictable number a new one may be
+/// and still look like a counter rather than chance (a random 32-bit number
+/// lands this close once in about 250 million).
+const UN_COUNTER_STEP: u32 = 16;
+
+/// A terminal's unpredictable numbers (9F37) must look unpredictable: one
+/// equal to its last, or a small step above it, comes from a counter, and
+/// a cryptogram over a number that could be guessed may have been made in
+/// advance (pre-play, Bond et al. 2014). The issuer refuses it (59).
+fn un_freshness(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, on: bool) -> Step {
+    if !r.chip_entry || !on {
+        return Step::Pass;
+    }
+    let Some(un) =
+        r.icc.as_ref().and_then(|i| i.get(0x9F37)).and_then(|v| <[u8; 4]>::try_from(v).ok())
+    else {
+        return Step::Pass;
+    };
+    let un = u32::from_be_bytes(un);
+    let last = h.last_un.insert(r.tidx, un);
+    let predictable = last.is_some_and(|l| un.wrapping_sub(l) <= UN_COUNTER_STEP);
+    d.checks.un = if predictable { Verdict::Invalid } else { Verdict::Valid };
+    if predictable {
+        refuse(
+            Rc::SuspectedFraud,
+            "the terminal's unpredictable numbers (9F37) count up: pre-play possible",
+        )
+    } else {
+        Step::Pass
+    }
 }
 
 /// The terminal's word (9F34) against the card's (the CVR in 9F10, which the

@@ -176,6 +176,10 @@ pub struct Checks {
     pub cvv: Verdict,
     /// The terminal's CVM results against the card's CVR.
     pub cvm: Verdict,
+    /// The application's brand (AID) against the card number's (BIN).
+    pub brand: Verdict,
+    /// The terminal's unpredictable number against its last one.
+    pub un: Verdict,
 }
 
 impl Default for Checks {
@@ -186,6 +190,8 @@ impl Default for Checks {
             pin: Verdict::Skipped,
             cvv: Verdict::Skipped,
             cvm: Verdict::Skipped,
+            brand: Verdict::Skipped,
+            un: Verdict::Skipped,
         }
     }
 }
@@ -279,6 +285,8 @@ pub struct HostCore {
     sales: HashMap<u32, Money>,
     /// Recent approvals per card account (for the velocity limit).
     uses: HashMap<u32, VecDeque<SimTime>>,
+    /// The last unpredictable number (9F37) each terminal sent.
+    last_un: HashMap<usize, u32>,
 }
 
 impl HostCore {
@@ -304,6 +312,7 @@ impl HostCore {
             tomb_order: VecDeque::new(),
             sales: HashMap::default(),
             uses: HashMap::default(),
+            last_un: HashMap::default(),
             ledger: Ledger::default(),
             auth_seq: 0,
         }

@@ -121,6 +121,11 @@ pub enum AttackKind {
         /// CVM performed", to pay above the no-PIN limit. Default false.
         #[serde(default)]
         ctq_rewrite: bool,
+        /// A relay that swaps the cards' AID for Visa's, so the terminal
+        /// runs the Visa kernel on a card of another brand (with
+        /// `ctq_rewrite`: the kernel that believes the CTQ). Default false.
+        #[serde(default)]
+        brand_mixup: bool,
     },
     /// An accomplice holds a reader next to the pockets of `cards` customers
     /// and relays their contactless cards to the attacker's phone at
@@ -377,7 +382,7 @@ impl Serialize for AttackSpec {
             AttackKind::InsiderRefund { .. } => (7, 4),
             AttackKind::RamScraper {} => (8, 0),
             AttackKind::TerminalSwap {} => (9, 0),
-            AttackKind::StolenCards { .. } => (10, 7),
+            AttackKind::StolenCards { .. } => (10, 8),
             AttackKind::MitmRogueCert { .. } => (11, 1),
             AttackKind::Relay { .. } => (12, 5),
         };
@@ -413,7 +418,16 @@ impl Serialize for AttackSpec {
                 v.serialize_field("amount", amount)?;
                 v.serialize_field("every", every)?;
             }
-            AttackKind::StolenCards { cards, attempts, amount, every, tap, wedge, ctq_rewrite } => {
+            AttackKind::StolenCards {
+                cards,
+                attempts,
+                amount,
+                every,
+                tap,
+                wedge,
+                ctq_rewrite,
+                brand_mixup,
+            } => {
                 v.serialize_field("cards", cards)?;
                 v.serialize_field("attempts", attempts)?;
                 v.serialize_field("amount", amount)?;
@@ -421,6 +435,7 @@ impl Serialize for AttackSpec {
                 v.serialize_field("tap", tap)?;
                 v.serialize_field("wedge", wedge)?;
                 v.serialize_field("ctq_rewrite", ctq_rewrite)?;
+                v.serialize_field("brand_mixup", brand_mixup)?;
             }
             AttackKind::Relay { cards, attempts, amount, every, delay } => {
                 v.serialize_field("cards", cards)?;

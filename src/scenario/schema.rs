@@ -143,6 +143,12 @@ pub enum Rule {
     /// Refuse "verified on the consumer's device" (CTQ) from a card whose
     /// form factor (9F6E) says it is plastic (05).
     RefuseDeviceCvmFromPlastic,
+    /// Refuse an application (AID) of another brand than the card number's
+    /// BIN: a brand mixup (05).
+    AidMatchesBin,
+    /// Refuse an unpredictable number (9F37) that is the terminal's last
+    /// plus a small step: a counter, which lets cryptograms be pre-played (59).
+    RefusePredictableUn,
 }
 
 impl Rule {
@@ -164,6 +170,8 @@ impl Rule {
             Self::CompareCvmResults => Check::CvmResults,
             Self::VelocityLimit(..) => Check::Velocity,
             Self::RefuseDeviceCvmFromPlastic => Check::DeviceCvm,
+            Self::AidMatchesBin => Check::AidBrand,
+            Self::RefusePredictableUn => Check::UnFreshness,
         }
     }
 }

@@ -114,8 +114,8 @@ pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool)
     if let Some(flag) = world.resource_mut::<Attacks>().active.get_mut(i) {
         *flag = start;
     }
-    if start && let AttackKind::StolenCards { cards, wedge, ctq_rewrite, .. } = a.kind {
-        take_cards(world, i, cards, (wedge, ctq_rewrite), plan.seed);
+    if start && let AttackKind::StolenCards { cards, .. } = a.kind {
+        take_cards(world, i, cards, &a.kind, plan.seed);
     }
     if start && let AttackKind::Relay { cards, .. } = a.kind {
         pick_victims(world, i, cards, plan.seed);
@@ -333,7 +333,7 @@ fn pick_holders(
 
 /// The thief of attack `i` takes `n` cards from customers not at a till
 /// (lost, pickpocketed); their owners shop no more.
-fn take_cards(world: &mut World, i: usize, n: u32, (wedge, ctq_rewrite): (bool, bool), seed: u64) {
+fn take_cards(world: &mut World, i: usize, n: u32, kind: &AttackKind, seed: u64) {
     let owners = pick_holders(world, n, seed, &format!("stolen/{i}"), |w, h| {
         w.get::<Cardholder>(h).is_some_and(|c| !c.busy)
     });
@@ -344,19 +344,31 @@ fn take_cards(world: &mut World, i: usize, n: u32, (wedge, ctq_rewrite): (bool, 
         world.entity_mut(h).insert(Reserved);
         let thief = Cardholder { index: ATTACKER, pin: "0000".into(), typo: 0.0, busy: false };
         let mut e = world.spawn((thief, PaymentCard(card)));
-        let mut devices: Vec<Box<dyn CardTap>> = Vec::new();
-        if wedge {
-            devices.push(Box::new(crate::attack::PinWedge::default()));
-        }
-        if ctq_rewrite {
-            devices.push(Box::new(crate::attack::CtqRewrite));
-        }
+        let devices = thief_devices(kind);
         if !devices.is_empty() {
             e.insert(Carried(devices));
         }
         thieves.push(e.id());
     }
     world.resource_mut::<Attacks>().thieves.insert(i, (thieves, 0));
+}
+
+/// The devices a thief puts between each stolen card and the terminal.
+fn thief_devices(kind: &AttackKind) -> Vec<Box<dyn CardTap>> {
+    let AttackKind::StolenCards { wedge, ctq_rewrite, brand_mixup, .. } = *kind else {
+        return Vec::new();
+    };
+    let mut devices: Vec<Box<dyn CardTap>> = Vec::new();
+    if wedge {
+        devices.push(Box::new(crate::attack::PinWedge::default()));
+    }
+    if ctq_rewrite {
+        devices.push(Box::new(crate::attack::CtqRewrite));
+    }
+    if brand_mixup {
+        devices.push(Box::new(crate::attack::BrandMixup::new(&crate::card::VISA_AID)));
+    }
+    devices
 }
 
 /// The customers whose cards a relay reaches (they keep shopping).

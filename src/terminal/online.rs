@@ -71,6 +71,9 @@ impl TerminalCore {
             if let Some(psn) = &txn.read.psn {
                 tlv::write(&mut icc, 0x5F34, &[u8::from_str_radix(psn, 16).unwrap_or(0)]);
             }
+            if !txn.read.aid.is_empty() {
+                tlv::write(&mut icc, 0x84, &txn.read.aid);
+            }
             txn.read.icc = icc;
         }
         let now = now + card.elapsed();

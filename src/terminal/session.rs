@@ -9,7 +9,7 @@ use super::{
     CardChannel, CvmPerformed, Entry, Note, Output, Presentation, Purchase, TerminalCore, Txn,
     exchange,
 };
-use crate::card::{Interface, PPSE, PSE};
+use crate::card::{Brand, Interface, PPSE, PSE};
 use crate::money::Money;
 use crate::protocol::apdu::Command;
 use crate::protocol::tlv::{self, Dol};
@@ -46,6 +46,9 @@ pub(super) struct CardRead {
     /// The card's CDOL1 and CDOL2 (tags 8C, 8D), chip only.
     pub cdol1: Option<Dol>,
     pub cdol2: Option<Dol>,
+    /// The application selected (the FCI's DF name, tag 84): it goes into
+    /// field 55 so the issuer can hold the brand it names against the BIN.
+    pub aid: Vec<u8>,
 }
 
 impl CardRead {
@@ -62,6 +65,7 @@ impl CardRead {
             aip: [0; 2],
             cdol1: None,
             cdol2: None,
+            aid: Vec::new(),
         }
     }
 }
@@ -326,6 +330,7 @@ impl TerminalCore {
         let cvm = self.select_cvm(tlv::find_deep(&records, 0x8E).unwrap_or_default(), p.amount);
         let track2 = t2.to_field35();
         Ok(CardRead {
+            aid: tlv::find_deep(&fci, 0x84).unwrap_or_default().to_vec(),
             pan: t2.pan,
             track2,
             psn,
@@ -419,8 +424,14 @@ impl TerminalCore {
         if let Some(b) = psn {
             tlv::write(&mut icc, 0x5F34, &[b]);
         }
-        // CTQ byte 2, bit 8: the consumer's device verified them.
-        let device_cvm = ctq.and_then(|c| c.get(1)).is_some_and(|b| b & 0x80 != 0);
+        let aid = tlv::find_deep(&fci, 0x84).unwrap_or_default().to_vec();
+        tlv::write(&mut icc, 0x84, &aid);
+        // CTQ byte 2, bit 8: the consumer's device verified them. Only the
+        // Visa kernel (qVSDC) takes the card's word for it; this terminal's
+        // other kernels ask for the online PIN above the limit whatever the
+        // CTQ says. Which kernel runs is decided by the AID alone.
+        let visa_kernel = Brand::of_aid(&aid) == Some(Brand::Visa);
+        let device_cvm = visa_kernel && ctq.and_then(|c| c.get(1)).is_some_and(|b| b & 0x80 != 0);
         let cvm = if p.amount <= self.cfg.contactless_cvm_limit {
             CvmPerformed::NoCvm
         } else if device_cvm {
@@ -437,6 +448,7 @@ impl TerminalCore {
             icc,
             ac_ready: true,
             aip,
+            aid,
             ..CardRead::none(Entry::Contactless)
         })
     }
