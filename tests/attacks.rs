@@ -146,6 +146,9 @@ fn impossible_attack_combinations_are_check_errors_with_positions() {
         ("Skimmer(direction: Up)", "takes no `direction`", 5),
         ("Skimmer(from: \"9d\")", "after the run ends", 5),
         ("Shimmer(), CashOut(loot: \"shimmer\", attempts: 0)", "`attempts` must be at least 1", 5),
+        ("PrePlay()", "no cash-out spends them", 5),
+        ("PrePlay(harvest: 0), CashOut(loot: \"pre_play\")", "`harvest` must be between", 5),
+        ("StolenCards(brand_mixup: maybe)", "", 5),
     ];
     for (attacks, want, line) in cases {
         let d = possim::scenario::parse(&base(attacks), "t.ron").unwrap_err();
@@ -162,10 +165,12 @@ fn impossible_attack_combinations_are_check_errors_with_positions() {
 
 #[test]
 fn the_same_attack_scenario_and_seed_give_the_same_journal() {
-    let text = scenario("skimmer-magstripe.ron");
-    let (_, a) = run_text(&text, None, MINUTE);
-    let (_, b) = run_text(&text, None, Duration::from_secs(7));
-    assert_eq!(a, b);
+    for file in ["skimmer-magstripe.ron", "preplay-weak-un.ron"] {
+        let text = scenario(file);
+        let (_, a) = run_text(&text, None, MINUTE);
+        let (_, b) = run_text(&text, None, Duration::from_secs(7));
+        assert!(a == b, "{file}: the journal depends on the update slice");
+    }
 }
 
 /// The scenario with `from` replaced by `to`, which must be there.
@@ -618,4 +623,37 @@ fn a_brand_mixup_runs_the_visa_kernel_on_a_unionpay_card_and_the_bin_gives_it_aw
         .filter(|c| c["cvm"] == "online_pin")
         .count();
     assert_eq!(asked, 6);
+}
+
+#[test]
+fn pre_played_cryptograms_pay_at_a_counting_till_unless_the_issuer_watches_its_numbers() {
+    let text = scenario("preplay-weak-un.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    // The firmware recorded cryptograms, only at the tampered terminal.
+    let stolen = lines_of(&journal, "stolen");
+    let arqcs: Vec<_> = stolen.iter().filter(|s| s["what"] == "arqc").collect();
+    assert!(arqcs.len() >= 6, "{}", arqcs.len());
+    assert!(arqcs.iter().all(|s| s["terminal"] == "TERM0001"));
+    // The issuer refuses the counting till's numbers, and says so once.
+    let flagged: Vec<_> = lines_of(&journal, "host_decision")
+        .into_iter()
+        .filter(|d| d["checks"]["un"] == "invalid")
+        .collect();
+    assert!(!flagged.is_empty() && flagged.iter().all(|d| d["terminal"] == "TERM0002"));
+    assert!(flagged.iter().all(|d| d["response"] == "59" && d["ledger"] == "none"));
+    let alerts = lines_of(&journal, "alert");
+    assert_eq!(alerts.iter().filter(|a| a["alert"] == "UnPattern").count(), 1);
+    // Without the check, the genuine cryptograms are approved: the loss.
+    let rules = "    issuer: (rules: [VerifyMac, VerifyArqc, AtcReplay, VerifyPin, VerifyCvv, RefuseFallbackForChipCards, DuplicateWindow(\"24h\"), CheckExpiry, CheckFunds, CompareCvmResults]),\n    attacks: [";
+    let unwatched = edit(&text, "    attacks: [", rules);
+    let (off, _) = run_text(&unwatched, None, MINUTE);
+    let cash = attack(&off, "cash_out");
+    assert!(cash.approved >= 1, "{}", possim::report::summary(&off));
+    assert_eq!(off.fraud_loss, Money(15_000 * cash.approved as i64));
+    // A till with random numbers: no guess comes true, the ARQCs fail (63).
+    let random = edit(&unwatched, ", unpredictable_number: Counter", "");
+    let (rand, _) = run_text(&random, None, MINUTE);
+    assert_eq!(rand.fraud_loss, Money::ZERO, "{}", possim::report::summary(&rand));
+    assert!(rand.responses.get("63").copied().unwrap_or(0) >= 6, "{:?}", rand.responses);
 }

@@ -8,6 +8,7 @@
 
 pub mod insider;
 pub mod mitm;
+pub mod preplay;
 
 use crate::card::Interface;
 use crate::protocol::apdu::ins;
@@ -25,6 +26,8 @@ pub enum Stolen {
     Tag57(String),
     /// A PIN, seen typed or read in clear from a VERIFY.
     Pin(String),
+    /// A chip session recorded with cryptograms made in advance (pre-play).
+    Preplayed(Box<preplay::Preplayed>),
 }
 
 impl std::fmt::Debug for Stolen {
@@ -34,6 +37,7 @@ impl std::fmt::Debug for Stolen {
             Self::Track2(t) => write!(f, "Track2({})", masked_track(t)),
             Self::Tag57(t) => write!(f, "Tag57({})", masked_track(t)),
             Self::Pin(_) => f.write_str("Pin(****)"),
+            Self::Preplayed(p) => write!(f, "{p:?}"),
         }
     }
 }
@@ -45,6 +49,7 @@ impl Stolen {
             Self::Track2(_) => "track2",
             Self::Tag57(_) => "tag57",
             Self::Pin(_) => "pin",
+            Self::Preplayed(_) => "arqc",
         }
     }
 }
@@ -396,6 +401,8 @@ pub struct Haul {
     pub from_chip: bool,
     /// The PIN, if seen.
     pub pin: Option<String>,
+    /// A recorded chip session with cryptograms made in advance, if any.
+    pub preplayed: Option<Box<preplay::Preplayed>>,
     /// The attacks that took part of it (indices in the scenario), in order.
     pub sources: Vec<usize>,
     /// Already cashed out.
@@ -406,10 +413,11 @@ impl std::fmt::Debug for Haul {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Haul({} track: {} pin: {} from {:?}{})",
+            "Haul({} track: {} pin: {}{} from {:?}{})",
             mask_pan(&self.pan),
             if self.track.is_some() { "****" } else { "none" },
             if self.pin.is_some() { "****" } else { "none" },
+            if self.preplayed.is_some() { " pre-played" } else { "" },
             self.sources,
             if self.used { ", used" } else { "" }
         )
@@ -440,6 +448,7 @@ impl Loot {
                     track: None,
                     from_chip: false,
                     pin: None,
+                    preplayed: None,
                     sources: Vec::new(),
                     used: false,
                 });
@@ -469,6 +478,12 @@ impl Loot {
                 h.pin = Some(p);
                 new
             }
+            // The latest recording: its cryptograms are the freshest guesses.
+            Stolen::Preplayed(p) => {
+                h.preplayed = Some(p);
+                h.used = false;
+                true
+            }
         };
         (i, new)
     }
@@ -481,6 +496,26 @@ impl Loot {
         })?;
         h.used = true;
         Some(h.clone())
+    }
+
+    /// Like [`Loot::next_usable`], but the first card `best` likes when
+    /// there is one (a pre-played card with a cryptogram for the number the
+    /// till will use next).
+    pub fn next_usable_preferring(
+        &mut self,
+        sources: &[usize],
+        best: impl Fn(&Haul) -> bool,
+    ) -> Option<Haul> {
+        let usable = |h: &Haul| {
+            !h.used && h.track.is_some() && h.sources.iter().any(|s| sources.contains(s))
+        };
+        let i = self
+            .cards
+            .iter()
+            .position(|h| usable(h) && best(h))
+            .or_else(|| self.cards.iter().position(usable))?;
+        self.cards[i].used = true;
+        Some(self.cards[i].clone())
     }
 
     /// Every card held, in the order first seen.

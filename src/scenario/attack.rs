@@ -149,6 +149,18 @@ pub enum AttackKind {
         #[serde(default = "relay_delay")]
         delay: Duration,
     },
+    /// Tampered firmware in `terminal` harvests cryptograms for later
+    /// (pre-play, Bond et al. 2014): while each chip card waits in it for
+    /// the bank, it runs the card through `harvest` more sessions, each
+    /// asking for an ARQC over the amount of the cash-out that spends this
+    /// loot and an unpredictable number that cash-out's terminal will use
+    /// (guessable if its numbers come from a counter). It also sees the
+    /// PINs typed. A `CashOut(loot: "pre_play")` replays the recordings.
+    PrePlay {
+        /// Cryptograms asked of each card. Default 20.
+        #[serde(default = "twenty")]
+        harvest: u32,
+    },
     /// A member of staff (`staff`) refunds money to a card of their own at
     /// `terminal`, every `every`, at most `attempts` times. The terminal asks
     /// for the password of someone allowed to refund: the insider gets in
@@ -196,6 +208,9 @@ fn five() -> u32 {
     5
 }
 
+fn twenty() -> u32 {
+    20
+}
 fn ten() -> u32 {
     10
 }
@@ -222,6 +237,7 @@ impl Kind for AttackKind {
             Self::StolenCards { .. } => "stolen_cards",
             Self::MitmRogueCert { .. } => "mitm_rogue_cert",
             Self::Relay { .. } => "relay",
+            Self::PrePlay { .. } => "pre_play",
         }
     }
 
@@ -253,6 +269,9 @@ impl Kind for AttackKind {
             {
                 Some(format!("`after` must be between 1s and 6h, not {after}"))
             }
+            Self::PrePlay { harvest } if *harvest == 0 || *harvest > 1000 => {
+                Some(format!("`harvest` must be between 1 and 1000, not {harvest}"))
+            }
             Self::Replay { frames, .. } if *frames == 0 || *frames > 100_000 => {
                 Some(format!("`frames` must be between 1 and 100000, not {frames}"))
             }
@@ -283,6 +302,7 @@ impl AttackKind {
                 | Self::PinPadOverlay {}
                 | Self::RamScraper {}
                 | Self::TerminalSwap {}
+                | Self::PrePlay { .. }
         )
     }
 
@@ -316,6 +336,7 @@ impl AttackKind {
             Self::TerminalSwap {} => &[A::SecurityViolations, A::UnexpectedEgress],
             Self::StolenCards { .. } => &[A::CvmMismatch, A::CardVelocity],
             Self::MitmRogueCert { .. } => &[A::CertificateMismatch],
+            Self::PrePlay { .. } => &[A::UnPattern],
             _ => &[],
         }
     }
@@ -335,7 +356,8 @@ impl AttackKind {
             | Self::TerminalSwap {}
             | Self::InsiderRefund { .. }
             | Self::StolenCards { .. }
-            | Self::Relay { .. } => None,
+            | Self::Relay { .. }
+            | Self::PrePlay { .. } => None,
         }
     }
 
@@ -343,7 +365,10 @@ impl AttackKind {
     pub fn sees_pins(&self) -> bool {
         matches!(
             self,
-            Self::Skimmer { pin_camera: true } | Self::PinPadOverlay {} | Self::TerminalSwap {}
+            Self::Skimmer { pin_camera: true }
+                | Self::PinPadOverlay {}
+                | Self::TerminalSwap {}
+                | Self::PrePlay { .. }
         )
     }
 
@@ -363,6 +388,7 @@ impl AttackKind {
             Self::StolenCards { .. } => "StolenCards",
             Self::MitmRogueCert { .. } => "MitmRogueCert",
             Self::Relay { .. } => "Relay",
+            Self::PrePlay { .. } => "PrePlay",
         }
     }
 }
@@ -385,6 +411,7 @@ impl Serialize for AttackSpec {
             AttackKind::StolenCards { .. } => (10, 8),
             AttackKind::MitmRogueCert { .. } => (11, 1),
             AttackKind::Relay { .. } => (12, 5),
+            AttackKind::PrePlay { .. } => (14, 1),
         };
         let n = n
             + usize::from(sc.from.is_some())
@@ -437,6 +464,7 @@ impl Serialize for AttackSpec {
                 v.serialize_field("ctq_rewrite", ctq_rewrite)?;
                 v.serialize_field("brand_mixup", brand_mixup)?;
             }
+            AttackKind::PrePlay { harvest } => v.serialize_field("harvest", harvest)?,
             AttackKind::Relay { cards, attempts, amount, every, delay } => {
                 v.serialize_field("cards", cards)?;
                 v.serialize_field("attempts", attempts)?;

@@ -862,6 +862,9 @@ pub enum AlertKind {
     CardVelocity,
     /// A terminal that pins the host's certificate was shown another.
     CertificateMismatch,
+    /// A terminal's unpredictable numbers (9F37) count up: its cryptograms
+    /// can be made in advance (pre-play).
+    UnPattern,
 }
 
 /// What must hold for the run to pass.

@@ -593,6 +593,17 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
         match &a.kind {
             super::AttackKind::Skimmer { .. } => needs(|r| r.magstripe, "a swipe slot")?,
             super::AttackKind::Shimmer {} => needs(|r| r.chip, "a chip slot")?,
+            super::AttackKind::PrePlay { .. } => {
+                needs(|r| r.chip, "a chip slot")?;
+                let spent = s.attacks.iter().any(
+                    |o| matches!(&o.kind, super::AttackKind::CashOut { loot, .. } if loot == "pre_play"),
+                );
+                if !spent {
+                    return Err(c
+                        .at(written, None, "pre-play harvests cryptograms for a cash-out's terminal and amount, and no cash-out spends them")
+                        .help("add `CashOut(loot: \"pre_play\", terminal: \"...\", amount: \"...\")`"));
+                }
+            }
             super::AttackKind::InsiderRefund { staff, .. } => {
                 let names: Vec<&str> = s.shop.staff.iter().map(|m| m.name.as_str()).collect();
                 if !names.contains(&staff.as_str()) {

@@ -31,6 +31,8 @@ pub struct Attacks {
     pub insider_card: Option<Entity>,
     /// The thieves holding each stolen-cards attack's cards, and whose turn is next.
     pub thieves: std::collections::BTreeMap<usize, (Vec<Entity>, usize)>,
+    /// Whether any attack is pre-play (its firmware is briefed before each card step).
+    pub preplay: bool,
     /// The keys of terminals swapped out (index in the plan), to put back.
     pub swapped: std::collections::BTreeMap<
         usize,
@@ -58,6 +60,7 @@ fn schedule(world: &mut World) {
         login_failures: std::collections::BTreeMap::new(),
         insider_card,
         thieves: std::collections::BTreeMap::new(),
+        preplay: plan.attacks.iter().any(|a| matches!(a.kind, AttackKind::PrePlay { .. })),
         swapped: std::collections::BTreeMap::new(),
     });
     let end = plan.duration;
@@ -99,6 +102,9 @@ pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool)
                 AttackKind::Shimmer {} => Some(Box::new(Shimmer::new(i))),
                 AttackKind::RamScraper {} | AttackKind::TerminalSwap {} => {
                     Some(Box::new(Scraper::new(i, a.name())))
+                }
+                AttackKind::PrePlay { .. } => {
+                    Some(Box::new(crate::attack::preplay::Harvester::new(i)))
                 }
                 _ => None,
             };
@@ -145,6 +151,44 @@ fn swap(world: &mut World, e: Entity, t: usize, i: usize, start: bool, seed: u64
     let real = term.core.swap_keys(tak, tpk);
     if start {
         world.resource_mut::<Attacks>().swapped.insert(t, real);
+    }
+}
+
+/// Briefs the pre-play firmware in `term` before a card step: the numbers
+/// the terminal of the cash-out that spends its loot will use next, and the
+/// amount it will spend there.
+pub(super) fn forecast(world: &mut World, term: Entity) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let Some(index) = world.resource::<Directory>().terminals.iter().position(|&e| e == term)
+    else {
+        return;
+    };
+    for (i, a) in plan.attacks.iter().enumerate() {
+        let AttackKind::PrePlay { harvest } = a.kind else { continue };
+        if !a.terminals.contains(&index)
+            || !world.resource::<Attacks>().active.get(i).copied().unwrap_or(false)
+        {
+            continue;
+        }
+        let spender =
+            plan.attacks.iter().enumerate().find(|(_, o)| {
+                matches!(o.kind, AttackKind::CashOut { .. }) && o.sources.contains(&i)
+            });
+        let Some((j, AttackKind::CashOut { amount, .. })) = spender.map(|(j, o)| (j, &o.kind))
+        else {
+            continue;
+        };
+        let Some((_, till, _)) = till(world, j) else { continue };
+        let uns = world.get::<Terminal>(till).map(|t| t.core.next_uns(harvest)).unwrap_or_default();
+        let f = crate::attack::preplay::Forecast { uns, amount: *amount };
+        let Some(mut t) = world.get_mut::<Terminal>(term) else { return };
+        for tap in t.taps.iter_mut().filter(|tap| tap.owner() == Some(i)) {
+            if let Some(h) =
+                tap.as_any_mut().and_then(|a| a.downcast_mut::<crate::attack::preplay::Harvester>())
+            {
+                h.set_forecast(f.clone());
+            }
+        }
     }
 }
 
@@ -260,7 +304,12 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
     }
     let AttackKind::CashOut { amount, .. } = &a.kind else { return };
     let Some((_, term, tid)) = till(world, i) else { return };
-    let haul = world.resource_mut::<Attacks>().loot.next_usable(&a.sources);
+    // The attacker knows the number the till will use next, and brings the
+    // pre-played card that has a cryptogram for it.
+    let next_un = world.get::<Terminal>(term).and_then(|t| t.core.next_uns(1).first().copied());
+    let haul = world.resource_mut::<Attacks>().loot.next_usable_preferring(&a.sources, |h| {
+        h.preplayed.as_ref().zip(next_un).is_some_and(|(p, un)| p.covers(un))
+    });
     let Some((haul, card)) =
         haul.and_then(|h| Card::forged(h.track.as_deref().unwrap_or_default()).map(|c| (h, c)))
     else {
@@ -269,9 +318,17 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
     };
     // Without the PIN, the attacker tries the commonest one.
     let pin = haul.pin.clone().unwrap_or_else(|| "1234".into());
-    let holder = world
-        .spawn((Cardholder { index: ATTACKER, pin, typo: 0.0, busy: true }, PaymentCard(card)))
-        .id();
+    let mut holder = world
+        .spawn((Cardholder { index: ATTACKER, pin, typo: 0.0, busy: true }, PaymentCard(card)));
+    // A pre-played card answers from its recording, chip and all.
+    let presentation = match haul.preplayed.clone() {
+        Some(rec) => {
+            holder.insert(Carried(vec![Box::new(crate::attack::preplay::Replayer::new(rec))]));
+            Presentation::Insert
+        }
+        None => Presentation::Swipe,
+    };
+    let holder = holder.id();
     let id = world.resource_mut::<TrafficState>().new_purchase();
     ctx.record(Record::CashOut {
         attack: i,
@@ -281,8 +338,7 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
         from_chip: haul.from_chip,
         pin_known: haul.pin.is_some(),
     });
-    let purchase =
-        Purchase { id, amount: *amount, refund: false, presentation: Presentation::Swipe };
+    let purchase = Purchase { id, amount: *amount, refund: false, presentation };
     queue_visit(world, ctx, term, holder, purchase, ATTACKER, None);
 }
 

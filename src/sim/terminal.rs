@@ -148,6 +148,9 @@ fn drive(
     step: impl FnOnce(&mut TerminalCore, &mut dyn CardChannel, &mut Vec<Output>),
 ) {
     let purchase = world.get::<Terminal>(term).and_then(|t| t.current).map(|v| v.purchase.id);
+    if world.resource::<super::attack::Attacks>().preplay {
+        super::attack::forecast(world, term);
+    }
     let Some((outs, n, apdus)) = with_card(world, term, |core, chan| {
         let mut outs = Vec::new();
         step(core, chan, &mut outs);

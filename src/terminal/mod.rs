@@ -644,6 +644,13 @@ impl TerminalCore {
         self.go_online(now, *txn, card, out);
     }
 
+    /// What someone who watched this terminal's unpredictable numbers would
+    /// expect its next `n` to be: exact for a counter; for a random source,
+    /// a guess that will not come true.
+    pub fn next_uns(&self, n: u32) -> Vec<[u8; 4]> {
+        (1..=n).map(|k| self.un_counter.wrapping_add(k).to_be_bytes()).collect()
+    }
+
     fn unpredictable_number(&mut self) -> [u8; 4] {
         match self.cfg.un {
             UnpredictableNumber::Random => (self.rng.u64() as u32).to_be_bytes(),

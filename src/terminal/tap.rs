@@ -41,6 +41,12 @@ pub trait CardTap: Send + Sync + std::fmt::Debug {
         Vec::new()
     }
 
+    /// The device itself, for a driver that must brief it (what a tampered
+    /// terminal's firmware is told to predict). None: nothing to brief.
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
+
     /// The time it has added to the card's answers so far (a relay).
     fn added(&self) -> Duration {
         Duration::ZERO

@@ -152,6 +152,8 @@ pub struct Monitor {
     lesson: Option<String>,
     /// Terminals already caught sending data out of the shop.
     egress_seen: std::collections::BTreeSet<super::record::Name>,
+    /// Terminals already reported for counting unpredictable numbers.
+    un_flagged: std::collections::BTreeSet<String>,
     /// Terminals whose supervisor functions already locked.
     locked_seen: std::collections::BTreeSet<super::record::Name>,
     /// Whether each attack is there in this seed's run.
@@ -236,6 +238,7 @@ impl Monitor {
                 .collect(),
             lesson: plan.lesson.clone(),
             egress_seen: std::collections::BTreeSet::new(),
+            un_flagged: std::collections::BTreeSet::new(),
             locked_seen: std::collections::BTreeSet::new(),
             present: plan.attacks.iter().map(|a| a.present).collect(),
         }
@@ -355,6 +358,19 @@ impl Monitor {
                         ),
                     );
                 }
+                if checks.un == crate::host::Verdict::Invalid
+                    && self.un_flagged.insert(terminal.clone().unwrap_or_default())
+                {
+                    self.cause(AlertKind::UnPattern, t);
+                    self.raise(
+                        AlertKind::UnPattern,
+                        terminal.clone(),
+                        format!(
+                            "STAN {}: the terminal's unpredictable numbers (9F37) count up; its cryptograms can be made in advance",
+                            stan.unwrap_or(0)
+                        ),
+                    );
+                }
                 // Network management (sign-ons) is not a payment answer.
                 let network = mti.is_some_and(|m| m.class() == 8);
                 if let (Some(rc), false) = (response, network) {
@@ -391,7 +407,10 @@ impl Monitor {
                                 "duplicate transmissions (94)",
                             );
                         }
-                        ResponseCode::SuspectedFraud => {
+                        // A counting UN has its own alert (above).
+                        ResponseCode::SuspectedFraud
+                            if checks.un != crate::host::Verdict::Invalid =>
+                        {
                             self.cause(AlertKind::AtcReplay, t);
                             self.raise(
                                 AlertKind::AtcReplay,
