@@ -657,3 +657,64 @@ fn pre_played_cryptograms_pay_at_a_counting_till_unless_the_issuer_watches_its_n
     assert_eq!(rand.fraud_loss, Money::ZERO, "{}", possim::report::summary(&rand));
     assert!(rand.responses.get("63").copied().unwrap_or(0) >= 6, "{:?}", rand.responses);
 }
+
+#[test]
+fn yes_cards_pay_offline_under_a_floor_limit_and_are_refused_at_clearing_and_online() {
+    let text = scenario("yes-card-offline.ron");
+    let (r, journal) = run_text(&text, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let outcome_of = |terminal: &str| -> Vec<(String, String)> {
+        let ids: Vec<u64> = lines_of(&journal, "cash_out")
+            .iter()
+            .filter(|c| c["terminal"] == terminal)
+            .filter_map(|c| c["purchase"].as_u64())
+            .collect();
+        lines_of(&journal, "completed")
+            .into_iter()
+            .filter(|c| ids.contains(&c["purchase"].as_u64().unwrap()))
+            .map(|c| (c["outcome"].as_str().unwrap().into(), c["reason"].as_str().unwrap().into()))
+            .collect()
+    };
+    // The online-only till asks for an ARQC; a TC in answer is no genuine card.
+    let online = outcome_of("TERM0002");
+    assert_eq!(online.len(), 4);
+    assert!(
+        online.iter().all(|(o, why)| o == "declined_offline" && why.contains("(TC)")),
+        "{online:?}"
+    );
+    // The offline-capable till hands the goods over on the card's word...
+    let offline = outcome_of("TERM0003");
+    assert_eq!(offline.len(), 4);
+    assert!(offline.iter().all(|(o, _)| o == "approved_offline"), "{offline:?}");
+    // ...and the issuer refuses each advice: the TC does not verify.
+    let advices: Vec<_> =
+        lines_of(&journal, "host_decision").into_iter().filter(|d| d["mti"] == "0220").collect();
+    assert_eq!(advices.len(), 4);
+    for d in &advices {
+        assert_eq!(
+            (d["response"].as_str(), d["ledger"].as_str()),
+            (Some("63"), Some("none")),
+            "{d}"
+        );
+        assert_eq!(d["checks"]["arqc"], "invalid");
+        assert_eq!(d["checks"]["cvv"], "valid", "a yes-card carries the real tag 57");
+    }
+    // The shop's batch is 600.00 more than the bank pays: the loss.
+    let unpaid =
+        lines_of(&journal, "settlement").into_iter().find(|s| s["terminal"] == "TERM0003").unwrap();
+    assert_eq!(unpaid["balanced"], false);
+    assert_eq!(
+        (unpaid["terminal_totals"]["purchases"].as_u64().unwrap())
+            - unpaid["host_totals"]["purchases"].as_u64().unwrap(),
+        4
+    );
+    assert_eq!(r.fraud_loss, Money(4 * 15_000));
+    assert_eq!(r.counts.offline_unpaid, 4);
+    // Online only everywhere, and the yes-cards buy nothing at all.
+    let (safe, _) = run_text(&edit(&text, ", floor_limit: \"200.00\"", ""), None, MINUTE);
+    assert_eq!(safe.fraud_loss, Money::ZERO, "{}", possim::report::summary(&safe));
+    assert_eq!((safe.counts.approved_offline, safe.counts.offline_unpaid), (0, 0));
+    // Genuine cards never approve offline here (they always ask for the
+    // issuer), so the floor limit costs honest customers nothing.
+    assert_eq!(r.counts.approved_offline, 4);
+}

@@ -89,6 +89,7 @@ fn shop_with(
         magstripe: true,
         contactless: true,
         contactless_cvm_limit: Money::parse("100.00").unwrap(),
+        floor_limit: Money::ZERO,
         offline_pin: true,
         un: UnpredictableNumber::Random,
         calendar: calendar(),

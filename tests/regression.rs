@@ -316,3 +316,14 @@ fn a_busy_terminal_queues_its_customers_and_serves_them_in_turn() {
     assert!(served.windows(2).all(|w| w[0] < w[1]), "in arrival order");
     assert_eq!(r.counts.customers, arrived.len() as u64);
 }
+
+#[test]
+fn a_negative_floor_or_cvm_limit_is_a_check_error_at_its_key() {
+    for key in ["floor_limit", "contactless_cvm_limit"] {
+        let d = check_error(&format!(
+            r#"Scenario(name: "x", shop: (terminals: [(id: "T1", {key}: "-5.00")]))"#
+        ));
+        assert!(d.message.contains("cannot be negative") && d.message.contains(key), "{d}");
+        assert_eq!((d.line, d.column), (1, 51), "{d}");
+    }
+}

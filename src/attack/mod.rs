@@ -262,6 +262,37 @@ impl CardTap for PinWedge {
     }
 }
 
+/// A yes-card: the device in a chip clone that says yes. It answers every
+/// VERIFY with 9000, whatever the PIN, and labels every cryptogram the card
+/// makes a TC, "approved offline": a terminal under its floor limit hands
+/// the goods over on the card's word. The cryptogram is under the forger's
+/// key; only the issuer can tell, when the advice reaches it.
+#[derive(Debug, Default)]
+pub struct YesCard;
+
+impl CardTap for YesCard {
+    fn name(&self) -> &'static str {
+        "yes_card"
+    }
+
+    fn transmit(&mut self, capdu: &[u8], card: &mut dyn CardChannel) -> Vec<u8> {
+        if capdu.get(1) == Some(&ins::VERIFY) {
+            return vec![0x90, 0x00];
+        }
+        let mut rapdu = card.transmit(capdu);
+        if capdu.get(1) == Some(&ins::GENERATE_AC) && rapdu.len() > 2 {
+            let body = &rapdu[..rapdu.len() - 2];
+            let at = tlv::find_deep(body, 0x9F27)
+                .filter(|v| !v.is_empty())
+                .map(|v| (v.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize));
+            if let Some(b) = at.and_then(|i| rapdu.get_mut(i)) {
+                *b = crate::protocol::apdu::cryptogram::TC;
+            }
+        }
+        rapdu
+    }
+}
+
 /// A relay that rewrites the card's Card Transaction Qualifiers (9F6C) on
 /// the way to the terminal to say "consumer device CVM performed", so a
 /// plastic card pays above the no-PIN limit without a PIN (Basin, Sasse,

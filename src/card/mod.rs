@@ -402,8 +402,8 @@ impl Card {
             psn: Digits::new("00"),
             expiry: Digits::new(&t2.expiry),
             service_code: Digits::new(&t2.service_code),
-            pvki: Digits::new(""),
-            pvv: Digits::new(""),
+            pvki: Digits::new(t2.pvki().unwrap_or("")),
+            pvv: Digits::new(t2.pvv().unwrap_or("")),
             cvv: Digits::new(t2.cvv().unwrap_or("")),
             icvv: Digits::new(""),
             pin: Digits::new(""),
@@ -418,6 +418,20 @@ impl Card {
         let mut card = Self::new(profile, data, None, 0);
         card.chip_broken = true;
         card.forged = Some(track.into());
+        Some(card)
+    }
+
+    /// A chip clone written from stolen chip data (tag 57): the static data
+    /// of the real card (no DDA, so a terminal that does not authenticate
+    /// the card dynamically cannot tell), offline PIN first in its CVM list,
+    /// and a key of the forger's own, so every cryptogram it makes is junk
+    /// to the issuer. Its magstripe carries the same track.
+    pub fn chip_clone(track: &str, key: TdesKey) -> Option<Self> {
+        let copy = Self::forged(track)?;
+        let data = CardData { icvv: copy.data.cvv, ..copy.data };
+        let profile = CardProfile { chip: true, cvm: Cvm::OfflinePin, ..copy.profile };
+        let mut card = Self::new(profile, data, Some(key), 0);
+        card.forged = copy.forged;
         Some(card)
     }
 
@@ -915,5 +929,24 @@ mod tests {
         assert_eq!(super::CDOL2.to_vec(), super::cdol2().encode());
         assert_eq!(super::ALT_CDOL1.to_vec(), super::alt_cdol1().encode());
         assert_eq!(super::ALT_CDOL2.to_vec(), super::alt_cdol2().encode());
+    }
+}
+
+#[cfg(test)]
+mod clone_tests {
+    use super::*;
+
+    #[test]
+    fn a_chip_clone_carries_the_stolen_tag57_exactly() {
+        let pvk = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
+        let data =
+            CardData::issue(&pvk, &pvk, "4761739001010119", "01", "2512", "201", "1234").unwrap();
+        let real = data.track2_equivalent().to_field35();
+        let key = TdesKey::from_hex("00112233445566778899AABBCCDDEEFF").unwrap();
+        let clone = Card::chip_clone(&real, key).expect("a clone");
+        assert_eq!(clone.data.track2_equivalent().to_field35(), real);
+        // What it gives a terminal is the stolen tag 57, byte for byte.
+        assert_eq!(clone.enc.tag57, data.track2_equivalent().to_tag57());
+        assert!(clone.profile.chip && clone.profile.cvm == Cvm::OfflinePin);
     }
 }

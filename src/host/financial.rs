@@ -257,6 +257,12 @@ fn arqc(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool) -> Ste
     let valid = mk.as_ref().is_some_and(|k| crypto::verify_arqc_cvn10(k, &input, &ac));
     d.checks.arqc = if valid { Verdict::Valid } else { Verdict::Invalid };
     r.arpc_for = mk.map(|k| (k, ac));
+    if !valid && r.msg.mti() == crate::protocol::iso8583::Mti::ADVICE {
+        return refuse(
+            Rc::SecurityViolation,
+            "the TC of an offline approval does not verify: not paid at clearing",
+        );
+    }
     if !valid {
         return refuse(Rc::SecurityViolation, "ARQC does not verify");
     }

@@ -459,7 +459,11 @@ impl HostCore {
             return respond(self, &mut d, ResponseCode::SecurityViolation, why, &[]);
         }
         match msg.mti() {
-            Mti::REQUEST => {
+            // An advice is a purchase the terminal approved offline: it is
+            // cleared (posted) only if it passes the same checks, its TC
+            // verified as an ARQC would be; otherwise the issuer refuses to
+            // pay for it and the merchant is left with the loss.
+            Mti::REQUEST | Mti::ADVICE => {
                 let (rc, extra, why) = self.financial(now, tidx, &trec, &msg, &mut d);
                 d.reason = why;
                 respond(self, &mut d, rc, "", &extra)

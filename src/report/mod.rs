@@ -29,6 +29,10 @@ pub struct Counts {
     pub declined: u64,
     /// Declined offline (card or terminal).
     pub declined_offline: u64,
+    /// Approved offline by the card under a floor limit.
+    pub approved_offline: u64,
+    /// Of which the issuer refused to pay for at clearing (or never heard of).
+    pub offline_unpaid: u64,
     /// Timed out.
     pub timeouts: u64,
     /// Card unreadable.

@@ -35,6 +35,15 @@ pub fn summary(r: &RunReport) -> String {
         c.timeouts,
         c.unreadable
     );
+    if c.approved_offline > 0 {
+        let _ = writeln!(
+            s,
+            "  approved offline {} under the floor limit: {} cleared, {} refused at clearing (the merchant is not paid)",
+            c.approved_offline,
+            c.approved_offline - c.offline_unpaid.min(c.approved_offline),
+            c.offline_unpaid
+        );
+    }
     let _ = writeln!(
         s,
         "  customers {}, attempts {}, fallbacks {}, reversals {} (abandoned {})",

@@ -46,6 +46,11 @@ pub enum AttackKind {
         /// Time between cards. Default "2m".
         #[serde(default = "two_minutes")]
         every: Duration,
+        /// Write the loot onto yes-cards: chip clones that accept any PIN
+        /// and approve the payment themselves (a TC over a junk
+        /// cryptogram), inserted rather than swiped. Default false.
+        #[serde(default)]
+        yes_card: bool,
     },
     /// A man in the middle on `link` reads every frame. On a connection
     /// without TLS the track data of each request (field 35) is his, and a
@@ -401,7 +406,7 @@ impl Serialize for AttackSpec {
             AttackKind::Skimmer { .. } => (0, 1),
             AttackKind::Shimmer {} => (1, 0),
             AttackKind::PinPadOverlay {} => (2, 0),
-            AttackKind::CashOut { .. } => (3, 4),
+            AttackKind::CashOut { .. } => (3, 5),
             AttackKind::MitmRead { .. } => (4, 1),
             AttackKind::MitmTamperAmount { .. } => (5, 2),
             AttackKind::Replay { .. } => (6, 3),
@@ -421,8 +426,9 @@ impl Serialize for AttackSpec {
         let mut v = s.serialize_struct_variant("AttackKind", index, self.kind.written(), n)?;
         match &self.kind {
             AttackKind::Skimmer { pin_camera } => v.serialize_field("pin_camera", pin_camera)?,
-            AttackKind::CashOut { loot, attempts, amount, every } => {
+            AttackKind::CashOut { loot, attempts, amount, every, yes_card } => {
                 v.serialize_field("loot", loot)?;
+                v.serialize_field("yes_card", yes_card)?;
                 v.serialize_field("attempts", attempts)?;
                 v.serialize_field("amount", amount)?;
                 v.serialize_field("every", every)?;

@@ -382,6 +382,10 @@ pub struct TerminalSpec {
     /// Contactless amounts up to this need no CVM. Default "1000.00".
     #[serde(default = "default_cvm_limit")]
     pub contactless_cvm_limit: Money,
+    /// Chip purchases up to this may be approved offline by the card (a
+    /// TC), the host told afterwards (0220). Default "0.00": online only.
+    #[serde(default)]
+    pub floor_limit: Money,
     /// Unpredictable number source. Default Random.
     #[serde(default)]
     pub unpredictable_number: UnpredictableNumber,
@@ -426,6 +430,7 @@ impl Default for TerminalSpec {
             reversal_retry: default_retry(),
             reversal_max_attempts: 50,
             contactless_cvm_limit: default_cvm_limit(),
+            floor_limit: Money::ZERO,
             unpredictable_number: UnpredictableNumber::Random,
             sign_on: true,
             tls: Tls::Off,
@@ -799,6 +804,10 @@ pub enum EventKind {
     Declined,
     /// Declined by card or terminal without the host.
     DeclinedOffline,
+    /// Approved by the card under the terminal's floor limit, without the host.
+    ApprovedOffline,
+    /// Offline approvals the issuer refused to pay for at clearing.
+    OfflineUnpaid,
     /// Customer transactions that timed out.
     Timeout,
     /// Reversals acknowledged by the host.

@@ -198,6 +198,17 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 "`response_timeout` must be more than zero",
             ));
         }
+        for (name, limit) in
+            [("floor_limit:", t.floor_limit), ("contactless_cvm_limit:", t.contactless_cvm_limit)]
+        {
+            if limit.0 < 0 {
+                return Err(c.at(
+                    name,
+                    None,
+                    format!("`{}` cannot be negative, not {limit}", name.trim_end_matches(':')),
+                ));
+            }
+        }
         if t.reversal_attempts == 0 || t.reversal_max_attempts < t.reversal_attempts {
             return Err(c.at(
                 "reversal_",

@@ -302,7 +302,7 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
         card_visit(world, ctx, i, amount, Presentation::Tap, Some(delay));
         return;
     }
-    let AttackKind::CashOut { amount, .. } = &a.kind else { return };
+    let AttackKind::CashOut { amount, yes_card, .. } = &a.kind else { return };
     let Some((_, term, tid)) = till(world, i) else { return };
     // The attacker knows the number the till will use next, and brings the
     // pre-played card that has a cryptogram for it.
@@ -310,8 +310,16 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
     let haul = world.resource_mut::<Attacks>().loot.next_usable_preferring(&a.sources, |h| {
         h.preplayed.as_ref().zip(next_un).is_some_and(|(p, un)| p.covers(un))
     });
+    let forge = |track: &str| {
+        if *yes_card {
+            let key = super::plan::derived_key(plan.seed, &format!("yes-card/{i}"));
+            Card::chip_clone(track, key)
+        } else {
+            Card::forged(track)
+        }
+    };
     let Some((haul, card)) =
-        haul.and_then(|h| Card::forged(h.track.as_deref().unwrap_or_default()).map(|c| (h, c)))
+        haul.and_then(|h| forge(h.track.as_deref().unwrap_or_default()).map(|c| (h, c)))
     else {
         empty_visit(ctx, i, tid);
         return;
@@ -320,10 +328,15 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
     let pin = haul.pin.clone().unwrap_or_else(|| "1234".into());
     let mut holder = world
         .spawn((Cardholder { index: ATTACKER, pin, typo: 0.0, busy: true }, PaymentCard(card)));
-    // A pre-played card answers from its recording, chip and all.
+    // A pre-played card answers from its recording, chip and all; a
+    // yes-card is a chip clone that says yes to everything.
     let presentation = match haul.preplayed.clone() {
         Some(rec) => {
             holder.insert(Carried(vec![Box::new(crate::attack::preplay::Replayer::new(rec))]));
+            Presentation::Insert
+        }
+        None if *yes_card => {
+            holder.insert(Carried(vec![Box::new(crate::attack::YesCard)]));
             Presentation::Insert
         }
         None => Presentation::Swipe,

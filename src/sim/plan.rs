@@ -272,6 +272,7 @@ impl Plan {
                         magstripe: t.reader.magstripe,
                         contactless: t.reader.contactless,
                         contactless_cvm_limit: t.contactless_cvm_limit,
+                        floor_limit: t.floor_limit,
                         offline_pin: t.offline_pin,
                         un: t.unpredictable_number.into(),
                         calendar,

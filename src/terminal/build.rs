@@ -1,4 +1,4 @@
-//! The terminal's messages: 0200 requests and 0400 reversals, laid out as in
+//! The terminal's messages: 0200 requests, 0220 advices and 0400 reversals, laid out as in
 //! the protocol vectors (the encoder writes fields in bitmap order, so the
 //! order they are set in here does not matter).
 
@@ -22,7 +22,16 @@ fn common(m: &mut Message, f: &Fields, txn: &Txn) {
 
 /// The 0200 for a transaction.
 pub(super) fn request(f: &Fields, txn: &Txn, when: &DateTime) -> Message {
-    let mut m = Message::with_capacity(Mti::REQUEST, 320);
+    financial(Mti::REQUEST, f, txn, when)
+}
+
+/// The 0220 advising the host of a purchase the card approved offline.
+pub(super) fn advice(f: &Fields, txn: &Txn, when: &DateTime) -> Message {
+    financial(Mti::ADVICE, f, txn, when)
+}
+
+fn financial(mti: Mti, f: &Fields, txn: &Txn, when: &DateTime) -> Message {
+    let mut m = Message::with_capacity(mti, 320);
     common(&mut m, f, txn);
     m.set(7, &txn.transmission);
     m.set_stan(txn.stan);

@@ -97,6 +97,9 @@ pub struct TerminalConfig {
     pub contactless: bool,
     /// Contactless amounts up to this need no CVM.
     pub contactless_cvm_limit: Money,
+    /// Chip purchases up to this may be approved offline by the card
+    /// (0.00: online only, every purchase goes to the host).
+    pub floor_limit: Money,
     /// Accepts offline PIN (VERIFY).
     pub offline_pin: bool,
     /// Unpredictable number source.
@@ -185,6 +188,9 @@ pub enum Outcome {
     Declined,
     /// Declined by the card or the terminal without going online.
     DeclinedOffline,
+    /// Approved by the card without going online, under the terminal's
+    /// floor limit; the host hears of it afterwards (0220) and pays or not.
+    ApprovedOffline,
     /// No response in time.
     Timeout,
     /// The card could not be read at all.
@@ -230,6 +236,8 @@ pub enum Purpose {
     Reversal,
     /// An 0800 sign-on.
     SignOn,
+    /// A 0220 advice of an offline approval, for clearing.
+    Advice,
 }
 
 /// A frame for the host.
@@ -291,6 +299,14 @@ pub enum Note {
     OfflinePinWrong {
         /// Tries the card says are left.
         tries_left: u8,
+    },
+    /// The host answered an advice: it cleared the offline approval (00)
+    /// or refused to pay for it.
+    AdviceAnswered {
+        /// Its STAN.
+        stan: u32,
+        /// The host's answer.
+        response: Option<ResponseCode>,
     },
     /// The host acknowledged the sign-on.
     SignedOn,

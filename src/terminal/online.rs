@@ -14,6 +14,10 @@ impl TerminalCore {
         card: &mut dyn CardChannel,
         out: &mut Vec<Output>,
     ) {
+        let offline_ok = self.cfg.floor_limit.0 > 0
+            && !txn.purchase.refund
+            && txn.purchase.amount <= self.cfg.floor_limit;
+        let mut offline_tc = false;
         if txn.read.entry == Entry::Chip && !txn.read.ac_ready {
             let data = self.term_data(&txn, now);
             let Some(cdol) = txn.read.cdol1.clone() else {
@@ -27,7 +31,10 @@ impl TerminalCore {
                 return;
             };
             let cdol_data = cdol.fill(|t| data.get(t));
-            let Some(resp) = exchange(card, &Command::generate_ac(cryptogram::ARQC, &cdol_data))
+            // Terminal risk management: under a floor limit the terminal
+            // asks the card to approve offline (a TC); else to go online.
+            let requested = if offline_ok { cryptogram::TC } else { cryptogram::ARQC };
+            let Some(resp) = exchange(card, &Command::generate_ac(requested, &cdol_data))
                 .filter(|r| r.sw().is_ok())
             else {
                 out.push(Output::Completed(self.completion(
@@ -40,19 +47,28 @@ impl TerminalCore {
                 return;
             };
             let get = |tag: u32| tlv::find_deep(resp.data(), tag);
-            if get(0x9F27)
-                .and_then(|c| c.first().copied())
-                .is_none_or(|c| c & 0xC0 != cryptogram::ARQC)
-            {
+            let cid = get(0x9F27).and_then(|c| c.first().copied()).map(|c| c & 0xC0);
+            // A card may answer with less than was asked (TC < ARQC < AAC),
+            // never more: a TC to a request for an ARQC is no genuine card.
+            let refused = match cid {
+                Some(cryptogram::ARQC) => None,
+                Some(cryptogram::TC) if offline_ok => None,
+                Some(cryptogram::TC) => {
+                    Some("the card approved by itself (TC) a payment the terminal sends online")
+                }
+                _ => Some("card declined (AAC)"),
+            };
+            if let Some(reason) = refused {
                 out.push(Output::Completed(self.completion(
                     &txn.purchase,
                     Outcome::DeclinedOffline,
                     None,
-                    "card declined (AAC)",
+                    reason,
                     Some(&txn),
                 )));
                 return;
             }
+            offline_tc = cid == Some(cryptogram::TC);
             let mut icc = Vec::with_capacity(96);
             let mut has_cvm = false;
             for (tag, v) in cdol.split(&cdol_data).unwrap_or_default() {
@@ -87,6 +103,10 @@ impl TerminalCore {
             when.hour,
             txn.stan
         );
+        if offline_tc {
+            self.approve_offline(txn, &when, out);
+            return;
+        }
         let msg = build::request(&self.fields, &txn, &when);
         let Ok(wire) = build::seal(&self.cfg, msg) else {
             out.push(Output::Completed(self.completion(
@@ -111,6 +131,30 @@ impl TerminalCore {
         }));
         out.push(Output::Timer { token: txn.token, at: now + self.cfg.response_timeout });
         self.stage = Stage::AwaitResponse(Box::new(txn));
+    }
+
+    /// The card approved offline under the floor limit: the goods go, and
+    /// the purchase is sent to the host as an advice (0220) for clearing,
+    /// where the issuer checks the TC and pays, or refuses to.
+    fn approve_offline(&mut self, txn: Txn, when: &crate::time::DateTime, out: &mut Vec<Output>) {
+        let msg = build::advice(&self.fields, &txn, when);
+        if let Ok(wire) = build::seal(&self.cfg, msg) {
+            out.push(Output::Send(Outgoing {
+                bytes: wire,
+                mti: Mti::ADVICE,
+                stan: txn.stan,
+                purpose: Purpose::Advice,
+                purchase: Some(txn.purchase.id),
+            }));
+        }
+        self.totals.add(txn.purchase.amount, txn.purchase.refund);
+        out.push(Output::Completed(self.completion(
+            &txn.purchase,
+            Outcome::ApprovedOffline,
+            None,
+            "approved offline by the card under the floor limit (TC)",
+            Some(&txn),
+        )));
     }
 
     pub(super) fn completion(
@@ -192,6 +236,10 @@ impl TerminalCore {
                 }
             }
             Mti::RESPONSE => self.on_response(now, &msg, stan, card, out),
+            Mti::ADVICE_RESPONSE => out.push(Output::Note(Note::AdviceAnswered {
+                stan: stan.unwrap_or(0),
+                response: msg.response_code(),
+            })),
             _ => out.push(Output::Note(Note::ResponseIgnored {
                 reason: "unexpected message type",
                 stan,

@@ -22,6 +22,10 @@ impl Mti {
     pub const REVERSAL: Self = Self(*b"0400");
     /// Its response.
     pub const REVERSAL_RESPONSE: Self = Self(*b"0410");
+    /// Financial advice: a purchase the terminal approved offline, for clearing.
+    pub const ADVICE: Self = Self(*b"0220");
+    /// Its response.
+    pub const ADVICE_RESPONSE: Self = Self(*b"0230");
     /// Network management: sign-on, echo.
     pub const NETWORK: Self = Self(*b"0800");
     /// Its response.
@@ -41,7 +45,8 @@ impl Mti {
     /// The response MTI for a request (0200 -> 0210).
     pub fn response(self) -> Self {
         let mut b = self.0;
-        b[2] = if b[2] == b'0' { b'1' } else { b[2] };
+        // Request x0 answers x1, advice x2 answers x3 (0220 → 0230).
+        b[2] = if matches!(b[2], b'0' | b'2') { b[2] + 1 } else { b[2] };
         Self(b)
     }
 

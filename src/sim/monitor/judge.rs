@@ -18,6 +18,8 @@ impl Monitor {
             EventKind::Approved => self.counts.approved,
             EventKind::Declined => self.counts.declined,
             EventKind::DeclinedOffline => self.counts.declined_offline,
+            EventKind::ApprovedOffline => self.counts.approved_offline,
+            EventKind::OfflineUnpaid => self.counts.offline_unpaid,
             EventKind::Timeout => self.counts.timeouts,
             EventKind::Reversal => self.counts.reversals,
             EventKind::ReversalAbandoned => self.counts.reversals_abandoned,
@@ -59,6 +61,7 @@ impl Monitor {
             EventKind::Stolen => Evidence::Stolen,
             EventKind::CashOutApproved => Evidence::CashOutApproved,
             EventKind::CashOutDeclined => Evidence::CashOutDeclined,
+            EventKind::OfflineUnpaid => Evidence::OfflineUnpaid,
             EventKind::Alert(a) => {
                 return self
                     .alerts

@@ -59,6 +59,8 @@ enum Evidence {
     CashOutApproved,
     /// A purchase with a copied card was refused.
     CashOutDeclined,
+    /// An offline approval the issuer refused to pay for at clearing.
+    OfflineUnpaid,
 }
 
 impl Evidence {
@@ -638,6 +640,7 @@ impl Monitor {
             Some(Outcome::Approved) => c.approved += 1,
             Some(Outcome::Declined) => c.declined += 1,
             Some(Outcome::DeclinedOffline) => c.declined_offline += 1,
+            Some(Outcome::ApprovedOffline) => c.approved_offline += 1,
             Some(Outcome::Timeout) => c.timeouts += 1,
             Some(Outcome::CardUnreadable) => c.unreadable += 1,
             None => {}
@@ -652,9 +655,19 @@ impl Monitor {
             }
             self.note(Evidence::Double, at);
         }
+        // Goods handed over on the card's word alone: the host hears of it
+        // afterwards (0220), and pays the merchant only if it clears.
+        let offline = tr.outcome == Some(Outcome::ApprovedOffline);
+        if offline && net <= 0 {
+            self.counts.offline_unpaid += 1;
+            self.note(Evidence::OfflineUnpaid, at);
+        }
         let approved = tr.outcome == Some(Outcome::Approved);
         if let Some(a) = tr.fraud.and_then(|i| self.attacks.get_mut(i as usize)) {
-            let charged = tr.amount.saturating_mul(i64::from(net.max(0)));
+            let approved = approved || offline;
+            // Offline, the goods are the loss, whoever ends up bearing it.
+            let charged =
+                if offline { tr.receipt } else { tr.amount.saturating_mul(i64::from(net.max(0))) };
             a.loss = Money(a.loss.0.saturating_add(charged));
             if approved {
                 a.approved += 1;
@@ -679,7 +692,7 @@ impl Monitor {
                 a.approved += 1;
             }
         }
-        if (approved && net == 0) || (!approved && net >= 1) {
+        if (approved && net == 0) || (!approved && !offline && net >= 1) {
             if self.lost.len() < 5 {
                 self.lost.push((id, at, approved, tr.refund));
             }
