@@ -718,3 +718,37 @@ fn yes_cards_pay_offline_under_a_floor_limit_and_are_refused_at_clearing_and_onl
     // issuer), so the floor limit costs honest customers nothing.
     assert_eq!(r.counts.approved_offline, 4);
 }
+
+#[test]
+fn losses_are_accounted_to_attacks_and_a_loss_no_attack_explains_fails() {
+    let accounted = |r: &possim::RunReport| {
+        r.expectations.iter().find(|e| e.expectation == "LossesAccounted").unwrap().clone()
+    };
+    // A tamperer's wrong charges are his: explained.
+    let tamper =
+        without_rule(&without_rule(&scenario("mitm-amount-tamper.ron"), "VerifyMac"), "VerifyArqc");
+    let tamper = edit(&tamper, "    expect: [", "    expect: [\n        LossesAccounted,");
+    let (r, _) = run_text(&tamper, None, MINUTE);
+    assert!(r.fraud_loss > Money::ZERO);
+    assert!(accounted(&r).passed, "{}", accounted(&r).evidence);
+    // A terminal that forgets timed-out payments charges customers it
+    // declined, and no attack did it: unexplained.
+    let forgetful = edit(
+        &edit(
+            &scenario("link-outage.ron"),
+            "Outage(from: \"2h\", until: \"2h20m\")",
+            "Outage(direction: Down, from: \"2h\", until: \"2h20m\")",
+        ),
+        "response_timeout: \"20s\")",
+        "response_timeout: \"20s\", on_timeout: Nothing)",
+    );
+    let forgetful = edit(&forgetful, "    expect: [", "    expect: [\n        LossesAccounted,");
+    let (r, _) = run_text(&forgetful, None, MINUTE);
+    let e = accounted(&r);
+    assert!(!e.passed && !e.events.is_empty(), "{}", e.evidence);
+    assert!(
+        e.evidence.contains("charged") && e.evidence.contains("for a receipt of 0.00"),
+        "{}",
+        e.evidence
+    );
+}

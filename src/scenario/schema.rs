@@ -893,6 +893,10 @@ pub enum Expectation {
     NoLostTransaction,
     /// Money lost to fraud stays at or below this.
     FraudLossAtMost(Money),
+    /// Every cent that moved is explained: each purchase charged other than
+    /// its receipt says is an attack's doing, and no money moved for a
+    /// request that belongs to no purchase.
+    LossesAccounted,
     /// An alert of this kind fires within this time of its cause.
     AlertWithin(AlertKind, Duration),
     /// Approved / attempted customer transactions.

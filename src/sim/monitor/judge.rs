@@ -283,6 +283,19 @@ impl Monitor {
                     )
                 }
             }
+            Expectation::LossesAccounted => {
+                let n = self.tallied(Evidence::Unaccounted);
+                let ev = self.evidence.get(&Evidence::Unaccounted).cloned().unwrap_or_default();
+                if n == 0 {
+                    ok(
+                        true,
+                        "every purchase was charged what its receipt says, or the difference is an attack's".into(),
+                        vec![],
+                    )
+                } else {
+                    ok(false, format!("{n} unexplained: {}", self.unaccounted.join("; ")), ev)
+                }
+            }
             Expectation::NoLostTransaction => {
                 let c = &self.counts;
                 if c.in_flight_at_end > 0 || c.pending_reversals_at_end > 0 {

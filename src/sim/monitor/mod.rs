@@ -61,6 +61,8 @@ enum Evidence {
     CashOutDeclined,
     /// An offline approval the issuer refused to pay for at clearing.
     OfflineUnpaid,
+    /// Money moved that no attack explains.
+    Unaccounted,
 }
 
 impl Evidence {
@@ -154,6 +156,8 @@ pub struct Monitor {
     lesson: Option<String>,
     /// Terminals already caught sending data out of the shop.
     egress_seen: std::collections::BTreeSet<super::record::Name>,
+    /// The first losses no attack explains, in words.
+    unaccounted: Vec<String>,
     /// Terminals already reported for counting unpredictable numbers.
     un_flagged: std::collections::BTreeSet<String>,
     /// Terminals whose supervisor functions already locked.
@@ -241,6 +245,7 @@ impl Monitor {
             lesson: plan.lesson.clone(),
             egress_seen: std::collections::BTreeSet::new(),
             un_flagged: std::collections::BTreeSet::new(),
+            unaccounted: Vec::new(),
             locked_seen: std::collections::BTreeSet::new(),
             present: plan.attacks.iter().map(|a| a.present).collect(),
         }
@@ -445,6 +450,19 @@ impl Monitor {
                 if *ledger == LedgerEffect::Credit {
                     self.cause(AlertKind::RefundVelocity, t);
                     self.burst(t, AlertKind::RefundVelocity, self.spec.refunds, "refunds approved");
+                }
+                // Money moved for a frame that belongs to no purchase (an
+                // outsider's, or one a rule made up): nothing explains it.
+                if matches!(*ledger, LedgerEffect::Debit | LedgerEffect::Credit)
+                    && purchase.is_none()
+                {
+                    self.unaccounted.push(format!(
+                        "{} moved for a {} from {} that belongs to no purchase",
+                        amount.unwrap_or_default(),
+                        mti.map_or("frame".into(), |m| m.as_str().to_string()),
+                        terminal.as_deref().unwrap_or("an unknown terminal")
+                    ));
+                    self.note(Evidence::Unaccounted, seq);
                 }
                 if *ledger != LedgerEffect::None
                     && let Some(p) = *purchase
@@ -691,6 +709,20 @@ impl Monitor {
             if wrong > 0 {
                 a.approved += 1;
             }
+        }
+        // What the card was charged against what the receipt says: a
+        // difference an attack does not explain is a loss nobody accounts for.
+        let charged = tr.amount.saturating_mul(i64::from(net.max(0)));
+        let fair = if approved || (offline && net > 0) { tr.receipt } else { 0 };
+        if charged != fair && tr.fraud.is_none() && tr.attacked.is_none() {
+            if self.unaccounted.len() < 5 {
+                self.unaccounted.push(format!(
+                    "purchase {id}: charged {} for a receipt of {}",
+                    Money(charged),
+                    Money(fair)
+                ));
+            }
+            self.note(Evidence::Unaccounted, at);
         }
         if (approved && net == 0) || (!approved && !offline && net >= 1) {
             if self.lost.len() < 5 {
