@@ -752,3 +752,100 @@ fn losses_are_accounted_to_attacks_and_a_loss_no_attack_explains_fails() {
         e.evidence
     );
 }
+
+/// A line with a forger on it: one terminal checks response MACs, the
+/// other does not (nor does its bank check request MACs).
+const FORGED_APPROVALS: &str = r#"Scenario(
+    name: "Forged approvals on the line",
+    seed: 5,
+    duration: "4h",
+    shop: (terminals: [(id: "TERM0001"), (id: "TERM0002", mac: false)]),
+    links: [(id: "uplink", latency: "40ms", jitter: "10ms")],
+    issuer: (rules: [VerifyArqc, AtcReplay, VerifyPin, VerifyCvv, RefuseFallbackForChipCards, DuplicateWindow("24h"), CheckExpiry, CheckFunds]),
+    cardholders: (count: 300, chip: 0.5, contactless: 0.5),
+    traffic: (per_hour: 40, amount: (median: "35.00", spread: 0.8)),
+    attacks: [MitmInject(link: "uplink", from: "1h", until: "2h")],
+    expect: [Fired("mitm_inject"), LossesAccounted, NoDoubleCharge],
+)"#;
+
+#[test]
+fn forged_approvals_are_ignored_by_a_terminal_that_checks_macs_and_cost_one_that_does_not() {
+    let (r, journal) = run_text(FORGED_APPROVALS, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    let answered: Vec<_> = lines_of(&journal, "frame_fault")
+        .into_iter()
+        .filter(|f| f["fault"] == "mitm_inject")
+        .collect();
+    assert!(!answered.is_empty() && answered.iter().all(|f| f["effect"] == "answered"));
+    // The MAC-checking terminal ignores every forgery: nothing lost there.
+    let notes = lines_of(&journal, "terminal_note");
+    let ignored = notes
+        .iter()
+        .filter(|n| n["terminal"] == "TERM0001")
+        .filter(|n| n.to_string().contains("MAC missing or invalid"))
+        .count();
+    assert!(ignored > 0, "{notes:?}");
+    let settled = lines_of(&journal, "settlement");
+    let balanced =
+        |t: &str| settled.iter().find(|s| s["terminal"] == t).unwrap()["balanced"].clone();
+    assert_eq!(balanced("TERM0001"), true);
+    // The other hands goods over on the forger's word: stripe and tap
+    // purchases the bank never saw. Chip cards refuse the missing ARPC.
+    assert_eq!(balanced("TERM0002"), false);
+    let a = attack(&r, "mitm_inject");
+    assert!(a.approved > 0 && a.loss > Money::ZERO && r.fraud_loss == a.loss, "{a:?}");
+    let refused_by_card = notes
+        .iter()
+        .filter(|n| n["terminal"] == "TERM0002")
+        .filter(|n| n.to_string().contains("card_declined_after_approval"))
+        .count();
+    assert!(refused_by_card > 0);
+    // The loss is the forger's, every cent of it.
+    let e = r.expectations.iter().find(|e| e.expectation == "LossesAccounted").unwrap();
+    assert!(e.passed, "{}", e.evidence);
+}
+
+/// TLS stripped for an hour: one terminal falls back to plain TCP, the
+/// other insists on its pinned TLS.
+const STRIPPED: &str = r#"Scenario(
+    name: "TLS stripped",
+    seed: 6,
+    duration: "4h",
+    shop: (terminals: [(id: "TERM0001", tls: Opportunistic), (id: "TERM0002", tls: Pinned)]),
+    links: [(id: "uplink", latency: "40ms", jitter: "10ms")],
+    cardholders: (count: 300, chip: 0.8),
+    traffic: (per_hour: 40, amount: (median: "35.00", spread: 0.8)),
+    attacks: [
+        MitmStripTls(link: "uplink", from: "1h", until: "2h"),
+        MitmRead(link: "uplink"),
+    ],
+    expect: [Fired("mitm_read"), NoLostTransaction, NoDoubleCharge, LedgerBalanced],
+)"#;
+
+#[test]
+fn stripping_tls_exposes_a_terminal_that_falls_back_and_only_delays_one_that_insists() {
+    let (r, journal) = run_text(STRIPPED, None, MINUTE);
+    assert!(r.passed, "{}", possim::report::summary(&r));
+    // What the eavesdropper read came from the terminal that fell back,
+    // and only while the handshakes were broken (1h to 2h).
+    let stolen = lines_of(&journal, "stolen");
+    assert!(!stolen.is_empty());
+    for s in &stolen {
+        assert_eq!(s["terminal"], "TERM0001", "{s}");
+        let t = s["t_us"].as_u64().unwrap();
+        assert!((3_600_000_000..7_260_000_000).contains(&t), "{s}");
+    }
+    // The pinned terminal got no connection: its payments timed out and
+    // were reversed, and nobody paid for nothing.
+    let timeouts: Vec<_> =
+        lines_of(&journal, "completed").into_iter().filter(|c| c["outcome"] == "timeout").collect();
+    assert!(!timeouts.is_empty() && timeouts.iter().all(|c| c["terminal"] == "TERM0002"));
+    // Without the stripping, the opportunistic terminal keeps its TLS.
+    let quiet = edit(
+        STRIPPED,
+        "        MitmStripTls(link: \"uplink\", from: \"1h\", until: \"2h\"),\n",
+        "",
+    );
+    let (quiet, _) = run_text(&quiet, None, MINUTE);
+    assert!(quiet.loot.is_empty(), "{:?}", quiet.loot);
+}

@@ -18,6 +18,16 @@ pub struct Sealed {
     pub pinned: Vec<String>,
     /// When a man in the middle presents a rogue certificate (from, until).
     pub rogue: Vec<(SimTime, Option<SimTime>)>,
+    /// Terminals that use TLS when the handshake succeeds and plain TCP
+    /// when it does not.
+    pub opportunistic: Vec<String>,
+    /// When a man in the middle breaks every TLS handshake (from, until).
+    pub stripped: Vec<(SimTime, Option<SimTime>)>,
+}
+
+/// Whether `at` falls in one of `windows`.
+fn within(windows: &[(SimTime, Option<SimTime>)], at: SimTime) -> bool {
+    windows.iter().any(|&(from, until)| at >= from && until.is_none_or(|u| at < u))
 }
 
 impl Sealed {
@@ -26,11 +36,10 @@ impl Sealed {
         if self.pinned.iter().any(|s| s == t) {
             return true;
         }
-        let fooled = self
-            .rogue
-            .iter()
-            .any(|&(from, until)| frame.at >= from && until.is_none_or(|u| frame.at < u));
-        self.tls.iter().any(|s| s == t) && !fooled
+        if self.opportunistic.iter().any(|s| s == t) {
+            return !within(&self.stripped, frame.at) && !within(&self.rogue, frame.at);
+        }
+        self.tls.iter().any(|s| s == t) && !within(&self.rogue, frame.at)
     }
 }
 
@@ -61,7 +70,9 @@ impl Rule for RogueCert {
         match frame.terminal {
             Some(t) if self.sealed.pinned.iter().any(|p| p == t) => Verdict::Drop,
             // A terminal that accepted the certificate talks to him now.
-            Some(t) if self.sealed.tls.iter().any(|p| p == t) => Verdict::Intercept,
+            Some(t) if self.sealed.tls.iter().chain(&self.sealed.opportunistic).any(|p| p == t) => {
+                Verdict::Intercept
+            }
             _ => Verdict::Pass,
         }
     }
@@ -185,6 +196,102 @@ impl Rule for Replay {
         }
         self.left -= 1;
         Verdict::Inject { dir: frame.dir, bytes: frame.bytes.to_vec(), after: self.after }
+    }
+
+    fn owner(&self) -> Option<usize> {
+        Some(self.owner)
+    }
+}
+
+/// Breaks every TLS handshake on the link (TLS stripping). A terminal that
+/// falls back to plain TCP when TLS fails (`tls: Opportunistic`) now talks
+/// in clear, and the other men in the middle on the link read and change
+/// its frames; one that insists on TLS (`On` or `Pinned`) gets no
+/// connection, and its frames are lost.
+#[derive(Debug)]
+pub struct StripTls {
+    owner: usize,
+    sealed: Sealed,
+}
+
+impl StripTls {
+    /// A stripper of attack `owner` on a link with these TLS terminals.
+    pub fn new(owner: usize, sealed: Sealed) -> Self {
+        Self { owner, sealed }
+    }
+}
+
+impl Rule for StripTls {
+    fn name(&self) -> &'static str {
+        "mitm_strip_tls"
+    }
+
+    fn on_frame(&mut self, frame: &Frame<'_>, _: &mut crate::link::Draw<'_>) -> Verdict {
+        let Some(t) = frame.terminal else { return Verdict::Pass };
+        let has = |list: &[String]| list.iter().any(|p| p == t);
+        if has(&self.sealed.pinned) || has(&self.sealed.tls) {
+            Verdict::Drop
+        } else if has(&self.sealed.opportunistic) {
+            Verdict::Intercept
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    fn owner(&self) -> Option<usize> {
+        Some(self.owner)
+    }
+}
+
+/// Answers every purchase request himself with a forged approval (a 0210,
+/// response 00) and swallows the request: the terminal hands the goods
+/// over, and the bank never hears of the purchase. He has no key of the
+/// shop's: his MAC is under a key of his own, so a terminal that checks
+/// response MACs ignores the answer (and times out), and a chip card
+/// refuses the issuer authentication (ARPC) that does not come from its
+/// issuer. Through TLS he can do nothing.
+#[derive(Debug)]
+pub struct ForgeApproval {
+    owner: usize,
+    sealed: Sealed,
+    key: crate::protocol::crypto::TdesKey,
+    auth: u32,
+}
+
+impl ForgeApproval {
+    /// A forger of attack `owner`, whose MACs are under `key`.
+    pub fn new(owner: usize, sealed: Sealed, key: crate::protocol::crypto::TdesKey) -> Self {
+        Self { owner, sealed, key, auth: 0 }
+    }
+}
+
+impl Rule for ForgeApproval {
+    fn name(&self) -> &'static str {
+        "mitm_inject"
+    }
+
+    fn on_frame(&mut self, frame: &Frame<'_>, _: &mut crate::link::Draw<'_>) -> Verdict {
+        use crate::protocol::iso8583::{Message, Mti, encode_with_mac};
+        if frame.dir != crate::link::Dir::Up || self.sealed.covers(frame) {
+            return Verdict::Pass;
+        }
+        let Ok(req) = frame.spec.decode(frame.bytes) else { return Verdict::Pass };
+        if req.mti() != Mti::REQUEST {
+            return Verdict::Pass;
+        }
+        let mut m = Message::with_capacity(Mti::RESPONSE, 160);
+        for n in [3, 4, 7, 11, 12, 13, 37, 41, 42, 49] {
+            if let Some(v) = req.get(n) {
+                m.set(n, v);
+            }
+        }
+        self.auth = self.auth % 999_999 + 1;
+        m.set(38, format!("{:06}", self.auth));
+        m.set_response_code(crate::protocol::response::ResponseCode::Approved);
+        match encode_with_mac(frame.spec, &mut m, &self.key) {
+            Ok(bytes) => Verdict::Answer(bytes),
+            Err(_) => Verdict::Pass,
+        }
     }
 
     fn owner(&self) -> Option<usize> {

@@ -286,6 +286,15 @@ impl LinkCore {
                     out.fired.push(Fired { fault, effect: Effect::Dropped });
                     return out;
                 }
+                Verdict::Answer(answer) => {
+                    let back = match meta.dir {
+                        Dir::Up => Dir::Down,
+                        Dir::Down => Dir::Up,
+                    };
+                    out.injected.push(Injection { dir: back, at: now, bytes: answer });
+                    out.fired.push(Fired { fault, effect: Effect::Answered });
+                    return out;
+                }
                 Verdict::Delay(d) => {
                     extra = extra.saturating_add(d.micros());
                     Effect::Delayed { extra_us: d.micros() }

@@ -60,6 +60,9 @@ pub enum Verdict {
     /// who terminated the connection (a rogue certificate accepted) and
     /// now sees it in clear.
     Intercept,
+    /// The frame is lost, and these bytes go back to its sender at once: a
+    /// man in the middle who answers in the host's place.
+    Answer(Vec<u8>),
     /// A new frame goes out, in either direction, this long after now.
     Inject {
         /// Which way it goes: the frame's own direction, or back to the sender.
@@ -228,6 +231,8 @@ pub enum Effect {
         /// How many bytes differ (over the longer of the two).
         changed: usize,
     },
+    /// Swallowed, and answered in the other end's place.
+    Answered,
     /// A new frame was sent.
     Injected {
         /// Which way.

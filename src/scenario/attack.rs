@@ -77,6 +77,23 @@ pub enum AttackKind {
         /// The amount written into field 4.
         amount: Money,
     },
+    /// A man in the middle on `link` answers every purchase request himself
+    /// with a forged approval (0210, response 00) and swallows the request:
+    /// the goods go and the bank never hears of them. His MAC is under a
+    /// key of his own; a chip card refuses his missing issuer
+    /// authentication; through TLS he can do nothing.
+    MitmInject {
+        /// The link tapped.
+        link: String,
+    },
+    /// A man in the middle on `link` breaks every TLS handshake. Terminals
+    /// with `tls: Opportunistic` fall back to plain TCP, and for the window
+    /// the other men in the middle on the link see their frames in clear;
+    /// terminals with `On` or `Pinned` get no connection (their frames are lost).
+    MitmStripTls {
+        /// The link tapped.
+        link: String,
+    },
     /// A man in the middle on `link` records purchase requests and sends each
     /// again `after` later, at most `frames` of them.
     Replay {
@@ -243,6 +260,8 @@ impl Kind for AttackKind {
             Self::MitmRogueCert { .. } => "mitm_rogue_cert",
             Self::Relay { .. } => "relay",
             Self::PrePlay { .. } => "pre_play",
+            Self::MitmInject { .. } => "mitm_inject",
+            Self::MitmStripTls { .. } => "mitm_strip_tls",
         }
     }
 
@@ -326,6 +345,7 @@ impl AttackKind {
                 | Self::InsiderRefund { .. }
                 | Self::StolenCards { .. }
                 | Self::Relay { .. }
+                | Self::MitmInject { .. }
         )
     }
 
@@ -352,6 +372,8 @@ impl AttackKind {
             Self::MitmRead { link }
             | Self::MitmRogueCert { link }
             | Self::MitmTamperAmount { link, .. }
+            | Self::MitmInject { link }
+            | Self::MitmStripTls { link }
             | Self::Replay { link, .. } => Some(link),
             Self::Skimmer { .. }
             | Self::Shimmer {}
@@ -394,6 +416,8 @@ impl AttackKind {
             Self::MitmRogueCert { .. } => "MitmRogueCert",
             Self::Relay { .. } => "Relay",
             Self::PrePlay { .. } => "PrePlay",
+            Self::MitmInject { .. } => "MitmInject",
+            Self::MitmStripTls { .. } => "MitmStripTls",
         }
     }
 }
@@ -417,6 +441,8 @@ impl Serialize for AttackSpec {
             AttackKind::MitmRogueCert { .. } => (11, 1),
             AttackKind::Relay { .. } => (12, 5),
             AttackKind::PrePlay { .. } => (14, 1),
+            AttackKind::MitmInject { .. } => (15, 1),
+            AttackKind::MitmStripTls { .. } => (16, 1),
         };
         let n = n
             + usize::from(sc.from.is_some())
@@ -471,6 +497,9 @@ impl Serialize for AttackSpec {
                 v.serialize_field("brand_mixup", brand_mixup)?;
             }
             AttackKind::PrePlay { harvest } => v.serialize_field("harvest", harvest)?,
+            AttackKind::MitmInject { link } | AttackKind::MitmStripTls { link } => {
+                v.serialize_field("link", link)?
+            }
             AttackKind::Relay { cards, attempts, amount, every, delay } => {
                 v.serialize_field("cards", cards)?;
                 v.serialize_field("attempts", attempts)?;

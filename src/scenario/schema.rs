@@ -411,6 +411,9 @@ pub enum Tls {
     On,
     /// TLS, accepting only the host's own certificate (pinned).
     Pinned,
+    /// TLS when the handshake succeeds, plain TCP when it fails: a man in
+    /// the middle who breaks the handshake (`MitmStripTls`) reads it all.
+    Opportunistic,
 }
 
 impl Default for TerminalSpec {

@@ -691,10 +691,23 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
             | super::AttackKind::MitmRead { .. }
             | super::AttackKind::MitmRogueCert { .. }
             | super::AttackKind::MitmTamperAmount { .. }
+            | super::AttackKind::MitmInject { .. }
+            | super::AttackKind::MitmStripTls { .. }
             | super::AttackKind::Replay { .. } => {}
-            super::AttackKind::CashOut { loot, .. } => {
+            super::AttackKind::CashOut { loot, yes_card, .. } => {
                 // Where the attacker pays: the named terminal, else the first.
+                // A yes-card or a pre-played card goes in the chip slot.
+                let chip = *yes_card || loot == "pre_play";
                 if let Some((id, t)) = targets.first()
+                    && chip
+                    && !t.reader.chip
+                {
+                    return Err(c
+                        .at(written, None, format!("this cash-out pays with a chip card, and terminal `{id}` has no chip slot"))
+                        .help("name a terminal with a chip reader with `terminal: \"...\"`"));
+                }
+                if let Some((id, t)) = targets.first()
+                    && !chip
                     && !t.reader.magstripe
                 {
                     return Err(c

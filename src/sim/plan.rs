@@ -82,6 +82,10 @@ pub struct LinkPlan {
     pub sealed: Vec<String>,
     /// The terminals on it with TLS pinned to the host's certificate.
     pub pinned: Vec<String>,
+    /// The terminals on it that fall back to plain TCP when TLS fails.
+    pub opportunistic: Vec<String>,
+    /// The run's seed (the keys a man in the middle makes up derive from it).
+    pub seed: u64,
 }
 
 impl LinkPlan {
@@ -95,17 +99,22 @@ impl LinkPlan {
             .map(|(k, scope)| (k.rule(self.timeout, self.params.latency), scope.clone()))
             .collect();
         // The man in the middle sits between the faults and the host.
-        let rogue: Vec<(SimTime, Option<SimTime>)> = self
-            .attacks
-            .iter()
-            .filter(|(_, k, _)| matches!(k, AttackKind::MitmRogueCert { .. }))
-            .map(|(_, _, scope)| (scope.from.unwrap_or(SimTime(0)), scope.until))
-            .collect();
+        let windows = |is: fn(&AttackKind) -> bool| -> Vec<(SimTime, Option<SimTime>)> {
+            self.attacks
+                .iter()
+                .filter(|(_, k, _)| is(k))
+                .map(|(_, _, scope)| (scope.from.unwrap_or(SimTime(0)), scope.until))
+                .collect()
+        };
+        let rogue = windows(|k| matches!(k, AttackKind::MitmRogueCert { .. }));
+        let stripped = windows(|k| matches!(k, AttackKind::MitmStripTls { .. }));
         for (i, kind, scope) in &self.attacks {
             let sealed = mitm::Sealed {
                 tls: self.sealed.clone(),
                 pinned: self.pinned.clone(),
                 rogue: rogue.clone(),
+                opportunistic: self.opportunistic.clone(),
+                stripped: stripped.clone(),
             };
             let rule: Box<dyn FrameRule> = match kind {
                 AttackKind::MitmRead { .. } => Box::new(mitm::Read::new(*i, sealed)),
@@ -116,6 +125,11 @@ impl LinkPlan {
                     Box::new(mitm::Replay::new(*i, sealed, *after, *frames))
                 }
                 AttackKind::MitmRogueCert { .. } => Box::new(mitm::RogueCert::new(*i, sealed)),
+                AttackKind::MitmStripTls { .. } => Box::new(mitm::StripTls::new(*i, sealed)),
+                AttackKind::MitmInject { .. } => {
+                    let key = derived_key(self.seed, &format!("mitm/{i}/key"));
+                    Box::new(mitm::ForgeApproval::new(*i, sealed, key))
+                }
                 _ => continue,
             };
             rules.push((rule, scope.clone()));
@@ -354,6 +368,14 @@ impl Plan {
                     .filter(|t| t.link == l.id && t.tls == crate::scenario::Tls::Pinned)
                     .flat_map(|t| expand_ids(&t.id, t.count))
                     .collect(),
+                opportunistic: s
+                    .shop
+                    .terminals
+                    .iter()
+                    .filter(|t| t.link == l.id && t.tls == crate::scenario::Tls::Opportunistic)
+                    .flat_map(|t| expand_ids(&t.id, t.count))
+                    .collect(),
+                seed,
             });
         }
 

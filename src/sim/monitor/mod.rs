@@ -73,7 +73,7 @@ impl Evidence {
             Effect::Held { .. } => Self::Held,
             Effect::Duplicated => Self::Duplicated,
             Effect::Replaced { .. } => Self::Replaced,
-            Effect::Injected { .. } => Self::Injected,
+            Effect::Injected { .. } | Effect::Answered => Self::Injected,
             Effect::Intercepted => Self::Intercepted,
         }
     }
@@ -700,7 +700,7 @@ impl Monitor {
         // (A purchase an attacker made is counted once, as theirs, above.)
         if let Some(a) = tr.attacked.and_then(|i| self.attacks.get_mut(i as usize))
             && tr.fraud.is_none()
-            && net >= 1
+            && (net >= 1 || approved)
         {
             let charged = tr.amount.saturating_mul(i64::from(net));
             let fair = if approved { tr.receipt } else { 0 };
