@@ -849,3 +849,45 @@ fn stripping_tls_exposes_a_terminal_that_falls_back_and_only_delays_one_that_ins
     let (quiet, _) = run_text(&quiet, None, MINUTE);
     assert!(quiet.loot.is_empty(), "{:?}", quiet.loot);
 }
+
+#[test]
+fn a_tamper_check_finds_the_skimmer_and_the_theft_stops_there() {
+    let text = scenario("skimmer-magstripe.ron");
+    let checked = edit(
+        &text,
+        "        merchant_id: \"SHOP00000000001\",\n",
+        "        merchant_id: \"SHOP00000000001\",\n        tamper_check: \"2h\",\n",
+    );
+    let checked = edit(
+        &checked,
+        "    expect: [",
+        "    expect: [\n        AlertWithin(TamperDetected, \"1h\"),",
+    );
+    let (on, journal) = run_text(&checked, None, MINUTE);
+    let (off, _) = run_text(&text, None, MINUTE);
+    let alert = on.expectations.iter().find(|e| e.expectation.starts_with("AlertWithin")).unwrap();
+    assert!(alert.passed, "{}", alert.evidence);
+    // Found at the 2h check and taken away: nothing is skimmed after it.
+    let found = lines_of(&journal, "tamper_found");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let at = found[0]["t_us"].as_u64().unwrap();
+    assert_eq!(at, 2 * 3_600_000_000);
+    let stolen = lines_of(&journal, "stolen");
+    assert!(!stolen.is_empty() && stolen.iter().all(|s| s["t_us"].as_u64().unwrap() <= at));
+    // What the check was worth.
+    assert!(on.fraud_loss < off.fraud_loss, "{} vs {}", on.fraud_loss, off.fraud_loss);
+}
+
+#[test]
+fn a_refund_to_a_card_that_bought_nothing_is_an_alert_at_the_first_one() {
+    let (r, journal) = run_text(&scenario("insider-refund.ron"), None, MINUTE);
+    let first_refund =
+        lines_of(&journal, "host_decision").into_iter().find(|d| d["ledger"] == "credit").unwrap();
+    let alerts = lines_of(&journal, "alert");
+    let first = alerts.iter().find(|a| a["alert"] == "RefundWithoutSale").unwrap();
+    assert_eq!(first["t_us"], first_refund["t_us"]);
+    // Earlier than the velocity alert, which needs three.
+    let velocity = alerts.iter().find(|a| a["alert"] == "RefundVelocity").unwrap();
+    assert!(first["t_us"].as_u64() < velocity["t_us"].as_u64());
+    assert!(r.alerts.iter().any(|a| a.alert == possim::scenario::AlertKind::RefundWithoutSale));
+}

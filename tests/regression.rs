@@ -327,3 +327,11 @@ fn a_negative_floor_or_cvm_limit_is_a_check_error_at_its_key() {
         assert_eq!((d.line, d.column), (1, 51), "{d}");
     }
 }
+
+#[test]
+fn a_tamper_check_more_often_than_a_minute_is_a_check_error() {
+    // One every microsecond would schedule billions of events: a hang.
+    let d = check_error(r#"Scenario(name: "x", shop: (tamper_check: "1s"))"#);
+    assert!(d.message.contains("at least 1m"), "{d}");
+    assert_eq!(d.column, 28, "{d}");
+}

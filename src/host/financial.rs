@@ -455,9 +455,14 @@ fn funds(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, _: bool) -> St
 
 /// A refund must go back to a card that bought at least as much here: an
 /// insider cannot pay out to a card of their own.
-fn refund_sale(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, _: bool) -> Step {
+fn refund_sale(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool) -> Step {
     let Some(card) = r.card else { return Step::Pass };
-    if r.refund && h.sales.get(&card.account).copied().unwrap_or_default() < r.amount {
+    if !r.refund {
+        return Step::Pass;
+    }
+    let covered = h.sales.get(&card.account).copied().unwrap_or_default() >= r.amount;
+    d.checks.sale = if covered { Verdict::Valid } else { Verdict::Invalid };
+    if !covered {
         return refuse(Rc::InvalidTransaction, "refund to a card with no matching sale here");
     }
     Step::Pass

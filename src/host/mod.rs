@@ -180,6 +180,9 @@ pub struct Checks {
     pub brand: Verdict,
     /// The terminal's unpredictable number against its last one.
     pub un: Verdict,
+    /// A refund against the card's purchases here (watched even when the
+    /// refund rule is off, so the monitor can alert).
+    pub sale: Verdict,
 }
 
 impl Default for Checks {
@@ -192,6 +195,7 @@ impl Default for Checks {
             cvm: Verdict::Skipped,
             brand: Verdict::Skipped,
             un: Verdict::Skipped,
+            sale: Verdict::Skipped,
         }
     }
 }

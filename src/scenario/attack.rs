@@ -330,6 +330,19 @@ impl AttackKind {
         )
     }
 
+    /// The chance that one tamper check of a terminal finds it: an overlay
+    /// on the swipe slot or the PIN pad is there to see and tug; a shim
+    /// inside the chip slot rarely is; firmware cannot be seen at all; a
+    /// swapped terminal gives itself away to someone who compares serials.
+    pub fn found_by_inspection(&self) -> f64 {
+        match self {
+            Self::Skimmer { .. } | Self::PinPadOverlay {} => 0.9,
+            Self::TerminalSwap {} => 0.5,
+            Self::Shimmer {} => 0.1,
+            _ => 0.0,
+        }
+    }
+
     /// Whether it takes data a cash-out can spend.
     pub fn steals(&self) -> bool {
         self.is_device() || matches!(self, Self::MitmRead { .. })
@@ -356,12 +369,19 @@ impl AttackKind {
         match self {
             Self::MitmTamperAmount { .. } => &[A::SecurityViolations],
             Self::Replay { .. } => &[A::Duplicates, A::AtcReplay],
-            Self::InsiderRefund { .. } => &[A::RefundVelocity, A::LoginLockout],
+            Self::InsiderRefund { .. } => {
+                &[A::RefundVelocity, A::LoginLockout, A::RefundWithoutSale]
+            }
             Self::RamScraper {} => &[A::UnexpectedEgress],
-            Self::TerminalSwap {} => &[A::SecurityViolations, A::UnexpectedEgress],
+            Self::TerminalSwap {} => {
+                &[A::SecurityViolations, A::UnexpectedEgress, A::TamperDetected]
+            }
             Self::StolenCards { .. } => &[A::CvmMismatch, A::CardVelocity],
             Self::MitmRogueCert { .. } => &[A::CertificateMismatch],
             Self::PrePlay { .. } => &[A::UnPattern],
+            Self::Skimmer { .. } | Self::PinPadOverlay {} | Self::Shimmer {} => {
+                &[A::TamperDetected]
+            }
             _ => &[],
         }
     }

@@ -237,6 +237,11 @@ pub struct Shop {
     pub terminals: Vec<TerminalSpec>,
     /// Staff. Default: one cashier.
     pub staff: Vec<Staff>,
+    /// Staff look over and tug every terminal's reader and PIN pad this
+    /// often ("24h": a morning check). A device fitted there is found with
+    /// the chance its kind allows, removed, and `TamperDetected` raised.
+    /// Default none.
+    pub tamper_check: Option<Duration>,
 }
 
 impl Default for Shop {
@@ -246,6 +251,7 @@ impl Default for Shop {
             merchant_id: default_mid(),
             terminals: default_terminals(),
             staff: default_staff(),
+            tamper_check: None,
         }
     }
 }
@@ -877,6 +883,10 @@ pub enum AlertKind {
     /// A terminal's unpredictable numbers (9F37) count up: its cryptograms
     /// can be made in advance (pre-play).
     UnPattern,
+    /// A tamper check found a device on a terminal.
+    TamperDetected,
+    /// A refund was credited to a card that bought nothing here.
+    RefundWithoutSale,
 }
 
 /// What must hold for the run to pass.

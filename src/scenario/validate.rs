@@ -126,6 +126,15 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
             "`merchant_id` must be 1 to 15 printable characters (field 42)",
         ));
     }
+    if let Some(every) = s.shop.tamper_check
+        && every < limit("1m")
+    {
+        return Err(c.at(
+            "tamper_check:",
+            None,
+            format!("`tamper_check` is at least 1m (staff cannot look every {every})"),
+        ));
+    }
     let link_ids: Vec<&str> = s.links.iter().map(|l| l.id.as_str()).collect();
     let mut seen = BTreeSet::new();
     for l in &s.links {

@@ -31,6 +31,8 @@ pub struct Attacks {
     pub insider_card: Option<Entity>,
     /// The thieves holding each stolen-cards attack's cards, and whose turn is next.
     pub thieves: std::collections::BTreeMap<usize, (Vec<Entity>, usize)>,
+    /// Devices a tamper check found and removed: (attack, terminal index).
+    pub found: std::collections::BTreeSet<(usize, usize)>,
     /// Whether any attack is pre-play (its firmware is briefed before each card step).
     pub preplay: bool,
     /// The keys of terminals swapped out (index in the plan), to put back.
@@ -61,10 +63,19 @@ fn schedule(world: &mut World) {
         insider_card,
         thieves: std::collections::BTreeMap::new(),
         preplay: plan.attacks.iter().any(|a| matches!(a.kind, AttackKind::PrePlay { .. })),
+        found: std::collections::BTreeSet::new(),
         swapped: std::collections::BTreeMap::new(),
     });
     let end = plan.duration;
     let ctx: &mut Ctx = &mut world.resource_mut::<Dispatch>().into_inner().0;
+    // The staff's tamper checks, from one interval in to the end of the day.
+    if let Some(every) = plan.tamper_check.filter(|d| d.micros() > 0) {
+        let mut k = 1u64;
+        while let Some(t) = every.micros().checked_mul(k).filter(|&t| t < end.micros()) {
+            ctx.at(SimTime(t), SimEvent::TamperCheck(k));
+            k += 1;
+        }
+    }
     for (i, a) in plan.attacks.iter().enumerate().filter(|(_, a)| a.present) {
         let until = a.until.unwrap_or(end).min(end);
         ctx.at(SimTime(a.from.micros()), SimEvent::Attack(i, true));
@@ -131,6 +142,46 @@ pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool)
     } else {
         Record::AttackEnded { attack: i, name: a.name() }
     });
+}
+
+/// Tamper check number `k`: staff look over every terminal; each device
+/// fitted there is found with the chance its kind allows (drawn from its
+/// own stream), removed, and recorded. A swapped terminal found out is
+/// replaced by the real one.
+pub(super) fn tamper_check(world: &mut World, ctx: &mut Ctx, k: u64) {
+    let plan = world.resource::<PlanRes>().0.clone();
+    let terms = world.resource::<Directory>().terminals.clone();
+    for (t, &e) in terms.iter().enumerate() {
+        let fitted: Vec<usize> = {
+            let attacks = world.resource::<Attacks>();
+            plan.attacks
+                .iter()
+                .enumerate()
+                .filter(|(i, a)| {
+                    a.kind.is_device()
+                        && a.terminals.contains(&t)
+                        && attacks.active.get(*i).copied().unwrap_or(false)
+                        && !attacks.found.contains(&(*i, t))
+                })
+                .map(|(i, _)| i)
+                .collect()
+        };
+        for i in fitted {
+            let Some(a) = plan.attacks.get(i) else { continue };
+            let mut rng = crate::rng::Stream::derive(plan.seed, &format!("tamper/{k}/{t}/{i}"));
+            if !rng.chance(a.kind.found_by_inspection()) {
+                continue;
+            }
+            world.resource_mut::<Attacks>().found.insert((i, t));
+            if matches!(a.kind, AttackKind::TerminalSwap {}) {
+                swap(world, e, t, i, false, plan.seed);
+            }
+            let Some(mut term) = world.get_mut::<Terminal>(e) else { continue };
+            term.taps.retain(|tap| tap.owner() != Some(i));
+            let terminal = term.id.clone();
+            ctx.record(Record::TamperFound { attack: i, terminal, device: a.name() });
+        }
+    }
 }
 
 /// A fake technician swaps terminal `t` (entity `e`) for a device without
@@ -268,6 +319,7 @@ pub(super) fn pin_typed(world: &mut World, ctx: &mut Ctx, term: Entity, pan: &st
                 a.kind.sees_pins()
                     && attacks.active.get(*i).copied().unwrap_or(false)
                     && a.terminals.contains(&index)
+                    && !attacks.found.contains(&(*i, index))
             })
             .map(|(i, _)| i)
             .collect()

@@ -88,6 +88,8 @@ pub enum SimEvent {
     /// The attacker of an attack (by index) comes to a till: a cash-out,
     /// a thief with stolen cards, an insider.
     AttackerVisit(usize),
+    /// Staff inspect every terminal for fitted devices (the check's number).
+    TamperCheck(u64),
     /// End of day: settlement and the final checks.
     EndOfDay,
 }

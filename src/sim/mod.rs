@@ -176,6 +176,7 @@ fn handle(world: &mut World, ctx: &mut Ctx, ev: SimEvent) {
         }
         SimEvent::Attack(i, start) => attack::on_attack(world, ctx, i, start),
         SimEvent::AttackerVisit(i) => attack::on_visit(world, ctx, i),
+        SimEvent::TamperCheck(k) => attack::tamper_check(world, ctx, k),
         SimEvent::EndOfDay => host::end_of_day(world, ctx),
     }
 }

@@ -184,6 +184,8 @@ pub struct Plan {
     pub seed: u64,
     /// Virtual duration of trading.
     pub duration: Duration,
+    /// How often staff check the terminals for fitted devices.
+    pub tamper_check: Option<Duration>,
     /// The calendar start.
     pub start: DateTime,
     /// The dialect.
@@ -395,6 +397,7 @@ impl Plan {
             name: s.name.clone(),
             seed,
             duration: s.duration,
+            tamper_check: s.shop.tamper_check,
             start,
             spec,
             host,

@@ -361,6 +361,15 @@ pub enum Record {
         /// The attacker knows the PIN.
         pin_known: bool,
     },
+    /// A tamper check found a device of attack `attack` on `terminal` and removed it.
+    TamperFound {
+        /// The attack's index.
+        attack: usize,
+        /// The terminal.
+        terminal: Name,
+        /// What was found ("skimmer").
+        device: &'static str,
+    },
     /// A terminal sent card data out of the shop, to somewhere other than
     /// its acquirer (tampered firmware, a swapped device).
     Egress {

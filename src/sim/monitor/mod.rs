@@ -352,6 +352,7 @@ impl Monitor {
                 mti,
                 purchase,
                 checks,
+                pan,
                 ..
             } => {
                 if checks.cvm == crate::host::Verdict::Invalid {
@@ -446,6 +447,19 @@ impl Monitor {
                         }
                         _ => {}
                     }
+                }
+                if *ledger == LedgerEffect::Credit && checks.sale == crate::host::Verdict::Invalid {
+                    self.cause(AlertKind::RefundWithoutSale, t);
+                    self.raise(
+                        AlertKind::RefundWithoutSale,
+                        terminal.clone(),
+                        format!(
+                            "STAN {}: {} refunded to {} which bought less than that here",
+                            stan.unwrap_or(0),
+                            amount.unwrap_or_default(),
+                            pan.as_deref().unwrap_or("a card")
+                        ),
+                    );
                 }
                 if *ledger == LedgerEffect::Credit {
                     self.cause(AlertKind::RefundVelocity, t);
@@ -591,6 +605,13 @@ impl Monitor {
                     .entry(*p)
                     .or_insert(Track { first_event: seq, ..Track::default() });
                 tr.fraud = u32::try_from(*attack).ok();
+            }
+            Record::TamperFound { terminal, device, .. } => {
+                self.raise(
+                    AlertKind::TamperDetected,
+                    Some(terminal.to_string()),
+                    format!("a tamper check found a {device} and removed it"),
+                );
             }
             Record::Egress { terminal, items, .. }
                 if self.spec.egress && !self.egress_seen.contains(terminal) =>
