@@ -891,3 +891,41 @@ fn a_refund_to_a_card_that_bought_nothing_is_an_alert_at_the_first_one() {
     assert!(first["t_us"].as_u64() < velocity["t_us"].as_u64());
     assert!(r.alerts.iter().any(|a| a.alert == possim::scenario::AlertKind::RefundWithoutSale));
 }
+
+#[test]
+fn a_device_inventory_refuses_the_swapped_terminal_before_it_reads_a_card() {
+    let text = scenario("terminal-swap.ron");
+    let (open, _) = run_text(&text, None, MINUTE);
+    // The bank knows each terminal id's serial; the look-alike's sign-on
+    // is refused (58) the moment it is plugged in.
+    let rules = "    issuer: (rules: [VerifyMac, VerifyArqc, AtcReplay, VerifyPin, VerifyCvv, RefuseFallbackForChipCards, DuplicateWindow(\"24h\"), CheckExpiry, CheckFunds, DeviceInventory]),\n    cardholders:";
+    let guarded = edit(&text, "    cardholders:", rules);
+    let (r, journal) = run_text(&guarded, None, MINUTE);
+    let refused: Vec<_> = lines_of(&journal, "host_decision")
+        .into_iter()
+        .filter(|d| d["mti"] == "0800" && d["response"] == "58")
+        .collect();
+    assert!(!refused.is_empty() && refused.iter().all(|d| d["terminal"] == "TERM0002"));
+    assert!(refused.iter().all(|d| d["checks"]["device"] == "invalid"));
+    let alert = lines_of(&journal, "alert").into_iter().find(|a| a["alert"] == "UnknownSerial");
+    let at = alert.expect("an UnknownSerial alert")["t_us"].as_u64().unwrap();
+    assert!(at - 2 * 3_600_000_000 < 1_000_000, "within a second of the swap: {at}");
+    // Never signed on, it takes no payment and reads no card: nothing to
+    // harvest, nothing to cash out.
+    assert!(lines_of(&journal, "stolen").is_empty());
+    assert_eq!(r.fraud_loss, Money::ZERO);
+    assert!(open.fraud_loss > Money::ZERO);
+    // Once the real terminal is back, it signs on and trades again.
+    let after: Vec<_> = lines_of(&journal, "completed")
+        .into_iter()
+        .filter(|c| {
+            c["terminal"] == "TERM0002"
+                && c["t_us"].as_u64().unwrap() > 5 * 3_600_000_000 + 1_000_000
+        })
+        .collect();
+    assert!(
+        !after.is_empty()
+            && after.iter().all(|c| c["outcome"] != "declined_offline"
+                || c["reason"] != "terminal not signed on to the host")
+    );
+}

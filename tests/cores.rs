@@ -90,6 +90,7 @@ fn shop_with(
         contactless: true,
         contactless_cvm_limit: Money::parse("100.00").unwrap(),
         floor_limit: Money::ZERO,
+        serial: "1234567890".into(),
         offline_pin: true,
         un: UnpredictableNumber::Random,
         calendar: calendar(),
@@ -109,7 +110,12 @@ fn shop_with(
     });
     host.add_terminal(
         "TERM0001",
-        TerminalRecord { tak: key("tak"), tpk: key("tpk"), mid: "SHOP00000000001".into() },
+        TerminalRecord {
+            tak: key("tak"),
+            tpk: key("tpk"),
+            mid: "SHOP00000000001".into(),
+            serial: "1234567890".into(),
+        },
     );
     let sc = if profile.chip { "201" } else { "101" };
     let data = CardData::issue(&key("pvk"), &key("cvk"), "4073662585178123", "00", "3306", sc, pin)

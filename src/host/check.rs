@@ -59,6 +59,9 @@ pub enum Check {
     /// No more than `velocity.0` approvals of one card within `velocity.1` (65).
     /// Off unless a scenario lists it.
     Velocity,
+    /// A device signing on must have the serial the inventory lists for its
+    /// terminal id (58). Off unless a scenario lists it.
+    Inventory,
     /// A refund goes only to a card with at least as much bought here (12).
     /// Off unless a scenario lists it: most shops' refunds reference nothing.
     RefundSale,
@@ -66,8 +69,9 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order they run.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::Format,
+        Self::Inventory,
         Self::Mac,
         Self::MandatoryFields,
         Self::Duplicates,
@@ -95,6 +99,7 @@ impl Check {
     pub fn name(self) -> &'static str {
         match self {
             Self::Format => "format",
+            Self::Inventory => "inventory",
             Self::Mac => "mac",
             Self::MandatoryFields => "mandatory_fields",
             Self::IssuerReachable => "issuer_reachable",
@@ -149,12 +154,12 @@ pub struct Rules {
 }
 
 impl Default for Rules {
-    /// Every defence on but the refund-to-a-sale rule and the velocity
-    /// limit; duplicate window 24h; single-transaction limit 50,000.00;
+    /// Every defence on but the refund-to-a-sale rule, the velocity limit
+    /// and the device inventory; duplicate window 24h; single-transaction limit 50,000.00;
     /// velocity 5 approvals an hour when on.
     fn default() -> Self {
         Self {
-            off: BTreeSet::from([Check::RefundSale, Check::Velocity]),
+            off: BTreeSet::from([Check::RefundSale, Check::Velocity, Check::Inventory]),
             duplicate_window: Duration::from_secs(86_400),
             max_amount: Money(5_000_000),
             velocity: (5, Duration::from_secs(3600)),

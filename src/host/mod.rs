@@ -147,6 +147,8 @@ pub struct TerminalRecord {
     pub tpk: TdesKey,
     /// Its merchant.
     pub mid: String,
+    /// The serial number of the device on the inventory for this terminal id.
+    pub serial: String,
 }
 
 /// The result of one check, for the decision record.
@@ -183,6 +185,9 @@ pub struct Checks {
     /// A refund against the card's purchases here (watched even when the
     /// refund rule is off, so the monitor can alert).
     pub sale: Verdict,
+    /// The signing-on device's serial against the inventory (watched even
+    /// when the inventory rule is off).
+    pub device: Verdict,
 }
 
 impl Default for Checks {
@@ -196,6 +201,7 @@ impl Default for Checks {
             brand: Verdict::Skipped,
             un: Verdict::Skipped,
             sale: Verdict::Skipped,
+            device: Verdict::Skipped,
         }
     }
 }
@@ -443,6 +449,21 @@ impl HostCore {
             return respond(self, &mut d, ResponseCode::FormatError, "", &[]);
         }
         if msg.mti() == Mti::NETWORK {
+            // A device signing on under a terminal id gives its serial (62):
+            // one the inventory does not list for that id is someone else's.
+            if let Some((_, trec)) = &term {
+                let known = msg.get_str(62).is_some_and(|s| s.trim_end() == trec.serial);
+                d.checks.device = if known { Verdict::Valid } else { Verdict::Invalid };
+                if !known && self.cfg.rules.is_on(Check::Inventory) {
+                    return respond(
+                        self,
+                        &mut d,
+                        ResponseCode::TerminalNotPermitted,
+                        "sign-on refused: the device's serial is not the one on the inventory for this terminal",
+                        &[],
+                    );
+                }
+            }
             return respond(self, &mut d, ResponseCode::Approved, "network management", &[]);
         }
         // Acquirer: which terminal, and is the message authentic?

@@ -26,6 +26,8 @@ pub enum ResponseCode {
     IncorrectPin,
     /// 57 transaction not permitted to cardholder.
     NotPermitted,
+    /// 58 transaction not permitted to terminal (a device not in the inventory).
+    TerminalNotPermitted,
     /// 59 suspected fraud.
     SuspectedFraud,
     /// 63 security violation (bad MAC, ARQC, CVV).
@@ -44,7 +46,7 @@ pub enum ResponseCode {
     Other([u8; 2]),
 }
 
-const TABLE: [(ResponseCode, &str, &str); 17] = [
+const TABLE: [(ResponseCode, &str, &str); 18] = [
     (ResponseCode::Approved, "00", "approved"),
     (ResponseCode::DoNotHonour, "05", "do not honour"),
     (ResponseCode::InvalidTransaction, "12", "invalid transaction"),
@@ -55,6 +57,7 @@ const TABLE: [(ResponseCode, &str, &str); 17] = [
     (ResponseCode::ExpiredCard, "54", "expired card"),
     (ResponseCode::IncorrectPin, "55", "incorrect PIN"),
     (ResponseCode::NotPermitted, "57", "transaction not permitted to cardholder"),
+    (ResponseCode::TerminalNotPermitted, "58", "transaction not permitted to terminal"),
     (ResponseCode::SuspectedFraud, "59", "suspected fraud"),
     (ResponseCode::SecurityViolation, "63", "security violation"),
     (ResponseCode::ExceedsFrequency, "65", "exceeds frequency limit"),

@@ -374,7 +374,7 @@ impl AttackKind {
             }
             Self::RamScraper {} => &[A::UnexpectedEgress],
             Self::TerminalSwap {} => {
-                &[A::SecurityViolations, A::UnexpectedEgress, A::TamperDetected]
+                &[A::SecurityViolations, A::UnexpectedEgress, A::TamperDetected, A::UnknownSerial]
             }
             Self::StolenCards { .. } => &[A::CvmMismatch, A::CardVelocity],
             Self::MitmRogueCert { .. } => &[A::CertificateMismatch],

@@ -149,6 +149,9 @@ pub enum Rule {
     /// Refuse an unpredictable number (9F37) that is the terminal's last
     /// plus a small step: a counter, which lets cryptograms be pre-played (59).
     RefusePredictableUn,
+    /// Refuse the sign-on of a device whose serial is not the one on the
+    /// inventory for its terminal id (58): a swapped terminal never trades.
+    DeviceInventory,
 }
 
 impl Rule {
@@ -172,6 +175,7 @@ impl Rule {
             Self::RefuseDeviceCvmFromPlastic => Check::DeviceCvm,
             Self::AidMatchesBin => Check::AidBrand,
             Self::RefusePredictableUn => Check::UnFreshness,
+            Self::DeviceInventory => Check::Inventory,
         }
     }
 }
@@ -401,6 +405,10 @@ pub struct TerminalSpec {
     /// TLS on its connection to the host. Default `Off`.
     #[serde(default)]
     pub tls: Tls,
+    /// The device's serial number, sent with every sign-on (field 62).
+    /// Default: derived from the seed and the id.
+    #[serde(default)]
+    pub serial: Option<String>,
     /// Relay resistance: the longest a contactless read may take ("300ms");
     /// slower cards are declined. Default none.
     #[serde(default)]
@@ -443,6 +451,7 @@ impl Default for TerminalSpec {
             unpredictable_number: UnpredictableNumber::Random,
             sign_on: true,
             tls: Tls::Off,
+            serial: None,
             relay_bound: None,
         }
     }
@@ -887,6 +896,9 @@ pub enum AlertKind {
     TamperDetected,
     /// A refund was credited to a card that bought nothing here.
     RefundWithoutSale,
+    /// A device signed on under a terminal id with a serial the inventory
+    /// does not list for it.
+    UnknownSerial,
 }
 
 /// What must hold for the run to pass.

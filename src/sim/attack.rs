@@ -38,7 +38,7 @@ pub struct Attacks {
     /// The keys of terminals swapped out (index in the plan), to put back.
     pub swapped: std::collections::BTreeMap<
         usize,
-        (crate::protocol::crypto::TdesKey, crate::protocol::crypto::TdesKey),
+        (crate::protocol::crypto::TdesKey, crate::protocol::crypto::TdesKey, String),
     >,
 }
 
@@ -103,7 +103,7 @@ pub(super) fn on_attack(world: &mut World, ctx: &mut Ctx, i: usize, start: bool)
     for &t in &a.terminals {
         let Some(&e) = terms.get(t) else { continue };
         if matches!(a.kind, AttackKind::TerminalSwap {}) {
-            swap(world, e, t, i, start, plan.seed);
+            swap(world, ctx, e, t, i, start, plan.seed);
         }
         let Some(mut term) = world.get_mut::<Terminal>(e) else { continue };
         names.push(term.id.clone());
@@ -174,7 +174,7 @@ pub(super) fn tamper_check(world: &mut World, ctx: &mut Ctx, k: u64) {
             }
             world.resource_mut::<Attacks>().found.insert((i, t));
             if matches!(a.kind, AttackKind::TerminalSwap {}) {
-                swap(world, e, t, i, false, plan.seed);
+                swap(world, ctx, e, t, i, false, plan.seed);
             }
             let Some(mut term) = world.get_mut::<Terminal>(e) else { continue };
             term.taps.retain(|tap| tap.owner() != Some(i));
@@ -186,23 +186,27 @@ pub(super) fn tamper_check(world: &mut World, ctx: &mut Ctx, k: u64) {
 
 /// A fake technician swaps terminal `t` (entity `e`) for a device without
 /// the shop's keys (`start`), or the real one is put back.
-fn swap(world: &mut World, e: Entity, t: usize, i: usize, start: bool, seed: u64) {
+fn swap(world: &mut World, ctx: &mut Ctx, e: Entity, t: usize, i: usize, start: bool, seed: u64) {
     let keys = if start {
         let name = format!("swap/{i}/{t}");
         let fake = (
             super::plan::derived_key(seed, &format!("{name}/tak")),
             super::plan::derived_key(seed, &format!("{name}/tpk")),
+            super::plan::device_serial(seed, &name),
         );
         Some(fake)
     } else {
         world.resource_mut::<Attacks>().swapped.remove(&t)
     };
-    let Some((tak, tpk)) = keys else { return };
+    let Some((tak, tpk, serial)) = keys else { return };
     let Some(mut term) = world.get_mut::<Terminal>(e) else { return };
-    let real = term.core.swap_keys(tak, tpk);
+    let (real_tak, real_tpk) = term.core.swap_keys(tak, tpk);
+    let real_serial = term.core.swap_serial(serial);
     if start {
-        world.resource_mut::<Attacks>().swapped.insert(t, real);
+        world.resource_mut::<Attacks>().swapped.insert(t, (real_tak, real_tpk, real_serial));
     }
+    // The device now at the till powers up and signs on.
+    ctx.at(ctx.now, SimEvent::SignOn(e));
 }
 
 /// Briefs the pre-play firmware in `term` before a card step: the numbers

@@ -138,6 +138,13 @@ impl LinkPlan {
     }
 }
 
+/// A device serial number as a maker prints it: ten digits, from the seed
+/// and what the device is for (a terminal id, or a look-alike swapped in).
+pub fn device_serial(seed: u64, what: &str) -> String {
+    let n = crate::rng::Stream::derive(seed, &format!("serial/{what}")).below(10_000_000_000);
+    format!("{n:010}")
+}
+
 /// The link scope of a scenario scope.
 pub fn link_scope(s: &ScopeSpec) -> Scope {
     let at = |d: Duration| SimTime(d.micros());
@@ -269,6 +276,11 @@ impl Plan {
             for tid in expand_ids(&t.id, t.count) {
                 let tak = key_or_derived(&t.keys.tak, seed, &format!("{tid}/tak"))?;
                 let tpk = key_or_derived(&t.keys.tpk, seed, &format!("{tid}/tpk"))?;
+                let serial = match (&t.serial, t.count) {
+                    (Some(sn), 1) => sn.clone(),
+                    (Some(sn), _) => format!("{sn}-{tid}"),
+                    (None, _) => device_serial(seed, &tid),
+                };
                 terminals.push(TerminalPlan {
                     config: TerminalConfig {
                         tid: tid.clone(),
@@ -289,6 +301,7 @@ impl Plan {
                         contactless: t.reader.contactless,
                         contactless_cvm_limit: t.contactless_cvm_limit,
                         floor_limit: t.floor_limit,
+                        serial,
                         offline_pin: t.offline_pin,
                         un: t.unpredictable_number.into(),
                         calendar,

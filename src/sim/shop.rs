@@ -25,7 +25,12 @@ pub(super) fn spawn_world(world: &mut World) {
         let cfg = &t.config;
         host.add_terminal(
             &cfg.tid,
-            TerminalRecord { tak: cfg.tak.clone(), tpk: cfg.tpk.clone(), mid: cfg.mid.clone() },
+            TerminalRecord {
+                tak: cfg.tak.clone(),
+                tpk: cfg.tpk.clone(),
+                mid: cfg.mid.clone(),
+                serial: cfg.serial.clone(),
+            },
         );
         let Some(link) = dir.links.iter().find(|(id, _)| *id == t.link).map(|(_, e)| *e) else {
             // Validation makes this impossible; if it happens, the run says

@@ -106,6 +106,8 @@ pub struct TerminalConfig {
     pub un: UnpredictableNumber,
     /// Maps virtual time to the dates on the wire.
     pub calendar: Calendar,
+    /// The device's serial number (field 62 of the sign-on).
+    pub serial: String,
     /// Relay resistance: the longest a contactless card may take to answer
     /// the whole read; slower, and the terminal declines (a relay adds the
     /// round trip to a card far away). None: no bound, as most terminals.
@@ -497,6 +499,13 @@ impl TerminalCore {
         (std::mem::replace(&mut self.cfg.tak, tak), std::mem::replace(&mut self.cfg.tpk, tpk))
     }
 
+    /// Another device takes this terminal id: its own serial (the old one
+    /// is returned). It signs on afresh before it takes payments.
+    pub fn swap_serial(&mut self, serial: String) -> String {
+        self.signed_on = false;
+        std::mem::replace(&mut self.cfg.serial, serial)
+    }
+
     /// True while a customer transaction is under way.
     pub fn busy(&self) -> bool {
         !matches!(self.stage, Stage::Idle)
@@ -532,6 +541,7 @@ impl TerminalCore {
         m.set(7, self.cfg.calendar.at(now).mmddhhmmss());
         m.set_stan(stan);
         m.set(41, &self.fields.tid_field);
+        m.set(62, &self.cfg.serial);
         m.set(70, "001");
         let token = self.token();
         self.sign_on_token = Some(token);

@@ -156,6 +156,8 @@ pub struct Monitor {
     lesson: Option<String>,
     /// Terminals already caught sending data out of the shop.
     egress_seen: std::collections::BTreeSet<super::record::Name>,
+    /// Terminals where a device not on the inventory signed on.
+    unknown_devices: std::collections::BTreeSet<String>,
     /// The first losses no attack explains, in words.
     unaccounted: Vec<String>,
     /// Terminals already reported for counting unpredictable numbers.
@@ -246,6 +248,7 @@ impl Monitor {
             egress_seen: std::collections::BTreeSet::new(),
             un_flagged: std::collections::BTreeSet::new(),
             unaccounted: Vec::new(),
+            unknown_devices: std::collections::BTreeSet::new(),
             locked_seen: std::collections::BTreeSet::new(),
             present: plan.attacks.iter().map(|a| a.present).collect(),
         }
@@ -364,6 +367,16 @@ impl Monitor {
                             "STAN {}: the terminal's and the card's accounts of the cardholder verification disagree",
                             stan.unwrap_or(0)
                         ),
+                    );
+                }
+                if checks.device == crate::host::Verdict::Invalid
+                    && self.unknown_devices.insert(terminal.clone().unwrap_or_default())
+                {
+                    self.cause(AlertKind::UnknownSerial, t);
+                    self.raise(
+                        AlertKind::UnknownSerial,
+                        terminal.clone(),
+                        "a device signed on whose serial is not the one on the inventory for this terminal".into(),
                     );
                 }
                 if checks.un == crate::host::Verdict::Invalid
