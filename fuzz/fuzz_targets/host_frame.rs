@@ -36,13 +36,22 @@ fn host(spec: Arc<Spec>) -> HostCore {
         imk_ac: k.imk.clone(),
         cvk: k.cvk.clone(),
         pvk: k.pvk.clone(),
-        rules: Rules::default(),
+        // Every defence on, the device inventory and the sale rule too.
+        rules: Rules::only(&possim::host::Check::ALL),
         pin_try_limit: 3,
         calendar,
         issuer_down: vec![],
         reversal_keep: possim::time::Duration::from_secs(6 * 3600),
     });
-    h.add_terminal("TERM0001", TerminalRecord { tak: k.tak.clone(), tpk: k.tpk.clone(), mid: "SHOP00000000001".into() });
+    h.add_terminal(
+        "TERM0001",
+        TerminalRecord {
+            tak: k.tak.clone(),
+            tpk: k.tpk.clone(),
+            mid: "SHOP00000000001".into(),
+            serial: "1234567890".into(),
+        },
+    );
     let acct = h.open_account(Money(100_000));
     h.add_card("4073662585178123", CardRecord::new("00", "3306", "201", "1", "0868", acct));
     h
