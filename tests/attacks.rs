@@ -929,3 +929,34 @@ fn a_device_inventory_refuses_the_swapped_terminal_before_it_reads_a_card() {
                 || c["reason"] != "terminal not signed on to the host")
     );
 }
+
+#[test]
+fn a_thief_cashes_out_at_another_shop_on_the_same_acquirer() {
+    let text = edit(
+        &scenario("skimmer-magstripe.ron"),
+        "terminals: [(id: \"TERM0001\"), (id: \"TERM0002\")]",
+        "terminals: [(id: \"TERM0001\"), (id: \"TERM0002\"), (id: \"FUEL0001\", merchant_id: \"FUEL00000000001\")]",
+    );
+    let text = edit(
+        &text,
+        "CashOut(loot: \"skimmer\", terminal: \"TERM0002\"",
+        "CashOut(loot: \"skimmer\", terminal: \"FUEL0001\"",
+    );
+    let (r, journal) = run_text(&text, None, MINUTE);
+    let cash = attack(&r, "cash_out");
+    assert!(cash.approved > 0 && r.fraud_loss > Money::ZERO, "{cash:?}");
+    // The copies are spent at the filling station: its merchant id is on
+    // every request they made.
+    let ids: Vec<u64> =
+        lines_of(&journal, "cash_out").iter().filter_map(|c| c["purchase"].as_u64()).collect();
+    let sent: Vec<_> = lines_of(&journal, "frame_sent")
+        .into_iter()
+        .filter(|f| f["purchase"].as_u64().is_some_and(|p| ids.contains(&p)) && f["mti"] == "0200")
+        .collect();
+    assert!(!sent.is_empty());
+    for f in &sent {
+        assert_eq!(f["from"], "FUEL0001");
+        let bytes = hex::decode(f["bytes"].as_str().unwrap()).unwrap();
+        assert!(String::from_utf8_lossy(&bytes).contains("FUEL00000000001"), "{f}");
+    }
+}

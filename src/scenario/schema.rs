@@ -405,6 +405,11 @@ pub struct TerminalSpec {
     /// TLS on its connection to the host. Default `Off`.
     #[serde(default)]
     pub tls: Tls,
+    /// The merchant it belongs to, if not the shop's (field 42): another
+    /// shop on the same acquirer, where a thief can cash out far from the
+    /// devices that stole. Default: the shop's `merchant_id`.
+    #[serde(default)]
+    pub merchant_id: Option<String>,
     /// The device's serial number, sent with every sign-on (field 62).
     /// Default: derived from the seed and the id.
     #[serde(default)]
@@ -452,6 +457,7 @@ impl Default for TerminalSpec {
             sign_on: true,
             tls: Tls::Off,
             serial: None,
+            merchant_id: None,
             relay_bound: None,
         }
     }

@@ -207,6 +207,15 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 "`response_timeout` must be more than zero",
             ));
         }
+        if let Some(mid) = &t.merchant_id
+            && (mid.is_empty() || mid.len() > 15 || !mid.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        {
+            return Err(c.field(
+                "merchant_id",
+                mid,
+                "`merchant_id` must be 1 to 15 printable characters (field 42)",
+            ));
+        }
         for (name, limit) in
             [("floor_limit:", t.floor_limit), ("contactless_cvm_limit:", t.contactless_cvm_limit)]
         {

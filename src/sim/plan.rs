@@ -284,7 +284,7 @@ impl Plan {
                 terminals.push(TerminalPlan {
                     config: TerminalConfig {
                         tid: tid.clone(),
-                        mid: s.shop.merchant_id.clone(),
+                        mid: t.merchant_id.clone().unwrap_or_else(|| s.shop.merchant_id.clone()),
                         currency: s.currency.clone(),
                         country: s.country.clone(),
                         spec: spec.clone(),
