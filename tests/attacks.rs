@@ -635,6 +635,21 @@ fn pre_played_cryptograms_pay_at_a_counting_till_unless_the_issuer_watches_its_n
     let arqcs: Vec<_> = stolen.iter().filter(|s| s["what"] == "arqc").collect();
     assert!(arqcs.len() >= 6, "{}", arqcs.len());
     assert!(arqcs.iter().all(|s| s["terminal"] == "TERM0001"));
+    // The victims' own purchases at the tampered till go through as usual:
+    // the firmware harvests only once each purchase is over.
+    let victims: std::collections::BTreeSet<u64> =
+        arqcs.iter().filter_map(|s| s["purchase"].as_u64()).collect();
+    let outcomes: Vec<_> = lines_of(&journal, "completed")
+        .into_iter()
+        .filter(|c| c["purchase"].as_u64().is_some_and(|p| victims.contains(&p)))
+        .collect();
+    assert!(outcomes.len() >= victims.len());
+    assert!(
+        outcomes.iter().all(|c| c["reason"].as_str().is_some_and(|r| !r.contains("ARPC"))),
+        "the card refused the issuer's answer: {outcomes:?}"
+    );
+    let approved = outcomes.iter().filter(|c| c["outcome"] == "approved").count();
+    assert!(approved + 3 >= victims.len(), "{approved} of {}: {outcomes:?}", victims.len());
     // The issuer refuses the counting till's numbers, and says so once.
     let flagged: Vec<_> = lines_of(&journal, "host_decision")
         .into_iter()
@@ -958,5 +973,31 @@ fn a_thief_cashes_out_at_another_shop_on_the_same_acquirer() {
         assert_eq!(f["from"], "FUEL0001");
         let bytes = hex::decode(f["bytes"].as_str().unwrap()).unwrap();
         assert!(String::from_utf8_lossy(&bytes).contains("FUEL00000000001"), "{f}");
+    }
+}
+
+#[test]
+fn cards_of_every_brand_carry_their_own_aid_and_pay_as_usual() {
+    for (bin, aid) in
+        [("4", "A0000000031010"), ("51", "A0000000041010"), ("62", "A000000333010101")]
+    {
+        let text = edit(
+            &scenario("baseline.ron"),
+            "cardholders: (",
+            &format!("cardholders: (bin: \"{bin}\", "),
+        );
+        let (r, journal) = run_text(&text, None, MINUTE);
+        assert!(r.passed, "bin {bin}: {}", possim::report::summary(&r));
+        assert_eq!(r.responses.get("05").copied().unwrap_or(0), 0, "bin {bin}: {:?}", r.responses);
+        // Field 55 names the application: tag 84, its length, the AID.
+        let tag84 = format!("84{:02X}{aid}", aid.len() / 2);
+        let sent = lines_of(&journal, "frame_sent");
+        assert!(
+            sent.iter().any(|f| f["bytes"]
+                .as_str()
+                .is_some_and(|b| b.to_uppercase().contains(&hex::encode_upper(&tag84)))
+                || f["bytes"].as_str().is_some_and(|b| b.to_uppercase().contains(&tag84))),
+            "bin {bin}: no frame carries {tag84}"
+        );
     }
 }

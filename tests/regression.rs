@@ -335,3 +335,14 @@ fn a_tamper_check_more_often_than_a_minute_is_a_check_error() {
     assert!(d.message.contains("at least 1m"), "{d}");
     assert_eq!(d.column, 28, "{d}");
 }
+
+#[test]
+fn a_serial_that_cannot_go_in_a_sign_on_is_a_check_error() {
+    // It would leave the terminal unable to sign on, declining everyone.
+    for bad in ["", " 123", "12\u{e9}4", "0123456789012345678901234567890"] {
+        let d = check_error(&format!(
+            r#"Scenario(name: "x", shop: (terminals: [(id: "T1", serial: "{bad}")]))"#
+        ));
+        assert!(d.message.contains("`serial` must be"), "{bad:?}: {d}");
+    }
+}

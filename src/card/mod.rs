@@ -14,6 +14,9 @@ use crate::protocol::track::Track2;
 
 /// The Visa credit AID.
 pub const VISA_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x00, 0x03, 0x10, 0x10];
+/// The Mastercard credit/debit AID, which cards numbered 51–55 or
+/// 2221–2720 carry.
+pub const MASTERCARD_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x00, 0x04, 0x10, 0x10];
 /// The UnionPay debit AID, which cards numbered 62… carry.
 pub const UNIONPAY_AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x03, 0x33, 0x01, 0x01, 0x01];
 
@@ -506,17 +509,21 @@ impl Card {
         }
     }
 
-    /// Its application: UnionPay's for a number of that brand, else Visa's.
+    /// Its application: its brand's (Visa's for a number of no known brand).
     pub fn aid(&self) -> &'static [u8] {
-        if Brand::of_pan(&self.data.pan) == Some(Brand::UnionPay) {
-            &UNIONPAY_AID
-        } else {
-            &VISA_AID
+        match Brand::of_pan(&self.data.pan) {
+            Some(Brand::UnionPay) => &UNIONPAY_AID,
+            Some(Brand::Mastercard) => &MASTERCARD_AID,
+            Some(Brand::Visa) | None => &VISA_AID,
         }
     }
 
     fn label(&self) -> &'static [u8] {
-        if self.aid() == UNIONPAY_AID { UNIONPAY_LABEL } else { LABEL }
+        match Brand::of_pan(&self.data.pan) {
+            Some(Brand::UnionPay) => UNIONPAY_LABEL,
+            Some(Brand::Mastercard) => b"MASTERCARD",
+            Some(Brand::Visa) | None => LABEL,
+        }
     }
 
     fn directory_entry(&self, out: &mut Vec<u8>) {

@@ -155,8 +155,8 @@ pub struct Rules {
 
 impl Default for Rules {
     /// Every defence on but the refund-to-a-sale rule, the velocity limit
-    /// and the device inventory; duplicate window 24h; single-transaction limit 50,000.00;
-    /// velocity 5 approvals an hour when on.
+    /// and the device inventory; duplicate window 24h; single-transaction
+    /// limit 50,000.00; velocity 5 approvals an hour when on.
     fn default() -> Self {
         Self {
             off: BTreeSet::from([Check::RefundSale, Check::Velocity, Check::Inventory]),

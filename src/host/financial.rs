@@ -314,10 +314,13 @@ fn aid_brand(_: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool) -
 /// lands this close once in about 250 million).
 const UN_COUNTER_STEP: u32 = 16;
 
-/// A terminal's unpredictable numbers (9F37) must look unpredictable: one
-/// equal to its last, or a small step above it, comes from a counter, and
-/// a cryptogram over a number that could be guessed may have been made in
-/// advance (pre-play, Bond et al. 2014). The issuer refuses it (59).
+/// A terminal's unpredictable numbers (9F37) must look unpredictable: two
+/// in a row that are each the last plus a small step (or the same) come
+/// from a counter, and a cryptogram over a number that could be guessed
+/// may have been made in advance (pre-play, Bond et al. 2014). The issuer
+/// refuses it (59). Two steps, not one, so chance alone (one in about
+/// 6 × 10^16) never refuses an honest customer; a resend of the same
+/// request (same STAN) is no new number.
 fn un_freshness(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, on: bool) -> Step {
     if !r.chip_entry || !on {
         return Step::Pass;
@@ -328,8 +331,13 @@ fn un_freshness(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, on: boo
         return Step::Pass;
     };
     let un = u32::from_be_bytes(un);
-    let last = h.last_un.insert(r.tidx, un);
-    let predictable = last.is_some_and(|l| un.wrapping_sub(l) <= UN_COUNTER_STEP);
+    let last = h.last_un.get(&r.tidx).copied();
+    if last.is_some_and(|l| l.stan == r.stan) {
+        return Step::Pass;
+    }
+    let step = last.is_some_and(|l| un.wrapping_sub(l.un) <= UN_COUNTER_STEP);
+    let predictable = step && last.is_some_and(|l| l.step);
+    h.last_un.insert(r.tidx, super::LastUn { un, stan: r.stan, step });
     d.checks.un = if predictable { Verdict::Invalid } else { Verdict::Valid };
     if predictable {
         refuse(
@@ -460,7 +468,9 @@ fn refund_sale(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool)
     if !r.refund {
         return Step::Pass;
     }
-    let covered = h.sales.get(&card.account).copied().unwrap_or_default() >= r.amount;
+    // Sales at this merchant only: a purchase elsewhere is no sale here.
+    let key = (h.merchant(r.tidx), card.account);
+    let covered = h.sales.get(&key).copied().unwrap_or_default() >= r.amount;
     d.checks.sale = if covered { Verdict::Valid } else { Verdict::Invalid };
     if !covered {
         return refuse(Rc::InvalidTransaction, "refund to a card with no matching sale here");
@@ -508,7 +518,7 @@ impl HostCore {
             return (Rc::InvalidCardNumber, Vec::new(), Cow::Borrowed("unknown card"));
         };
         self.ledger.post(tidx, card.account as usize, r.amount, r.refund);
-        self.note_sale(card.account, r.amount, r.refund, false);
+        self.note_sale(tidx, card.account, r.amount, r.refund, false);
         if !r.refund && self.cfg.rules.is_on(Check::Velocity) {
             let (most, _) = self.cfg.rules.velocity;
             let used = self.uses.entry(card.account).or_default();

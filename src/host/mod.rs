@@ -151,6 +151,15 @@ pub struct TerminalRecord {
     pub serial: String,
 }
 
+/// A terminal's last unpredictable number, the request that carried it, and
+/// whether it was a small step above the one before.
+#[derive(Debug, Clone, Copy)]
+struct LastUn {
+    un: u32,
+    stan: u32,
+    step: bool,
+}
+
 /// The result of one check, for the decision record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -292,18 +301,29 @@ pub struct HostCore {
     ledger: Ledger,
     auth_seq: u32,
     /// Net purchases per card account at this acquirer (for refunds).
-    sales: HashMap<u32, Money>,
+    sales: HashMap<(u32, u32), Money>,
+    /// Each terminal's merchant (by terminal index), as an index into `merchants`.
+    merchant_of: Vec<u32>,
+    /// The merchant ids seen, in the order their first terminal was added.
+    merchants: Vec<String>,
     /// Recent approvals per card account (for the velocity limit).
     uses: HashMap<u32, VecDeque<SimTime>>,
     /// The last unpredictable number (9F37) each terminal sent.
-    last_un: HashMap<usize, u32>,
+    last_un: HashMap<usize, LastUn>,
 }
 
 impl HostCore {
     /// Keeps the net purchases of an account: a purchase adds, a refund
     /// takes away; a reversal undoes either.
-    fn note_sale(&mut self, account: u32, amount: Money, refund: bool, reversed: bool) {
-        let s = self.sales.entry(account).or_default();
+    fn note_sale(
+        &mut self,
+        tidx: usize,
+        account: u32,
+        amount: Money,
+        refund: bool,
+        reversed: bool,
+    ) {
+        let s = self.sales.entry((self.merchant(tidx), account)).or_default();
         let add = refund == reversed;
         s.0 = if add { s.0.saturating_add(amount.0) } else { s.0.saturating_sub(amount.0) };
     }
@@ -321,6 +341,8 @@ impl HostCore {
             tombstones: HashMap::default(),
             tomb_order: VecDeque::new(),
             sales: HashMap::default(),
+            merchant_of: Vec::new(),
+            merchants: Vec::new(),
             uses: HashMap::default(),
             last_un: HashMap::default(),
             ledger: Ledger::default(),
@@ -346,7 +368,20 @@ impl HostCore {
     /// Registers a terminal and its keys.
     pub fn add_terminal(&mut self, tid: &str, rec: TerminalRecord) {
         let idx = self.terminals.len();
+        let m = match self.merchants.iter().position(|m| *m == rec.mid) {
+            Some(m) => m,
+            None => {
+                self.merchants.push(rec.mid.clone());
+                self.merchants.len() - 1
+            }
+        };
+        self.merchant_of.push(m as u32);
         self.terminals.insert(tid.trim_end().to_string(), (idx, rec));
+    }
+
+    /// The merchant a terminal (by index) trades for, as an index.
+    fn merchant(&self, tidx: usize) -> u32 {
+        self.merchant_of.get(tidx).copied().unwrap_or(u32::MAX)
     }
 
     /// The ledger.
@@ -451,8 +486,9 @@ impl HostCore {
         if msg.mti() == Mti::NETWORK {
             // A device signing on under a terminal id gives its serial (62):
             // one the inventory does not list for that id is someone else's.
-            if let Some((_, trec)) = &term {
-                let known = msg.get_str(62).is_some_and(|s| s.trim_end() == trec.serial);
+            // Only a sign-on (70 = 001) brings a device: an echo does not.
+            if let Some((_, trec)) = term.as_ref().filter(|_| msg.get_str(70) == Some("001")) {
+                let known = msg.get_str(62).is_some_and(|s| s.trim() == trec.serial.trim());
                 d.checks.device = if known { Verdict::Valid } else { Verdict::Invalid };
                 if !known && self.cfg.rules.is_on(Check::Inventory) {
                     return respond(
@@ -535,7 +571,7 @@ impl HostCore {
                 t.reversed = true;
                 let t = *t;
                 self.ledger.release(tidx, t.account as usize, t.amount, t.refund);
-                self.note_sale(t.account, t.amount, t.refund, true);
+                self.note_sale(tidx, t.account, t.amount, t.refund, true);
                 d.ledger = LedgerEffect::Release;
                 respond(self, &mut d, ResponseCode::Approved, "reversed", &[])
             }

@@ -172,8 +172,9 @@ pub enum AttackKind {
         delay: Duration,
     },
     /// Tampered firmware in `terminal` harvests cryptograms for later
-    /// (pre-play, Bond et al. 2014): while each chip card waits in it for
-    /// the bank, it runs the card through `harvest` more sessions, each
+    /// (pre-play, Bond et al. 2014): when each chip card's purchase is over,
+    /// before the card leaves the slot, it runs the card through `harvest`
+    /// more sessions, each
     /// asking for an ARQC over the amount of the cash-out that spends this
     /// loot and an unpredictable number that cash-out's terminal will use
     /// (guessable if its numbers come from a counter). It also sees the

@@ -392,7 +392,7 @@ pub struct TerminalSpec {
     /// Contactless amounts up to this need no CVM. Default "1000.00".
     #[serde(default = "default_cvm_limit")]
     pub contactless_cvm_limit: Money,
-    /// Chip purchases up to this may be approved offline by the card (a
+    /// Chip purchases below this may be approved offline by the card (a
     /// TC), the host told afterwards (0220). Default "0.00": online only.
     #[serde(default)]
     pub floor_limit: Money,

@@ -207,6 +207,18 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 "`response_timeout` must be more than zero",
             ));
         }
+        if let Some(sn) = &t.serial
+            && (sn.is_empty()
+                || sn.len() > 30
+                || sn.trim() != sn
+                || !sn.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        {
+            return Err(c.field(
+                "serial",
+                sn,
+                "`serial` must be 1 to 30 printable characters, without spaces at either end (field 62 of the sign-on)",
+            ));
+        }
         if let Some(mid) = &t.merchant_id
             && (mid.is_empty() || mid.len() > 15 || !mid.bytes().all(|b| (0x20..0x7f).contains(&b)))
         {
@@ -348,7 +360,7 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
             // expectation could only pass vacuously.
             Expectation::FraudLossAtMost(_) if !s.attacks.iter().any(|a| a.kind.costs_money()) => {
                 return Err(c
-                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attack that can cost money (`CashOut`, `StolenCards`, `Relay`, `InsiderRefund`, `MitmTamperAmount` or `Replay`), and this scenario has none")
+                    .at("FraudLossAtMost", None, "FraudLossAtMost needs an attack that can cost money (`CashOut`, `StolenCards`, `Relay`, `InsiderRefund`, `MitmTamperAmount`, `Replay` or `MitmInject`), and this scenario has none")
                     .help("add a `CashOut(loot: ...)` attack, or remove the expectation; a loss that nothing causes would always read 0.00"));
             }
             Expectation::Fired(name) => {
@@ -716,6 +728,10 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                 // Where the attacker pays: the named terminal, else the first.
                 // A yes-card or a pre-played card goes in the chip slot.
                 let chip = *yes_card || loot == "pre_play";
+                if *yes_card && loot == "pre_play" {
+                    return Err(c.field("loot", loot, "a pre-played card replays a real card's answers; it cannot also be a yes-card")
+                        .help("drop `yes_card`, or spend another attack's loot"));
+                }
                 if let Some((id, t)) = targets.first()
                     && chip
                     && !t.reader.chip
@@ -837,6 +853,11 @@ fn dialect_carries_possims_messages(
         .set(90, "0".repeat(42))
         .set(128, [0u8; 8]);
     spec.encode(&rev)?;
+    // The sign-on, with the device's serial number.
+    let mut sign_on = Message::new(Mti::NETWORK);
+    sign_on.set(7, "1124101530").set_stan(3).set(41, "TERM0001");
+    sign_on.set(62, "1234567890").set(70, "001");
+    spec.encode(&sign_on)?;
     Ok(())
 }
 

@@ -205,8 +205,11 @@ fn swap(world: &mut World, ctx: &mut Ctx, e: Entity, t: usize, i: usize, start: 
     if start {
         world.resource_mut::<Attacks>().swapped.insert(t, (real_tak, real_tpk, real_serial));
     }
-    // The device now at the till powers up and signs on.
-    ctx.at(ctx.now, SimEvent::SignOn(e));
+    // The device now at the till powers up and signs on (if it is a model
+    // that signs on at all).
+    if world.resource::<PlanRes>().0.terminals.get(t).is_some_and(|p| p.sign_on) {
+        ctx.at(ctx.now, SimEvent::SignOn(e));
+    }
 }
 
 /// Briefs the pre-play firmware in `term` before a card step: the numbers
@@ -386,7 +389,10 @@ pub(super) fn on_visit(world: &mut World, ctx: &mut Ctx, i: usize) {
         .spawn((Cardholder { index: ATTACKER, pin, typo: 0.0, busy: true }, PaymentCard(card)));
     // A pre-played card answers from its recording, chip and all; a
     // yes-card is a chip clone that says yes to everything.
-    let presentation = match haul.preplayed.clone() {
+    let spends_preplay = a.sources.iter().any(|&j| {
+        plan.attacks.get(j).is_some_and(|o| matches!(o.kind, AttackKind::PrePlay { .. }))
+    });
+    let presentation = match haul.preplayed.clone().filter(|_| spends_preplay) {
         Some(rec) => {
             holder.insert(Carried(vec![Box::new(crate::attack::preplay::Replayer::new(rec))]));
             Presentation::Insert

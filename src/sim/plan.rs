@@ -278,7 +278,9 @@ impl Plan {
                 let tpk = key_or_derived(&t.keys.tpk, seed, &format!("{tid}/tpk"))?;
                 let serial = match (&t.serial, t.count) {
                     (Some(sn), 1) => sn.clone(),
-                    (Some(sn), _) => format!("{sn}-{tid}"),
+                    (Some(sn), _) => {
+                        format!("{sn}{}", tid.get(tid.len().saturating_sub(4)..).unwrap_or(""))
+                    }
                     (None, _) => device_serial(seed, &tid),
                 };
                 terminals.push(TerminalPlan {

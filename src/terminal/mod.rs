@@ -97,8 +97,9 @@ pub struct TerminalConfig {
     pub contactless: bool,
     /// Contactless amounts up to this need no CVM.
     pub contactless_cvm_limit: Money,
-    /// Chip purchases up to this may be approved offline by the card
-    /// (0.00: online only, every purchase goes to the host).
+    /// Chip purchases below this may be approved offline by the card (EMV
+    /// terminal risk management: an amount at or above it goes online;
+    /// 0.00: online only, every purchase goes to the host).
     pub floor_limit: Money,
     /// Accepts offline PIN (VERIFY).
     pub offline_pin: bool,
@@ -500,9 +501,9 @@ impl TerminalCore {
     }
 
     /// Another device takes this terminal id: its own serial (the old one
-    /// is returned). It signs on afresh before it takes payments.
+    /// is returned). The driver has it sign on afresh, as a device does
+    /// when it is plugged in.
     pub fn swap_serial(&mut self, serial: String) -> String {
-        self.signed_on = false;
         std::mem::replace(&mut self.cfg.serial, serial)
     }
 

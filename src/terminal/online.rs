@@ -16,7 +16,7 @@ impl TerminalCore {
     ) {
         let offline_ok = self.cfg.floor_limit.0 > 0
             && !txn.purchase.refund
-            && txn.purchase.amount <= self.cfg.floor_limit;
+            && txn.purchase.amount < self.cfg.floor_limit;
         let mut offline_tc = false;
         if txn.read.entry == Entry::Chip && !txn.read.ac_ready {
             let data = self.term_data(&txn, now);
@@ -48,7 +48,7 @@ impl TerminalCore {
             };
             let get = |tag: u32| tlv::find_deep(resp.data(), tag);
             let cid = get(0x9F27).and_then(|c| c.first().copied()).map(|c| c & 0xC0);
-            // A card may answer with less than was asked (TC < ARQC < AAC),
+            // A card may answer with less than was asked (AAC < ARQC < TC),
             // never more: a TC to a request for an ARQC is no genuine card.
             let refused = match cid {
                 Some(cryptogram::ARQC) => None,

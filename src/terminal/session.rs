@@ -425,7 +425,9 @@ impl TerminalCore {
             tlv::write(&mut icc, 0x5F34, &[b]);
         }
         let aid = tlv::find_deep(&fci, 0x84).unwrap_or_default().to_vec();
-        tlv::write(&mut icc, 0x84, &aid);
+        if !aid.is_empty() {
+            tlv::write(&mut icc, 0x84, &aid);
+        }
         // CTQ byte 2, bit 8: the consumer's device verified them. Only the
         // Visa kernel (qVSDC) takes the card's word for it; this terminal's
         // other kernels ask for the online PIN above the limit whatever the

@@ -334,7 +334,16 @@ impl Monitor {
                                 "connection(s) refused: the certificate shown was not the host's pinned one",
                             );
                         }
-                        if let Some(p) = *purchase {
+                        // Only what can move money makes him answer for a
+                        // purchase: a change, a copy, a made-up frame.
+                        let moves_money = matches!(
+                            fired.effect,
+                            Effect::Replaced { .. }
+                                | Effect::Injected { .. }
+                                | Effect::Answered
+                                | Effect::Duplicated
+                        );
+                        if let Some(p) = purchase.filter(|_| moves_money) {
                             let tr = self
                                 .purchases
                                 .entry(p)
@@ -483,12 +492,14 @@ impl Monitor {
                 if matches!(*ledger, LedgerEffect::Debit | LedgerEffect::Credit)
                     && purchase.is_none()
                 {
-                    self.unaccounted.push(format!(
-                        "{} moved for a {} from {} that belongs to no purchase",
-                        amount.unwrap_or_default(),
-                        mti.map_or("frame".into(), |m| m.as_str().to_string()),
-                        terminal.as_deref().unwrap_or("an unknown terminal")
-                    ));
+                    if self.unaccounted.len() < 5 {
+                        self.unaccounted.push(format!(
+                            "{} moved for a {} from {} that belongs to no purchase",
+                            amount.unwrap_or_default(),
+                            mti.map_or("frame".into(), |m| m.as_str().to_string()),
+                            terminal.as_deref().unwrap_or("an unknown terminal")
+                        ));
+                    }
                     self.note(Evidence::Unaccounted, seq);
                 }
                 if *ledger != LedgerEffect::None
@@ -747,7 +758,8 @@ impl Monitor {
         // What the card was charged against what the receipt says: a
         // difference an attack does not explain is a loss nobody accounts for.
         let charged = tr.amount.saturating_mul(i64::from(net.max(0)));
-        let fair = if approved || (offline && net > 0) { tr.receipt } else { 0 };
+        // Goods handed over offline are owed to the merchant, paid or not.
+        let fair = if approved || offline { tr.receipt } else { 0 };
         if charged != fair && tr.fraud.is_none() && tr.attacked.is_none() {
             if self.unaccounted.len() < 5 {
                 self.unaccounted.push(format!(
