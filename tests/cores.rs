@@ -9,7 +9,7 @@ use possim::inspect::{Status, inspect};
 use possim::keys::KeySet;
 use possim::money::Money;
 use possim::protocol::crypto::{TdesKey, derive_icc_master_key};
-use possim::protocol::iso8583::Spec;
+use possim::protocol::iso8583::{Mti, Spec};
 use possim::protocol::response::ResponseCode;
 use possim::rng::Stream;
 use possim::terminal::{
@@ -1089,4 +1089,50 @@ fn the_host_forgets_approvals_after_reversal_keep_and_a_later_reversal_releases_
     let late = shop.host.handle(shop.now + Duration::from_secs(7 * 3600), &reversal);
     assert_eq!(late.decision.ledger, LedgerEffect::None, "{}", late.decision.reason);
     assert_eq!(shop.available(), spent);
+}
+
+#[test]
+fn an_advice_of_an_offline_approval_is_cleared_on_its_cryptogram_even_while_the_issuer_is_down() {
+    // The card's cryptogram from a real session, reported as an advice
+    // (0220) while the issuer is unreachable: the goods are gone already,
+    // so availability, funds and PIN are not asked; the cryptogram is.
+    let down = vec![(SimTime(0), SimTime(600_000_000))];
+    let mut shop = shop_with(chip(Cvm::OnlinePin), "7070", 0x10, down);
+    let c = shop.buy("20.00", Presentation::Insert, &["7070"]);
+    assert_eq!(c.response, Some(ResponseCode::IssuerUnavailable));
+    let spec = Spec::iso87_ascii();
+    let m = spec.decode(&shop.sent[0]).unwrap();
+    let mut advice = possim::protocol::iso8583::Message::new(Mti::ADVICE);
+    for n in [3, 4, 7, 12, 13, 22, 23, 25, 35, 41, 42, 49, 55] {
+        if let Some(v) = m.get(n) {
+            advice.set(n, v.to_vec());
+        }
+    }
+    advice.set_stan(777).set(37, "632815000777");
+    let wire = possim::protocol::iso8583::encode_with_mac(&spec, &mut advice, &key("tak")).unwrap();
+    let out = shop.host.handle(SimTime(1_000_000), &wire);
+    assert_eq!(
+        (out.decision.response, out.decision.ledger),
+        (Some(ResponseCode::Approved), LedgerEffect::Debit),
+        "{}",
+        out.decision.reason
+    );
+    let answer = spec.decode(&out.response.unwrap()).unwrap();
+    assert_eq!(answer.mti(), Mti::ADVICE_RESPONSE);
+    assert!(answer.get(55).is_none(), "no issuer authentication for a card long gone");
+    assert_eq!(shop.available(), Money::parse("980.00").unwrap());
+    // The same advice with its cryptogram broken is refused: not paid.
+    let mut bad = advice.clone();
+    let mut icc = bad.get(55).unwrap().to_vec();
+    let at = icc.windows(2).position(|w| w == [0x9F, 0x26]).unwrap() + 3;
+    icc[at] ^= 0xFF;
+    bad.set(55, icc).set_stan(778).set(37, "632815000778");
+    bad.remove(64);
+    let wire = possim::protocol::iso8583::encode_with_mac(&spec, &mut bad, &key("tak")).unwrap();
+    let out = shop.host.handle(SimTime(2_000_000), &wire);
+    assert_eq!(
+        (out.decision.response, out.decision.ledger),
+        (Some(ResponseCode::SecurityViolation), LedgerEffect::None)
+    );
+    assert_eq!(shop.available(), Money::parse("980.00").unwrap());
 }

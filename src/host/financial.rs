@@ -506,12 +506,26 @@ impl HostCore {
             arpc_for: None,
             icc: None,
         };
+        // An advice reports goods already handed over: it is cleared, not
+        // authorised. Whether the issuer is up now, the funds, the velocity
+        // and the PIN were the card's to decide offline; the cryptogram,
+        // the card data and the terminal's honesty are checked as ever.
+        let advice = msg.mti() == crate::protocol::iso8583::Mti::ADVICE;
         for (check, run) in PIPELINE {
+            if advice
+                && matches!(
+                    check,
+                    Check::IssuerReachable | Check::Funds | Check::Velocity | Check::Pin
+                )
+            {
+                continue;
+            }
             let on = self.cfg.rules.is_on(check);
             if let Step::Refuse(rc, why) = run(self, &mut r, d, on)
                 && on
             {
-                return (rc, with_arpc(&r, rc), why);
+                let extra = if advice { Vec::new() } else { with_arpc(&r, rc) };
+                return (rc, extra, why);
             }
         }
         let Some(card) = r.card else {
@@ -542,7 +556,8 @@ impl HostCore {
         );
         self.txn_order.push_back((now, k));
         self.auth_seq = self.auth_seq % 999_999 + 1;
-        let mut extra = with_arpc(&r, Rc::Approved);
+        // No issuer authentication for an advice: the card is long gone.
+        let mut extra = if advice { Vec::new() } else { with_arpc(&r, Rc::Approved) };
         extra.push((38, format!("{:06}", self.auth_seq).into_bytes()));
         (Rc::Approved, extra, Cow::Borrowed("approved"))
     }
