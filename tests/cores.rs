@@ -1105,7 +1105,7 @@ fn an_advice_of_an_offline_approval_is_cleared_on_its_cryptogram_even_while_the_
     let mut advice = possim::protocol::iso8583::Message::new(Mti::ADVICE);
     for n in [3, 4, 7, 12, 13, 22, 23, 25, 35, 41, 42, 49, 55] {
         if let Some(v) = m.get(n) {
-            advice.set(n, v.to_vec());
+            advice.set(n, v);
         }
     }
     advice.set_stan(777).set(37, "632815000777");
