@@ -1001,3 +1001,39 @@ fn cards_of_every_brand_carry_their_own_aid_and_pay_as_usual() {
         );
     }
 }
+
+#[test]
+fn stored_reversals_go_out_before_the_next_purchase_and_release_the_money_sooner() {
+    // Reversals kept through a 20-minute outage, retried only every 30
+    // minutes: a terminal that sends them before its next purchase has
+    // them acknowledged minutes after the line is back; one that waits
+    // holds the customers' money up to half an hour longer.
+    let text = edit(
+        &scenario("link-outage.ron"),
+        "terminals: [(id: \"TERM0001\", response_timeout: \"20s\"), (id: \"TERM0002\", response_timeout: \"20s\")]",
+        "terminals: [(id: \"TERM0001\", response_timeout: \"20s\", reversal_retry: \"30m\"), (id: \"TERM0002\", response_timeout: \"20s\", reversal_retry: \"30m\")]",
+    );
+    let last_ack = |text: &str| {
+        let (r, journal) = run_text(text, None, MINUTE);
+        assert!(r.passed, "{}", possim::report::summary(&r));
+        lines_of(&journal, "terminal_note")
+            .into_iter()
+            .filter(|n| n.to_string().contains("reversal_acknowledged"))
+            .map(|n| n["t_us"].as_u64().unwrap())
+            .max()
+            .unwrap()
+    };
+    let back = 2 * 3_600_000_000 + 20 * 60_000_000;
+    let first = last_ack(&text);
+    let waiting =
+        last_ack(&text.replace(
+            "reversal_retry: \"30m\")",
+            "reversal_retry: \"30m\", reversals_first: false)",
+        ));
+    assert!(
+        first - back < 10 * 60_000_000,
+        "first: acknowledged {}s after the line came back",
+        (first - back) / 1_000_000
+    );
+    assert!(waiting - back > 10 * 60_000_000, "waiting: {}s", (waiting - back) / 1_000_000);
+}

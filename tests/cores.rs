@@ -90,6 +90,7 @@ fn shop_with(
         contactless: true,
         contactless_cvm_limit: Money::parse("100.00").unwrap(),
         floor_limit: Money::ZERO,
+        reversals_first: true,
         serial: "1234567890".into(),
         offline_pin: true,
         un: UnpredictableNumber::Random,

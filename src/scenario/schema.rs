@@ -386,6 +386,10 @@ pub struct TerminalSpec {
     /// Wait before trying a stored reversal again. Default "60s".
     #[serde(default = "default_retry")]
     pub reversal_retry: Duration,
+    /// Sends stored reversals before the next purchase (the host releases
+    /// what they hold before it authorises anything new). Default true.
+    #[serde(default = "yes")]
+    pub reversals_first: bool,
     /// Tries in all before a reversal is abandoned. Default 50.
     #[serde(default = "fifty")]
     pub reversal_max_attempts: u32,
@@ -451,6 +455,7 @@ impl Default for TerminalSpec {
             reversal_attempts: 3,
             reversal_retry: default_retry(),
             reversal_max_attempts: 50,
+            reversals_first: true,
             contactless_cvm_limit: default_cvm_limit(),
             floor_limit: Money::ZERO,
             unpredictable_number: UnpredictableNumber::Random,

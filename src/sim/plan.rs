@@ -298,6 +298,7 @@ impl Plan {
                         reversal_attempts: t.reversal_attempts,
                         reversal_retry: t.reversal_retry,
                         reversal_max_attempts: t.reversal_max_attempts,
+                        reversals_first: t.reversals_first,
                         chip: t.reader.chip,
                         magstripe: t.reader.magstripe,
                         contactless: t.reader.contactless,

@@ -89,6 +89,9 @@ pub struct TerminalConfig {
     pub reversal_retry: Duration,
     /// Give up on a reversal after this many tries in all (an alert).
     pub reversal_max_attempts: u32,
+    /// Send stored reversals before the next purchase, rather than only
+    /// when their wait is over.
+    pub reversals_first: bool,
     /// Reads chips.
     pub chip: bool,
     /// Reads magstripes.
@@ -415,6 +418,9 @@ fn code_bcd(code: &str) -> [u8; 2] {
 #[derive(Debug, Clone)]
 enum Stage {
     Idle,
+    /// Stored reversals went out first; the purchase waits for their
+    /// answers (or the timer with this token).
+    AwaitReversals(Purchase, u64),
     AwaitPin(Box<Txn>),
     AwaitResponse(Box<Txn>),
 }
@@ -588,6 +594,24 @@ impl TerminalCore {
             )));
             return;
         }
+        if self.cfg.reversals_first && self.reversals.iter().any(|r| r.waiting) {
+            self.reversals_first(now, out);
+            let token = self.token();
+            out.push(Output::Timer { token, at: now + self.cfg.response_timeout });
+            self.stage = Stage::AwaitReversals(purchase, token);
+            return;
+        }
+        self.serve(now, purchase, card, out);
+    }
+
+    /// Reads the card and goes on with the purchase.
+    fn serve(
+        &mut self,
+        now: SimTime,
+        purchase: Purchase,
+        card: &mut dyn CardChannel,
+        out: &mut Vec<Output>,
+    ) {
         let read = match self.read_card(now, &purchase, card, out) {
             Ok(r) => r,
             Err(reason) => {

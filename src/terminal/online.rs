@@ -223,6 +223,12 @@ impl TerminalCore {
                             stan: r.stan,
                             purchase: r.purchase,
                         }));
+                        // The last of those sent ahead of a purchase: go on.
+                        if matches!(self.stage, Stage::AwaitReversals(..))
+                            && self.reversals.iter().all(|r| r.waiting)
+                        {
+                            self.reversals_done(now, card, out);
+                        }
                     }
                     // Refused (a damaged copy, say): keep it; the timer sends it again.
                     Some(_) => out.push(Output::Note(Note::ResponseIgnored {

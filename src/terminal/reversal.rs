@@ -71,6 +71,12 @@ impl TerminalCore {
             }
             return;
         }
+        // The reversals sent ahead got no answer in time: the purchase goes
+        // on (they keep their own retries).
+        if matches!(self.stage, Stage::AwaitReversals(_, t) if t == token) {
+            self.reversals_done(now, card, out);
+            return;
+        }
         let is_current = matches!(&self.stage, Stage::AwaitResponse(t) if t.token == token);
         if !is_current {
             return;
@@ -127,6 +133,31 @@ impl TerminalCore {
         out.push(Output::Completed(c));
         if matches!(self.cfg.on_timeout, TimeoutPolicy::Reverse | TimeoutPolicy::ResendSameStan) {
             self.queue_reversal(now + card.elapsed(), &txn, out);
+        }
+    }
+
+    /// The reversals sent ahead of a purchase are answered (or given up
+    /// on): the purchase goes on.
+    pub(super) fn reversals_done(
+        &mut self,
+        now: SimTime,
+        card: &mut dyn CardChannel,
+        out: &mut Vec<Output>,
+    ) {
+        if let Stage::AwaitReversals(p, _) = std::mem::replace(&mut self.stage, Stage::Idle) {
+            self.serve(now, p, card, out);
+        }
+    }
+
+    /// Sends every stored reversal now, ahead of the purchase about to
+    /// start: the host releases what they hold before it authorises
+    /// anything new from this terminal (a card is not refused for money a
+    /// failed earlier try still holds).
+    pub(super) fn reversals_first(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        for i in 0..self.reversals.len() {
+            if self.reversals[i].waiting {
+                self.retry_reversal(now, i, out);
+            }
         }
     }
 
