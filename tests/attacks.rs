@@ -768,24 +768,9 @@ fn losses_are_accounted_to_attacks_and_a_loss_no_attack_explains_fails() {
     );
 }
 
-/// A line with a forger on it: one terminal checks response MACs, the
-/// other does not (nor does its bank check request MACs).
-const FORGED_APPROVALS: &str = r#"Scenario(
-    name: "Forged approvals on the line",
-    seed: 5,
-    duration: "4h",
-    shop: (terminals: [(id: "TERM0001"), (id: "TERM0002", mac: false)]),
-    links: [(id: "uplink", latency: "40ms", jitter: "10ms")],
-    issuer: (rules: [VerifyArqc, AtcReplay, VerifyPin, VerifyCvv, RefuseFallbackForChipCards, DuplicateWindow("24h"), CheckExpiry, CheckFunds]),
-    cardholders: (count: 300, chip: 0.5, contactless: 0.5),
-    traffic: (per_hour: 40, amount: (median: "35.00", spread: 0.8)),
-    attacks: [MitmInject(link: "uplink", from: "1h", until: "2h")],
-    expect: [Fired("mitm_inject"), LossesAccounted, NoDoubleCharge],
-)"#;
-
 #[test]
 fn forged_approvals_are_ignored_by_a_terminal_that_checks_macs_and_cost_one_that_does_not() {
-    let (r, journal) = run_text(FORGED_APPROVALS, None, MINUTE);
+    let (r, journal) = run_text(&scenario("mitm-forged-approval.ron"), None, MINUTE);
     assert!(r.passed, "{}", possim::report::summary(&r));
     let answered: Vec<_> = lines_of(&journal, "frame_fault")
         .into_iter()
@@ -820,26 +805,10 @@ fn forged_approvals_are_ignored_by_a_terminal_that_checks_macs_and_cost_one_that
     assert!(e.passed, "{}", e.evidence);
 }
 
-/// TLS stripped for an hour: one terminal falls back to plain TCP, the
-/// other insists on its pinned TLS.
-const STRIPPED: &str = r#"Scenario(
-    name: "TLS stripped",
-    seed: 6,
-    duration: "4h",
-    shop: (terminals: [(id: "TERM0001", tls: Opportunistic), (id: "TERM0002", tls: Pinned)]),
-    links: [(id: "uplink", latency: "40ms", jitter: "10ms")],
-    cardholders: (count: 300, chip: 0.8),
-    traffic: (per_hour: 40, amount: (median: "35.00", spread: 0.8)),
-    attacks: [
-        MitmStripTls(link: "uplink", from: "1h", until: "2h"),
-        MitmRead(link: "uplink"),
-    ],
-    expect: [Fired("mitm_read"), NoLostTransaction, NoDoubleCharge, LedgerBalanced],
-)"#;
-
 #[test]
 fn stripping_tls_exposes_a_terminal_that_falls_back_and_only_delays_one_that_insists() {
-    let (r, journal) = run_text(STRIPPED, None, MINUTE);
+    let stripped = scenario("mitm-strip-tls.ron");
+    let (r, journal) = run_text(&stripped, None, MINUTE);
     assert!(r.passed, "{}", possim::report::summary(&r));
     // What the eavesdropper read came from the terminal that fell back,
     // and only while the handshakes were broken (1h to 2h).
@@ -857,10 +826,11 @@ fn stripping_tls_exposes_a_terminal_that_falls_back_and_only_delays_one_that_ins
     assert!(!timeouts.is_empty() && timeouts.iter().all(|c| c["terminal"] == "TERM0002"));
     // Without the stripping, the opportunistic terminal keeps its TLS.
     let quiet = edit(
-        STRIPPED,
+        &stripped,
         "        MitmStripTls(link: \"uplink\", from: \"1h\", until: \"2h\"),\n",
         "",
     );
+    let quiet = edit(&quiet, "        Fired(\"mitm_strip_tls\"),\n", "");
     let (quiet, _) = run_text(&quiet, None, MINUTE);
     assert!(quiet.loot.is_empty(), "{:?}", quiet.loot);
 }
