@@ -1137,3 +1137,84 @@ fn an_advice_of_an_offline_approval_is_cleared_on_its_cryptogram_even_while_the_
     );
     assert_eq!(shop.available(), Money::parse("980.00").unwrap());
 }
+
+#[test]
+fn an_approval_arriving_hours_after_the_decline_is_still_reversed() {
+    // The terminal remembers what it concluded without approval for the
+    // host's duplicate window (24 h), not an hour.
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.drop_responses = true;
+    let mut outs = vec![];
+    let p = Purchase {
+        id: 9,
+        amount: Money::parse("50.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+    shop.drop_responses = false;
+    let request = shop.sent.last().unwrap().clone();
+    let mut outs = vec![];
+    shop.term.receive(shop.now, &answer(&request, "91"), &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec![]);
+    // Five hours on, another customer is declined too (the terminal
+    // forgets what is older than it must remember when it remembers more).
+    shop.now = SimTime(shop.now.0 + 5 * 3_600_000_000);
+    shop.drop_responses = true;
+    let mut outs = vec![];
+    let next = Purchase { id: 10, ..p };
+    shop.term.start(shop.now, next, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+    shop.drop_responses = false;
+    let second = shop.sent.last().unwrap().clone();
+    let mut outs = vec![];
+    shop.term.receive(shop.now, &answer(&second, "91"), &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec![]);
+    let mut outs = vec![];
+    shop.term.receive(shop.now, &answer(&request, "00"), &mut Slot(&mut shop.card), &mut outs);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Note(Note::LateApprovalReversed { purchase: 9, .. }))),
+        "{outs:?}"
+    );
+}
+
+#[test]
+fn a_terminal_busy_with_one_customer_ignores_the_next_until_it_is_done() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.drop_responses = true;
+    let mut outs = vec![];
+    let first = Purchase {
+        id: 1,
+        amount: Money::parse("20.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    shop.term.start(SimTime(0), first, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+    assert!(shop.term.busy(), "awaiting the host's answer");
+    let mut outs = vec![];
+    let second = Purchase { id: 2, ..first };
+    shop.term.start(shop.now, second, &mut Slot(&mut shop.card), &mut outs);
+    assert!(outs.is_empty(), "the second customer is not served yet: {outs:?}");
+}
+
+#[test]
+fn a_terminal_is_signed_on_only_once_the_host_approves_its_sign_on() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    assert!(shop.term.signed_on(), "a terminal that never signs on needs no approval");
+    let mut outs = vec![];
+    shop.term.sign_on(SimTime(0), &mut outs);
+    assert!(!shop.term.signed_on());
+    let Some(Output::Send(sign_on)) = outs.iter().find(|o| matches!(o, Output::Send(_))) else {
+        panic!("no sign-on sent: {outs:?}")
+    };
+    // It carries the device's serial number for the host's inventory.
+    let m = Spec::iso87_ascii().decode(&sign_on.bytes).unwrap();
+    assert_eq!(m.get_str(62), Some("1234567890"));
+    let reply = shop.host.handle(SimTime(1), &sign_on.bytes);
+    let mut outs = vec![];
+    shop.term.receive(SimTime(2), &reply.response.unwrap(), &mut Slot(&mut shop.card), &mut outs);
+    assert!(shop.term.signed_on());
+}
