@@ -729,6 +729,22 @@ fn yes_cards_pay_offline_under_a_floor_limit_and_are_refused_at_clearing_and_onl
     let (safe, _) = run_text(&edit(&text, ", floor_limit: \"200.00\"", ""), None, MINUTE);
     assert_eq!(safe.fraud_loss, Money::ZERO, "{}", possim::report::summary(&safe));
     assert_eq!((safe.counts.approved_offline, safe.counts.offline_unpaid), (0, 0));
+    // Advices lost on the line are sent again until the host answers.
+    let lossy = edit(
+        &text,
+        "    links: [(id: \"uplink\", latency: \"40ms\", jitter: \"10ms\")],",
+        "    links: [(id: \"uplink\", latency: \"40ms\", jitter: \"10ms\", faults: [Loss(p: 0.6, mti: \"0220\")])],",
+    );
+    let (lossy_run, lossy_journal) = run_text(&lossy, None, MINUTE);
+    let sent =
+        lines_of(&lossy_journal, "frame_sent").into_iter().filter(|f| f["mti"] == "0220").count();
+    let answered = lines_of(&lossy_journal, "terminal_note")
+        .into_iter()
+        .filter(|n| n.to_string().contains("advice_answered"))
+        .count();
+    assert!(sent > 4, "some advices were sent again: {sent}");
+    assert_eq!(answered, 4, "every advice answered in the end");
+    assert_eq!(lossy_run.counts.offline_unpaid, 4);
     // Genuine cards never approve offline here (they always ask for the
     // issuer), so the floor limit costs honest customers nothing.
     assert_eq!(r.counts.approved_offline, 4);

@@ -498,9 +498,11 @@ fn limits(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
 }
 
 /// The MTIs that travel on a link: what the terminals send and the host answers.
-const MTIS_ON_A_LINK: [Mti; 6] = [
+const MTIS_ON_A_LINK: [Mti; 8] = [
     Mti::REQUEST,
     Mti::RESPONSE,
+    Mti::ADVICE,
+    Mti::ADVICE_RESPONSE,
     Mti::REVERSAL,
     Mti::REVERSAL_RESPONSE,
     Mti::NETWORK,
@@ -526,7 +528,7 @@ fn fault_filters(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                 let m = m.to_string();
                 return Err(c
                     .field("mti", &m, format!("no frame with MTI {m} travels on a link"))
-                    .help("possim's links carry 0200/0210, 0400/0410 and 0800/0810"));
+                    .help("possim's links carry 0200/0210, 0220/0230, 0400/0410 and 0800/0810"));
             }
             if let Some(t) = &f.scope.terminal
                 && !on_link.contains(t)

@@ -306,6 +306,14 @@ pub enum Note {
         /// Tries the card says are left.
         tries_left: u8,
     },
+    /// An advice got no answer after every try: the merchant may never be
+    /// paid for that offline approval.
+    AdviceAbandoned {
+        /// Its STAN.
+        stan: u32,
+        /// The purchase.
+        purchase: u64,
+    },
     /// The host answered an advice: it cleared the offline approval (00)
     /// or refused to pay for it.
     AdviceAnswered {
@@ -433,6 +441,19 @@ struct PendingReversal {
     attempts: u32,
     token: u64,
     waiting: bool,
+    /// A 0220 advice of an offline approval rather than a 0400: it goes
+    /// through the same store-and-forward until the host answers.
+    advice: bool,
+}
+
+impl PendingReversal {
+    fn mti(&self) -> Mti {
+        if self.advice { Mti::ADVICE } else { Mti::REVERSAL }
+    }
+
+    fn purpose(&self) -> Purpose {
+        if self.advice { Purpose::Advice } else { Purpose::Reversal }
+    }
 }
 
 pub use crate::money::Totals;

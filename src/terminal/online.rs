@@ -104,7 +104,7 @@ impl TerminalCore {
             txn.stan
         );
         if offline_tc {
-            self.approve_offline(txn, &when, out);
+            self.approve_offline(now, txn, &when, out);
             return;
         }
         let msg = build::request(&self.fields, &txn, &when);
@@ -136,16 +136,40 @@ impl TerminalCore {
     /// The card approved offline under the floor limit: the goods go, and
     /// the purchase is sent to the host as an advice (0220) for clearing,
     /// where the issuer checks the TC and pays, or refuses to.
-    fn approve_offline(&mut self, txn: Txn, when: &crate::time::DateTime, out: &mut Vec<Output>) {
+    fn approve_offline(
+        &mut self,
+        now: SimTime,
+        txn: Txn,
+        when: &crate::time::DateTime,
+        out: &mut Vec<Output>,
+    ) {
         let msg = build::advice(&self.fields, &txn, when);
-        if let Ok(wire) = build::seal(&self.cfg, msg) {
-            out.push(Output::Send(Outgoing {
-                bytes: wire,
-                mti: Mti::ADVICE,
+        match build::seal(&self.cfg, msg) {
+            Ok(wire) => {
+                // Stored and forwarded like a reversal, until the host answers.
+                let token = self.token();
+                out.push(Output::Send(Outgoing {
+                    bytes: wire.clone(),
+                    mti: Mti::ADVICE,
+                    stan: txn.stan,
+                    purpose: Purpose::Advice,
+                    purchase: Some(txn.purchase.id),
+                }));
+                out.push(Output::Timer { token, at: now + self.cfg.response_timeout });
+                self.reversals.push(PendingReversal {
+                    purchase: txn.purchase.id,
+                    stan: txn.stan,
+                    wire,
+                    attempts: 1,
+                    token,
+                    waiting: false,
+                    advice: true,
+                });
+            }
+            Err(_) => out.push(Output::Note(Note::AdviceAbandoned {
                 stan: txn.stan,
-                purpose: Purpose::Advice,
-                purchase: Some(txn.purchase.id),
-            }));
+                purchase: txn.purchase.id,
+            })),
         }
         self.totals.add(txn.purchase.amount, txn.purchase.refund);
         out.push(Output::Completed(self.completion(
@@ -216,7 +240,7 @@ impl TerminalCore {
         match msg.mti() {
             Mti::REVERSAL_RESPONSE => {
                 let approved = msg.response_code().is_some_and(|rc| rc.is_approved());
-                match self.reversals.iter().position(|r| Some(r.stan) == stan) {
+                match self.reversals.iter().position(|r| !r.advice && Some(r.stan) == stan) {
                     Some(i) if approved => {
                         let r = self.reversals.remove(i);
                         out.push(Output::Note(Note::ReversalAcknowledged {
@@ -242,10 +266,18 @@ impl TerminalCore {
                 }
             }
             Mti::RESPONSE => self.on_response(now, &msg, stan, card, out),
-            Mti::ADVICE_RESPONSE => out.push(Output::Note(Note::AdviceAnswered {
-                stan: stan.unwrap_or(0),
-                response: msg.response_code(),
-            })),
+            // Any answer, paid or refused, ends the advice's store-and-forward.
+            Mti::ADVICE_RESPONSE => {
+                if let Some(i) =
+                    self.reversals.iter().position(|r| r.advice && Some(r.stan) == stan)
+                {
+                    self.reversals.remove(i);
+                }
+                out.push(Output::Note(Note::AdviceAnswered {
+                    stan: stan.unwrap_or(0),
+                    response: msg.response_code(),
+                }));
+            }
             _ => out.push(Output::Note(Note::ResponseIgnored {
                 reason: "unexpected message type",
                 stan,

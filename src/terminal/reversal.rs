@@ -43,6 +43,7 @@ impl TerminalCore {
             attempts: 1,
             token,
             waiting: false,
+            advice: false,
         });
     }
 
@@ -171,11 +172,16 @@ impl TerminalCore {
             r.waiting = false;
         } else if r.attempts >= cfg.reversal_max_attempts {
             let r = self.reversals.remove(i);
-            out.push(Output::Note(Note::ReversalAbandoned { stan: r.stan, purchase: r.purchase }));
+            let (stan, purchase) = (r.stan, r.purchase);
+            out.push(Output::Note(if r.advice {
+                Note::AdviceAbandoned { stan, purchase }
+            } else {
+                Note::ReversalAbandoned { stan, purchase }
+            }));
             return;
         } else if r.attempts >= cfg.reversal_attempts {
             // Immediate tries used up: keep it and try again later.
-            if r.attempts == cfg.reversal_attempts {
+            if r.attempts == cfg.reversal_attempts && !r.advice {
                 out.push(Output::Note(Note::ReversalStored { stan: r.stan }));
             }
             r.waiting = true;
@@ -185,9 +191,9 @@ impl TerminalCore {
         r.attempts += 1;
         out.push(Output::Send(Outgoing {
             bytes: r.wire.clone(),
-            mti: Mti::REVERSAL,
+            mti: r.mti(),
             stan: r.stan,
-            purpose: Purpose::Reversal,
+            purpose: r.purpose(),
             purchase: Some(r.purchase),
         }));
         out.push(Output::Timer { token, at: now + cfg.response_timeout });
