@@ -327,6 +327,10 @@ fn offline_pin_is_checked_by_the_card_with_retries() {
     // No PIN block travels for an offline PIN.
     let m = Spec::iso87_ascii().decode(&shop.sent[0]).unwrap();
     assert!(m.pin_block().is_none());
+    // The TVR says the PIN was verified: no "try limit exceeded", no
+    // "verification failed" (byte 3, bits 0x20 and 0x80).
+    let tvr = icc_of(&shop.sent[0]).into_iter().find(|(t, _)| *t == 0x95).unwrap().1;
+    assert_eq!(tvr[2] & 0xA0, 0, "TVR {tvr:02X?}");
 }
 
 #[test]
