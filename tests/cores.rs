@@ -1222,3 +1222,92 @@ fn a_terminal_is_signed_on_only_once_the_host_approves_its_sign_on() {
     shop.term.receive(SimTime(2), &reply.response.unwrap(), &mut Slot(&mut shop.card), &mut outs);
     assert!(shop.term.signed_on());
 }
+
+fn with_floor_limit(mut shop: Shop, limit: &str) -> Shop {
+    let mut cfg = shop.term.config().clone();
+    cfg.floor_limit = Money::parse(limit).unwrap();
+    shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+    shop
+}
+
+/// Starts a purchase with `card` behind a yes-card device (typing 0000 when
+/// asked for the PIN), then drives what it sends.
+fn pay_with_yes_card(shop: &mut Shop, card: &mut Card, amount: &str) -> Vec<Completion> {
+    let amount = Money::parse(amount).unwrap();
+    let p = Purchase { id: 5, amount, refund: false, presentation: Presentation::Insert };
+    let mut taps: Vec<Box<dyn possim::terminal::CardTap>> = vec![Box::new(possim::attack::YesCard)];
+    let now = shop.now;
+    let mut outs = vec![];
+    possim::terminal::through_taps(&mut taps, &mut Slot(card), |c| {
+        shop.term.start(now, p, c, &mut outs);
+        if outs.iter().any(|o| matches!(o, Output::RequestPin { .. })) {
+            shop.term.pin_entered(now, Some("0000"), c, &mut outs);
+        }
+    });
+    outs.retain(|o| !matches!(o, Output::RequestPin { .. }));
+    let mut done: Vec<Completion> = outs
+        .iter()
+        .filter_map(|o| if let Output::Completed(c) = o { Some(c.clone()) } else { None })
+        .collect();
+    done.extend(shop.drive(outs, &mut vec![]));
+    done
+}
+
+#[test]
+fn under_the_floor_limit_a_tc_is_an_offline_approval_and_its_advice_is_refused_at_clearing() {
+    let mut shop = with_floor_limit(shop(chip(Cvm::OnlinePin), "7070"), "200.00");
+    let track = shop.card.data.track2_equivalent().to_field35();
+    let mut clone = Card::chip_clone(&track, key("tak")).unwrap();
+    let done = pay_with_yes_card(&mut shop, &mut clone, "150.00");
+    assert_eq!(done[0].outcome, Outcome::ApprovedOffline, "{done:?}");
+    assert_eq!((done[0].stan.is_some(), done[0].rrn.is_some()), (true, true));
+    // The advice went to the host, which refused it: nothing moved.
+    let advice = Spec::iso87_ascii().decode(shop.sent.last().unwrap()).unwrap();
+    assert_eq!(advice.mti(), Mti::ADVICE);
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+    assert!(
+        shop.notes.iter().any(|n| matches!(
+            n,
+            Note::AdviceAnswered { response: Some(ResponseCode::SecurityViolation), .. }
+        )),
+        "{:?}",
+        shop.notes
+    );
+    assert_eq!(shop.term.pending_reversals(), 0, "answered: no longer stored");
+    // At the limit the terminal asks for an ARQC, and a TC in answer is no card's.
+    let done = pay_with_yes_card(&mut shop, &mut clone, "200.00");
+    assert_eq!(done[0].outcome, Outcome::DeclinedOffline);
+    assert!(done[0].reason.contains("(TC)"), "{}", done[0].reason);
+    assert_eq!((done[0].stan, done[0].rrn.as_deref()), (None, None), "nothing went online");
+}
+
+#[test]
+fn a_genuine_card_under_the_floor_limit_still_goes_online() {
+    // possim's cards answer every first GENERATE AC with an ARQC.
+    let mut shop = with_floor_limit(shop(chip(Cvm::OnlinePin), "7070"), "200.00");
+    let c = shop.buy("50.00", Presentation::Insert, &["7070"]);
+    assert_eq!((c.outcome, c.response), (Outcome::Approved, Some(ResponseCode::Approved)));
+    let icc = icc_of(&shop.sent[0]);
+    // Field 55 names the application once, and the CVM results once.
+    let count = |tag: u32| icc.iter().filter(|(t, _)| *t == tag).count();
+    assert_eq!((count(0x84), count(0x9F34)), (1, 1));
+    let aid = icc.iter().find(|(t, _)| *t == 0x84).unwrap().1.clone();
+    assert_eq!(aid, possim::card::VISA_AID.to_vec());
+}
+
+#[test]
+fn a_refused_sign_on_leaves_the_terminal_unable_to_trade() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let mut outs = vec![];
+    shop.term.sign_on(SimTime(0), &mut outs);
+    let Some(Output::Send(sign_on)) = outs.iter().find(|o| matches!(o, Output::Send(_))) else {
+        panic!("no sign-on")
+    };
+    let reply = answer(&sign_on.bytes, "58");
+    let mut outs = vec![];
+    shop.term.receive(SimTime(1), &reply, &mut Slot(&mut shop.card), &mut outs);
+    assert!(!shop.term.signed_on());
+    let c = shop.buy("10.00", Presentation::Insert, &["7070"]);
+    assert_eq!(c.outcome, Outcome::DeclinedOffline);
+    assert_eq!(c.reason, "terminal not signed on to the host");
+}
