@@ -1311,3 +1311,36 @@ fn a_refused_sign_on_leaves_the_terminal_unable_to_trade() {
     assert_eq!(c.outcome, Outcome::DeclinedOffline);
     assert_eq!(c.reason, "terminal not signed on to the host");
 }
+
+#[test]
+fn a_counting_terminal_uses_the_numbers_a_watcher_expects() {
+    // What pre-play relies on: with a counter, next_uns says exactly which
+    // unpredictable numbers the terminal will put in its next purchases.
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let mut cfg = shop.term.config().clone();
+    cfg.un = UnpredictableNumber::Counter;
+    shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+    let expected = shop.term.next_uns(2);
+    assert_eq!(expected, vec![[0, 0, 0, 1], [0, 0, 0, 2]]);
+    shop.buy("10.00", Presentation::Insert, &["7070"]);
+    let un = |req: &[u8]| icc_of(req).into_iter().find(|(t, _)| *t == 0x9F37).unwrap().1;
+    assert_eq!(un(&shop.sent[0]), expected[0].to_vec());
+    assert_eq!(shop.term.next_uns(1), vec![expected[1]]);
+}
+
+#[test]
+fn a_swapped_device_signs_on_with_its_own_serial() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let real = shop.term.swap_serial("9999999999".into());
+    assert_eq!(real, "1234567890");
+    let mut outs = vec![];
+    shop.term.sign_on(SimTime(0), &mut outs);
+    let Some(Output::Send(sign_on)) = outs.iter().find(|o| matches!(o, Output::Send(_))) else {
+        panic!("no sign-on")
+    };
+    let m = Spec::iso87_ascii().decode(&sign_on.bytes).unwrap();
+    assert_eq!(m.get_str(62), Some("9999999999"));
+    // The host watches it (and with the inventory rule on, refuses it).
+    let out = shop.host.handle(SimTime(1), &sign_on.bytes);
+    assert_eq!(out.decision.checks.device, possim::host::Verdict::Invalid);
+}
