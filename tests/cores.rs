@@ -604,6 +604,8 @@ fn the_terminal_reads_aip_afl_cdols_and_cvm_list_from_a_card_laid_out_differentl
     assert_eq!(tag(0x82), Some(vec![0x19, 0x80]), "the card's AIP, not possim's");
     assert_eq!(tag(0x9F35), Some(vec![0x22]), "terminal type filled from the terminal's data");
     assert_eq!(tag(0x9F34), Some(vec![0x1F, 0x00, 0x02]), "CVM results: no CVM, successful");
+    let once = icc.iter().filter(|(k, _)| *k == 0x9F34).count();
+    assert_eq!(once, 1, "9F34 from the CDOL1, not written twice");
     // The issuer verifies the ARQC over what the card signed: every DOL was filled right.
     for request in [first, second] {
         let report = inspect(&spec, request, &all_keys()).unwrap();
