@@ -1346,3 +1346,36 @@ fn a_swapped_device_signs_on_with_its_own_serial() {
     let out = shop.host.handle(SimTime(1), &sign_on.bytes);
     assert_eq!(out.decision.checks.device, possim::host::Verdict::Invalid);
 }
+
+#[test]
+fn a_stored_reversal_goes_out_before_the_next_purchase_which_waits_for_its_answer() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    shop.drop_responses = true;
+    let mut outs = vec![];
+    let p = Purchase {
+        id: 9,
+        amount: Money::parse("5.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+    for _ in 0..4 {
+        shop.fire_timers();
+    }
+    assert_eq!(shop.term.pending_reversals(), 1, "stored after its immediate tries");
+    // The line is back; the next customer comes before the reversal's retry.
+    shop.drop_responses = false;
+    shop.timers.clear();
+    let sent_before = shop.sent.len();
+    let c = shop.buy("7.00", Presentation::Insert, &["7070"]);
+    assert_eq!(c.outcome, Outcome::Approved);
+    // First the reversal, then (after its answer) the purchase.
+    let spec = Spec::iso87_ascii();
+    let mtis: Vec<Mti> =
+        shop.sent[sent_before..].iter().map(|b| spec.decode(b).unwrap().mti()).collect();
+    assert_eq!(mtis.first(), Some(&Mti::REVERSAL), "{mtis:?}");
+    assert!(mtis.contains(&Mti::REQUEST));
+    assert_eq!(shop.term.pending_reversals(), 0);
+    assert_eq!(shop.available(), Money::parse("993.00").unwrap(), "5.00 released, 7.00 charged");
+}
