@@ -944,6 +944,60 @@ mod clone_tests {
     use super::*;
 
     #[test]
+    fn brands_are_told_by_their_registered_provider_and_by_the_bin() {
+        assert_eq!(Brand::of_aid(&VISA_AID), Some(Brand::Visa));
+        assert_eq!(Brand::of_aid(&MASTERCARD_AID), Some(Brand::Mastercard));
+        assert_eq!(Brand::of_aid(&UNIONPAY_AID), Some(Brand::UnionPay));
+        assert_eq!(Brand::of_aid(&[0xA0, 0, 0, 0, 0x25, 0x01]), None, "Amex: not modelled");
+        assert_eq!(Brand::of_aid(&[0xA0, 0, 0]), None, "too short to name a provider");
+        for (pan, brand) in [
+            ("4000000000000002", Some(Brand::Visa)),
+            ("4999999999999999", Some(Brand::Visa)),
+            ("5100000000000008", Some(Brand::Mastercard)),
+            ("5599999999999999", Some(Brand::Mastercard)),
+            ("2221000000000009", Some(Brand::Mastercard)),
+            ("2720999999999999", Some(Brand::Mastercard)),
+            ("2220999999999999", None),
+            ("2721000000000000", None),
+            ("5000000000000000", None),
+            ("5600000000000000", None),
+            ("6200000000000000", Some(Brand::UnionPay)),
+            ("6011000000000004", None),
+            ("3", None),
+        ] {
+            assert_eq!(Brand::of_pan(pan), brand, "{pan}");
+        }
+    }
+
+    #[test]
+    fn each_card_selects_its_own_brands_application() {
+        let pvk = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
+        for (pan, aid) in [
+            ("4761739001010119", &VISA_AID[..]),
+            ("5413330089020011", &MASTERCARD_AID[..]),
+            ("6212345678901232", &UNIONPAY_AID[..]),
+        ] {
+            let data = CardData::issue(&pvk, &pvk, pan, "01", "2512", "201", "1234").unwrap();
+            let profile = CardProfile {
+                chip: true,
+                contactless: false,
+                cvm: Cvm::OnlinePin,
+                pin_try_limit: 3,
+                layout: Layout::Standard,
+            };
+            let mut card = Card::new(profile, data, Some(pvk.clone()), 0);
+            assert_eq!(card.aid(), aid);
+            card.power_on(Interface::Contact);
+            let mut select = vec![0x00, 0xA4, 0x04, 0x00, aid.len() as u8];
+            select.extend_from_slice(aid);
+            select.push(0x00);
+            let r = card.transmit(&select);
+            assert!(r.ends_with(&[0x90, 0x00]), "{pan}: {r:02X?}");
+            assert_eq!(tlv::find_deep(&r[..r.len() - 2], 0x84), Some(aid));
+        }
+    }
+
+    #[test]
     fn a_chip_clone_carries_the_stolen_tag57_exactly() {
         let pvk = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
         let data =
