@@ -1295,6 +1295,10 @@ fn a_genuine_card_under_the_floor_limit_still_goes_online() {
     assert_eq!((count(0x84), count(0x9F34)), (1, 1));
     let aid = icc.iter().find(|(t, _)| *t == 0x84).unwrap().1.clone();
     assert_eq!(aid, possim::card::VISA_AID.to_vec());
+    // The issuer application data: Visa CVN 10, its CVR starting 03 (the
+    // CVR's length) and "first AC an ARQC, second not yet requested".
+    let iad = icc.iter().find(|(t, _)| *t == 0x9F10).unwrap().1.clone();
+    assert_eq!(iad.get(..5), Some(&[0x06, 0x01, 0x0A, 0x03, 0xA0][..]), "{iad:02X?}");
 }
 
 #[test]

@@ -970,6 +970,31 @@ mod clone_tests {
     }
 
     #[test]
+    fn only_a_working_chip_answers_power_on_and_its_data_prints_masked() {
+        let pvk = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
+        let data =
+            CardData::issue(&pvk, &pvk, "4761739001010119", "01", "2512", "101", "1234").unwrap();
+        let shown = format!("{data:?}");
+        assert!(
+            shown.contains("476173******0119") && !shown.contains("4761739001010119"),
+            "{shown}"
+        );
+        let stripe_only = CardProfile {
+            chip: false,
+            contactless: false,
+            cvm: Cvm::OnlinePin,
+            pin_try_limit: 3,
+            layout: Layout::Standard,
+        };
+        let mut card = Card::new(stripe_only, data.clone(), None, 0);
+        assert!(card.power_on(Interface::Contact).is_empty(), "no chip, no ATR");
+        let mut chip = Card::new(CardProfile { chip: true, ..stripe_only }, data, Some(pvk), 0);
+        assert!(!chip.power_on(Interface::Contact).is_empty());
+        chip.chip_broken = true;
+        assert!(chip.power_on(Interface::Contact).is_empty(), "a broken chip is mute");
+    }
+
+    #[test]
     fn each_card_selects_its_own_brands_application() {
         let pvk = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
         for (pan, aid) in [
