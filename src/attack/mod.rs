@@ -262,6 +262,22 @@ impl CardTap for PinWedge {
     }
 }
 
+/// Byte `n` of `tag`'s value in a card's answer (data, then SW1 SW2),
+/// found at any depth, for a device that rewrites it in place.
+pub(crate) fn value_byte(rapdu: &mut [u8], tag: u32, n: usize) -> Option<&mut u8> {
+    let body = rapdu.get(..rapdu.len().checked_sub(2)?)?;
+    let v = tlv::find_deep(body, tag).filter(|v| v.len() > n)?;
+    let at = (v.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize) + n;
+    rapdu.get_mut(at)
+}
+
+/// Labels the cryptogram in a GENERATE AC answer a TC (its CID, 9F27).
+pub(crate) fn relabel_tc(rapdu: &mut [u8]) {
+    if let Some(b) = value_byte(rapdu, 0x9F27, 0) {
+        *b = crate::protocol::apdu::cryptogram::TC;
+    }
+}
+
 /// A yes-card: the device in a chip clone that says yes. It answers every
 /// VERIFY with 9000, whatever the PIN, and labels every cryptogram the card
 /// makes a TC, "approved offline": a terminal under its floor limit hands
@@ -280,14 +296,8 @@ impl CardTap for YesCard {
             return vec![0x90, 0x00];
         }
         let mut rapdu = card.transmit(capdu);
-        if capdu.get(1) == Some(&ins::GENERATE_AC) && rapdu.len() > 2 {
-            let body = &rapdu[..rapdu.len() - 2];
-            let at = tlv::find_deep(body, 0x9F27)
-                .filter(|v| !v.is_empty())
-                .map(|v| (v.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize));
-            if let Some(b) = at.and_then(|i| rapdu.get_mut(i)) {
-                *b = crate::protocol::apdu::cryptogram::TC;
-            }
+        if capdu.get(1) == Some(&ins::GENERATE_AC) {
+            relabel_tc(&mut rapdu);
         }
         rapdu
     }
@@ -307,13 +317,9 @@ impl CardTap for CtqRewrite {
 
     fn transmit(&mut self, capdu: &[u8], card: &mut dyn CardChannel) -> Vec<u8> {
         let mut rapdu = card.transmit(capdu);
-        if capdu.get(1) == Some(&ins::GET_PROCESSING_OPTIONS) && rapdu.len() > 2 {
-            let body = &rapdu[..rapdu.len() - 2];
-            // Where the CTQ's second byte sits in the answer, if it is there.
-            let at = tlv::find_deep(body, 0x9F6C)
-                .filter(|v| v.len() >= 2)
-                .map(|v| (v.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize) + 1);
-            if let Some(b) = at.and_then(|i| rapdu.get_mut(i)) {
+        if capdu.get(1) == Some(&ins::GET_PROCESSING_OPTIONS) {
+            // The CTQ's second byte, bit 8: "consumer device CVM performed".
+            if let Some(b) = value_byte(&mut rapdu, 0x9F6C, 1) {
                 *b |= 0x80;
             }
         }

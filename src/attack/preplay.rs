@@ -301,12 +301,7 @@ impl CardTap for Replayer {
             }
             // The second cryptogram: the first, relabelled a TC.
             let Some(mut resp) = self.last.take() else { return vec![0x69, 0x85] };
-            let body_len = resp.len().saturating_sub(2);
-            let at = tlv::find_deep(&resp[..body_len], 0x9F27)
-                .map(|v| (v.as_ptr() as usize).wrapping_sub(resp.as_ptr() as usize));
-            if let Some(b) = at.and_then(|i| resp.get_mut(i)) {
-                *b = crate::protocol::apdu::cryptogram::TC;
-            }
+            super::relabel_tc(&mut resp);
             return resp;
         }
         // The same command can mean different things at different points (a
