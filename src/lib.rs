@@ -22,6 +22,7 @@
 //!   sim        the Bevy world: one plugin per concern, a record stream
 //!              with subscribers, commands into a running world
 //!   report     summary, JSON, JUnit
+//!   net        the real-time drivers: the host on TCP/TLS, framing, PKI
 //! ```
 //!
 //! The public interface is the module tree below, and these names:
@@ -38,6 +39,7 @@ pub mod keys;
 pub mod lesson;
 pub mod link;
 pub mod money;
+pub mod net;
 pub mod protocol;
 pub mod report;
 pub mod rng;

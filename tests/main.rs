@@ -4,6 +4,7 @@ mod attacks;
 mod cli;
 mod cores;
 mod interception;
+mod net;
 mod props;
 mod regression;
 mod sim;

@@ -4,12 +4,16 @@
 //! or command line, 3 an I/O failure.
 
 mod check;
+mod host;
 mod inspect;
 mod list;
+mod load;
+mod pki;
 mod pool;
 mod run;
 mod spec;
 mod sweep;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -37,6 +41,14 @@ enum Command {
     Inspect(inspect::Args),
     /// Print a built-in ISO 8583 dialect as RON, or check a dialect file.
     Spec(spec::Args),
+    /// Serve the scenario's acquirer/issuer to real terminals over TCP or TLS.
+    Host(host::Args),
+    /// Make a test PKI: root CA, host and terminal certificates, a rogue CA.
+    Pki(pki::Args),
+    /// Run the scenario's emulated terminals and customers against a real host.
+    Terminal(terminal::Args),
+    /// Load-test a host (possim's own or another) with real, signed purchases.
+    Load(load::Args),
 }
 
 /// How a command failed, which decides the exit code.
@@ -60,6 +72,10 @@ pub fn main() -> ExitCode {
         Command::List(a) => list::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Spec(a) => spec::run(a),
+        Command::Host(a) => host::run(a),
+        Command::Pki(a) => pki::run(a),
+        Command::Terminal(a) => terminal::run(a),
+        Command::Load(a) => load::run(a),
     };
     match result {
         Ok(code) => code,

@@ -135,6 +135,21 @@ pub struct SettlementRow {
     pub host_totals: HostTotals,
     /// Whether they agree.
     pub balanced: bool,
+    /// Set when the other party is real software on a socket: only this
+    /// side's totals are known, so there is nothing to compare.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only: Option<Side>,
+}
+
+/// Which side of a settlement possim knows when the other is real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// `possim host`: the host's totals; the real terminal keeps its own.
+    Host,
+    /// `possim terminal --connect`: the terminal's totals; the real host
+    /// keeps its own.
+    Terminal,
 }
 
 /// The verdict on one expectation.

@@ -138,15 +138,50 @@ pub fn summary(r: &RunReport) -> String {
             );
         }
     }
-    let unbalanced = r.settlement.iter().filter(|x| !x.balanced).count();
-    let _ = writeln!(
-        s,
-        "  settlement: {} terminals, {} balanced; cardholders paid {}, merchants owed {}",
-        r.settlement.len(),
-        r.settlement.len() - unbalanced,
-        r.ledger.0,
-        r.ledger.1
-    );
+    match r.settlement.iter().find_map(|x| x.only) {
+        None => {
+            let unbalanced = r.settlement.iter().filter(|x| !x.balanced).count();
+            let _ = writeln!(
+                s,
+                "  settlement: {} terminals, {} balanced; cardholders paid {}, merchants owed {}",
+                r.settlement.len(),
+                r.settlement.len() - unbalanced,
+                r.ledger.0,
+                r.ledger.1
+            );
+        }
+        Some(side) => {
+            // The other party is real software: only possim's side is known.
+            let (label, pick): (&str, fn(&super::SettlementRow) -> crate::money::Totals) =
+                match side {
+                    super::Side::Host => ("host side only", |x| x.host_totals),
+                    super::Side::Terminal => ("terminal side only", |x| x.terminal_totals),
+                };
+            let _ = if side == super::Side::Host {
+                writeln!(
+                    s,
+                    "  settlement ({label}): cardholders paid {}, merchants owed {}",
+                    r.ledger.0, r.ledger.1
+                )
+            } else {
+                writeln!(s, "  settlement ({label}): the real host keeps the books")
+            };
+            let busy: Vec<&super::SettlementRow> =
+                r.settlement.iter().filter(|x| pick(x).purchases + pick(x).refunds > 0).collect();
+            for x in busy.iter().take(10) {
+                let t = pick(x);
+                let _ = writeln!(
+                    s,
+                    "    {}: {} purchases {}, {} refunds {}",
+                    x.terminal, t.purchases, t.purchase_amount, t.refunds, t.refund_amount
+                );
+            }
+            if busy.len() > 10 {
+                let _ =
+                    writeln!(s, "    ... and {} more terminals (all in --json)", busy.len() - 10);
+            }
+        }
+    }
     if !r.expectations.is_empty() {
         let _ = writeln!(s, "expectations");
         for e in &r.expectations {

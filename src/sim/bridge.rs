@@ -43,6 +43,35 @@ impl Bridge {
         let (out_tx, out_rx) = crossbeam_channel::unbounded();
         (Self { inbound: in_rx, outbound: out_tx }, in_tx, out_rx)
     }
+
+    /// As [`Bridge::new`], with at most `cap` frames waiting to come in, so
+    /// a peer that sends faster than the world answers is slowed down (its
+    /// socket reader waits) instead of filling memory.
+    pub fn bounded(cap: usize) -> (Self, Sender<Inbound>, Receiver<Outbound>) {
+        let (in_tx, in_rx) = crossbeam_channel::bounded(cap);
+        let (out_tx, out_rx) = crossbeam_channel::unbounded();
+        (Self { inbound: in_rx, outbound: out_tx }, in_tx, out_rx)
+    }
+}
+
+/// Queues a frame from outside at the current virtual time (for a driver
+/// that took it off the channel itself while waiting).
+pub fn queue_inbound(world: &mut World, m: Inbound) {
+    let now = world.resource::<Clock>().now;
+    world.resource_mut::<Scheduler>().push(now, SimEvent::External(m.conn, m.bytes));
+}
+
+/// How long a paced world may sleep before its next event falls due (none
+/// queued: `None`), in wall time at its speed.
+pub fn idle_for(world: &World) -> Option<std::time::Duration> {
+    let clock = world.resource::<Clock>();
+    let next = world.resource::<Scheduler>().next_time()?;
+    let virt = next.since(clock.now).secs_f64();
+    let speed = match clock.pacing {
+        super::Pacing::Paced { speed } if speed > 0.0 => speed,
+        _ => 1.0,
+    };
+    Some(std::time::Duration::from_secs_f64(virt / speed))
 }
 
 /// Moves frames that arrived from outside into the queue at the current time.

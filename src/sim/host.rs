@@ -52,8 +52,11 @@ pub(super) fn on_request(
         atc: d.atc,
     });
     if let Some(resp) = out.response {
+        // A real terminal on a socket waits for the host's real time only.
+        let processing =
+            if matches!(endpoint, Endpoint::External(_)) { Duration::ZERO } else { PROCESSING };
         ctx.at(
-            ctx.now + PROCESSING,
+            ctx.now + processing,
             SimEvent::Transmit(Box::new(Transmission {
                 link,
                 dir: Dir::Down,
@@ -78,6 +81,14 @@ pub(super) fn end_of_day(world: &mut World, ctx: &mut Ctx) {
             rows.push((t.id.clone(), t.core.totals()));
         }
     }
+    let plan = world.resource::<PlanRes>().0.clone();
+    let only = if plan.external_terminals {
+        Some(crate::report::Side::Host)
+    } else if plan.remote_host {
+        Some(crate::report::Side::Terminal)
+    } else {
+        None
+    };
     let host = &world.resource::<Host>().0;
     for (tid, tt) in rows {
         let ht = host.totals(&tid);
@@ -89,7 +100,10 @@ pub(super) fn end_of_day(world: &mut World, ctx: &mut Ctx) {
             terminal: tid,
             terminal_totals: tt,
             host_totals: ht,
-            balanced,
+            // Real software keeps its own totals: only possim's side is
+            // reported, never a comparison that did not happen.
+            balanced: balanced && only.is_none(),
+            only,
         });
     }
     let (outflow, merchants) = host.ledger().double_entry();

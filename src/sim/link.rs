@@ -175,6 +175,13 @@ pub(super) fn deliver(world: &mut World, ctx: &mut Ctx, a: Arrival) {
         queued_us: a.queued_us,
     });
     match (a.dir, a.endpoint) {
+        (Dir::Up, Endpoint::Terminal(t)) if world.resource::<PlanRes>().0.remote_host => {
+            // The host is real: the frame leaves on this terminal's connection.
+            let conn = world.resource::<Directory>().terminals.iter().position(|&e| e == t);
+            if let Some(conn) = conn {
+                bridge::send_out(world, conn as u64, a.bytes);
+            }
+        }
         (Dir::Up, _) => {
             host::on_request(world, ctx, a.link, a.endpoint, (a.frame, a.purchase), &a.bytes);
         }

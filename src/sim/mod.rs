@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 
-pub use bridge::{Bridge, Inbound, Outbound};
+pub use bridge::{Bridge, Inbound, Outbound, idle_for, queue_inbound};
 pub use clock::{Clock, Pacing, Scheduler};
 pub use components::*;
 pub use control::{Command, Control};
@@ -160,6 +160,27 @@ fn handle(world: &mut World, ctx: &mut Ctx, ev: SimEvent) {
         SimEvent::SignOn(t) => terminal::on_sign_on(world, ctx, t),
         SimEvent::Transmit(tx) => link::transmit(world, ctx, *tx),
         SimEvent::Deliver(a) => link::deliver(world, ctx, *a),
+        SimEvent::External(conn, bytes) if world.resource::<PlanRes>().0.remote_host => {
+            // An answer from the real host, for the terminal on that
+            // connection: it crosses the terminal's link downwards.
+            let term = world.resource::<Directory>().terminals.get(conn as usize).copied();
+            let Some((term, link)) = term.and_then(|t| Some((t, world.get::<Terminal>(t)?.link)))
+            else {
+                return;
+            };
+            let tx = event::Transmission {
+                link: Some(link),
+                dir: crate::link::Dir::Down,
+                endpoint: event::Endpoint::Terminal(term),
+                mti: world.resource::<PlanRes>().0.spec.peek_mti(&bytes),
+                bytes,
+                stan: None,
+                purpose: None,
+                answers: None,
+                purchase: None,
+            };
+            link::transmit(world, ctx, tx);
+        }
         SimEvent::External(conn, bytes) => {
             let tx = event::Transmission {
                 link: None,

@@ -226,6 +226,15 @@ pub struct Plan {
     pub attacks: Vec<AttackPlan>,
     /// The scenario's lesson key.
     pub lesson: Option<String>,
+    /// The terminals are real ones on sockets (`possim host`): the world
+    /// runs no traffic, sign-ons, attacks or inspections of its own, and
+    /// settlement has only the host's side (see [`Plan::serve_only`]).
+    pub external_terminals: bool,
+    /// The host is real software on a socket (`possim terminal --connect`):
+    /// frames that cross the uplink go out through the bridge, one
+    /// connection per terminal, and answers come back through the same
+    /// link (see [`Plan::against_remote_host`]).
+    pub remote_host: bool,
 }
 
 /// A key from the scenario, or one derived from the seed and its name.
@@ -414,6 +423,8 @@ impl Plan {
             seed,
             duration: s.duration,
             tamper_check: s.shop.tamper_check,
+            external_terminals: false,
+            remote_host: false,
             start,
             spec,
             host,
@@ -607,5 +618,30 @@ impl Plan {
             f(IssuedCard { data, profile, balance: h.balance, typo: h.pin_typo, broken, mk, atc });
         }
         Ok(())
+    }
+}
+
+impl Plan {
+    /// The plan of emulated terminals driving a real host: the scenario's
+    /// terminals, customers, cards, link faults and attacks, with the
+    /// uplink's far end on a socket instead of possim's own host.
+    pub fn against_remote_host(&mut self) {
+        self.remote_host = true;
+    }
+
+    /// The plan of a host that real terminals connect to: the scenario's
+    /// keys, cards, accounts, terminals and defences, but no customers,
+    /// sign-ons, attacks or tamper inspections of the world's own. Link
+    /// faults do not apply either: external frames reach the host directly
+    /// (the fault proxy puts faults on real connections).
+    pub fn serve_only(&mut self) {
+        self.external_terminals = true;
+        self.traffic.per_hour = 0.0;
+        self.traffic.purchases = Some(0);
+        self.attacks.clear();
+        self.tamper_check = None;
+        for t in &mut self.terminals {
+            t.sign_on = false;
+        }
     }
 }

@@ -412,8 +412,11 @@ pub enum Record {
         terminal_totals: Totals,
         /// What the host settles.
         host_totals: HostTotals,
-        /// Whether they agree.
+        /// Whether they agree (never when one side is real software).
         balanced: bool,
+        /// The only side known, when the other is real software on a socket.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        only: Option<crate::report::Side>,
     },
     /// The host's ledger at the end of the day.
     Ledger {

@@ -19,6 +19,10 @@ fn gap(rng: &mut crate::rng::Stream, per_hour: f64) -> Duration {
 /// Schedules the first arrival at every terminal.
 pub(super) fn start_traffic(world: &mut World) {
     let plan = world.resource::<PlanRes>().0.clone();
+    if plan.traffic.per_hour <= 0.0 {
+        // No customers of the world's own (a host serving real terminals).
+        return;
+    }
     let terminals = world.resource::<Directory>().terminals.clone();
     let mut first = Vec::new();
     for e in terminals {

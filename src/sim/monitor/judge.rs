@@ -197,6 +197,25 @@ impl Monitor {
             evidence,
             events,
         };
+        let host_is_real =
+            self.settlement.iter().any(|s| s.only == Some(crate::report::Side::Terminal));
+        if host_is_real
+            && matches!(
+                e,
+                Expectation::NoDoubleCharge
+                    | Expectation::LossesAccounted
+                    | Expectation::NoLostTransaction
+                    | Expectation::FraudLossAtMost(_)
+            )
+        {
+            // These read the host's books, which a real host keeps to itself:
+            // an expectation that cannot be evaluated never passes.
+            return ok(
+                false,
+                "not evaluated: the host is real software and keeps its own books".into(),
+                vec![],
+            );
+        }
         match e {
             Expectation::Never(k) => {
                 let n = self.count(k);
@@ -212,17 +231,43 @@ impl Monitor {
             }
             Expectation::LedgerBalanced => {
                 let bad: Vec<&SettlementRow> =
-                    self.settlement.iter().filter(|s| !s.balanced).collect();
+                    self.settlement.iter().filter(|s| !s.balanced && s.only.is_none()).collect();
+                let one_sided = self.settlement.iter().filter_map(|s| s.only).next();
                 let (out, merch, de) = self.ledger;
                 let mut all = crate::money::Totals::default();
                 for s in &self.settlement {
-                    all.purchases += s.host_totals.purchases;
-                    all.purchase_amount += s.host_totals.purchase_amount;
-                    all.refunds += s.host_totals.refunds;
-                    all.refund_amount += s.host_totals.refund_amount;
+                    // With a real host, the terminals' side is the one known.
+                    let t = if one_sided == Some(crate::report::Side::Terminal) {
+                        s.terminal_totals
+                    } else {
+                        s.host_totals
+                    };
+                    all.purchases += t.purchases;
+                    all.purchase_amount += t.purchase_amount;
+                    all.refunds += t.refunds;
+                    all.refund_amount += t.refund_amount;
                 }
                 if self.settlement.is_empty() {
                     ok(false, "no settlement took place".into(), vec![])
+                } else if bad.is_empty() && de && one_sided == Some(crate::report::Side::Host) {
+                    ok(
+                        true,
+                        format!(
+                            "real terminals, the host's side only ({}); cardholders paid {out} = merchants owed {merch}",
+                            totals_text(&all)
+                        ),
+                        vec![],
+                    )
+                } else if one_sided == Some(crate::report::Side::Terminal) {
+                    // The books are the real host's: possim cannot see them.
+                    ok(
+                        false,
+                        format!(
+                            "not evaluated: the host is real software and keeps its own books (the terminals approved {})",
+                            totals_text(&all)
+                        ),
+                        vec![],
+                    )
                 } else if bad.is_empty() && de {
                     ok(
                         true,

@@ -580,14 +580,15 @@ impl Monitor {
                     detail: detail.clone(),
                 });
             }
-            Record::Settlement { terminal, terminal_totals, host_totals, balanced } => {
+            Record::Settlement { terminal, terminal_totals, host_totals, balanced, only } => {
                 self.settlement.push(SettlementRow {
                     terminal: terminal.to_string(),
                     terminal_totals: *terminal_totals,
                     host_totals: *host_totals,
                     balanced: *balanced,
+                    only: *only,
                 });
-                if !balanced {
+                if !balanced && only.is_none() {
                     self.note(Evidence::Unbalanced, seq);
                 }
             }

@@ -1,0 +1,203 @@
+//! `possim host`: the scenario's acquirer/issuer as an ISO 8583 server.
+
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use possim::net::{HostServer, ServeOptions};
+use possim::report::{junit_xml_with_errors, summary};
+use possim::sim::{Journal, Plan};
+use possim::time::Duration;
+
+use super::{Failure, Outcome, print};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Frames: a 2-byte big-endian length, then the message (at most 8192 bytes).
+The host answers with the scenario's dialect, keys, cards, accounts and defences; the
+scenario's own customers, attacks and link faults do not run (use `possim proxy` for faults).
+
+It prints `listening on ADDR` once ready (so --listen 127.0.0.1:0 works in scripts). On
+SIGINT or SIGTERM (or after --stop-after) it stops accepting, answers what it has received,
+closes the day and reports as `possim run` does.
+
+Exit codes: 0 every expectation held, 1 an expectation failed, 2 invalid scenario or command
+line, 3 I/O failure (cannot listen, cannot write).")]
+pub(crate) struct Args {
+    /// The scenario whose host to serve.
+    #[arg(long, value_name = "FILE")]
+    scenario: PathBuf,
+    /// Where to listen. Only loopback unless told otherwise.
+    #[arg(long, default_value = "127.0.0.1:8583", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Serve TLS 1.2/1.3 with host.pem and host-key.pem from this directory
+    /// (`possim pki --out DIR` makes them).
+    #[arg(long, value_name = "DIR")]
+    tls: Option<PathBuf>,
+    /// With --tls: every terminal must show a certificate signed by the
+    /// directory's ca.pem.
+    #[arg(long, requires = "tls")]
+    mtls: bool,
+    /// Override the scenario's seed (its keys and cards may derive from it).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Close a connection that sends no complete frame for this long.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    idle: Duration,
+    /// Connections beyond this many are closed at once.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    max_connections: usize,
+    /// Stop by itself after this much wall time (scripts, demos).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    stop_after: Option<Duration>,
+    /// Write the journal (JSON lines; frames in full, PANs masked in fields).
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// Write the machine-readable report.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Write JUnit XML, one test case per expectation.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Print only the address and failures.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    Duration::parse(s)
+}
+
+/// Stops the server on SIGINT or SIGTERM, or after `after`.
+fn stop_on_signal(stopper: possim::net::Stopper, after: Option<Duration>) {
+    let _ = std::thread::Builder::new().name("possim-signals".into()).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async {
+            let after = async {
+                match after {
+                    Some(d) => {
+                        tokio::time::sleep(std::time::Duration::from_micros(d.micros())).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut term = signal(SignalKind::terminate()).ok();
+                let term = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            t.recv().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term => {}
+                    _ = after => {}
+                }
+            }
+            #[cfg(not(unix))]
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = after => {}
+            }
+        });
+        stopper.stop();
+    });
+}
+
+pub(crate) fn run(args: Args) -> Outcome {
+    let scenarios = super::load_all(std::slice::from_ref(&args.scenario))?;
+    let Some((file, scenario)) = scenarios.into_iter().next() else {
+        return Err(Failure::Invalid(String::new()));
+    };
+    let plan = Plan::new(&scenario, args.seed)
+        .map_err(|e| Failure::Invalid(format!("{}: {e}", file.display())))?;
+    let tls = match &args.tls {
+        Some(dir) => Some(
+            possim::net::tls::server_config(dir, args.mtls)
+                .map_err(|e| Failure::Invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let journal = match &args.journal {
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| Failure::Io(format!("cannot write journal {}: {e}", p.display())))?;
+            Some(Journal::to(Box::new(BufWriter::with_capacity(1 << 16, f))))
+        }
+        None => None,
+    };
+    let terminals: Vec<String> = plan.terminals.iter().map(|t| t.config.tid.clone()).collect();
+    let opts = ServeOptions {
+        tls,
+        idle: std::time::Duration::from_micros(args.idle.micros().max(1000)),
+        max_connections: args.max_connections,
+        ..ServeOptions::tcp(args.listen)
+    };
+    let server = HostServer::start(plan, opts, journal, &file.display().to_string())
+        .map_err(|e| Failure::Io(e.to_string()))?;
+    {
+        let mut out = std::io::stdout().lock();
+        let mode = match (&args.tls, args.mtls) {
+            (None, _) => "TCP",
+            (Some(_), false) => "TLS 1.2/1.3",
+            (Some(_), true) => "TLS 1.2/1.3, client certificates required",
+        };
+        let _ = writeln!(out, "listening on {} ({mode})", server.addr());
+        if !args.quiet {
+            let _ = writeln!(
+                out,
+                "serving {} for terminals {}; stop with Ctrl-C or SIGTERM",
+                file.display(),
+                terminals.join(" ")
+            );
+        }
+        let _ = out.flush();
+    }
+    stop_on_signal(server.stopper(), args.stop_after);
+    let (report, stats) = server.wait().map_err(|e| Failure::Io(e.to_string()))?;
+    let mut text = String::new();
+    if !args.quiet || !report.passed {
+        text.push_str(&summary(&report));
+        text.push_str(&format!(
+            "  connections: {} accepted, {} refused (too many), {} TLS handshakes failed, {} framing errors, {} closed idle; {} frames in, {} answered\n",
+            stats.accepted,
+            stats.refused_busy,
+            stats.tls_failed,
+            stats.framing_errors,
+            stats.idle_closed,
+            stats.frames_in,
+            stats.frames_out
+        ));
+    }
+    print(&text)?;
+    let mut errors = Vec::new();
+    if let Some(p) = &args.json {
+        let mut v = report.to_json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("connections".into(), serde_json::to_value(&stats).unwrap_or_default());
+        }
+        let body = serde_json::to_string_pretty(&v).unwrap_or_default();
+        if let Err(e) = std::fs::write(p, body + "\n") {
+            errors.push(format!("cannot write {}: {e}", p.display()));
+        }
+    }
+    if let Some(p) = &args.junit
+        && let Err(e) = std::fs::write(p, junit_xml_with_errors(std::slice::from_ref(&report), &[]))
+    {
+        errors.push(format!("cannot write {}: {e}", p.display()));
+    }
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("possim: {e}");
+        }
+        return Err(Failure::Io(String::new()));
+    }
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,162 @@
+//! `possim terminal --connect`: the scenario's emulated terminals against a
+//! real host.
+
+use std::io::BufWriter;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use possim::net::{ConnectOptions, RemoteRun, pki, tls};
+use possim::report::{junit_xml_with_errors, summary};
+use possim::sim::{Journal, Plan};
+
+use super::{Failure, Outcome, print};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Each of the scenario's terminals opens its own connection to the host on
+its first frame (sign-on or purchase) and sends with the framing of PROTOCOL.md §1. The
+scenario's customers, cards, link faults and attacks run on possim's side; the host's books
+are its own, so LedgerBalanced is reported as not evaluated.
+
+Time runs at --speed virtual seconds per wall second: an 8-hour scenario at --speed 60 takes
+8 minutes. Timeouts are virtual time too, and the host's real round trip counts speed times
+over: keep round trip x speed well below the terminal's timeout (5 ms x 600 = 3 s of 30 s).
+
+Exit codes: 0 every expectation held, 1 an expectation failed, 2 invalid scenario or command
+line, 3 I/O failure.")]
+pub(crate) struct Args {
+    /// The host: ADDR:PORT or NAME:PORT.
+    #[arg(long, value_name = "ADDR")]
+    connect: String,
+    /// The scenario whose terminals and customers to run.
+    #[arg(long, value_name = "FILE")]
+    scenario: PathBuf,
+    /// TLS, trusting only DIR/ca.pem (pinning possim's CA; `possim pki`).
+    #[arg(long, value_name = "DIR")]
+    tls: Option<PathBuf>,
+    /// With --tls: show DIR/terminal-terminal.pem as the client certificate.
+    #[arg(long, requires = "tls")]
+    mtls: bool,
+    /// The name the host's certificate must carry (default: the host part of --connect).
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
+    /// Virtual seconds per wall second.
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    speed: f64,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the journal (JSON lines).
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// Write the machine-readable report.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Write JUnit XML, one test case per expectation.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Print only failures.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn resolve(s: &str) -> Result<SocketAddr, Failure> {
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| Failure::Invalid(format!("--connect {s}: expected HOST:PORT")))
+}
+
+pub(crate) fn run(args: Args) -> Outcome {
+    if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 1e6) {
+        return Err(Failure::Invalid("--speed: a number above 0 and at most 1000000".into()));
+    }
+    let addr = resolve(&args.connect)?;
+    let scenarios = super::load_all(std::slice::from_ref(&args.scenario))?;
+    let Some((file, scenario)) = scenarios.into_iter().next() else {
+        return Err(Failure::Invalid(String::new()));
+    };
+    let plan = Plan::new(&scenario, args.seed)
+        .map_err(|e| Failure::Invalid(format!("{}: {e}", file.display())))?;
+    let tls = match &args.tls {
+        Some(dir) => {
+            let client = args.mtls.then(|| {
+                (
+                    dir.join(pki::files::terminal("terminal")),
+                    dir.join(pki::files::terminal_key("terminal")),
+                )
+            });
+            let cfg = tls::client_config(
+                &dir.join(pki::files::CA),
+                client.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+            )
+            .map_err(|e| Failure::Invalid(e.to_string()))?;
+            let host = args.server_name.clone().unwrap_or_else(|| {
+                args.connect.rsplit_once(':').map_or(args.connect.clone(), |(h, _)| {
+                    h.trim_start_matches('[').trim_end_matches(']').to_string()
+                })
+            });
+            let name = tls::server_name(&host).map_err(|e| Failure::Invalid(e.to_string()))?;
+            Some((cfg, name))
+        }
+        None => None,
+    };
+    let journal = match &args.journal {
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| Failure::Io(format!("cannot write journal {}: {e}", p.display())))?;
+            Some(Journal::to(Box::new(BufWriter::with_capacity(1 << 16, f))))
+        }
+        None => None,
+    };
+    let opts = ConnectOptions { addr, tls, speed: args.speed, frames_in_journal: true };
+    let started = std::time::Instant::now();
+    let run = RemoteRun::start(plan, opts, journal, &file.display().to_string())
+        .map_err(|e| Failure::Io(format!("starting: {e}")))?;
+    let stopper = run.stopper();
+    let _ = std::thread::Builder::new().name("possim-signals".into()).spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+            stopper.stop();
+        }
+    });
+    let (report, stats) = run.wait().map_err(Failure::Io)?;
+    let mut text = String::new();
+    if !args.quiet || !report.passed {
+        text.push_str(&summary(&report));
+        text.push_str(&format!(
+            "  host {addr}: {} connections, {} failed to connect; {} frames sent, {} received; {:.2} s wall time\n",
+            stats.connected,
+            stats.connect_failed,
+            stats.frames_out,
+            stats.frames_in,
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    print(&text)?;
+    let mut errors = Vec::new();
+    if let Some(p) = &args.json {
+        let mut v = report.to_json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("connections".into(), serde_json::to_value(&stats).unwrap_or_default());
+        }
+        let body = serde_json::to_string_pretty(&v).unwrap_or_default();
+        if let Err(e) = std::fs::write(p, body + "\n") {
+            errors.push(format!("cannot write {}: {e}", p.display()));
+        }
+    }
+    if let Some(p) = &args.junit
+        && let Err(e) = std::fs::write(p, junit_xml_with_errors(std::slice::from_ref(&report), &[]))
+    {
+        errors.push(format!("cannot write {}: {e}", p.display()));
+    }
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("possim: {e}");
+        }
+        return Err(Failure::Io(String::new()));
+    }
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

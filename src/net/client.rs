@@ -1,0 +1,92 @@
+//! A minimal ISO 8583 client over TCP or TLS: one request, one answer at a
+//! time. Tests, benchmarks and scripted checks against a host use it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::frame::{self, FrameError};
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting failed.
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed (an untrusted certificate, a refused client
+    /// certificate, an old protocol version).
+    #[error("TLS handshake with {addr}: {source}")]
+    Tls {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Reading or writing a frame failed.
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    /// The host closed the connection without answering.
+    #[error("the host closed the connection without answering")]
+    Closed,
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A connection to a host.
+pub struct Client {
+    stream: Box<dyn Stream>,
+}
+
+impl Client {
+    /// Connects over plain TCP.
+    pub async fn tcp(addr: SocketAddr) -> Result<Self, ClientError> {
+        let s = TcpStream::connect(addr)
+            .await
+            .map_err(|source| ClientError::Connect { addr, source })?;
+        let _ = s.set_nodelay(true);
+        Ok(Self { stream: Box::new(s) })
+    }
+
+    /// Connects over TLS, checking the host's certificate against `name`
+    /// with the roots in `cfg`.
+    pub async fn tls(
+        addr: SocketAddr,
+        cfg: Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> Result<Self, ClientError> {
+        let s = TcpStream::connect(addr)
+            .await
+            .map_err(|source| ClientError::Connect { addr, source })?;
+        let _ = s.set_nodelay(true);
+        let s = tokio_rustls::TlsConnector::from(cfg)
+            .connect(name, s)
+            .await
+            .map_err(|source| ClientError::Tls { addr, source })?;
+        Ok(Self { stream: Box::new(s) })
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, msg: &[u8]) -> Result<(), ClientError> {
+        frame::write(&mut self.stream, msg).await?;
+        Ok(())
+    }
+
+    /// Reads one message.
+    pub async fn recv(&mut self) -> Result<Vec<u8>, ClientError> {
+        frame::read(&mut self.stream).await?.ok_or(ClientError::Closed)
+    }
+
+    /// Sends a message and reads the answer.
+    pub async fn call(&mut self, msg: &[u8]) -> Result<Vec<u8>, ClientError> {
+        self.send(msg).await?;
+        self.recv().await
+    }
+}

@@ -1,0 +1,432 @@
+//! `possim host`: the scenario's acquirer/issuer on a real socket.
+//!
+//! Two threads and a channel pair. The world thread runs the same Bevy world
+//! as `possim run` (paced to wall time, no customers of its own: see
+//! [`Plan::serve_only`]), so the same host core, checks, ledger, monitor and
+//! journal answer real terminals. The I/O thread (a tokio runtime) accepts
+//! TCP or TLS connections, frames messages (PROTOCOL.md §1) and hands each
+//! to the world through the [`Bridge`]; answers come back the same way.
+//!
+//! Hostile peers: a frame longer than 8192 bytes, a broken TLS handshake or
+//! a connection idle longer than the idle timeout closes that connection
+//! only; a malformed message reaches the host, which answers 30 or nothing,
+//! and never changes the ledger. A peer that sends faster than the world
+//! answers is slowed by TCP (the inbound queue is bounded).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+
+use super::frame;
+use crate::report::RunReport;
+use crate::sim::{Bridge, Inbound, Journal, Outbound, Plan};
+
+/// How the server listens.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Where to listen (port 0: any free port; see [`HostServer::addr`]).
+    pub listen: SocketAddr,
+    /// TLS, or plain TCP when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// A connection with no complete frame for this long is closed (also the
+    /// TLS handshake's limit).
+    pub idle: std::time::Duration,
+    /// Connections beyond this many are closed as soon as accepted.
+    pub max_connections: usize,
+    /// Frames waiting for the world, across all connections.
+    pub queue: usize,
+    /// Keep APDUs and frame bytes in the journal.
+    pub frames_in_journal: bool,
+}
+
+impl ServeOptions {
+    /// Plain TCP on `listen`, 30 s idle timeout, 1024 connections.
+    pub fn tcp(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            tls: None,
+            idle: std::time::Duration::from_secs(30),
+            max_connections: 1024,
+            queue: 4096,
+            frames_in_journal: true,
+        }
+    }
+}
+
+/// Why the server could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A thread or runtime could not be started.
+    #[error("starting the server: {0}")]
+    Start(std::io::Error),
+    /// The journal could not be written.
+    #[error("writing the journal: {0}")]
+    Journal(String),
+    /// A server thread stopped abnormally.
+    #[error("a server thread stopped abnormally")]
+    Thread,
+}
+
+/// What happened on the sockets (the report's counters are the world's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConnStats {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Closed at once: too many connections.
+    pub refused_busy: u64,
+    /// TLS handshakes that failed (no certificate, wrong CA, old version, garbage).
+    pub tls_failed: u64,
+    /// Closed for a framing error (a length above 8192, a frame cut short).
+    pub framing_errors: u64,
+    /// Closed for idleness (or a sender too slow to finish a frame).
+    pub idle_closed: u64,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames answered.
+    pub frames_out: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    refused_busy: AtomicU64,
+    tls_failed: AtomicU64,
+    framing_errors: AtomicU64,
+    idle_closed: AtomicU64,
+    frames_in: AtomicU64,
+    frames_out: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> ConnStats {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ConnStats {
+            accepted: g(&self.accepted),
+            refused_busy: g(&self.refused_busy),
+            tls_failed: g(&self.tls_failed),
+            framing_errors: g(&self.framing_errors),
+            idle_closed: g(&self.idle_closed),
+            frames_in: g(&self.frames_in),
+            frames_out: g(&self.frames_out),
+        }
+    }
+}
+
+/// Connection id -> the writer task's queue of answers.
+type Writers = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>>>;
+
+/// Stops a running server: no new connections or frames, answers to what
+/// was already received, then the end of the day and the report.
+#[derive(Clone)]
+pub struct Stopper(Arc<watch::Sender<bool>>);
+
+impl Stopper {
+    /// Asks the server to stop (idempotent).
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// A running host server.
+pub struct HostServer {
+    addr: SocketAddr,
+    stopper: Stopper,
+    io: JoinHandle<()>,
+    world: JoinHandle<Result<RunReport, ServeError>>,
+    counters: Arc<Counters>,
+}
+
+impl HostServer {
+    /// Binds, builds the world and starts serving; returns once the world
+    /// is ready to answer. `plan` is made serve-only here; `file` names the
+    /// scenario in the report.
+    pub fn start(
+        mut plan: Plan,
+        opts: ServeOptions,
+        journal: Option<Journal>,
+        file: &str,
+    ) -> Result<Self, ServeError> {
+        plan.serve_only();
+        let std_listener = std::net::TcpListener::bind(opts.listen)
+            .map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
+        std_listener.set_nonblocking(true).map_err(ServeError::Start)?;
+        let addr = std_listener.local_addr().map_err(ServeError::Start)?;
+
+        let (bridge, to_world, from_world) = Bridge::bounded(opts.queue.max(1));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (world_stop_tx, world_stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let counters = Arc::new(Counters::default());
+        let writers: Writers = Arc::default();
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ServeError::Start)?;
+        let io = {
+            let (counters, writers, opts) = (counters.clone(), writers.clone(), opts.clone());
+            std::thread::Builder::new()
+                .name("possim-io".into())
+                .spawn(move || {
+                    rt.block_on(io_main(
+                        std_listener,
+                        opts,
+                        to_world,
+                        from_world,
+                        writers,
+                        counters,
+                        stop_rx,
+                        world_stop_tx,
+                    ));
+                })
+                .map_err(ServeError::Start)?
+        };
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let world = {
+            let file = file.to_string();
+            let frames = opts.frames_in_journal;
+            std::thread::Builder::new()
+                .name("possim-world".into())
+                .spawn(move || {
+                    let how = super::world::How { speed: 1.0, open_ended: true, frames };
+                    super::world::run(
+                        plan,
+                        journal,
+                        how,
+                        bridge,
+                        world_stop_rx,
+                        &file,
+                        Some(ready_tx),
+                    )
+                    .map_err(ServeError::Journal)
+                })
+                .map_err(ServeError::Start)?
+        };
+        // Ready once the world is built (thousands of cards take a moment):
+        // frames sent before then would only wait.
+        let _ = ready_rx.recv();
+        Ok(Self { addr, stopper: Stopper(Arc::new(stop_tx)), io, world, counters })
+    }
+
+    /// The address it listens on (the port chosen when asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server (from a signal handler, a test).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// The socket counters so far.
+    pub fn stats(&self) -> ConnStats {
+        self.counters.snapshot()
+    }
+
+    /// Waits until the server has stopped; the day's report and the
+    /// socket counters.
+    pub fn wait(self) -> Result<(RunReport, ConnStats), ServeError> {
+        let report = self.world.join().map_err(|_| ServeError::Thread)?;
+        self.io.join().map_err(|_| ServeError::Thread)?;
+        Ok((report?, self.counters.snapshot()))
+    }
+}
+
+/// Moves the world's answers to the connections' writer tasks.
+fn forward_answers(from_world: Receiver<Outbound>, writers: Writers, counters: Arc<Counters>) {
+    for m in from_world.iter() {
+        let w = writers.lock().ok().and_then(|w| w.get(&m.conn).cloned());
+        if let Some(tx) = w
+            && tx.send(m.bytes).is_ok()
+        {
+            counters.frames_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    // The world is done: let every writer finish and close.
+    if let Ok(mut w) = writers.lock() {
+        w.clear();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn io_main(
+    std_listener: std::net::TcpListener,
+    opts: ServeOptions,
+    to_world: Sender<Inbound>,
+    from_world: Receiver<Outbound>,
+    writers: Writers,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+    world_stop: Sender<()>,
+) {
+    let forwarder = {
+        let (writers, counters) = (writers.clone(), counters.clone());
+        std::thread::Builder::new()
+            .name("possim-answers".into())
+            .spawn(move || forward_answers(from_world, writers, counters))
+    };
+    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("possim: listening: {e}");
+            None
+        }
+    };
+    // Each reader holds a sender; when all are gone, nothing more comes in.
+    let (readers_tx, mut readers_rx) = mpsc::channel::<()>(1);
+    // Each connection task holds one; when all are gone, every answer is written.
+    let (tasks_tx, mut tasks_rx) = mpsc::channel::<()>(1);
+    let active = Arc::new(AtomicU64::new(0));
+    let tls = opts.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let mut next_conn = 0u64;
+    if let Some(listener) = listener {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            let Ok((tcp, _peer)) = accepted else { continue };
+            counters.accepted.fetch_add(1, Ordering::Relaxed);
+            if active.load(Ordering::Relaxed) >= opts.max_connections as u64 {
+                counters.refused_busy.fetch_add(1, Ordering::Relaxed);
+                drop(tcp);
+                continue;
+            }
+            let _ = tcp.set_nodelay(true);
+            next_conn += 1;
+            let conn = Conn {
+                id: next_conn,
+                to_world: to_world.clone(),
+                writers: writers.clone(),
+                counters: counters.clone(),
+                stop: stop.clone(),
+                idle: opts.idle,
+                _reader: readers_tx.clone(),
+            };
+            let (tls, active, task) = (tls.clone(), active.clone(), tasks_tx.clone());
+            active.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                match tls {
+                    None => conn.serve(tcp).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(conn.idle, acceptor.accept(tcp)).await {
+                            Ok(Ok(s)) => conn.serve(s).await,
+                            _ => {
+                                conn.counters.tls_failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                active.fetch_sub(1, Ordering::Relaxed);
+                drop(task);
+            });
+        }
+    }
+    // Stopped: no new connections; wait for the readers to put down their
+    // last frames, then tell the world.
+    drop(readers_tx);
+    let _ = readers_rx.recv().await;
+    drop(to_world);
+    let _ = world_stop.send(());
+    // The world answers, ends its day and drops its end of the channel; the
+    // forwarder then releases every writer.
+    drop(tasks_tx);
+    let _ = tasks_rx.recv().await;
+    if let Ok(f) = forwarder {
+        let _ = tokio::task::spawn_blocking(move || f.join()).await;
+    }
+}
+
+/// One accepted connection.
+struct Conn {
+    id: u64,
+    to_world: Sender<Inbound>,
+    writers: Writers,
+    counters: Arc<Counters>,
+    stop: watch::Receiver<bool>,
+    idle: std::time::Duration,
+    _reader: mpsc::Sender<()>,
+}
+
+impl Conn {
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
+        let Conn { id, to_world, writers, counters, mut stop, idle, _reader } = self;
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        if let Ok(mut w) = writers.lock() {
+            w.insert(id, tx);
+        }
+        let writer = tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                if frame::write(&mut wr, &m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = wr.shutdown().await;
+        });
+        let mut stopped = *stop.borrow();
+        while !stopped {
+            let r = tokio::select! {
+                r = tokio::time::timeout(idle, frame::read(&mut rd)) => r,
+                _ = stop.wait_for(|s| *s) => { stopped = true; continue; }
+            };
+            match r {
+                Err(_) => {
+                    counters.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Ok(Ok(Some(bytes))) => {
+                    counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                    if !send_to_world(&to_world, Inbound { conn: id, bytes }).await {
+                        break;
+                    }
+                }
+                Ok(Ok(None)) => {
+                    // The peer finished sending: give answers in progress a
+                    // moment to arrive before closing.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    break;
+                }
+                Ok(Err(frame::FrameError::Io(_))) => break,
+                Ok(Err(_)) => {
+                    counters.framing_errors.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        drop(_reader);
+        if !stopped && let Ok(mut w) = writers.lock() {
+            // Closing this connection only: its writer ends after what is queued.
+            w.remove(&id);
+        }
+        let _ = writer.await;
+    }
+}
+
+/// Hands a frame to the world, waiting while its queue is full (which
+/// slows this peer down through TCP). False when the world is gone.
+async fn send_to_world(to_world: &Sender<Inbound>, mut m: Inbound) -> bool {
+    loop {
+        match to_world.try_send(m) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(back)) => {
+                m = back;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err(TrySendError::Disconnected(_)) => return false,
+        }
+    }
+}

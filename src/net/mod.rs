@@ -1,0 +1,16 @@
+//! The real-time drivers (tokio, rustls): possim's host on a real socket,
+//! the framing of PROTOCOL.md §1, and the test PKI. They move bytes and time
+//! between sockets and the same sans-IO cores and Bevy world that headless
+//! runs use; nothing here decides anything about payments.
+
+pub mod client;
+pub mod frame;
+pub mod host;
+pub mod load;
+pub mod pki;
+pub mod remote;
+pub mod tls;
+pub mod world;
+
+pub use host::{ConnStats, HostServer, ServeError, ServeOptions, Stopper};
+pub use remote::{ConnectOptions, RemoteRun, RemoteStats, RemoteStopper};

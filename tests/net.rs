@@ -1,0 +1,437 @@
+//! The host on real sockets (loopback): TCP and TLS, pinning, mutual TLS,
+//! hostile peers, a graceful stop, and the binary as a user runs it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use possim::net::client::{Client, ClientError};
+use possim::net::{HostServer, ServeOptions, pki, tls};
+use possim::protocol::crypto::TdesKey;
+use possim::protocol::iso8583::{MacCheck, Spec, verify_mac};
+use possim::report::RunReport;
+use possim::sim::Plan;
+
+use crate::util::{root, s, unhex, vector};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("possim-net-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// The pyiso8583/pyemv/psec purchase vector, as a real terminal sends it.
+fn purchase() -> Vec<u8> {
+    unhex(s(&vector("iso8583_ascii.json")["messages"][0], "encoded"))
+}
+
+fn plan() -> Plan {
+    let sc = possim::scenario::load(&root().join("examples/host.ron")).unwrap();
+    Plan::new(&sc, None).unwrap()
+}
+
+fn start(opts: ServeOptions) -> HostServer {
+    HostServer::start(plan(), opts, None, "examples/host.ron").unwrap()
+}
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// The answer is an approval MACed under the terminal's key.
+fn assert_approved(answer: &[u8]) {
+    let spec = Spec::iso87_ascii();
+    let resp = spec.decode(answer).unwrap();
+    assert_eq!(resp.mti().to_string(), "0210");
+    assert_eq!(resp.get_str(39), Some("00"));
+    let tak = TdesKey::from_hex(s(&vector("keys.json"), "tak")).unwrap();
+    assert_eq!(verify_mac(&spec, answer, &resp, &tak), MacCheck::Valid);
+    assert_eq!(resp.icc_data().map(|d| d.len()), Some(12), "tag 91 with the ARPC");
+}
+
+fn stop(server: HostServer) -> RunReport {
+    server.stopper().stop();
+    server.wait().unwrap().0
+}
+
+fn pki_dir(name: &str) -> PathBuf {
+    let dir = tmp(name);
+    pki::generate(&dir, &["TERM0001".to_string()], true).unwrap();
+    dir
+}
+
+#[test]
+fn a_terminal_over_tcp_gets_an_approval_with_a_valid_mac_and_arpc() {
+    let server = start(ServeOptions::tcp(loopback()));
+    let addr = server.addr();
+    let answer = rt().block_on(async {
+        let mut c = Client::tcp(addr).await.unwrap();
+        c.call(&purchase()).await.unwrap()
+    });
+    assert_approved(&answer);
+    let r = stop(server);
+    assert_eq!(r.responses.get("00"), Some(&1), "{}", possim::report::summary(&r));
+    assert!(r.passed, "{}", possim::report::summary(&r));
+}
+
+#[test]
+fn a_terminal_pinned_to_possims_ca_is_served_over_tls_and_refuses_the_rogue_certificate() {
+    let dir = pki_dir("pki-pinned");
+    let cfg = tls::server_config(&dir, false).unwrap();
+    let server = start(ServeOptions { tls: Some(cfg), ..ServeOptions::tcp(loopback()) });
+    let rogue_cfg = tls::server_config_with(
+        &dir.join("rogue-host.pem"),
+        &dir.join("rogue-host-key.pem"),
+        &dir,
+        false,
+    )
+    .unwrap();
+    let rogue = start(ServeOptions { tls: Some(rogue_cfg), ..ServeOptions::tcp(loopback()) });
+    let client = tls::client_config(&dir.join(pki::files::CA), None).unwrap();
+    let name = tls::server_name("localhost").unwrap();
+    rt().block_on(async {
+        let mut c = Client::tls(server.addr(), client.clone(), name.clone()).await.unwrap();
+        assert_approved(&c.call(&purchase()).await.unwrap());
+        let err =
+            Client::tls(rogue.addr(), client, name).await.err().expect("the rogue is refused");
+        assert!(matches!(err, ClientError::Tls { .. }), "{err}");
+        assert!(err.to_string().contains("invalid peer certificate"), "{err}");
+    });
+    let r = stop(server);
+    assert_eq!(r.responses.get("00"), Some(&1));
+    let r = stop(rogue);
+    assert_eq!(r.counts.frames_sent, 0, "nothing reached the rogue host");
+}
+
+#[test]
+fn with_mutual_tls_a_terminal_without_a_certificate_is_refused() {
+    let dir = pki_dir("pki-mtls");
+    let cfg = tls::server_config(&dir, true).unwrap();
+    let server = start(ServeOptions { tls: Some(cfg), ..ServeOptions::tcp(loopback()) });
+    let name = tls::server_name("127.0.0.1").unwrap();
+    let bare = tls::client_config(&dir.join(pki::files::CA), None).unwrap();
+    let with_cert = tls::client_config(
+        &dir.join(pki::files::CA),
+        Some((
+            &dir.join(pki::files::terminal("TERM0001")),
+            &dir.join(pki::files::terminal_key("TERM0001")),
+        )),
+    )
+    .unwrap();
+    rt().block_on(async {
+        // TLS 1.3 reports a refused client certificate on the first read.
+        let refused = match Client::tls(server.addr(), bare, name.clone()).await {
+            Err(_) => true,
+            Ok(mut c) => c.call(&purchase()).await.is_err(),
+        };
+        assert!(refused, "a terminal without a certificate gets nothing");
+        let mut c = Client::tls(server.addr(), with_cert, name).await.unwrap();
+        assert_approved(&c.call(&purchase()).await.unwrap());
+    });
+    let stats = server.stats();
+    assert_eq!(stats.tls_failed, 1, "{stats:?}");
+    let r = stop(server);
+    assert_eq!(r.responses.get("00"), Some(&1));
+}
+
+#[test]
+fn hostile_peers_close_only_their_own_connection_and_never_move_money() {
+    let server = start(ServeOptions {
+        idle: std::time::Duration::from_millis(300),
+        ..ServeOptions::tcp(loopback())
+    });
+    let addr = server.addr();
+    let mut held = Vec::new();
+    for i in 0..200u32 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let junk: Vec<u8> = (0..(i % 50 + 3)).map(|k| (k * 37 + i) as u8).collect();
+        match i % 5 {
+            // Too long: closed without an answer.
+            0 => s.write_all(&[0xff, 0xff, 1, 2, 3]).unwrap(),
+            // Garbage in a well-formed frame: the host answers it or not, never posts it.
+            1 => {
+                s.write_all(&(junk.len() as u16).to_be_bytes()).unwrap();
+                s.write_all(&junk).unwrap();
+            }
+            // Truncated: a header promising more than comes.
+            2 => s.write_all(&[0x01, 0x00, b'0', b'2']).unwrap(),
+            // A real purchase with one flipped bit: 30 or 63, never a posting.
+            3 => {
+                let mut p = purchase();
+                let k = (i as usize * 7) % p.len();
+                p[k] ^= 1 << (i % 8);
+                s.write_all(&(p.len() as u16).to_be_bytes()).unwrap();
+                s.write_all(&p).unwrap();
+            }
+            // Half-open: says nothing, is closed after the idle timeout.
+            _ => {}
+        }
+        held.push(s);
+    }
+    // Meanwhile a well-formed purchase on its own connection is answered.
+    let answer = rt().block_on(async {
+        let mut c = Client::tcp(addr).await.unwrap();
+        c.call(&purchase()).await.unwrap()
+    });
+    assert_approved(&answer);
+    // Every hostile connection is closed by the host (idle ones after 300 ms).
+    for mut s in held {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    let stats = server.stats();
+    assert!(stats.framing_errors >= 40, "{stats:?}");
+    assert!(stats.idle_closed >= 40, "{stats:?}");
+    let r = stop(server);
+    assert_eq!(r.responses.get("00"), Some(&1), "only the real purchase is approved");
+    assert_eq!(r.ledger.0, possim::money::Money(41915), "{}", possim::report::summary(&r));
+    assert!(r.passed, "{}", possim::report::summary(&r));
+}
+
+#[test]
+fn a_stop_answers_what_was_already_received() {
+    let server = start(ServeOptions::tcp(loopback()));
+    let addr = server.addr();
+    let stopper = server.stopper();
+    let answer = rt().block_on(async {
+        let mut c = Client::tcp(addr).await.unwrap();
+        c.send(&purchase()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        stopper.stop();
+        c.recv().await.unwrap()
+    });
+    assert_approved(&answer);
+    let (r, stats) = server.wait().unwrap();
+    assert_eq!((stats.frames_in, stats.frames_out), (1, 1));
+    assert!(r.passed);
+    // Once stopped, nobody is listening.
+    assert!(TcpStream::connect(addr).is_err());
+}
+
+fn wait_for_listening(child: &mut std::process::Child) -> SocketAddr {
+    let out = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).unwrap();
+    let addr = line
+        .strip_prefix("listening on ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("first line: {line:?}"));
+    addr.parse().unwrap()
+}
+
+fn host_binary(extra: &[&str], dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(["host", "--scenario", "examples/host.ron", "--listen", "127.0.0.1:0", "--quiet"])
+        .args(extra)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn possim_host_prints_its_address_serves_and_reports_after_sigterm() {
+    let json = tmp("host.json");
+    let journal = tmp("host.jsonl");
+    let mut child = host_binary(
+        &["--json", json.to_str().unwrap(), "--journal", journal.to_str().unwrap()],
+        &root(),
+    );
+    let addr = wait_for_listening(&mut child);
+    let answer = rt().block_on(async {
+        let mut c = Client::tcp(addr).await.unwrap();
+        c.call(&purchase()).await.unwrap()
+    });
+    assert_approved(&answer);
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["connections"]["frames_in"], 1);
+    assert_eq!(report["settlement"][0]["only"], "host");
+    let journal = std::fs::read_to_string(&journal).unwrap();
+    assert!(journal.contains("\"host_decision\""), "{journal}");
+    assert!(!journal.contains("4073662585178123"), "the PAN is masked in the journal's fields");
+}
+
+#[test]
+fn possim_pki_writes_keys_mode_0600_and_refuses_to_overwrite() {
+    let dir = tmp("pki-cli");
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_possim"))
+            .args(["pki", "--out", dir.to_str().unwrap(), "--terminal", "T1", "--terminal", "T2"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in [
+        "ca.pem",
+        "host.pem",
+        "terminal-T1.pem",
+        "terminal-T2.pem",
+        "rogue-ca.pem",
+        "rogue-host.pem",
+    ] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    #[cfg(unix)]
+    for f in [
+        "ca-key.pem",
+        "host-key.pem",
+        "terminal-T1-key.pem",
+        "rogue-ca-key.pem",
+        "rogue-host-key.pem",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let again = run(&[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(run(&["--force"]).status.code(), Some(0));
+    let bad = Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(["pki", "--out", dir.to_str().unwrap(), "--terminal", "../x"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_client_offering_only_tls_1_1_is_refused() {
+    // An independent client (Python's ssl module) capped at TLS 1.1.
+    let probe = Command::new("python3").args(["-c", "import ssl"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: python3 with ssl is not available");
+        return;
+    }
+    let dir = pki_dir("pki-old");
+    let cfg = tls::server_config(&dir, false).unwrap();
+    let server = start(ServeOptions { tls: Some(cfg), ..ServeOptions::tcp(loopback()) });
+    let script = format!(
+        r#"
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations("{ca}")
+try:
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+except (ValueError, AttributeError):
+    print("cannot offer"); sys.exit(0)
+s = socket.create_connection(("127.0.0.1", {port}))
+try:
+    ctx.wrap_socket(s, server_hostname="localhost")
+    print("accepted")
+except (ssl.SSLError, OSError) as e:
+    print("refused", e)
+"#,
+        ca = dir.join("ca.pem").display(),
+        port = server.addr().port()
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    stop(server);
+    if text.starts_with("cannot offer") {
+        eprintln!("skipped: this Python's OpenSSL cannot offer TLS 1.1");
+        return;
+    }
+    assert!(text.starts_with("refused"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn emulated_terminals_drive_a_real_host_and_both_sides_agree() {
+    use possim::net::{ConnectOptions, RemoteRun};
+    let text = r#"Scenario(
+    name: "terminals against a real host",
+    seed: 7,
+    duration: "20m",
+    shop: (terminals: [(id: "TERM0001"), (id: "TERM0002")]),
+    cardholders: (count: 50),
+    traffic: (per_hour: 90),
+    expect: [NoDoubleCharge, ApprovalRateAtLeast(0.8)],
+)"#;
+    let sc = possim::scenario::parse(text, "remote.ron").unwrap();
+    let host = HostServer::start(
+        Plan::new(&sc, None).unwrap(),
+        ServeOptions::tcp(loopback()),
+        None,
+        "remote.ron",
+    )
+    .unwrap();
+    let opts =
+        ConnectOptions { addr: host.addr(), tls: None, speed: 300.0, frames_in_journal: false };
+    let run = RemoteRun::start(Plan::new(&sc, None).unwrap(), opts, None, "remote.ron").unwrap();
+    let (terminals, stats) = run.wait().unwrap();
+    let host_report = stop(host);
+    assert_eq!(stats.connected, 2, "one connection per terminal: {stats:?}");
+    assert!(terminals.counts.approved >= 20, "{}", possim::report::summary(&terminals));
+    // Each terminal's own totals equal what the real host settles for it.
+    for t in &terminals.settlement {
+        let h = host_report.settlement.iter().find(|h| h.terminal == t.terminal).unwrap();
+        assert_eq!(t.terminal_totals, h.host_totals, "{}", t.terminal);
+        assert_eq!(t.only, Some(possim::report::Side::Terminal));
+    }
+    // What needs the host's books is not evaluated on the terminals' side, never passed.
+    let nd = terminals.expectations.iter().find(|e| e.expectation == "NoDoubleCharge").unwrap();
+    assert!(!nd.passed && nd.evidence.starts_with("not evaluated"), "{}", nd.evidence);
+    let rate =
+        terminals.expectations.iter().find(|e| e.expectation.starts_with("Approval")).unwrap();
+    assert!(rate.passed, "{}", rate.evidence);
+}
+
+#[test]
+fn terminals_facing_a_dead_host_decline_and_the_run_says_so() {
+    use possim::net::{ConnectOptions, RemoteRun};
+    // A port nobody listens on.
+    let addr = std::net::TcpListener::bind(loopback()).unwrap().local_addr().unwrap();
+    let text = r#"Scenario(name: "dead host", duration: "5m", traffic: (per_hour: 30), expect: [ApprovalRateAtLeast(0.5)])"#;
+    let sc = possim::scenario::parse(text, "dead.ron").unwrap();
+    let opts = ConnectOptions { addr, tls: None, speed: 5000.0, frames_in_journal: false };
+    let run = RemoteRun::start(Plan::new(&sc, None).unwrap(), opts, None, "dead.ron").unwrap();
+    let (r, stats) = run.wait().unwrap();
+    assert!(stats.connect_failed > 0 && stats.connected == 0, "{stats:?}");
+    assert_eq!(r.counts.approved, 0);
+    // Never signed on, the terminals cannot go online: every customer is
+    // declined (or times out), and the run says so.
+    let c = &r.counts;
+    assert!(
+        c.purchases > 0 && c.declined_offline + c.timeouts == c.purchases,
+        "{}",
+        possim::report::summary(&r)
+    );
+    assert!(!r.passed);
+}
+
+#[test]
+fn a_load_run_replays_real_signed_purchases_and_every_one_is_answered() {
+    use possim::net::load::{LoadOptions, drive, record_requests};
+    let text = r#"Scenario(name: "load", seed: 5, shop: (terminals: [(id: "L", count: 4, sign_on: false)]), cardholders: (count: 400))"#;
+    let sc = possim::scenario::parse(text, "load.ron").unwrap();
+    let plan = Plan::new(&sc, None).unwrap();
+    let streams: Vec<Vec<Vec<u8>>> = record_requests(plan.clone(), 120).into_values().collect();
+    assert_eq!(streams.len(), 4, "one stream per terminal");
+    let recorded: usize = streams.iter().map(Vec::len).sum();
+    assert!(recorded >= 120, "{recorded}");
+    let spec = std::sync::Arc::new((*plan.spec).clone());
+    let server = HostServer::start(plan, ServeOptions::tcp(loopback()), None, "load.ron").unwrap();
+    let opts = LoadOptions { addr: server.addr(), tls: None, rate: None, spec };
+    let r = rt().block_on(drive(streams, opts));
+    let host = stop(server);
+    assert_eq!((r.sent, r.answered, r.failed_connections), (recorded as u64, recorded as u64, 0));
+    assert_eq!(r.approved, host.responses.get("00").copied().unwrap_or(0));
+    assert!(r.approved as f64 >= 0.9 * recorded as f64, "{r:?}");
+    assert!(r.latency_ms[0] > 0.0 && r.latency_ms[0] <= r.latency_ms[3]);
+}
