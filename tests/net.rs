@@ -173,6 +173,40 @@ fn hostile_peers_close_only_their_own_connection_and_never_move_money() {
         }
         held.push(s);
     }
+    // And 10,000 malformed messages in well-formed frames on one connection:
+    // damaged copies of a real purchase and plain garbage.
+    let flood = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let mut reader = s.try_clone().unwrap();
+        let drain = std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+        });
+        let base = purchase();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut out = Vec::new();
+        for i in 0..10_000u32 {
+            let msg: Vec<u8> = if i % 2 == 0 {
+                let mut m = base.clone();
+                let k = next() as usize % m.len();
+                m[k] ^= 1 << (next() % 8);
+                m
+            } else {
+                (0..next() % 300).map(|_| next() as u8).collect()
+            };
+            out.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+            out.extend_from_slice(&msg);
+        }
+        s.write_all(&out).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        drain.join().unwrap();
+    });
     // Meanwhile a well-formed purchase on its own connection is answered.
     let answer = rt().block_on(async {
         let mut c = Client::tcp(addr).await.unwrap();
@@ -185,7 +219,9 @@ fn hostile_peers_close_only_their_own_connection_and_never_move_money() {
         let mut sink = Vec::new();
         let _ = s.read_to_end(&mut sink);
     }
+    flood.join().unwrap();
     let stats = server.stats();
+    assert!(stats.frames_in >= 10_000, "{stats:?}");
     assert!(stats.framing_errors >= 40, "{stats:?}");
     assert!(stats.idle_closed >= 40, "{stats:?}");
     let r = stop(server);
@@ -434,4 +470,132 @@ fn a_load_run_replays_real_signed_purchases_and_every_one_is_answered() {
     assert_eq!(r.approved, host.responses.get("00").copied().unwrap_or(0));
     assert!(r.approved as f64 >= 0.9 * recorded as f64, "{r:?}");
     assert!(r.latency_ms[0] > 0.0 && r.latency_ms[0] <= r.latency_ms[3]);
+}
+
+/// `examples/host.ron` with one link and these faults on it.
+fn faulty_plan(faults: &str) -> Plan {
+    let text = std::fs::read_to_string(root().join("examples/host.ron")).unwrap().replace(
+        "    expect:",
+        &format!(
+            "    links: [(id: \"uplink\", latency: \"1ms\", faults: [{faults}])],\n    expect:"
+        ),
+    );
+    let sc = possim::scenario::parse(&text, "faulty.ron").unwrap();
+    Plan::new(&sc, None).unwrap()
+}
+
+fn proxy_to(
+    plan: &Plan,
+    upstream: SocketAddr,
+    tls_in: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> possim::net::proxy::FaultProxy {
+    let opts = possim::net::proxy::ProxyOptions {
+        listen: loopback(),
+        upstream,
+        tls_in,
+        tls_up: None,
+        idle: std::time::Duration::from_secs(5),
+        max_connections: 64,
+    };
+    possim::net::proxy::FaultProxy::start(plan, None, opts, None).unwrap()
+}
+
+#[test]
+fn the_proxy_duplicates_a_request_and_the_host_posts_it_once() {
+    let server = start(ServeOptions::tcp(loopback()));
+    let plan = faulty_plan("Duplicate(p: 1.0, direction: Up)");
+    let proxy = proxy_to(&plan, server.addr(), None);
+    let (first, second) = rt().block_on(async {
+        let mut c = Client::tcp(proxy.addr()).await.unwrap();
+        let first = c.call(&purchase()).await.unwrap();
+        let second = tokio::time::timeout(std::time::Duration::from_secs(3), c.recv()).await;
+        (first, second.expect("the copy's answer arrives").unwrap())
+    });
+    assert_approved(&first);
+    // The host saw two copies and answered both; the terminal saw two answers.
+    let spec = Spec::iso87_ascii();
+    assert_eq!(spec.decode(&second).unwrap().get_str(11), spec.decode(&first).unwrap().get_str(11));
+    proxy.stopper().stop();
+    let stats = proxy.wait();
+    assert_eq!(stats.fired.get("duplicate"), Some(&1), "{stats:?}");
+    assert_eq!((stats.frames_up, stats.frames_down), (1, 2));
+    let r = stop(server);
+    assert_eq!(r.counts.frames_delivered, 4, "two requests in, two answers out");
+    assert_eq!(
+        r.ledger.0,
+        possim::money::Money(41915),
+        "posted once: {}",
+        possim::report::summary(&r)
+    );
+}
+
+#[test]
+fn a_request_corrupted_by_the_proxy_never_moves_money() {
+    let server = start(ServeOptions::tcp(loopback()));
+    let plan = faulty_plan("Corrupt(p: 1.0, direction: Up)");
+    let proxy = proxy_to(&plan, server.addr(), None);
+    let answer = rt().block_on(async {
+        let mut c = Client::tcp(proxy.addr()).await.unwrap();
+        c.send(&purchase()).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(2), c.recv()).await
+    });
+    // An answer, if any (an unreadable MTI gets none), refuses the frame.
+    if let Ok(Ok(a)) = answer {
+        let rc =
+            Spec::iso87_ascii().decode_partial(&a).0.and_then(|m| m.get_str(39).map(String::from));
+        assert!(matches!(rc.as_deref(), Some("30" | "63")), "{rc:?}");
+    }
+    proxy.stopper().stop();
+    assert_eq!(proxy.wait().fired.get("corrupt"), Some(&1));
+    let r = stop(server);
+    assert_eq!(r.ledger.0, possim::money::Money(0), "{}", possim::report::summary(&r));
+    assert_eq!(r.responses.get("00"), None);
+}
+
+#[test]
+fn the_proxy_delays_answers_on_wall_time() {
+    let server = start(ServeOptions::tcp(loopback()));
+    let plan = faulty_plan("Delay(extra: \"300ms\", direction: Down)");
+    let proxy = proxy_to(&plan, server.addr(), None);
+    let (answer, took) = rt().block_on(async {
+        let mut c = Client::tcp(proxy.addr()).await.unwrap();
+        let t = std::time::Instant::now();
+        (c.call(&purchase()).await.unwrap(), t.elapsed())
+    });
+    assert_approved(&answer);
+    assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
+    proxy.stopper().stop();
+    assert_eq!(proxy.wait().fired.get("delay"), Some(&1));
+    stop(server);
+}
+
+#[test]
+fn a_proxy_showing_the_rogue_certificate_is_refused_by_a_pinned_terminal() {
+    let dir = pki_dir("pki-proxy");
+    let server = start(ServeOptions::tcp(loopback()));
+    let rogue = tls::server_config_with(
+        &dir.join("rogue-host.pem"),
+        &dir.join("rogue-host-key.pem"),
+        &dir,
+        false,
+    )
+    .unwrap();
+    let honest = tls::server_config(&dir, false).unwrap();
+    let plan = faulty_plan("");
+    let mitm = proxy_to(&plan, server.addr(), Some(rogue));
+    let relay = proxy_to(&plan, server.addr(), Some(honest));
+    let client = tls::client_config(&dir.join(pki::files::CA), None).unwrap();
+    let name = tls::server_name("localhost").unwrap();
+    rt().block_on(async {
+        let err = Client::tls(mitm.addr(), client.clone(), name.clone()).await.err();
+        assert!(err.is_some_and(|e| e.to_string().contains("invalid peer certificate")));
+        let mut c = Client::tls(relay.addr(), client, name).await.unwrap();
+        assert_approved(&c.call(&purchase()).await.unwrap());
+    });
+    for p in [mitm, relay] {
+        p.stopper().stop();
+        p.wait();
+    }
+    let r = stop(server);
+    assert_eq!(r.responses.get("00"), Some(&1));
 }

@@ -68,8 +68,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::parse(s)
 }
 
-/// Stops the server on SIGINT or SIGTERM, or after `after`.
-fn stop_on_signal(stopper: possim::net::Stopper, after: Option<Duration>) {
+/// Calls `stop` on SIGINT or SIGTERM, or after `after`.
+pub(crate) fn stop_on_signal(stop: impl FnOnce() + Send + 'static, after: Option<Duration>) {
     let _ = std::thread::Builder::new().name("possim-signals".into()).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
             return;
@@ -107,7 +107,7 @@ fn stop_on_signal(stopper: possim::net::Stopper, after: Option<Duration>) {
                 _ = after => {}
             }
         });
-        stopper.stop();
+        stop();
     });
 }
 
@@ -160,7 +160,8 @@ pub(crate) fn run(args: Args) -> Outcome {
         }
         let _ = out.flush();
     }
-    stop_on_signal(server.stopper(), args.stop_after);
+    let stopper = server.stopper();
+    stop_on_signal(move || stopper.stop(), args.stop_after);
     let (report, stats) = server.wait().map_err(|e| Failure::Io(e.to_string()))?;
     let mut text = String::new();
     if !args.quiet || !report.passed {

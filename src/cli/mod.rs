@@ -10,6 +10,7 @@ mod list;
 mod load;
 mod pki;
 mod pool;
+mod proxy;
 mod run;
 mod spec;
 mod sweep;
@@ -49,6 +50,8 @@ enum Command {
     Terminal(terminal::Args),
     /// Load-test a host (possim's own or another) with real, signed purchases.
     Load(load::Args),
+    /// Put the scenario's link faults and attacks between a real terminal and a real host.
+    Proxy(proxy::Args),
 }
 
 /// How a command failed, which decides the exit code.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Pki(a) => pki::run(a),
         Command::Terminal(a) => terminal::run(a),
         Command::Load(a) => load::run(a),
+        Command::Proxy(a) => proxy::run(a),
     };
     match result {
         Ok(code) => code,

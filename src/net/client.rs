@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::frame::{self, FrameError};
@@ -42,7 +42,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// A connection to a host.
 pub struct Client {
-    stream: Box<dyn Stream>,
+    stream: tokio::io::BufStream<Box<dyn Stream>>,
 }
 
 impl Client {
@@ -52,7 +52,7 @@ impl Client {
             .await
             .map_err(|source| ClientError::Connect { addr, source })?;
         let _ = s.set_nodelay(true);
-        Ok(Self { stream: Box::new(s) })
+        Ok(Self { stream: tokio::io::BufStream::new(Box::new(s)) })
     }
 
     /// Connects over TLS, checking the host's certificate against `name`
@@ -70,12 +70,13 @@ impl Client {
             .connect(name, s)
             .await
             .map_err(|source| ClientError::Tls { addr, source })?;
-        Ok(Self { stream: Box::new(s) })
+        Ok(Self { stream: tokio::io::BufStream::new(Box::new(s)) })
     }
 
     /// Sends one message.
     pub async fn send(&mut self, msg: &[u8]) -> Result<(), ClientError> {
         frame::write(&mut self.stream, msg).await?;
+        self.stream.flush().await.map_err(FrameError::Io)?;
         Ok(())
     }
 

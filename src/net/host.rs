@@ -364,7 +364,9 @@ struct Conn {
 impl Conn {
     async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
         let Conn { id, to_world, writers, counters, mut stop, idle, _reader } = self;
-        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (rd, mut wr) = tokio::io::split(stream);
+        // Buffered: a frame usually takes one read, not two.
+        let mut rd = tokio::io::BufReader::with_capacity(16 * 1024, rd);
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         if let Ok(mut w) = writers.lock() {
             w.insert(id, tx);

@@ -8,6 +8,7 @@ pub mod frame;
 pub mod host;
 pub mod load;
 pub mod pki;
+pub mod proxy;
 pub mod remote;
 pub mod tls;
 pub mod world;

@@ -214,7 +214,8 @@ impl Connection {
         frames: &mut mpsc::UnboundedReceiver<Vec<u8>>,
     ) {
         self.counters.connected.fetch_add(1, Ordering::Relaxed);
-        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (rd, mut wr) = tokio::io::split(stream);
+        let mut rd = tokio::io::BufReader::with_capacity(16 * 1024, rd);
         let mut done = self.done.clone();
         let reader = async {
             loop {
