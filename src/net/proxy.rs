@@ -438,7 +438,9 @@ async fn delay_line<W: AsyncWrite + Unpin>(
     mut rx: mpsc::UnboundedReceiver<(Instant, u64, Vec<u8>)>,
     mut wr: W,
 ) {
-    let mut heap: BinaryHeap<Reverse<(Instant, u64, u64, Vec<u8>)>> = BinaryHeap::new();
+    // (due, order sent, arrival at the line, bytes), earliest first.
+    type Due = Reverse<(Instant, u64, u64, Vec<u8>)>;
+    let mut heap: BinaryHeap<Due> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut open = true;
     while open || !heap.is_empty() {
