@@ -599,3 +599,62 @@ fn a_proxy_showing_the_rogue_certificate_is_refused_by_a_pinned_terminal() {
     let r = stop(server);
     assert_eq!(r.responses.get("00"), Some(&1));
 }
+
+/// A Python with pyiso8583, pyemv and psec: the system's, or one with them
+/// installed under target/pylib (pip, once). None where pip cannot reach them.
+fn python_with_oracles() -> Option<Vec<(String, String)>> {
+    let lib = root().join("target/pylib");
+    let env = vec![
+        ("PYTHONPATH".to_string(), lib.display().to_string()),
+        ("PYTHONWARNINGS".to_string(), "ignore".to_string()),
+    ];
+    let works = |env: &[(String, String)]| {
+        Command::new("python3")
+            .args(["-c", "import iso8583, pyemv, psec"])
+            .envs(env.iter().cloned())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if works(&env) {
+        return Some(env);
+    }
+    let _ = Command::new("python3")
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "--target"])
+        .arg(&lib)
+        .args(["pyiso8583==4.0.1", "pyemv==1.5.0", "psec==1.3.0"])
+        .output();
+    works(&env).then_some(env)
+}
+
+#[test]
+fn an_independent_python_terminal_gets_a_verifiable_approval_and_its_reversal_is_honoured() {
+    let Some(env) = python_with_oracles() else {
+        eprintln!(
+            "skipped: python3 with pyiso8583, pyemv and psec is not available (pip could not install them)"
+        );
+        return;
+    };
+    let server = start(ServeOptions::tcp(loopback()));
+    let out = Command::new("python3")
+        .arg(root().join("tests/interop/pyclient.py"))
+        .args(["127.0.0.1", &server.addr().port().to_string()])
+        .arg(root().join("tests/vectors"))
+        .envs(env)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let r = stop(server);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for check in [
+        "response code 00",
+        "response MAC verifies",
+        "ARPC verifies",
+        "reversal honoured",
+        "0410 MAC verifies",
+    ] {
+        assert!(text.lines().any(|l| l.starts_with("ok") && l.contains(check)), "{check}: {text}");
+    }
+    // The host approved the purchase, then took it back.
+    assert_eq!(r.responses.get("00"), Some(&2), "{}", possim::report::summary(&r));
+    assert_eq!(r.ledger, (possim::money::Money(0), possim::money::Money(0)));
+}
