@@ -658,3 +658,105 @@ fn an_independent_python_terminal_gets_a_verifiable_approval_and_its_reversal_is
     assert_eq!(r.responses.get("00"), Some(&2), "{}", possim::report::summary(&r));
     assert_eq!(r.ledger, (possim::money::Money(0), possim::money::Money(0)));
 }
+
+/// One HTTP/1.1 request to the control API; (status, JSON body).
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let json = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(json).unwrap_or(serde_json::Value::Null))
+}
+
+/// Purchase vector `n` with one bit of its MAC flipped.
+fn bad_mac_purchase(n: usize) -> Vec<u8> {
+    let mut p = unhex(s(&vector("iso8583_ascii.json")["messages"][2 * n], "encoded"));
+    let last = p.len() - 1;
+    p[last] = if p[last] == b'0' { b'1' } else { b'0' };
+    p
+}
+
+#[test]
+fn the_control_api_switches_a_host_defence_mid_run() {
+    use possim::net::control::ControlServer;
+    let server = start(ServeOptions::tcp(loopback()));
+    let control = ControlServer::start(loopback(), server.control()).unwrap();
+    let (code, status) = http(control.addr(), "GET", "/status", "");
+    assert_eq!(code, 200);
+    assert_eq!(status["defences"]["mac"], true, "{status}");
+    let rc = |n: usize| {
+        let answer = rt().block_on(async {
+            let mut c = Client::tcp(server.addr()).await.unwrap();
+            c.call(&bad_mac_purchase(n)).await.unwrap()
+        });
+        Spec::iso87_ascii().decode(&answer).unwrap().get_str(39).map(String::from)
+    };
+    assert_eq!(rc(0).as_deref(), Some("63"), "a bad MAC is refused");
+    let (code, _) = http(control.addr(), "PUT", "/defences/mac", r#"{"on": false}"#);
+    assert_eq!(code, 200);
+    assert_eq!(
+        rc(1).as_deref(),
+        Some("00"),
+        "with the MAC check off, the same damage goes through"
+    );
+    assert_eq!(http(control.addr(), "GET", "/status", "").1["defences"]["mac"], false);
+    let (code, body) = http(control.addr(), "PUT", "/defences/no_such", r#"{"on": false}"#);
+    assert_eq!(code, 404);
+    assert!(body["error"].as_str().unwrap().contains("mac"), "{body}");
+    assert_eq!(http(control.addr(), "PUT", "/defences/mac", r#"{"on": "maybe"}"#).0, 422);
+    assert_eq!(http(control.addr(), "POST", "/reset", "").0, 200);
+    assert_eq!(http(control.addr(), "GET", "/status", "").1["defences"]["mac"], true);
+    assert_eq!(rc(2).as_deref(), Some("63"), "after the reset the MAC check is back");
+    drop(control);
+    stop(server);
+}
+
+#[test]
+fn the_control_api_disarms_and_rearms_a_proxy_fault() {
+    use possim::net::control::ControlServer;
+    let server = start(ServeOptions::tcp(loopback()));
+    let plan = faulty_plan("Loss(p: 1.0, direction: Up)");
+    let proxy = proxy_to(&plan, server.addr(), None);
+    let control = ControlServer::start(loopback(), proxy.control()).unwrap();
+    let attempt = |n: usize| {
+        rt().block_on(async {
+            let mut c = Client::tcp(proxy.addr()).await.unwrap();
+            let msg = unhex(s(&vector("iso8583_ascii.json")["messages"][2 * n], "encoded"));
+            c.send(&msg).await.unwrap();
+            tokio::time::timeout(std::time::Duration::from_millis(700), c.recv())
+                .await
+                .ok()
+                .and_then(Result::ok)
+        })
+    };
+    assert!(attempt(0).is_none(), "lost on the way");
+    let (code, body) = http(control.addr(), "PUT", "/faults/loss", r#"{"armed": false}"#);
+    assert_eq!(code, 200, "{body}");
+    assert_approved(&attempt(1).expect("delivered with the loss disarmed"));
+    let status = http(control.addr(), "GET", "/status", "").1;
+    assert_eq!(status["faults"]["loss"], false, "{status}");
+    assert_eq!(status["proxy"]["lost"], 1);
+    assert_eq!(http(control.addr(), "PUT", "/faults/jitter", r#"{"armed": true}"#).0, 404);
+    assert_eq!(http(control.addr(), "POST", "/reset", "").0, 200);
+    assert!(attempt(2).is_none(), "re-armed by the reset");
+    drop(control);
+    proxy.stopper().stop();
+    proxy.wait();
+    stop(server);
+}
+
+#[test]
+fn the_control_api_listens_on_loopback_only() {
+    use possim::net::control::ControlServer;
+    let server = start(ServeOptions::tcp(loopback()));
+    let err = ControlServer::start("0.0.0.0:0".parse().unwrap(), server.control()).err().unwrap();
+    assert!(err.to_string().contains("loopback only"), "{err}");
+    stop(server);
+}

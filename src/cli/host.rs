@@ -47,6 +47,9 @@ pub(crate) struct Args {
     /// Connections beyond this many are closed at once.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     max_connections: usize,
+    /// Serve the control API (HTTP/JSON) here: loopback only, e.g. 127.0.0.1:0.
+    #[arg(long, value_name = "ADDR")]
+    control: Option<SocketAddr>,
     /// Stop by itself after this much wall time (scripts, demos).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     stop_after: Option<Duration>,
@@ -142,6 +145,13 @@ pub(crate) fn run(args: Args) -> Outcome {
     };
     let server = HostServer::start(plan, opts, journal, &file.display().to_string())
         .map_err(|e| Failure::Io(e.to_string()))?;
+    let control = match args.control {
+        Some(a) => Some(
+            possim::net::control::ControlServer::start(a, server.control())
+                .map_err(|e| Failure::Invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
     {
         let mut out = std::io::stdout().lock();
         let mode = match (&args.tls, args.mtls) {
@@ -150,6 +160,9 @@ pub(crate) fn run(args: Args) -> Outcome {
             (Some(_), true) => "TLS 1.2/1.3, client certificates required",
         };
         let _ = writeln!(out, "listening on {} ({mode})", server.addr());
+        if let Some(c) = &control {
+            let _ = writeln!(out, "control API on http://{}", c.addr());
+        }
         if !args.quiet {
             let _ = writeln!(
                 out,
@@ -163,6 +176,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let stopper = server.stopper();
     stop_on_signal(move || stopper.stop(), args.stop_after);
     let (report, stats) = server.wait().map_err(|e| Failure::Io(e.to_string()))?;
+    drop(control);
     let mut text = String::new();
     if !args.quiet || !report.passed {
         text.push_str(&summary(&report));

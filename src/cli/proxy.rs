@@ -58,6 +58,9 @@ pub(crate) struct Args {
     /// Connections beyond this many are closed at once.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     max_connections: usize,
+    /// Serve the control API (HTTP/JSON) here: loopback only, e.g. 127.0.0.1:0.
+    #[arg(long, value_name = "ADDR")]
+    control: Option<SocketAddr>,
     /// Stop by itself after this much wall time.
     #[arg(long, value_parser = Duration::parse, value_name = "DURATION")]
     stop_after: Option<Duration>,
@@ -132,6 +135,13 @@ pub(crate) fn run(args: Args) -> Outcome {
             possim::net::proxy::ProxyError::NoLink(..) => Failure::Invalid(e.to_string()),
             _ => Failure::Io(e.to_string()),
         })?;
+    let control = match args.control {
+        Some(a) => Some(
+            possim::net::control::ControlServer::start(a, proxy.control())
+                .map_err(|e| Failure::Invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
@@ -145,11 +155,15 @@ pub(crate) fn run(args: Args) -> Outcome {
             },
             if args.upstream_tls.is_some() { "TLS" } else { "TCP" }
         );
+        if let Some(c) = &control {
+            let _ = writeln!(out, "control API on http://{}", c.addr());
+        }
         let _ = out.flush();
     }
     let stopper = proxy.stopper();
     super::host::stop_on_signal(move || stopper.stop(), args.stop_after);
     let stats = proxy.wait();
+    drop(control);
     if !args.quiet {
         let fired: Vec<String> = stats.fired.iter().map(|(k, v)| format!("{k} {v}")).collect();
         print(&format!(

@@ -148,6 +148,52 @@ pub struct HostServer {
     io: JoinHandle<()>,
     world: JoinHandle<Result<RunReport, ServeError>>,
     counters: Arc<Counters>,
+    steer: Arc<HostControl>,
+}
+
+/// The host's side of the control API: defences switch through the
+/// world's command channel (applied before the next event, and journalled).
+pub struct HostControl {
+    commands: Sender<crate::sim::Command>,
+    defences: Mutex<std::collections::BTreeMap<&'static str, bool>>,
+    initial: std::collections::BTreeMap<&'static str, bool>,
+    counters: Arc<Counters>,
+}
+
+impl super::control::Controlled for HostControl {
+    fn status(&self) -> serde_json::Value {
+        let defences = self.defences.lock().map(|d| d.clone()).unwrap_or_default();
+        serde_json::json!({ "connections": self.counters.snapshot(), "defences": defences })
+    }
+
+    fn set_defence(&self, name: &str, on: bool) -> Result<(), String> {
+        let mut d = self.defences.lock().map_err(|_| "poisoned".to_string())?;
+        let Some(slot) = d.get_mut(name) else {
+            let known: Vec<&str> = d.keys().copied().collect();
+            return Err(format!("no defence `{name}`; the host's: {}", known.join(", ")));
+        };
+        *slot = on;
+        let _ = self.commands.send(crate::sim::Command::SetDefence { check: name.into(), on });
+        Ok(())
+    }
+
+    fn arm(&self, _name: &str, _armed: bool) -> Result<(), String> {
+        Err("possim host puts no faults on its connections: steer them on `possim proxy --control`"
+            .into())
+    }
+
+    fn reset(&self) {
+        if let Ok(mut d) = self.defences.lock() {
+            for (name, on) in &self.initial {
+                if d.get(name) != Some(on) {
+                    let _ = self
+                        .commands
+                        .send(crate::sim::Command::SetDefence { check: (*name).into(), on: *on });
+                }
+            }
+            d.clone_from(&self.initial);
+        }
+    }
 }
 
 impl HostServer {
@@ -195,6 +241,18 @@ impl HostServer {
                 .map_err(ServeError::Start)?
         };
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let (control, commands) = crate::sim::Control::new();
+        let defences: std::collections::BTreeMap<&'static str, bool> = crate::host::Check::ALL
+            .iter()
+            .filter(|c| c.is_defence())
+            .map(|c| (c.name(), plan.host.rules.is_on(*c)))
+            .collect();
+        let steer = Arc::new(HostControl {
+            commands,
+            defences: Mutex::new(defences.clone()),
+            initial: defences,
+            counters: counters.clone(),
+        });
         let world = {
             let file = file.to_string();
             let frames = opts.frames_in_journal;
@@ -210,6 +268,7 @@ impl HostServer {
                         world_stop_rx,
                         &file,
                         Some(ready_tx),
+                        Some(control),
                     )
                     .map_err(ServeError::Journal)
                 })
@@ -218,7 +277,7 @@ impl HostServer {
         // Ready once the world is built (thousands of cards take a moment):
         // frames sent before then would only wait.
         let _ = ready_rx.recv();
-        Ok(Self { addr, stopper: Stopper(Arc::new(stop_tx)), io, world, counters })
+        Ok(Self { addr, stopper: Stopper(Arc::new(stop_tx)), io, world, counters, steer })
     }
 
     /// The address it listens on (the port chosen when asked for port 0).
@@ -229,6 +288,11 @@ impl HostServer {
     /// A handle that stops the server (from a signal handler, a test).
     pub fn stopper(&self) -> Stopper {
         self.stopper.clone()
+    }
+
+    /// What the control API steers.
+    pub fn control(&self) -> Arc<HostControl> {
+        self.steer.clone()
     }
 
     /// The socket counters so far.

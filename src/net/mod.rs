@@ -4,6 +4,7 @@
 //! runs use; nothing here decides anything about payments.
 
 pub mod client;
+pub mod control;
 pub mod frame;
 pub mod host;
 pub mod load;

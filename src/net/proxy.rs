@@ -98,6 +98,55 @@ struct Shared {
     stats: Mutex<ProxyStats>,
     journal: Option<Mutex<Box<dyn Write + Send>>>,
     active: AtomicU64,
+    /// The link's rules by name, armed or not as the scenario has them.
+    initial: BTreeMap<String, bool>,
+    /// Switches from the control API, applied to every connection's link.
+    overrides: Mutex<BTreeMap<String, bool>>,
+    /// Bumped on every switch, so connections notice cheaply.
+    generation: AtomicU64,
+}
+
+/// The proxy's side of the control API: arming and disarming the link's
+/// rules on every connection, current and future.
+pub struct ProxyControl(Arc<Shared>);
+
+impl super::control::Controlled for ProxyControl {
+    fn status(&self) -> serde_json::Value {
+        let s = &self.0;
+        let mut faults = s.initial.clone();
+        if let Ok(o) = s.overrides.lock() {
+            faults.extend(o.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+        let stats = s.stats.lock().map(|x| x.clone()).unwrap_or_default();
+        serde_json::json!({ "proxy": stats, "faults": faults })
+    }
+
+    fn set_defence(&self, _name: &str, _on: bool) -> Result<(), String> {
+        Err("the proxy has no defences: steer them on `possim host --control`".into())
+    }
+
+    fn arm(&self, name: &str, armed: bool) -> Result<(), String> {
+        let s = &self.0;
+        if !s.initial.contains_key(name) {
+            let known: Vec<&str> = s.initial.keys().map(String::as_str).collect();
+            return Err(format!(
+                "no rule `{name}` on this link; its rules: {}",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            ));
+        }
+        if let Ok(mut o) = s.overrides.lock() {
+            o.insert(name.to_string(), armed);
+        }
+        s.generation.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn reset(&self) {
+        if let Ok(mut o) = self.0.overrides.lock() {
+            o.clear();
+        }
+        self.0.generation.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Shared {
@@ -157,7 +206,13 @@ impl FaultProxy {
             .map_err(|source| ProxyError::Bind { addr: opts.listen, source })?;
         std_listener.set_nonblocking(true).map_err(ProxyError::Start)?;
         let addr = std_listener.local_addr().map_err(ProxyError::Start)?;
-        let shared = Arc::new(Shared { journal: journal.map(Mutex::new), ..Shared::default() });
+        // The rules as the scenario arms them (a reference copy of the link).
+        let reference =
+            LinkCore::new(&lp.id, plan.seed, lp.params.clone(), lp.rules(), plan.spec.clone());
+        let initial =
+            reference.rules().iter().map(|r| (r.rule.name().to_string(), r.armed)).collect();
+        let shared =
+            Arc::new(Shared { journal: journal.map(Mutex::new), initial, ..Shared::default() });
         let (stop_tx, stop_rx) = watch::channel(false);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -183,6 +238,11 @@ impl FaultProxy {
     /// The address terminals connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What the control API steers.
+    pub fn control(&self) -> Arc<ProxyControl> {
+        Arc::new(ProxyControl(self.shared.clone()))
     }
 
     /// A handle that stops the proxy.
@@ -363,6 +423,7 @@ impl Sides<'_> {
     ) {
         let Sides { link, terminal, ctx, shared, conn } = *self;
         let mut order = 0u64;
+        let mut seen = 0u64;
         loop {
             let r = tokio::select! {
                 r = tokio::time::timeout(ctx.opts.idle, frame::read(&mut rd)) => r,
@@ -386,6 +447,20 @@ impl Sides<'_> {
             let len = bytes.len();
             let (transit, index) = {
                 let Ok(mut core) = link.lock() else { return };
+                let generation = shared.generation.load(Ordering::Relaxed);
+                if generation != seen {
+                    // The control API switched rules: the scenario's state,
+                    // then every switch so far.
+                    seen = generation;
+                    for (name, armed) in &shared.initial {
+                        core.arm(name, *armed);
+                    }
+                    if let Ok(o) = shared.overrides.lock() {
+                        for (name, armed) in o.iter() {
+                            core.arm(name, *armed);
+                        }
+                    }
+                }
                 let meta = Meta { dir, mti, terminal: tid.as_deref() };
                 let t = core.send(now, meta, bytes);
                 (t, order)

@@ -104,7 +104,7 @@ impl RemoteRun {
                 frames: opts.frames_in_journal,
             };
             std::thread::Builder::new().name("possim-world".into()).spawn(move || {
-                super::world::run(plan, journal, how, bridge, stop_rx, &file, None)
+                super::world::run(plan, journal, how, bridge, stop_rx, &file, None, None)
             })?
         };
         Ok(Self { stop: stop_tx, world, io, counters })

@@ -33,6 +33,7 @@ pub fn run(
     stop: Receiver<()>,
     file: &str,
     ready: Option<crossbeam_channel::Sender<()>>,
+    control: Option<sim::Control>,
 ) -> Result<RunReport, String> {
     let journalled = journal.is_some();
     let inbound = bridge.inbound.clone();
@@ -41,6 +42,9 @@ pub fn run(
     let mut app =
         sim::build_app(Arc::new(plan), journal, Pacing::Paced { speed: how.speed }, options);
     app.insert_resource(bridge);
+    if let Some(c) = control {
+        app.insert_resource(c);
+    }
     if how.open_ended {
         app.world_mut().resource_mut::<Clock>().end = SimTime(u64::MAX / 4);
     }
