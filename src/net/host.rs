@@ -260,17 +260,14 @@ impl HostServer {
                 .name("possim-world".into())
                 .spawn(move || {
                     let how = super::world::How { speed: 1.0, open_ended: true, frames };
-                    super::world::run(
-                        plan,
-                        journal,
-                        how,
+                    let wiring = super::world::Wiring {
                         bridge,
-                        world_stop_rx,
-                        &file,
-                        Some(ready_tx),
-                        Some(control),
-                    )
-                    .map_err(ServeError::Journal)
+                        stop: world_stop_rx,
+                        ready: Some(ready_tx),
+                        control: Some(control),
+                    };
+                    super::world::run(plan, journal, how, wiring, &file)
+                        .map_err(ServeError::Journal)
                 })
                 .map_err(ServeError::Start)?
         };

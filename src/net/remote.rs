@@ -104,7 +104,9 @@ impl RemoteRun {
                 frames: opts.frames_in_journal,
             };
             std::thread::Builder::new().name("possim-world".into()).spawn(move || {
-                super::world::run(plan, journal, how, bridge, stop_rx, &file, None, None)
+                let wiring =
+                    super::world::Wiring { bridge, stop: stop_rx, ready: None, control: None };
+                super::world::run(plan, journal, how, wiring, &file)
             })?
         };
         Ok(Self { stop: stop_tx, world, io, counters })

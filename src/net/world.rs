@@ -21,20 +21,30 @@ pub struct How {
     pub frames: bool,
 }
 
+/// The channels between the world and its driver.
+pub struct Wiring {
+    /// Frames in and out.
+    pub bridge: Bridge,
+    /// A message here ends trading now.
+    pub stop: Receiver<()>,
+    /// Hears once the world is built.
+    pub ready: Option<crossbeam_channel::Sender<()>>,
+    /// Commands into the world (the control API).
+    pub control: Option<sim::Control>,
+}
+
 /// Runs the world until its day is over: the scenario's end (or, open
 /// ended, the stop) and then everything settled. A message on `stop` ends
 /// trading now; what is in flight still completes. The error is a journal
-/// write failure. `ready` hears once the world is built.
+/// write failure.
 pub fn run(
     plan: Plan,
     journal: Option<Journal>,
     how: How,
-    bridge: Bridge,
-    stop: Receiver<()>,
+    wiring: Wiring,
     file: &str,
-    ready: Option<crossbeam_channel::Sender<()>>,
-    control: Option<sim::Control>,
 ) -> Result<RunReport, String> {
+    let Wiring { bridge, stop, ready, control } = wiring;
     let journalled = journal.is_some();
     let inbound = bridge.inbound.clone();
     let options =
