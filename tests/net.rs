@@ -760,3 +760,84 @@ fn the_control_api_listens_on_loopback_only() {
     assert!(err.to_string().contains("loopback only"), "{err}");
     stop(server);
 }
+
+fn possim_cmd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_possim")).args(args).current_dir(root()).output().unwrap()
+}
+
+#[test]
+fn a_scripted_case_file_runs_against_a_host_and_reports_each_step() {
+    let server = start(ServeOptions::tcp(loopback()));
+    let addr = server.addr().to_string();
+    let junit = tmp("script.xml");
+    let out = possim_cmd(&[
+        "script",
+        "examples/purchase-and-reversal.ron",
+        "--connect",
+        &addr,
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.lines().filter(|l| l.starts_with("PASS ")).count(), 5, "{text}");
+    assert!(text.contains("(5/5 steps)"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"5\"") && xml.contains("failures=\"0\""), "{xml}");
+    // What the host saw: approved once, the copy and the second reversal
+    // changed nothing, the bad MAC refused.
+    let r = stop(server);
+    assert_eq!(r.ledger.0, possim::money::Money(0), "{}", possim::report::summary(&r));
+    assert_eq!(r.responses.get("63"), Some(&1));
+}
+
+#[test]
+fn a_failing_step_fails_the_script_with_what_differed() {
+    let server = start(ServeOptions::tcp(loopback()));
+    let text = std::fs::read_to_string(root().join("examples/purchase-and-reversal.ron"))
+        .unwrap()
+        .replacen(r#""39": Equals("00"), "4": Echo"#, r#""39": Equals("05"), "4": Echo"#, 1);
+    let file = tmp("failing.ron");
+    std::fs::write(&file, text).unwrap();
+    let out =
+        possim_cmd(&["script", file.to_str().unwrap(), "--connect", &server.addr().to_string()]);
+    stop(server);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL a chip and PIN purchase is approved"), "{text}");
+    assert!(text.contains("field 39: expected 05, got 00"), "{text}");
+    assert!(text.contains("(4/5 steps)"), "{text}");
+}
+
+#[test]
+fn a_bad_script_is_refused_with_its_position() {
+    let cases = [
+        (
+            "Script(name: \"x\", steps: [(name: \"a\", send: {\"t\": \"0800\"}, expect: {\"39\": Equal(\"00\")})])",
+            "Equals",
+        ),
+        (
+            "Script(name: \"x\", steps: [(name: \"a\", send: {\"t\": \"0800\", \"200\": \"1\"})])",
+            "not a field",
+        ),
+        ("Script(name: \"x\", steps: [(name: \"a\", send: {\"3\": \"000000\"})])", "sends no MTI"),
+        (
+            "Script(name: \"x\", steps: [(name: \"a\", send: {\"t\": \"0200\"}, mac: true)])",
+            "needs the TAK",
+        ),
+        (
+            "Script(name: \"x\", steps: [(name: \"a\", send: {\"t\": \"0400\", \"37\": \"${rrn}\"})])",
+            "not captured",
+        ),
+        ("Script(name: \"x\", dialect: \"nope\", steps: [])", "nope"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let file = tmp(&format!("bad-script-{i}.ron"));
+        std::fs::write(&file, text).unwrap();
+        let out = possim_cmd(&["script", file.to_str().unwrap(), "--connect", "127.0.0.1:9"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(want), "{text}: {err}");
+        assert!(err.contains(&format!("bad-script-{i}.ron:1:")), "{err}");
+    }
+}

@@ -276,6 +276,28 @@ proptest! {
         }
     }
 
+    /// Script files too: any edit of the example parses or fails with a
+    /// located error, never a panic.
+    #[test]
+    fn script_parsing_never_panics_on_edited_files(
+        edits in prop::collection::vec((any::<u16>(), any::<u8>(), 0u8..3), 1..6),
+    ) {
+        let mut text = std::fs::read_to_string(crate::util::root().join("examples/purchase-and-reversal.ron")).unwrap().into_bytes();
+        for &(pos, byte, op) in &edits {
+            let at = usize::from(pos) % (text.len() + 1);
+            match op {
+                0 if at < text.len() => text[at] = byte,
+                1 => text.insert(at, byte),
+                _ => text.truncate(at),
+            }
+        }
+        let text = String::from_utf8_lossy(&text);
+        if let Err(d) = possim::net::script::parse(&text, "edited.ron") {
+            prop_assert!(d.line >= 1 && d.column >= 1);
+            let _ = d.to_string();
+        }
+    }
+
     /// A scenario written back out as RON reads back the same.
     #[test]
     fn scenarios_round_trip_through_ron(seed in any::<u64>(), per_hour in 1u32..500, count in 1u32..2000) {

@@ -12,6 +12,7 @@ mod pki;
 mod pool;
 mod proxy;
 mod run;
+mod script;
 mod spec;
 mod sweep;
 mod terminal;
@@ -52,6 +53,8 @@ enum Command {
     Load(load::Args),
     /// Put the scenario's link faults and attacks between a real terminal and a real host.
     Proxy(proxy::Args),
+    /// Run scripted cases (messages and per-field expectations) against a host under test.
+    Script(script::Args),
 }
 
 /// How a command failed, which decides the exit code.
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Terminal(a) => terminal::run(a),
         Command::Load(a) => load::run(a),
         Command::Proxy(a) => proxy::run(a),
+        Command::Script(a) => script::run(a),
     };
     match result {
         Ok(code) => code,

@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
-use super::frame::{self, FrameError};
+use super::frame::{self, FrameError, FrameReader};
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,17 +42,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// A connection to a host.
 pub struct Client {
-    stream: tokio::io::BufStream<Box<dyn Stream>>,
+    rd: FrameReader<ReadHalf<Box<dyn Stream>>>,
+    wr: WriteHalf<Box<dyn Stream>>,
 }
 
 impl Client {
+    fn over(s: Box<dyn Stream>) -> Self {
+        let (rd, wr) = tokio::io::split(s);
+        Self { rd: FrameReader::new(rd), wr }
+    }
+
     /// Connects over plain TCP.
     pub async fn tcp(addr: SocketAddr) -> Result<Self, ClientError> {
         let s = TcpStream::connect(addr)
             .await
             .map_err(|source| ClientError::Connect { addr, source })?;
         let _ = s.set_nodelay(true);
-        Ok(Self { stream: tokio::io::BufStream::new(Box::new(s)) })
+        Ok(Self::over(Box::new(s)))
     }
 
     /// Connects over TLS, checking the host's certificate against `name`
@@ -70,19 +76,18 @@ impl Client {
             .connect(name, s)
             .await
             .map_err(|source| ClientError::Tls { addr, source })?;
-        Ok(Self { stream: tokio::io::BufStream::new(Box::new(s)) })
+        Ok(Self::over(Box::new(s)))
     }
 
     /// Sends one message.
     pub async fn send(&mut self, msg: &[u8]) -> Result<(), ClientError> {
-        frame::write(&mut self.stream, msg).await?;
-        self.stream.flush().await.map_err(FrameError::Io)?;
+        frame::write(&mut self.wr, msg).await?;
         Ok(())
     }
 
     /// Reads one message.
     pub async fn recv(&mut self) -> Result<Vec<u8>, ClientError> {
-        frame::read(&mut self.stream).await?.ok_or(ClientError::Closed)
+        self.rd.next().await?.ok_or(ClientError::Closed)
     }
 
     /// Sends a message and reads the answer.

@@ -1,71 +1,61 @@
-//! The framing of PROTOCOL.md §1 on a byte stream: a 2-byte big-endian
-//! length, then the message. A length above [`MAX_FRAME`] is a framing
-//! error: the reader answers nothing and the connection is closed.
+//! The framing of PROTOCOL.md §1 on a socket: the sans-IO
+//! [`FrameDecoder`] of `protocol::iso8583` fed from an async reader, and
+//! whole framed writes. A length above 8192 is a framing error: the reader
+//! answers nothing and the connection is closed.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The longest message a peer may send.
-pub const MAX_FRAME: usize = 8192;
+use crate::protocol::iso8583::{FrameDecoder, frame};
 
-/// Why a frame could not be read.
+/// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// The length header says more than [`MAX_FRAME`].
-    #[error("frame of {0} bytes (at most {MAX_FRAME})")]
-    TooLong(usize),
+    /// The length header says more than 8192 bytes.
+    #[error("{0}")]
+    Framing(#[from] crate::protocol::iso8583::FrameError),
     /// The peer closed the connection in the middle of a frame.
-    #[error("connection closed inside a frame ({got} of {want} bytes)")]
-    Truncated {
-        /// Bytes received.
-        got: usize,
-        /// Bytes announced (header included).
-        want: usize,
-    },
+    #[error("connection closed inside a frame ({0} bytes received)")]
+    Truncated(usize),
     /// The socket failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Prepends the length header.
-pub fn encode(msg: &[u8]) -> Result<Vec<u8>, FrameError> {
-    if msg.len() > MAX_FRAME {
-        return Err(FrameError::TooLong(msg.len()));
-    }
-    let mut out = Vec::with_capacity(msg.len() + 2);
-    out.extend_from_slice(&(msg.len() as u16).to_be_bytes());
-    out.extend_from_slice(msg);
-    Ok(out)
+/// Reads whole frames from a byte stream (one read usually brings a whole
+/// frame, often several).
+pub struct FrameReader<R> {
+    rd: R,
+    dec: FrameDecoder,
+    buf: Box<[u8]>,
 }
 
-/// Reads one frame. `Ok(None)` is a clean end of stream between frames.
-pub async fn read<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>, FrameError> {
-    let mut head = [0u8; 2];
-    let mut got = 0;
-    while got < 2 {
-        let n = r.read(&mut head[got..]).await?;
-        if n == 0 {
-            return if got == 0 { Ok(None) } else { Err(FrameError::Truncated { got, want: 2 }) };
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Reads frames from `rd`.
+    pub fn new(rd: R) -> Self {
+        Self { rd, dec: FrameDecoder::new(), buf: vec![0u8; 16 * 1024].into_boxed_slice() }
+    }
+
+    /// The next message. `Ok(None)` is a clean end of stream between frames.
+    /// Cancel-safe: bytes already read stay buffered.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        loop {
+            if let Some(m) = self.dec.next_frame()? {
+                return Ok(Some(m));
+            }
+            let n = self.rd.read(&mut self.buf).await?;
+            if n == 0 {
+                return match self.dec.buffered() {
+                    0 => Ok(None),
+                    got => Err(FrameError::Truncated(got)),
+                };
+            }
+            self.dec.push(self.buf.get(..n).unwrap_or_default());
         }
-        got += n;
     }
-    let len = usize::from(u16::from_be_bytes(head));
-    if len > MAX_FRAME {
-        return Err(FrameError::TooLong(len));
-    }
-    let mut body = vec![0u8; len];
-    let mut got = 0;
-    while got < len {
-        let n = r.read(&mut body[got..]).await?;
-        if n == 0 {
-            return Err(FrameError::Truncated { got: got + 2, want: len + 2 });
-        }
-        got += n;
-    }
-    Ok(Some(body))
 }
 
 /// Writes one frame (header and message in one write).
 pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, msg: &[u8]) -> Result<(), FrameError> {
-    w.write_all(&encode(msg)?).await?;
+    w.write_all(&frame(msg)?).await?;
     Ok(())
 }

@@ -427,7 +427,7 @@ impl Conn {
         let Conn { id, to_world, writers, counters, mut stop, idle, _reader } = self;
         let (rd, mut wr) = tokio::io::split(stream);
         // Buffered: a frame usually takes one read, not two.
-        let mut rd = tokio::io::BufReader::with_capacity(16 * 1024, rd);
+        let mut rd = frame::FrameReader::new(rd);
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         if let Ok(mut w) = writers.lock() {
             w.insert(id, tx);
@@ -443,7 +443,7 @@ impl Conn {
         let mut stopped = *stop.borrow();
         while !stopped {
             let r = tokio::select! {
-                r = tokio::time::timeout(idle, frame::read(&mut rd)) => r,
+                r = tokio::time::timeout(idle, rd.next()) => r,
                 _ = stop.wait_for(|s| *s) => { stopped = true; continue; }
             };
             match r {

@@ -11,6 +11,7 @@ pub mod load;
 pub mod pki;
 pub mod proxy;
 pub mod remote;
+pub mod script;
 pub mod tls;
 pub mod world;
 

@@ -371,8 +371,8 @@ async fn pair<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let (down_rd, down_wr) = tokio::io::split(down);
     let (up_rd, up_wr) = tokio::io::split(up);
     // Buffered: a frame usually takes one read, not two.
-    let down_rd = tokio::io::BufReader::with_capacity(16 * 1024, down_rd);
-    let up_rd = tokio::io::BufReader::with_capacity(16 * 1024, up_rd);
+    let down_rd = frame::FrameReader::new(down_rd);
+    let up_rd = frame::FrameReader::new(up_rd);
     // Delay lines: what is due towards the host, and towards the terminal.
     let (to_up, up_line) = mpsc::unbounded_channel();
     let (to_down, down_line) = mpsc::unbounded_channel();
@@ -416,7 +416,7 @@ impl Sides<'_> {
     async fn read<R: AsyncRead + Unpin>(
         &self,
         dir: Dir,
-        mut rd: R,
+        mut rd: frame::FrameReader<R>,
         fwd: Line,
         back: WeakLine,
         mut stop: watch::Receiver<bool>,
@@ -426,7 +426,7 @@ impl Sides<'_> {
         let mut seen = 0u64;
         loop {
             let r = tokio::select! {
-                r = tokio::time::timeout(ctx.opts.idle, frame::read(&mut rd)) => r,
+                r = tokio::time::timeout(ctx.opts.idle, rd.next()) => r,
                 _ = stop.wait_for(|s| *s) => return,
             };
             let Ok(Ok(Some(bytes))) = r else { return };

@@ -217,11 +217,11 @@ impl Connection {
     ) {
         self.counters.connected.fetch_add(1, Ordering::Relaxed);
         let (rd, mut wr) = tokio::io::split(stream);
-        let mut rd = tokio::io::BufReader::with_capacity(16 * 1024, rd);
+        let mut rd = frame::FrameReader::new(rd);
         let mut done = self.done.clone();
         let reader = async {
             loop {
-                match frame::read(&mut rd).await {
+                match rd.next().await {
                     Ok(Some(bytes)) => {
                         self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
                         let mut m = Inbound { conn: self.id, bytes };

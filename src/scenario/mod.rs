@@ -110,7 +110,9 @@ pub fn parse_in(
     Ok(scenario)
 }
 
-fn from_ron(file: &str, text: &str, e: &ron::error::SpannedError) -> Diagnostic {
+/// A RON syntax or shape error, located and explained (also used for
+/// other possim files in RON).
+pub(crate) fn from_ron(file: &str, text: &str, e: &ron::error::SpannedError) -> Diagnostic {
     use ron::Error as E;
     let (line, col) = (e.span.start.line, e.span.start.col);
     let width = if e.span.end.line == line { e.span.end.col.saturating_sub(col).max(1) } else { 1 };
