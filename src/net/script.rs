@@ -130,7 +130,7 @@ pub fn parse(text: &str, file: &str) -> Result<Script, Diagnostic> {
         let at =
             |needle: &str, msg: String| Diagnostic::find(file, text, needle, Some(&step.name), msg);
         for key in step.send.keys().chain(step.expect.keys()).chain(step.capture.values()) {
-            if key != "t" && !field_number(key).is_some_and(|n| spec.field(n).is_some()) {
+            if key != "t" && field_number(key).is_none_or(|n| spec.field(n).is_none()) {
                 return Err(at(
                     &format!("\"{key}\""),
                     format!("`{key}`: not a field of {}", script.dialect),
