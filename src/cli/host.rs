@@ -146,10 +146,16 @@ pub(crate) fn run(args: Args) -> Outcome {
     let server = HostServer::start(plan, opts, journal, &file.display().to_string())
         .map_err(|e| Failure::Io(e.to_string()))?;
     let control = match args.control {
-        Some(a) => Some(
-            possim::net::control::ControlServer::start(a, server.control())
-                .map_err(|e| Failure::Invalid(e.to_string()))?,
-        ),
+        Some(a) => {
+            Some(possim::net::control::ControlServer::start(a, server.control()).map_err(|e| {
+                match e {
+                    possim::net::control::ControlError::NotLoopback(_) => {
+                        Failure::Invalid(e.to_string())
+                    }
+                    _ => Failure::Io(e.to_string()),
+                }
+            })?)
+        }
         None => None,
     };
     {

@@ -19,7 +19,8 @@ its own connection, one outstanding at a time. Without --connect, possim's own h
 same scenario in this process (TLS with --tls). --rate paces requests open-loop and measures
 latency from when each was due.
 
-Exit codes: 0 measured, 2 bad command line or scenario, 3 I/O failure."
+Exit codes: 0 measured (every request answered), 2 bad command line or scenario, 3 a
+connection failed or an answer never came (10 s)."
 )]
 pub(crate) struct Args {
     /// The scenario: its terminals become connections, its keys and cards sign the requests.
@@ -132,6 +133,10 @@ pub(crate) fn run(args: Args) -> Outcome {
         let body = serde_json::to_string_pretty(&r).unwrap_or_default();
         std::fs::write(p, body + "\n")
             .map_err(|e| Failure::Io(format!("cannot write {}: {e}", p.display())))?;
+    }
+    if r.failed_connections > 0 || r.answered < r.sent {
+        // A measurement with lost answers or connections is not a result.
+        return Err(Failure::Io(String::new()));
     }
     Ok(ExitCode::SUCCESS)
 }

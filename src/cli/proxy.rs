@@ -136,10 +136,14 @@ pub(crate) fn run(args: Args) -> Outcome {
             _ => Failure::Io(e.to_string()),
         })?;
     let control = match args.control {
-        Some(a) => Some(
-            possim::net::control::ControlServer::start(a, proxy.control())
-                .map_err(|e| Failure::Invalid(e.to_string()))?,
-        ),
+        Some(a) => Some(possim::net::control::ControlServer::start(a, proxy.control()).map_err(
+            |e| match e {
+                possim::net::control::ControlError::NotLoopback(_) => {
+                    Failure::Invalid(e.to_string())
+                }
+                _ => Failure::Io(e.to_string()),
+            },
+        )?),
         None => None,
     };
     {

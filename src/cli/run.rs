@@ -100,6 +100,9 @@ fn run_one(
         }
         None => None,
     };
+    if job.plan.has_external_terminals() {
+        return run_real_time(job, journal, bar);
+    }
     let options =
         Options { apdus: apdus && journal.is_some(), frames: journal.is_some(), stay_open: false };
     let mut app = sim::build_app(job.plan.clone(), journal, Pacing::Headless { slice }, options);
@@ -124,6 +127,32 @@ fn run_one(
     }
     bar.finish_and_clear();
     Ok(sim::report(&mut app, &job.file))
+}
+
+/// A scenario with real terminals in it runs in real time: each external
+/// terminal's address is printed, and trading lasts the scenario's duration
+/// in wall time (Ctrl-C ends it early; what is in flight still completes).
+fn run_real_time(
+    job: &Job,
+    journal: Option<Journal>,
+    bar: &ProgressBar,
+) -> Result<RunReport, String> {
+    let run = possim::net::external::ExternalRun::start((*job.plan).clone(), journal, &job.file)
+        .map_err(|e| e.to_string())?;
+    for (tid, addr) in run.addrs() {
+        // Printed whatever the progress bar does: scripts wait for this line.
+        bar.suspend(|| {
+            eprintln!(
+                "{}: terminal {tid} is a real one: connect it to {addr} ({} of real time)",
+                job.file, job.plan.duration
+            );
+        });
+    }
+    let stopper = run.stopper();
+    super::host::stop_on_signal(move || stopper.stop(), None);
+    let (report, _) = run.wait().map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    Ok(report)
 }
 
 fn display(p: &Option<PathBuf>) -> String {

@@ -20,7 +20,8 @@ fields in hex; `expect` maps fields to Equals(\"00\"), OneOf([...]), Echo, Prese
 MacValid; `capture` keeps an answer's field under a name for later steps as ${name}.
 See docs/SCENARIOS.md, \"Scripted cases\".
 
-Exit codes: 0 every step held, 1 a step failed, 2 invalid script or command line, 3 I/O failure."
+Exit codes: 0 every step held, 1 a step failed, 2 invalid script or command line, 3 the host
+could not be reached or a connection broke."
 )]
 pub(crate) struct Args {
     /// The script (RON).
@@ -134,6 +135,10 @@ pub(crate) fn run(args: Args) -> Outcome {
         let v = serde_json::json!({ "script": script.name, "file": file, "passed": ok, "steps": results });
         std::fs::write(p, serde_json::to_string_pretty(&v).unwrap_or_default() + "\n")
             .map_err(|e| Failure::Io(format!("cannot write {}: {e}", p.display())))?;
+    }
+    if results.iter().any(|r| r.io) {
+        // The host could not be reached (or the connection broke): not a verdict.
+        return Err(Failure::Io(String::new()));
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -72,9 +72,17 @@ impl Client {
             .await
             .map_err(|source| ClientError::Connect { addr, source })?;
         let _ = s.set_nodelay(true);
-        let s = tokio_rustls::TlsConnector::from(cfg)
-            .connect(name, s)
+        // A host that accepts and then says nothing cannot hang the client.
+        let handshake = tokio_rustls::TlsConnector::from(cfg).connect(name, s);
+        let s = tokio::time::timeout(std::time::Duration::from_secs(10), handshake)
             .await
+            .map_err(|_| ClientError::Tls {
+                addr,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no handshake within 10 s",
+                ),
+            })?
             .map_err(|source| ClientError::Tls { addr, source })?;
         Ok(Self::over(Box::new(s)))
     }

@@ -5,11 +5,12 @@
 //! GET  /status                       counters, defences, faults
 //! PUT  /defences/{name}  {"on": b}   switch a host check ("mac", "arqc", ...)
 //! PUT  /faults/{name}    {"armed": b} arm or disarm a link rule ("loss", ...)
-//! POST /reset                        back to the scenario's defences and faults
+//! POST /reset           {}           back to the scenario's defences and faults
 //! ```
 //!
 //! A name the target does not have is a 404 with the names it has; a body
-//! that is not the JSON above is a 400 or 422 (axum's); the others answer JSON.
+//! that is not the JSON above is a 400, 415 or 422 (axum's); a `Host` that is
+//! not a loopback name is a 403.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,13 +86,37 @@ pub fn router(target: Target) -> Router {
             }),
         )
         .route(
+            // A JSON body ({}), like every change: a web page cannot send
+            // one cross-origin without the browser asking first.
             "/reset",
-            post(|State(t): State<Target>| async move {
+            post(|State(t): State<Target>, Json(_): Json<Value>| async move {
                 t.reset();
                 Json(json!({ "reset": true }))
             }),
         )
+        .layer(axum::middleware::from_fn(loopback_host))
         .with_state(target)
+}
+
+/// Refuses requests whose `Host` is not a loopback name (a web page that
+/// rebinds its own name to 127.0.0.1 cannot read or steer the run).
+async fn loopback_host(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let host =
+        req.headers().get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((n, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => host,
+    };
+    if matches!(name, "localhost" | "127.0.0.1" | "[::1]") {
+        next.run(req).await
+    } else {
+        let body = json!({ "error": format!("Host `{host}` is not loopback: the control API answers localhost only") });
+        (StatusCode::FORBIDDEN, Json(body)).into_response()
+    }
 }
 
 /// A running control API.

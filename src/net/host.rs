@@ -98,21 +98,24 @@ pub struct ConnStats {
     pub frames_in: u64,
     /// Frames answered.
     pub frames_out: u64,
+    /// Closed because they did not read their answers.
+    pub not_reading: u64,
 }
 
 #[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    refused_busy: AtomicU64,
-    tls_failed: AtomicU64,
-    framing_errors: AtomicU64,
-    idle_closed: AtomicU64,
-    frames_in: AtomicU64,
-    frames_out: AtomicU64,
+pub(super) struct Counters {
+    pub(super) accepted: AtomicU64,
+    pub(super) refused_busy: AtomicU64,
+    pub(super) tls_failed: AtomicU64,
+    pub(super) framing_errors: AtomicU64,
+    pub(super) idle_closed: AtomicU64,
+    pub(super) frames_in: AtomicU64,
+    pub(super) frames_out: AtomicU64,
+    pub(super) not_reading: AtomicU64,
 }
 
 impl Counters {
-    fn snapshot(&self) -> ConnStats {
+    pub(super) fn snapshot(&self) -> ConnStats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ConnStats {
             accepted: g(&self.accepted),
@@ -122,12 +125,17 @@ impl Counters {
             idle_closed: g(&self.idle_closed),
             frames_in: g(&self.frames_in),
             frames_out: g(&self.frames_out),
+            not_reading: g(&self.not_reading),
         }
     }
 }
 
 /// Connection id -> the writer task's queue of answers.
-type Writers = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>>>;
+pub(super) type Writers = Arc<Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>>;
+
+/// Answers waiting to be written to one connection. A peer that sends but
+/// does not read fills this, and is disconnected rather than let memory grow.
+const ANSWER_QUEUE: usize = 1024;
 
 /// Stops a running server: no new connections or frames, answers to what
 /// was already received, then the end of the day and the report.
@@ -307,13 +315,26 @@ impl HostServer {
 }
 
 /// Moves the world's answers to the connections' writer tasks.
-fn forward_answers(from_world: Receiver<Outbound>, writers: Writers, counters: Arc<Counters>) {
+pub(super) fn forward_answers(
+    from_world: Receiver<Outbound>,
+    writers: Writers,
+    counters: Arc<Counters>,
+) {
     for m in from_world.iter() {
         let w = writers.lock().ok().and_then(|w| w.get(&m.conn).cloned());
-        if let Some(tx) = w
-            && tx.send(m.bytes).is_ok()
-        {
-            counters.frames_out.fetch_add(1, Ordering::Relaxed);
+        let Some(tx) = w else { continue };
+        match tx.try_send(m.bytes) {
+            Ok(()) => {
+                counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // It does not read its answers: close it.
+                counters.not_reading.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut w) = writers.lock() {
+                    w.remove(&m.conn);
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
     // The world is done: let every writer finish and close.
@@ -339,13 +360,7 @@ async fn io_main(
             .name("possim-answers".into())
             .spawn(move || forward_answers(from_world, writers, counters))
     };
-    let listener = match tokio::net::TcpListener::from_std(std_listener) {
-        Ok(l) => Some(l),
-        Err(e) => {
-            eprintln!("possim: listening: {e}");
-            None
-        }
-    };
+    let listener = tokio::net::TcpListener::from_std(std_listener).ok();
     // Each reader holds a sender; when all are gone, nothing more comes in.
     let (readers_tx, mut readers_rx) = mpsc::channel::<()>(1);
     // Each connection task holds one; when all are gone, every answer is written.
@@ -412,34 +427,41 @@ async fn io_main(
 }
 
 /// One accepted connection.
-struct Conn {
-    id: u64,
-    to_world: Sender<Inbound>,
-    writers: Writers,
-    counters: Arc<Counters>,
-    stop: watch::Receiver<bool>,
-    idle: std::time::Duration,
-    _reader: mpsc::Sender<()>,
+pub(super) struct Conn {
+    pub(super) id: u64,
+    pub(super) to_world: Sender<Inbound>,
+    pub(super) writers: Writers,
+    pub(super) counters: Arc<Counters>,
+    pub(super) stop: watch::Receiver<bool>,
+    pub(super) idle: std::time::Duration,
+    pub(super) _reader: mpsc::Sender<()>,
 }
 
 impl Conn {
-    async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
+    pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
         let Conn { id, to_world, writers, counters, mut stop, idle, _reader } = self;
         let (rd, mut wr) = tokio::io::split(stream);
         // Buffered: a frame usually takes one read, not two.
         let mut rd = frame::FrameReader::new(rd);
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(ANSWER_QUEUE);
         if let Ok(mut w) = writers.lock() {
             w.insert(id, tx);
         }
-        let writer = tokio::spawn(async move {
-            while let Some(m) = rx.recv().await {
-                if frame::write(&mut wr, &m).await.is_err() {
-                    break;
+        let written = Arc::new(AtomicU64::new(0));
+        let writer = {
+            let written = written.clone();
+            tokio::spawn(async move {
+                while let Some(m) = rx.recv().await {
+                    // A peer that stops reading cannot hold the server up.
+                    match tokio::time::timeout(idle, frame::write(&mut wr, &m)).await {
+                        Ok(Ok(())) => written.fetch_add(1, Ordering::Relaxed),
+                        _ => break,
+                    };
                 }
-            }
-            let _ = wr.shutdown().await;
-        });
+                let _ = tokio::time::timeout(idle, wr.shutdown()).await;
+            })
+        };
+        let mut received = 0u64;
         let mut stopped = *stop.borrow();
         while !stopped {
             let r = tokio::select! {
@@ -452,15 +474,28 @@ impl Conn {
                     break;
                 }
                 Ok(Ok(Some(bytes))) => {
+                    received += 1;
                     counters.frames_in.fetch_add(1, Ordering::Relaxed);
                     if !send_to_world(&to_world, Inbound { conn: id, bytes }).await {
                         break;
                     }
                 }
                 Ok(Ok(None)) => {
-                    // The peer finished sending: give answers in progress a
-                    // moment to arrive before closing.
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    // The peer finished sending (a half-close): its answers
+                    // still go out, until all are written or none has come
+                    // for a second (an unreadable frame gets none).
+                    let started = std::time::Instant::now();
+                    let mut last = written.load(Ordering::Relaxed);
+                    let mut quiet = std::time::Instant::now();
+                    while written.load(Ordering::Relaxed) < received && started.elapsed() < idle {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        let now = written.load(Ordering::Relaxed);
+                        if now != last {
+                            (last, quiet) = (now, std::time::Instant::now());
+                        } else if quiet.elapsed() > std::time::Duration::from_secs(1) {
+                            break;
+                        }
+                    }
                     break;
                 }
                 Ok(Err(frame::FrameError::Io(_))) => break,

@@ -129,7 +129,8 @@ pub async fn drive(streams: Vec<Vec<Vec<u8>>>, opts: LoadOptions) -> LoadResult 
                     _ => Instant::now(),
                 };
                 sent += 1;
-                match c.call(req).await {
+                let answer = tokio::time::timeout(Duration::from_secs(10), c.call(req)).await;
+                match answer.ok().and_then(Result::ok).ok_or(()) {
                     Ok(answer) => {
                         lat.push(due.elapsed().as_micros() as u64);
                         let rc = opts.spec.decode(&answer).ok();

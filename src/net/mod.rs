@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod control;
+pub mod external;
 pub mod frame;
 pub mod host;
 pub mod load;

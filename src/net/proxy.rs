@@ -357,7 +357,13 @@ async fn pair<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: &Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) {
-    let Some(up) = connect_up(ctx).await else {
+    // An upstream that accepts and then stalls cannot hold the proxy up.
+    let mut stopping = stop.clone();
+    let up = tokio::select! {
+        u = tokio::time::timeout(ctx.opts.idle, connect_up(ctx)) => u.ok().flatten(),
+        _ = stopping.wait_for(|s| *s) => None,
+    };
+    let Some(up) = up else {
         shared.with_stats(|s| s.upstream_failed += 1);
         return;
     };
@@ -508,6 +514,17 @@ impl Sides<'_> {
     }
 }
 
+/// Frames waiting in one direction's delay line before the pair is closed.
+const DELAY_LINE_MAX: usize = 4096;
+
+/// Writes one frame; false when the peer is gone or has not read for 30 s.
+async fn write_in_time<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> bool {
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(30), frame::write(wr, bytes)).await,
+        Ok(Ok(()))
+    )
+}
+
 /// Writes copies when they are due, in (due time, order sent).
 async fn delay_line<W: AsyncWrite + Unpin>(
     mut rx: mpsc::UnboundedReceiver<(Instant, u64, Vec<u8>)>,
@@ -525,10 +542,15 @@ async fn delay_line<W: AsyncWrite + Unpin>(
                 Some((at, order, bytes)) => {
                     if heap.is_empty() && at <= Instant::now() {
                         // Due already and nothing ahead of it: no timer.
-                        if frame::write(&mut wr, &bytes).await.is_err() {
+                        if !write_in_time(&mut wr, &bytes).await {
                             return;
                         }
                         continue;
+                    }
+                    if heap.len() >= DELAY_LINE_MAX {
+                        // A peer that never reads, or a rule holding back
+                        // more than a real line could: close rather than grow.
+                        return;
                     }
                     seq += 1;
                     heap.push(Reverse((at, order, seq, bytes)));
@@ -546,12 +568,12 @@ async fn delay_line<W: AsyncWrite + Unpin>(
                         break;
                     }
                     let Some(Reverse((_, _, _, bytes))) = heap.pop() else { break };
-                    if frame::write(&mut wr, &bytes).await.is_err() {
+                    if !write_in_time(&mut wr, &bytes).await {
                         return;
                     }
                 }
             }
         }
     }
-    let _ = wr.shutdown().await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wr.shutdown()).await;
 }

@@ -70,6 +70,10 @@ pub struct RemoteRun {
 pub struct RemoteStopper(Sender<()>);
 
 impl RemoteStopper {
+    pub(super) fn new(stop: Sender<()>) -> Self {
+        Self(stop)
+    }
+
     /// Ends trading now.
     pub fn stop(&self) {
         let _ = self.0.try_send(());
@@ -201,9 +205,9 @@ impl Connection {
             Some((cfg, name)) => {
                 match tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await {
                     Ok(s) => self.pump(s, &mut frames).await,
-                    Err(e) => {
+                    Err(_) => {
+                        // Counted; the report says how many failed.
                         self.counters.connect_failed.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("possim: terminal connection {}: TLS: {e}", self.id);
                     }
                 }
             }

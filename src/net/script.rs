@@ -214,6 +214,21 @@ pub struct StepResult {
     pub answer: Option<String>,
     /// Wall time to the answer, ms.
     pub ms: f64,
+    /// The step failed because the host could not be reached or the
+    /// connection broke (exit 3, not 1).
+    pub io: bool,
+}
+
+/// A field's value as it may be printed: card numbers masked, track data,
+/// PIN blocks and ICC data (tags 5A, 57) never shown.
+fn printable(k: &str, v: &str) -> String {
+    match k {
+        "2" => mask_pan(v),
+        "35" | "45" => "(track data)".into(),
+        "52" => "(PIN block)".into(),
+        "55" => format!("(ICC data, {} bytes)", v.len() / 2),
+        _ => v.to_string(),
+    }
 }
 
 /// Runs a script's steps in order on one connection. A step that cannot
@@ -238,6 +253,7 @@ pub async fn run(
             failures: Vec::new(),
             answer: None,
             ms: 0.0,
+            io: false,
         };
         // The request.
         let mut msg = Message::new(Mti::default());
@@ -286,6 +302,7 @@ pub async fn run(
                 Ok(c) => client = Some(c),
                 Err(e) => {
                     r.failures.push(e.to_string());
+                    r.io = true;
                     results.push(r);
                     continue;
                 }
@@ -295,6 +312,7 @@ pub async fn run(
         let started = std::time::Instant::now();
         if let Err(e) = c.send(&wire).await {
             r.failures.push(format!("sending: {e}"));
+            r.io = true;
             client = None;
             results.push(r);
             continue;
@@ -304,6 +322,8 @@ pub async fn run(
             if !r.passed {
                 r.failures.push("expectations need an answer: give the step a timeout".into());
             }
+            // An answer it may get anyway must not pass for the next step's.
+            client = None;
             results.push(r);
             continue;
         }
@@ -312,6 +332,7 @@ pub async fn run(
             Ok(Ok(a)) => a,
             Ok(Err(e)) => {
                 r.failures.push(format!("no answer: {e}"));
+                r.io = true;
                 client = None;
                 results.push(r);
                 continue;
@@ -345,16 +366,7 @@ pub async fn run(
             let n = field_number(k)?;
             m.get(n).map(|raw| shown(&spec, n, raw))
         };
-        // Card numbers are masked in what is printed.
-        let safe = |k: &str, v: &str| {
-            if k == "2" {
-                mask_pan(v)
-            } else if k == "35" {
-                "(track 2)".into()
-            } else {
-                v.to_string()
-            }
-        };
+        let safe = printable;
         for (k, want) in &step.expect {
             let got = value(&resp, k);
             let fail = match want {
@@ -371,7 +383,7 @@ pub async fn run(
                 Want::OneOf(vs) => (!got.as_ref().is_some_and(|g| vs.contains(g))).then(|| {
                     format!(
                         "field {k}: expected one of {}, got {}",
-                        vs.join(" "),
+                        vs.iter().map(|v| safe(k, v)).collect::<Vec<_>>().join(" "),
                         got.as_deref().map_or("nothing".into(), |g| safe(k, g))
                     )
                 }),

@@ -48,7 +48,9 @@ pub fn run(
     let journalled = journal.is_some();
     let inbound = bridge.inbound.clone();
     let options =
-        Options { apdus: how.frames && journalled, frames: journalled, stay_open: how.open_ended };
+        // Real time: frames can come in while the queue is empty, so the
+        // day is not over before its end (or the stop).
+        Options { apdus: how.frames && journalled, frames: journalled, stay_open: true };
     let mut app =
         sim::build_app(Arc::new(plan), journal, Pacing::Paced { speed: how.speed }, options);
     app.insert_resource(bridge);
@@ -67,8 +69,13 @@ pub fn run(
     }
     loop {
         app.update();
-        if app.world().resource::<Clock>().finished {
+        let clock = app.world().resource::<Clock>();
+        if clock.finished {
             break;
+        }
+        if !how.open_ended && !stopping && clock.now >= clock.end {
+            // Trading is over: the day closes once everything has settled.
+            app.world_mut().resource_mut::<Options>().stay_open = false;
         }
         let idle = sim::idle_for(app.world())
             .unwrap_or(std::time::Duration::from_millis(200))

@@ -329,11 +329,18 @@ fn yes() -> bool {
 }
 
 /// Which terminal stack runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Stack {
     /// possim's own emulated terminal.
     #[default]
     Emulated,
+    /// A real terminal: possim listens on `listen` (loopback unless told
+    /// otherwise) and `possim run` becomes a real-time run; the terminal's
+    /// frames cross this terminal's link, faults and attacks included.
+    External {
+        /// Where the real terminal connects ("127.0.0.1:8600").
+        listen: String,
+    },
 }
 
 /// Terminal working keys in hex; omitted keys are derived from the seed.

@@ -182,6 +182,24 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
                 "`count` must be at least 1",
             ));
         }
+        if let super::Stack::External { listen } = &t.stack {
+            if t.count != 1 {
+                return Err(c.at(
+                    "count:",
+                    Some(&format!("\"{}\"", t.id)),
+                    "an `External` terminal is one real terminal: `count` must be 1",
+                ));
+            }
+            if listen.parse::<std::net::SocketAddr>().is_err() {
+                return Err(c.field(
+                    "listen",
+                    listen,
+                    format!(
+                        "`listen` {listen:?} is not an address and port like \"127.0.0.1:8600\""
+                    ),
+                ));
+            }
+        }
         for id in expand_ids(&t.id, t.count) {
             if !tids.insert(id.clone()) {
                 return Err(c.field("id", &t.id, format!("terminal `{id}` is defined twice")));

@@ -90,7 +90,11 @@ pub(super) fn end_of_day(world: &mut World, ctx: &mut Ctx) {
         None
     };
     let host = &world.resource::<Host>().0;
-    for (tid, tt) in rows {
+    for (i, (tid, tt)) in rows.into_iter().enumerate() {
+        // A real terminal in the run keeps its own totals.
+        let only = only.or_else(|| {
+            plan.terminals.get(i).and_then(|t| t.external).map(|_| crate::report::Side::Host)
+        });
         let ht = host.totals(&tid);
         let balanced = tt.purchases == ht.purchases
             && tt.purchase_amount == ht.purchase_amount

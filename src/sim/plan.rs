@@ -63,6 +63,10 @@ pub struct TerminalPlan {
     pub link: String,
     /// Sends a sign-on at start.
     pub sign_on: bool,
+    /// A real terminal connects here instead (`Stack::External`): the world
+    /// runs no customers or sign-on for it, and its frames come and go on
+    /// a socket through this terminal's link.
+    pub external: Option<std::net::SocketAddr>,
 }
 
 /// A link to build.
@@ -320,7 +324,11 @@ impl Plan {
                         relay_bound: t.relay_bound,
                     },
                     link: t.link.clone(),
-                    sign_on: t.sign_on,
+                    sign_on: t.sign_on && t.stack == crate::scenario::Stack::Emulated,
+                    external: match &t.stack {
+                        crate::scenario::Stack::External { listen } => listen.parse().ok(),
+                        crate::scenario::Stack::Emulated => None,
+                    },
                 });
             }
         }
@@ -642,6 +650,13 @@ impl Plan {
         self.tamper_check = None;
         for t in &mut self.terminals {
             t.sign_on = false;
+            t.external = None;
         }
+    }
+
+    /// True when a real terminal takes part (`Stack::External`): the run
+    /// must be a real-time one.
+    pub fn has_external_terminals(&self) -> bool {
+        self.terminals.iter().any(|t| t.external.is_some())
     }
 }

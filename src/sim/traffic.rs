@@ -25,7 +25,11 @@ pub(super) fn start_traffic(world: &mut World) {
     }
     let terminals = world.resource::<Directory>().terminals.clone();
     let mut first = Vec::new();
-    for e in terminals {
+    for (e, tp) in terminals.into_iter().zip(&plan.terminals) {
+        if tp.external.is_some() {
+            // A real terminal: its customers are real people.
+            continue;
+        }
         if let Some(mut a) = world.get_mut::<Arrivals>(e) {
             first.push((SimTime(0) + gap(&mut a.rng, plan.traffic.per_hour), e));
         }
