@@ -1383,3 +1383,97 @@ fn a_stored_reversal_goes_out_before_the_next_purchase_which_waits_for_its_answe
     assert_eq!(shop.term.pending_reversals(), 0);
     assert_eq!(shop.available(), Money::parse("993.00").unwrap(), "5.00 released, 7.00 charged");
 }
+
+/// A reversal of the shop's first request, naming its STAN and the given
+/// transmission time (field 7 of the original) in field 90.
+fn reversal_of_first(shop: &Shop, time: &str) -> Vec<u8> {
+    use possim::protocol::iso8583::{Message, encode_with_mac};
+    let spec = Spec::iso87_ascii();
+    let req = spec.decode(&shop.sent[0]).unwrap();
+    let mut m = Message::new(Mti::parse("0400").unwrap());
+    for n in [3u8, 4, 7, 22, 25, 35, 37, 41, 42, 49] {
+        if let Some(v) = req.get(n) {
+            m.set(n, v);
+        }
+    }
+    m.set(11, "000777");
+    m.set(90, format!("0200{}{time}{}", req.get_str(11).unwrap(), "0".repeat(22)));
+    encode_with_mac(&spec, &mut m, &key("tak")).unwrap()
+}
+
+#[test]
+fn a_reversal_must_name_the_originals_transmission_time_as_well_as_its_stan() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    assert_eq!(shop.buy("35.00", Presentation::Insert, &["7070"]).outcome, Outcome::Approved);
+    let time = Spec::iso87_ascii().decode(&shop.sent[0]).unwrap().get_str(7).unwrap().to_string();
+    // Same STAN, another transmission: another purchase, so nothing is released.
+    let wrong =
+        if time.ends_with('0') { format!("{}1", &time[..9]) } else { format!("{}0", &time[..9]) };
+    let out = shop.host.handle(shop.now, &reversal_of_first(&shop, &wrong));
+    assert_eq!(out.decision.ledger, LedgerEffect::None, "{}", out.decision.reason);
+    assert_eq!(shop.available(), Money::parse("965.00").unwrap());
+    // The right one releases the funds, once.
+    let out = shop.host.handle(shop.now, &reversal_of_first(&shop, &time));
+    assert_eq!(out.decision.ledger, LedgerEffect::Release);
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+    let again = shop.host.handle(shop.now, &reversal_of_first(&shop, &time));
+    assert_eq!(again.decision.ledger, LedgerEffect::None);
+    assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
+    // A 0410 echoes the reversal's own fields, not the purchase's date fields.
+    let spec = Spec::iso87_ascii();
+    let answer = spec.decode(again.response.as_deref().unwrap()).unwrap();
+    assert_eq!(answer.get_str(11), Some("000777"));
+    assert!(!answer.has(12) && !answer.has(13) && !answer.has(22));
+}
+
+#[test]
+fn card_records_and_links_say_what_they_are_without_card_data() {
+    let rec = CardRecord::new("00", "3306", "201", "1", "1234", 0);
+    let shown = format!("{rec:?}");
+    assert!(shown.contains("CardRecord(exp 3306 sc 201)"), "{shown}");
+    assert!(!shown.contains("1234"), "no PVV in Debug: {shown}");
+    let spec = Arc::new(Spec::iso87_ascii());
+    let params = possim::link::LinkParams::default();
+    let link = possim::link::LinkCore::new("uplink#3", 1, params.clone(), vec![], spec);
+    assert_eq!(link.id(), "uplink#3");
+    assert_eq!(link.params().latency, params.latency);
+    assert!(link.rules().is_empty());
+}
+
+#[test]
+fn each_direction_of_a_link_keeps_its_own_order_and_queue() {
+    use possim::link::{Dir, LinkCore, LinkParams, Meta};
+    let spec = Arc::new(Spec::iso87_ascii());
+    // 1,000 bytes a second: a 946-byte frame (with 54 bytes of overhead) takes a second to send.
+    let params = LinkParams {
+        latency: Duration::ZERO,
+        jitter: Duration::ZERO,
+        bandwidth: Some(1000),
+        queue: 2000,
+        ..LinkParams::default()
+    };
+    let mut link = LinkCore::new("l", 1, params, vec![], spec);
+    let meta = |dir| Meta { dir, mti: None, terminal: None };
+    let frame = vec![0u8; 946];
+    let up1 = link.send(SimTime(0), meta(Dir::Up), frame.clone());
+    let up2 = link.send(SimTime(0), meta(Dir::Up), frame.clone());
+    let down = link.send(SimTime(0), meta(Dir::Down), frame.clone());
+    assert_eq!(up1.deliveries[0].at, SimTime(1_000_000));
+    assert_eq!(up2.queued, Duration::from_secs(1), "behind the first, in its direction");
+    assert_eq!(up2.deliveries[0].at, SimTime(2_000_000));
+    assert_eq!(down.queued, Duration::ZERO, "the other direction has its own line");
+    assert_eq!(down.deliveries[0].at, SimTime(1_000_000));
+    // A third frame would need 3,000 bytes of queue: dropped at the tail.
+    let up3 = link.send(SimTime(0), meta(Dir::Up), frame.clone());
+    assert!(up3.dropped(), "{up3:?}");
+    // Exactly at the queue's size still fits (1,000 waiting + 1,000 = 2,000).
+    let mut link = LinkCore::new(
+        "m",
+        1,
+        LinkParams { queue: 2000, ..link.params().clone() },
+        vec![],
+        Arc::new(Spec::iso87_ascii()),
+    );
+    link.send(SimTime(0), meta(Dir::Up), frame.clone());
+    assert!(!link.send(SimTime(0), meta(Dir::Up), vec![0u8; 1000]).dropped());
+}
