@@ -869,7 +869,7 @@ fn a_real_terminal_declared_in_a_scenario_crosses_its_link_and_is_reported() {
     let sc = possim::scenario::parse(&text, "external.ron").unwrap();
     let plan = Plan::new(&sc, None).unwrap();
     assert!(plan.has_external_terminals());
-    let run = ExternalRun::start(plan, None, "external.ron").unwrap();
+    let run = ExternalRun::start(plan, None, true, "external.ron").unwrap();
     let (tid, addr) = run.addrs()[0].clone();
     assert_eq!(tid, "TERM0001");
     let (first, second) = rt().block_on(async {
@@ -905,4 +905,114 @@ fn an_external_terminal_must_be_one_with_a_valid_address() {
         assert!(err.to_string().contains(want), "{err}");
         assert_eq!(err.line, 1);
     }
+}
+
+/// A scenario with TERM0001 as a real terminal behind a link with these faults.
+fn external_plan(faults: &str, duration: &str) -> Plan {
+    let text = std::fs::read_to_string(root().join("examples/host.ron"))
+        .unwrap()
+        .replace("(id: \"TERM0001\", keys:", "(id: \"TERM0001\", stack: External(listen: \"127.0.0.1:0\"), keys:")
+        .replace(
+            "    expect:",
+            &format!("    duration: \"{duration}\",\n    links: [(id: \"uplink\", latency: \"5ms\", faults: [{faults}])],\n    expect:"),
+        );
+    Plan::new(&possim::scenario::parse(&text, "external.ron").unwrap(), None).unwrap()
+}
+
+#[test]
+fn a_real_terminal_that_half_closes_still_gets_every_answer_over_a_duplicating_link() {
+    use possim::net::external::ExternalRun;
+    let run = ExternalRun::start(
+        external_plan("Duplicate(p: 1.0, direction: Up)", "2s"),
+        None,
+        false,
+        "x",
+    )
+    .unwrap();
+    let addr = run.addrs()[0].1;
+    let answers = std::thread::spawn(move || {
+        let mut sock = TcpStream::connect(addr).unwrap();
+        for n in [0usize, 1] {
+            let msg = unhex(s(&vector("iso8583_ascii.json")["messages"][2 * n], "encoded"));
+            sock.write_all(&(msg.len() as u16).to_be_bytes()).unwrap();
+            sock.write_all(&msg).unwrap();
+        }
+        sock.shutdown(std::net::Shutdown::Write).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut all = Vec::new();
+        let _ = sock.read_to_end(&mut all);
+        all
+    });
+    let bytes = answers.join().unwrap();
+    // Four answers: each purchase approved once, each copy answered 94.
+    let mut dec = possim::protocol::iso8583::FrameDecoder::new();
+    dec.push(&bytes);
+    let mut codes = Vec::new();
+    while let Ok(Some(m)) = dec.next_frame() {
+        codes.push(Spec::iso87_ascii().decode(&m).unwrap().get_str(39).unwrap().to_string());
+    }
+    codes.sort();
+    assert_eq!(codes, ["00", "00", "94", "94"]);
+    let (r, _) = run.wait().unwrap();
+    assert_eq!(r.responses.get("00"), Some(&2));
+}
+
+#[test]
+fn a_real_terminals_address_takes_one_connection_at_a_time() {
+    use possim::net::external::ExternalRun;
+    let run = ExternalRun::start(external_plan("", "2s"), None, false, "x").unwrap();
+    let addr = run.addrs()[0].1;
+    let first = TcpStream::connect(addr).unwrap();
+    let mut second = TcpStream::connect(addr).unwrap();
+    second.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut sink = [0u8; 1];
+    assert_eq!(second.read(&mut sink).unwrap_or(0), 0, "the second is closed at once");
+    // The first still works.
+    // Once the first has gone, the next is served.
+    drop(first);
+    let answer = rt().block_on(async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut c = Client::tcp(addr).await.unwrap();
+        c.call(&purchase()).await.unwrap()
+    });
+    assert_approved(&answer);
+    let (_, stats) = run.wait().unwrap();
+    assert!(stats.refused_busy >= 1, "{stats:?}");
+}
+
+#[test]
+fn a_pipelining_client_that_reads_late_gets_every_answer() {
+    // 3,000 requests written before a single answer is read: the host slows
+    // the writer down instead of dropping answers.
+    let server = start(ServeOptions::tcp(loopback()));
+    let addr = server.addr();
+    let mut s = TcpStream::connect(addr).unwrap();
+    let reader = s.try_clone().unwrap();
+    let count = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let mut r = reader;
+        r.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let mut dec = possim::protocol::iso8583::FrameDecoder::new();
+        let (mut n, mut buf) = (0, vec![0u8; 65536]);
+        while n < 3000 {
+            let Ok(k) = r.read(&mut buf) else { break };
+            if k == 0 {
+                break;
+            }
+            dec.push(&buf[..k]);
+            while let Ok(Some(_)) = dec.next_frame() {
+                n += 1;
+            }
+        }
+        n
+    });
+    let msg = purchase();
+    for _ in 0..3000 {
+        s.write_all(&(msg.len() as u16).to_be_bytes()).unwrap();
+        s.write_all(&msg).unwrap();
+    }
+    assert_eq!(count.join().unwrap(), 3000);
+    let stats = server.stats();
+    assert_eq!(stats.not_reading, 0, "{stats:?}");
+    stop(server);
 }

@@ -71,7 +71,32 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::parse(s)
 }
 
-/// Calls `stop` on SIGINT or SIGTERM, or after `after`.
+/// Waits for SIGINT or SIGTERM (Ctrl-C alone where there are no Unix signals).
+async fn a_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Calls `stop` on SIGINT or SIGTERM, or after `after`; a second signal
+/// ends the process at once (exit 130) for whoever cannot wait for the
+/// orderly stop (answers in flight, a day settling in real time).
 pub(crate) fn stop_on_signal(stop: impl FnOnce() + Send + 'static, after: Option<Duration>) {
     let _ = std::thread::Builder::new().name("possim-signals".into()).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
@@ -86,31 +111,15 @@ pub(crate) fn stop_on_signal(stop: impl FnOnce() + Send + 'static, after: Option
                     None => std::future::pending().await,
                 }
             };
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{SignalKind, signal};
-                let mut term = signal(SignalKind::terminate()).ok();
-                let term = async {
-                    match term.as_mut() {
-                        Some(t) => {
-                            t.recv().await;
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term => {}
-                    _ = after => {}
-                }
-            }
-            #[cfg(not(unix))]
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = a_signal() => {}
                 _ = after => {}
             }
         });
         stop();
+        rt.block_on(a_signal());
+        eprintln!("possim: stopped at once (second signal)");
+        std::process::exit(130);
     });
 }
 

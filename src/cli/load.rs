@@ -53,6 +53,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let Some((file, scenario)) = scenarios.into_iter().next() else {
         return Err(Failure::Invalid(String::new()));
     };
+    super::no_real_terminals(&file, &scenario, "`possim load`")?;
     let plan = Plan::new(&scenario, None)
         .map_err(|e| Failure::Invalid(format!("{}: {e}", file.display())))?;
     let spec = plan.spec.clone();

@@ -135,6 +135,28 @@ pub(crate) fn spec_failure(e: possim::protocol::iso8583::SpecError) -> Failure {
 }
 
 /// Writes to stdout, treating a closed pipe (`possim ... | head`) as success.
+/// Refuses a scenario with a real terminal in it (`stack: External`) where
+/// only possim's own terminals make sense.
+pub(crate) fn no_real_terminals(
+    file: &std::path::Path,
+    s: &possim::scenario::Scenario,
+    what: &str,
+) -> Result<(), Failure> {
+    let real = s
+        .shop
+        .terminals
+        .iter()
+        .find(|t| matches!(t.stack, possim::scenario::Stack::External { .. }));
+    match real {
+        Some(t) => Err(Failure::Invalid(format!(
+            "{}: terminal `{}` is a real one (stack: External): {what} runs possim's own terminals only; run the scenario with `possim run`",
+            file.display(),
+            t.id
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn print(text: &str) -> Outcome {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

@@ -1,4 +1,5 @@
-//! `possim run`: run scenarios headless and report.
+//! `possim run`: run scenarios headless and report; a scenario with a real
+//! terminal in it (`stack: External`) runs in real time instead.
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,8 @@ pub(crate) struct Args {
     /// Language of the lessons: en or zh-CN.
     #[arg(long, default_value = "en", value_parser = parse_lang, value_name = "LANG")]
     lang: possim::lesson::Lang,
-    /// Virtual time per update of the world (the journal does not depend on it).
+    /// Virtual time per update of the world (the journal does not depend on
+    /// it; a real-time run, with a real terminal in it, keeps wall time instead).
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     slice: Duration,
 }
@@ -101,7 +103,7 @@ fn run_one(
         None => None,
     };
     if job.plan.has_external_terminals() {
-        return run_real_time(job, journal, bar);
+        return run_real_time(job, journal, apdus, bar);
     }
     let options =
         Options { apdus: apdus && journal.is_some(), frames: journal.is_some(), stay_open: false };
@@ -135,10 +137,12 @@ fn run_one(
 fn run_real_time(
     job: &Job,
     journal: Option<Journal>,
+    apdus: bool,
     bar: &ProgressBar,
 ) -> Result<RunReport, String> {
-    let run = possim::net::external::ExternalRun::start((*job.plan).clone(), journal, &job.file)
-        .map_err(|e| e.to_string())?;
+    let run =
+        possim::net::external::ExternalRun::start((*job.plan).clone(), journal, apdus, &job.file)
+            .map_err(|e| e.to_string())?;
     for (tid, addr) in run.addrs() {
         // Printed whatever the progress bar does: scripts wait for this line.
         bar.suspend(|| {

@@ -195,10 +195,12 @@ pub(crate) fn run(args: Args) -> Outcome {
         return merge(&args);
     }
     // Every file must validate before any seed runs.
-    let scenarios: Vec<(String, Scenario)> = super::load_all(&args.files)?
-        .into_iter()
-        .map(|(f, s)| (f.display().to_string(), s))
-        .collect();
+    let loaded = super::load_all(&args.files)?;
+    for (f, s) in &loaded {
+        super::no_real_terminals(f, s, "a sweep")?;
+    }
+    let scenarios: Vec<(String, Scenario)> =
+        loaded.into_iter().map(|(f, s)| (f.display().to_string(), s)).collect();
     let shard = args.shard.unwrap_or(Shard { index: 1, count: 1 });
     let mut items = Vec::new();
     let mut k = 0u64;

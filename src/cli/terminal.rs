@@ -76,6 +76,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let Some((file, scenario)) = scenarios.into_iter().next() else {
         return Err(Failure::Invalid(String::new()));
     };
+    super::no_real_terminals(&file, &scenario, "`possim terminal`")?;
     let plan = Plan::new(&scenario, args.seed)
         .map_err(|e| Failure::Invalid(format!("{}: {e}", file.display())))?;
     let tls = match &args.tls {
@@ -114,14 +115,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let run = RemoteRun::start(plan, opts, journal, &file.display().to_string())
         .map_err(|e| Failure::Io(format!("starting: {e}")))?;
     let stopper = run.stopper();
-    let _ = std::thread::Builder::new().name("possim-signals".into()).spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            rt.block_on(async {
-                let _ = tokio::signal::ctrl_c().await;
-            });
-            stopper.stop();
-        }
-    });
+    super::host::stop_on_signal(move || stopper.stop(), None);
     let (report, stats) = run.wait().map_err(Failure::Io)?;
     let mut text = String::new();
     if !args.quiet || !report.passed {

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::{mpsc, watch};
 
-use super::host::{Conn, ConnStats, Counters, ServeError, Writers, forward_answers};
+use super::host::{Conn, ConnStats, Counters, Linger, ServeError, Writers, forward_answers};
 use crate::report::RunReport;
 use crate::sim::{Bridge, Inbound, Journal, Outbound, Plan};
 
@@ -30,7 +30,12 @@ pub struct ExternalRun {
 
 impl ExternalRun {
     /// Binds every external terminal's address and starts the run.
-    pub fn start(plan: Plan, journal: Option<Journal>, file: &str) -> Result<Self, ServeError> {
+    pub fn start(
+        plan: Plan,
+        journal: Option<Journal>,
+        apdus: bool,
+        file: &str,
+    ) -> Result<Self, ServeError> {
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for (i, t) in plan.terminals.iter().enumerate() {
@@ -64,7 +69,7 @@ impl ExternalRun {
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let world = {
             let file = file.to_string();
-            let frames = journal.is_some();
+            let frames = journal.is_some() && apdus;
             std::thread::Builder::new()
                 .name("possim-world".into())
                 .spawn(move || {
@@ -130,27 +135,38 @@ async fn io_main(
             tasks_tx.clone(),
         );
         tokio::spawn(async move {
+            let mut token = 0u64;
             loop {
                 let accepted = tokio::select! {
                     a = listener.accept() => a,
                     _ = stop.wait_for(|s| *s) => break,
                 };
-                let Ok((tcp, _)) = accepted else { continue };
+                let Ok((tcp, _)) = accepted else {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                };
                 counters.accepted.fetch_add(1, Ordering::Relaxed);
                 // One real terminal, one connection: a second one is refused
-                // while the first is open.
-                if writers.lock().is_ok_and(|w| w.contains_key(&id)) {
+                // while the first is open (checked and registered at once).
+                token += 1;
+                let Some(answers) = super::host::register(&writers, id, token) else {
                     counters.refused_busy.fetch_add(1, Ordering::Relaxed);
                     continue;
-                }
+                };
                 let _ = tcp.set_nodelay(true);
                 let conn = Conn {
                     id,
+                    token,
+                    answers,
                     to_world: to_world.clone(),
                     writers: writers.clone(),
                     counters: counters.clone(),
                     stop: stop.clone(),
                     idle: std::time::Duration::from_secs(300),
+                    // Its frames cross a link that may delay, duplicate or
+                    // drop them: answers cannot be counted, only waited for.
+                    linger: Linger { quiet: std::time::Duration::from_secs(30), counted: false },
+                    window: None,
                     _reader: readers.clone(),
                 };
                 let task = tasks.clone();

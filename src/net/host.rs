@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -130,8 +130,9 @@ impl Counters {
     }
 }
 
-/// Connection id -> the writer task's queue of answers.
-pub(super) type Writers = Arc<Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>>;
+/// Connection id -> its answer queue, the registration's token, and
+/// whether that connection is only lingering after a half-close.
+pub(super) type Writers = Arc<Mutex<HashMap<u64, (mpsc::Sender<Vec<u8>>, u64, Arc<AtomicBool>)>>>;
 
 /// Answers waiting to be written to one connection. A peer that sends but
 /// does not read fills this, and is disconnected rather than let memory grow.
@@ -322,15 +323,20 @@ pub(super) fn forward_answers(
 ) {
     for m in from_world.iter() {
         let w = writers.lock().ok().and_then(|w| w.get(&m.conn).cloned());
-        let Some(tx) = w else { continue };
+        let Some((tx, token, _)) = w else { continue };
+        let answer = !m.bytes.is_empty();
         match tx.try_send(m.bytes) {
             Ok(()) => {
-                counters.frames_out.fetch_add(1, Ordering::Relaxed);
+                if answer {
+                    counters.frames_out.fetch_add(1, Ordering::Relaxed);
+                }
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                // It does not read its answers: close it.
+                // It does not read its answers (and nothing slowed it): close it.
                 counters.not_reading.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut w) = writers.lock() {
+                if let Ok(mut w) = writers.lock()
+                    && w.get(&m.conn).is_some_and(|(_, t, _)| *t == token)
+                {
                     w.remove(&m.conn);
                 }
             }
@@ -374,7 +380,11 @@ async fn io_main(
                 a = listener.accept() => a,
                 _ = stop.wait_for(|s| *s) => break,
             };
-            let Ok((tcp, _peer)) = accepted else { continue };
+            let Ok((tcp, _peer)) = accepted else {
+                // Out of descriptors, say: wait rather than spin.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            };
             counters.accepted.fetch_add(1, Ordering::Relaxed);
             if active.load(Ordering::Relaxed) >= opts.max_connections as u64 {
                 counters.refused_busy.fetch_add(1, Ordering::Relaxed);
@@ -383,13 +393,20 @@ async fn io_main(
             }
             let _ = tcp.set_nodelay(true);
             next_conn += 1;
+            let Some(answers) = register(&writers, next_conn, next_conn) else { continue };
             let conn = Conn {
                 id: next_conn,
+                token: next_conn,
+                answers,
                 to_world: to_world.clone(),
                 writers: writers.clone(),
                 counters: counters.clone(),
                 stop: stop.clone(),
                 idle: opts.idle,
+                // The host answers every frame straight away (or says it
+                // will not): count the answers, bound what is in flight.
+                linger: Linger { quiet: std::time::Duration::from_secs(1), counted: true },
+                window: Some(ANSWER_QUEUE),
                 _reader: readers_tx.clone(),
             };
             let (tls, active, task) = (tls.clone(), active.clone(), tasks_tx.clone());
@@ -426,39 +443,95 @@ async fn io_main(
     }
 }
 
-/// One accepted connection.
+/// After a peer half-closes (sends EOF but still reads), how long its
+/// answers may take.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Linger {
+    /// Close once no answer has been written for this long.
+    pub(super) quiet: std::time::Duration,
+    /// Close as soon as every frame received has its answer (not when a
+    /// link between can duplicate or inject frames).
+    pub(super) counted: bool,
+}
+
+/// One accepted connection, its answer queue already registered under `id`
+/// (by the acceptor, so two connections can never share an id).
 pub(super) struct Conn {
     pub(super) id: u64,
+    /// Which registration is this connection's (ids can be reused).
+    pub(super) token: u64,
+    pub(super) answers: (mpsc::Receiver<Vec<u8>>, Arc<AtomicBool>),
     pub(super) to_world: Sender<Inbound>,
     pub(super) writers: Writers,
     pub(super) counters: Arc<Counters>,
     pub(super) stop: watch::Receiver<bool>,
     pub(super) idle: std::time::Duration,
+    pub(super) linger: Linger,
+    /// With every frame answered (or marked unanswered) by the world: at
+    /// most this many frames in flight, so a client that does not read is
+    /// slowed down, never cut off or buffered without bound.
+    pub(super) window: Option<usize>,
     pub(super) _reader: mpsc::Sender<()>,
+}
+
+/// Registers a connection's answer queue under `id`; `None` if `id` is
+/// taken by an open connection (a real terminal's address takes one at a
+/// time). A connection that is only lingering after its peer half-closed
+/// yields: the new one takes the id, and answers still due go to it.
+pub(super) fn register(
+    writers: &Writers,
+    id: u64,
+    token: u64,
+) -> Option<(mpsc::Receiver<Vec<u8>>, Arc<AtomicBool>)> {
+    let mut w = writers.lock().ok()?;
+    if w.get(&id).is_some_and(|(_, _, lingering)| !lingering.load(Ordering::Relaxed)) {
+        return None;
+    }
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(ANSWER_QUEUE);
+    let lingering = Arc::new(AtomicBool::new(false));
+    w.insert(id, (tx, token, lingering.clone()));
+    Some((rx, lingering))
 }
 
 impl Conn {
     pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, stream: S) {
-        let Conn { id, to_world, writers, counters, mut stop, idle, _reader } = self;
+        let Conn {
+            id,
+            token,
+            answers: (mut rx, lingering),
+            to_world,
+            writers,
+            counters,
+            mut stop,
+            idle,
+            linger,
+            window,
+            _reader,
+        } = self;
         let (rd, mut wr) = tokio::io::split(stream);
-        // Buffered: a frame usually takes one read, not two.
         let mut rd = frame::FrameReader::new(rd);
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(ANSWER_QUEUE);
-        if let Ok(mut w) = writers.lock() {
-            w.insert(id, tx);
-        }
+        let permits = window.map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
         let written = Arc::new(AtomicU64::new(0));
+        let (writer_done, mut writer_gone) = tokio::sync::oneshot::channel::<()>();
         let writer = {
-            let written = written.clone();
+            let (written, permits) = (written.clone(), permits.clone());
             tokio::spawn(async move {
                 while let Some(m) = rx.recv().await {
-                    // A peer that stops reading cannot hold the server up.
-                    match tokio::time::timeout(idle, frame::write(&mut wr, &m)).await {
-                        Ok(Ok(())) => written.fetch_add(1, Ordering::Relaxed),
-                        _ => break,
-                    };
+                    // An empty message is the world's "no answer" for a frame.
+                    if !m.is_empty() {
+                        // A peer that stops reading cannot hold the server up.
+                        match tokio::time::timeout(idle, frame::write(&mut wr, &m)).await {
+                            Ok(Ok(())) => {}
+                            _ => break,
+                        }
+                    }
+                    written.fetch_add(1, Ordering::Relaxed);
+                    if let Some(p) = &permits {
+                        p.add_permits(1);
+                    }
                 }
                 let _ = tokio::time::timeout(idle, wr.shutdown()).await;
+                let _ = writer_done.send(());
             })
         };
         let mut received = 0u64;
@@ -467,6 +540,8 @@ impl Conn {
             let r = tokio::select! {
                 r = tokio::time::timeout(idle, rd.next()) => r,
                 _ = stop.wait_for(|s| *s) => { stopped = true; continue; }
+                // The writer gave up (a peer that does not read): so does the reader.
+                _ = &mut writer_gone => break,
             };
             match r {
                 Err(_) => {
@@ -476,25 +551,45 @@ impl Conn {
                 Ok(Ok(Some(bytes))) => {
                     received += 1;
                     counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                    if let Some(p) = &permits {
+                        // Wait for an answer to go out before taking more.
+                        match tokio::time::timeout(idle, p.acquire()).await {
+                            Ok(Ok(permit)) => permit.forget(),
+                            _ => {
+                                counters.not_reading.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                    }
                     if !send_to_world(&to_world, Inbound { conn: id, bytes }).await {
                         break;
                     }
                 }
                 Ok(Ok(None)) => {
                     // The peer finished sending (a half-close): its answers
-                    // still go out, until all are written or none has come
-                    // for a second (an unreadable frame gets none).
+                    // still go out, until all are written (when that can be
+                    // counted) or none has come for the quiet time.
+                    lingering.store(true, Ordering::Relaxed);
                     let started = std::time::Instant::now();
                     let mut last = written.load(Ordering::Relaxed);
                     let mut quiet = std::time::Instant::now();
-                    while written.load(Ordering::Relaxed) < received && started.elapsed() < idle {
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    loop {
                         let now = written.load(Ordering::Relaxed);
-                        if now != last {
-                            (last, quiet) = (now, std::time::Instant::now());
-                        } else if quiet.elapsed() > std::time::Duration::from_secs(1) {
+                        if (linger.counted && now >= received) || started.elapsed() >= idle {
                             break;
                         }
+                        let replaced = writers
+                            .lock()
+                            .map_or(true, |w| w.get(&id).is_none_or(|(_, t, _)| *t != token));
+                        if replaced {
+                            break; // a new connection took over this id
+                        }
+                        if now != last {
+                            (last, quiet) = (now, std::time::Instant::now());
+                        } else if quiet.elapsed() > linger.quiet {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     }
                     break;
                 }
@@ -507,8 +602,11 @@ impl Conn {
         }
         drop(_reader);
         if !stopped && let Ok(mut w) = writers.lock() {
-            // Closing this connection only: its writer ends after what is queued.
-            w.remove(&id);
+            // Closing this connection only (and only its own registration):
+            // its writer ends after what is queued.
+            if w.get(&id).is_some_and(|(_, t, _)| *t == token) {
+                w.remove(&id);
+            }
         }
         let _ = writer.await;
     }

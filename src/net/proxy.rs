@@ -303,7 +303,10 @@ async fn accept_loop(
             a = listener.accept() => a,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let Ok((tcp, _)) = accepted else { continue };
+        let Ok((tcp, _)) = accepted else {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        };
         if shared.active.load(Ordering::Relaxed) >= ctx.opts.max_connections as u64 {
             continue;
         }

@@ -222,11 +222,11 @@ pub struct StepResult {
 /// A field's value as it may be printed: card numbers masked, track data,
 /// PIN blocks and ICC data (tags 5A, 57) never shown.
 fn printable(k: &str, v: &str) -> String {
-    match k {
-        "2" => mask_pan(v),
-        "35" | "45" => "(track data)".into(),
-        "52" => "(PIN block)".into(),
-        "55" => format!("(ICC data, {} bytes)", v.len() / 2),
+    match field_number(k) {
+        Some(2) => mask_pan(v),
+        Some(35 | 45) => "(track data)".into(),
+        Some(52) => "(PIN block)".into(),
+        Some(55) => format!("(ICC data, {} bytes)", v.len() / 2),
         _ => v.to_string(),
     }
 }

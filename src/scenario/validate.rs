@@ -596,6 +596,30 @@ fn attacks(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
                 )
                 .help("a link fault takes `direction` and `mti`"));
         }
+        let real = |id: &str| {
+            terminals
+                .iter()
+                .any(|(t, spec)| t == id && matches!(spec.stack, super::Stack::External { .. }))
+        };
+        if a.kind.link().is_none() && terminals.iter().any(|(t, _)| real(t)) {
+            // A device at a counter or an attacker at a till needs possim's
+            // own terminal: a real one's customers are real people.
+            match &a.scope.terminal {
+                Some(t) if real(t) => {
+                    return Err(c.field(
+                        "terminal",
+                        t,
+                        format!("`{written}` acts at the counter of `{t}`, a real terminal (External): it needs an emulated one"),
+                    ));
+                }
+                None => {
+                    return Err(c
+                        .at(written, None, format!("`{written}` needs a `terminal`: this scenario has real terminals, and it must act at an emulated one"))
+                        .help("add terminal: \"ID\" naming an Emulated terminal"));
+                }
+                Some(_) => {}
+            }
+        }
         if let Some(link) = a.kind.link() {
             let links: Vec<&str> = s.links.iter().map(|l| l.id.as_str()).collect();
             if !links.contains(&link) {

@@ -51,6 +51,14 @@ pub(super) fn on_request(
         reverses: d.reverses,
         atc: d.atc,
     });
+    if out.response.is_none()
+        && link.is_none()
+        && let Endpoint::External(c) = endpoint
+    {
+        // A socket's frame that gets no answer: tell its connection, which
+        // counts what it is owed.
+        super::bridge::send_out(world, c, Vec::new());
+    }
     if let Some(resp) = out.response {
         // A real terminal on a socket waits for the host's real time only.
         let processing =

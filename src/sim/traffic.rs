@@ -79,9 +79,12 @@ pub(super) fn on_arrival(world: &mut World, ctx: &mut Ctx, term: Entity) {
             ctx.at(next, SimEvent::CustomerArrives(term));
         }
     } else {
-        // The purchase budget is spent: the day ends when everything settles.
-        let mut clock = world.resource_mut::<super::Clock>();
-        clock.end = clock.end.min(ctx.now);
+        // The purchase budget is spent: the day ends when everything
+        // settles (unless a real terminal trades until the scenario's end).
+        if !plan.has_external_terminals() {
+            let mut clock = world.resource_mut::<super::Clock>();
+            clock.end = clock.end.min(ctx.now);
+        }
     }
     let Some(holder) = holder else { return };
     let profile = world.get::<PaymentCard>(holder).map(|c| c.0.profile);
