@@ -32,6 +32,7 @@
 
 pub mod attack;
 pub mod card;
+pub mod detect;
 pub mod file;
 pub mod host;
 pub mod inspect;

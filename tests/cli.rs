@@ -545,3 +545,52 @@ fn a_failing_attack_scenario_prints_its_lesson_after_the_summary() {
     let asked = stdout(&possim(&["run", "scenarios/skimmer-magstripe.ron", "--lesson"]));
     assert!(asked.contains("Lesson: A skimmer on the card reader"), "{asked}");
 }
+
+fn binary_purchase_hex() -> String {
+    s(&vector("iso8583_binary.json")["messages"][0], "encoded").to_string()
+}
+
+#[test]
+fn inspect_detect_finds_the_framing_and_dialect_of_a_capture() {
+    let ascii = crate::util::unhex(&purchase_hex());
+    let binary = crate::util::unhex(&binary_purchase_hex());
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // PROTOCOL.md §1: 2-byte big-endian length, the ASCII dialect.
+        (
+            [&(ascii.len() as u16).to_be_bytes()[..], &ascii].concat(),
+            "2-byte big-endian length, no TPDU, iso87-ascii",
+        ),
+        // 4 ASCII digits, a TPDU, the binary dialect.
+        (
+            [format!("{:04}", binary.len() + 5).as_bytes(), &[0x60, 0, 1, 0, 0], &binary].concat(),
+            "4 ASCII digits length, TPDU, iso87-binary",
+        ),
+        // Little-endian, no TPDU.
+        (
+            [&(binary.len() as u16).to_le_bytes()[..], &binary].concat(),
+            "2-byte little-endian length, no TPDU, iso87-binary",
+        ),
+        // Bare.
+        (ascii.clone(), "no length header, no TPDU, iso87-ascii"),
+    ];
+    for (bytes, want) in cases {
+        let out = possim(&["inspect", "--detect", &hex::encode(&bytes)]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{want}: {text}{}", stderr(&out));
+        let clean = text.split("does not:").next().unwrap();
+        assert!(clean.contains(want), "{want}: {text}");
+        assert!(clean.contains("MTI 0200"), "{text}");
+        // Each combination that fails says where.
+        assert!(text.contains("announces") || text.contains("not digits"), "{text}");
+    }
+}
+
+#[test]
+fn inspect_detect_on_garbage_says_where_each_combination_fails_and_exits_2() {
+    let out = possim(&["inspect", "--detect", "--json", "0102030405060708090a"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let attempts = v["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 16, "4 headers x TPDU or not x 2 dialects");
+    assert!(attempts.iter().all(|a| a["failure"].as_str().is_some_and(|f| !f.is_empty())), "{v}");
+}

@@ -276,6 +276,17 @@ proptest! {
         }
     }
 
+    /// Framing detection takes anything a capture may hold.
+    #[test]
+    fn framing_detection_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let dialects = [possim::protocol::iso8583::Spec::iso87_ascii(), possim::protocol::iso8583::Spec::iso87_binary()];
+        let attempts = possim::detect::detect(&bytes, &dialects);
+        prop_assert_eq!(attempts.len(), 16);
+        for a in &attempts {
+            prop_assert!(a.failure.is_some() != a.decoded.is_some());
+        }
+    }
+
     /// Script files too: any edit of the example parses or fails with a
     /// located error, never a panic.
     #[test]

@@ -15,7 +15,8 @@ use super::{Failure, Outcome, print, spec_failure};
 Examples:
   possim inspect 30323030...            hex of one message (spaces allowed)
   possim inspect --framed --file frame.bin
-  possim inspect --keys keys.json --json 3032..."
+  possim inspect --keys keys.json --json 3032...
+  possim inspect --detect --file capture.bin      which framing and dialect fit?"
 )]
 pub(crate) struct Args {
     /// The message in hex (whitespace and colons are ignored; "-" reads hex from stdin).
@@ -36,6 +37,12 @@ pub(crate) struct Args {
     /// Print one JSON object instead of the human view.
     #[arg(long)]
     json: bool,
+    /// Find the framing and dialect: try every usual length header (none,
+    /// 2-byte big- and little-endian, 4 ASCII digits), with and without a
+    /// TPDU, against the built-in dialects and --spec, and say which decode
+    /// the whole input and where the others fail.
+    #[arg(long, conflicts_with_all = ["framed", "keys"])]
+    detect: bool,
 }
 
 fn read_input(args: &Args) -> Result<Vec<u8>, Failure> {
@@ -59,8 +66,49 @@ fn read_input(args: &Args) -> Result<Vec<u8>, Failure> {
     hex::decode(&clean).map_err(|e| Failure::Invalid(format!("input is not hex: {e}")))
 }
 
+/// `--detect`: every framing and dialect tried; exit 0 when one decodes.
+fn detect(args: &Args, spec: Spec) -> Outcome {
+    let input = read_input(args)?;
+    let mut dialects: Vec<Spec> =
+        Spec::BUILT_IN.iter().filter_map(|n| Spec::load(n).ok()).collect();
+    if !Spec::BUILT_IN.contains(&args.spec.as_str()) {
+        dialects.push(spec);
+    }
+    let attempts = possim::detect::detect(&input, &dialects);
+    let clean: Vec<_> = attempts.iter().filter(|a| a.failure.is_none()).collect();
+    let name = |a: &possim::detect::Attempt| {
+        format!("{}, {}, {}", a.header.name(), if a.tpdu { "TPDU" } else { "no TPDU" }, a.dialect)
+    };
+    if args.json {
+        let v = serde_json::json!({ "bytes": input.len(), "attempts": attempts });
+        print(&format!("{v}\n"))?;
+    } else {
+        let mut text = format!("{} bytes\n", input.len());
+        if clean.is_empty() {
+            text.push_str("nothing decodes the whole input; where each combination fails:\n");
+        } else {
+            text.push_str("decodes cleanly:\n");
+            for a in &clean {
+                text.push_str(&format!("  {}: {}\n", name(a), a.decoded.as_deref().unwrap_or("")));
+            }
+            text.push_str("does not:\n");
+        }
+        for a in attempts.iter().filter(|a| a.failure.is_some()) {
+            text.push_str(&format!("  {}: {}\n", name(a), a.failure.as_deref().unwrap_or("")));
+        }
+        print(&text)?;
+    }
+    if clean.is_empty() {
+        return Err(Failure::Invalid(String::new()));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 pub(crate) fn run(args: Args) -> Outcome {
     let spec = Spec::load(&args.spec).map_err(spec_failure)?;
+    if args.detect {
+        return detect(&args, spec);
+    }
     let keys = match &args.keys {
         None => KeySet::default(),
         Some(p) => {

@@ -134,7 +134,6 @@ pub(crate) fn spec_failure(e: possim::protocol::iso8583::SpecError) -> Failure {
     }
 }
 
-/// Writes to stdout, treating a closed pipe (`possim ... | head`) as success.
 /// Refuses a scenario with a real terminal in it (`stack: External`) where
 /// only possim's own terminals make sense.
 pub(crate) fn no_real_terminals(
@@ -157,6 +156,7 @@ pub(crate) fn no_real_terminals(
     }
 }
 
+/// Writes to stdout, treating a closed pipe (`possim ... | head`) as success.
 pub(crate) fn print(text: &str) -> Outcome {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
