@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+use possim::protocol::iso8583::Spec;
+
 use crate::util::{root, s, vector};
 
 fn possim(args: &[&str]) -> Output {
@@ -593,4 +595,64 @@ fn inspect_detect_on_garbage_says_where_each_combination_fails_and_exits_2() {
     let attempts = v["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 16, "4 headers x TPDU or not x 2 dialects");
     assert!(attempts.iter().all(|a| a["failure"].as_str().is_some_and(|f| !f.is_empty())), "{v}");
+}
+
+#[test]
+fn diff_names_the_first_event_where_two_journals_part_field_by_field() {
+    let (a, b, c) = (tmp("diff-a.jsonl"), tmp("diff-b.jsonl"), tmp("diff-c.jsonl"));
+    let short = tmp("diff.ron");
+    std::fs::write(
+        &short,
+        "Scenario(name: \"short\", seed: 3, duration: \"1h\", traffic: (per_hour: 30))",
+    )
+    .unwrap();
+    for j in [&a, &b] {
+        let out = possim(&["run", short.to_str().unwrap(), "--journal", j.to_str().unwrap(), "-q"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    // Same scenario, same seed: the same journal.
+    let same = possim(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(same.status.code(), Some(0));
+    assert!(stdout(&same).starts_with("the same: "), "{}", stdout(&same));
+    // One purchase request with another amount: named, with its field.
+    let text = std::fs::read_to_string(&a).unwrap();
+    let mut changed = false;
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if !changed && v["kind"] == "frame_sent" && v["mti"] == "0200" {
+                let mut m = Spec::iso87_ascii()
+                    .decode(&crate::util::unhex(v["bytes"].as_str().unwrap()))
+                    .unwrap();
+                m.set(4, "000000009999");
+                v["bytes"] = hex::encode_upper(Spec::iso87_ascii().encode(&m).unwrap()).into();
+                changed = true;
+            }
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&c, edited.join("\n") + "\n").unwrap();
+    let out = possim(&["diff", a.to_str().unwrap(), c.to_str().unwrap()]);
+    let t = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("frame_sent")
+            && t.contains("field 4 (Amount, Transaction):")
+            && t.contains("-> 000000009999"),
+        "{t}"
+    );
+    assert!(!t.contains("4073"), "no card numbers, no frame hex: {t}");
+    // A journal cut short: B ended.
+    std::fs::write(&c, text.lines().take(5).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let out = possim(&["diff", a.to_str().unwrap(), c.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Differ"]["line"], 6);
+    assert!(v["Differ"]["b"].is_null());
+    // A hand-edited line: its file and line, exit 2.
+    std::fs::write(&c, text.lines().take(3).collect::<Vec<_>>().join("\n") + "\n{not json\n")
+        .unwrap();
+    let out = possim(&["diff", a.to_str().unwrap(), c.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(&format!("{}:4:", c.display())), "{}", stderr(&out));
 }

@@ -4,6 +4,7 @@
 //! or command line, 3 an I/O failure.
 
 mod check;
+mod diff;
 mod host;
 mod inspect;
 mod list;
@@ -55,6 +56,8 @@ enum Command {
     Proxy(proxy::Args),
     /// Run scripted cases (messages and per-field expectations) against a host under test.
     Script(script::Args),
+    /// Name the first event where two journals part, field by field for frames.
+    Diff(diff::Args),
 }
 
 /// How a command failed, which decides the exit code.
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::Load(a) => load::run(a),
         Command::Proxy(a) => proxy::run(a),
         Command::Script(a) => script::run(a),
+        Command::Diff(a) => diff::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! What a run produced, and its renderings: the human summary, the JSON
 //! report and JUnit XML (one test case per expectation).
 
+pub mod diff;
 mod junit;
 mod summary;
 
