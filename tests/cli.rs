@@ -656,3 +656,98 @@ fn diff_names_the_first_event_where_two_journals_part_field_by_field() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains(&format!("{}:4:", c.display())), "{}", stderr(&out));
 }
+
+/// TCP payloads in a pcap (one per delivered frame), and the Ethernet
+/// packets in all.
+fn pcap_payloads(bytes: &[u8]) -> (Vec<Vec<u8>>, usize) {
+    assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap magic");
+    let (mut at, mut payloads, mut packets) = (24, Vec::new(), 0);
+    while at + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let p = &bytes[at + 16..at + 16 + len];
+        packets += 1;
+        let tcp = &p[14 + 20..];
+        let data = &tcp[usize::from(tcp[12] >> 4) * 4..];
+        if !data.is_empty() {
+            payloads.push(data.to_vec());
+        }
+        at += 16 + len;
+    }
+    assert_eq!(at, bytes.len(), "whole records");
+    (payloads, packets)
+}
+
+#[test]
+fn run_pcap_holds_every_delivered_frame_as_it_arrived_and_wireshark_decodes_it() {
+    let (pcap, json) = (tmp("faulty.pcap"), tmp("faulty.json"));
+    let text = "Scenario(name: \"faulty\", seed: 9, duration: \"2h\", traffic: (per_hour: 60),
+        links: [(id: \"uplink\", faults: [Loss(p: 0.05), Duplicate(p: 0.05), Corrupt(p: 0.03)])])";
+    let file = tmp("faulty.ron");
+    std::fs::write(&file, text).unwrap();
+    let out = possim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (payloads, packets) = pcap_payloads(&std::fs::read(&pcap).unwrap());
+    // Lost frames are absent, duplicates there twice: one payload per delivery.
+    assert_eq!(payloads.len() as u64, report["counts"]["frames_delivered"].as_u64().unwrap());
+    assert!(
+        report["faults"]["loss"].as_u64().unwrap() > 0
+            && report["faults"]["duplicate"].as_u64().unwrap() > 0
+    );
+    // Each payload is one framed message (PROTOCOL.md §1); some were corrupted on the way.
+    let spec = Spec::iso87_ascii();
+    let undecodable = payloads
+        .iter()
+        .filter(|p| {
+            let n = usize::from(u16::from_be_bytes([p[0], p[1]]));
+            assert_eq!(n + 2, p.len());
+            spec.decode(&p[2..]).is_err()
+        })
+        .count();
+    assert!(packets > payloads.len(), "handshakes too");
+    assert!(undecodable > 0, "the corrupted frames appear as they travelled");
+    // Wireshark's dissector, where tshark is installed.
+    let tshark = Command::new("tshark").arg("-v").output();
+    if !tshark.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped the tshark check: tshark is not installed");
+        return;
+    }
+    let clean = tmp("clean.pcap");
+    let out = possim(&["run", "scenarios/baseline.ron", "--pcap", clean.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let decoded = Command::new("tshark")
+        .args([
+            "-r",
+            clean.to_str().unwrap(),
+            "-d",
+            "tcp.port==8583,iso8583",
+            "-o",
+            "iso8583.len_endian:Big endian",
+            "-V",
+        ])
+        .output()
+        .unwrap();
+    let v = String::from_utf8_lossy(&decoded.stdout);
+    let messages = v.matches("ISO 8583-1:").count();
+    let (clean_payloads, _) = pcap_payloads(&std::fs::read(&clean).unwrap());
+    assert_eq!(messages, clean_payloads.len(), "every message decoded");
+    assert!(v.contains("MTI: 0200") && v.contains("MTI: 0210") && v.contains("Bit 41: TERM0001"));
+    assert!(!v.contains("Malformed"), "no malformed packets");
+}
+
+#[test]
+fn a_pcap_that_cannot_be_written_fails_before_the_run_with_exit_3() {
+    let out =
+        possim(&["run", "scenarios/bench-million.ron", "--pcap", "/no/such/dir/x.pcap", "-q"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("cannot write pcap /no/such/dir/x.pcap"), "{}", stderr(&out));
+}

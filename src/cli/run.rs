@@ -30,6 +30,10 @@ pub(crate) struct Args {
     /// Write the journal (JSON lines, one per event, virtual-time order).
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
+    /// Write the link traffic as a pcap (Wireshark: decode port 8583 as
+    /// iso8583, big-endian length); with several files, a directory.
+    #[arg(long, value_name = "PATH")]
+    pcap: Option<PathBuf>,
     /// Leave APDU exchanges out of the journal (smaller files).
     #[arg(long)]
     no_apdus: bool,
@@ -67,22 +71,29 @@ struct Job {
     file: String,
     plan: Arc<Plan>,
     journal: Option<PathBuf>,
+    pcap: Option<PathBuf>,
 }
 
 /// Where a scenario's journal goes: the path itself for one file; for several,
 /// `<stem>.jsonl` in that directory (`<stem>-2.jsonl` and so on when stems repeat).
-fn journal_path(args: &Args, file: &Path, many: bool, taken: &mut Vec<PathBuf>) -> Option<PathBuf> {
-    let j = args.journal.as_ref()?;
+fn journal_path(
+    base: Option<&PathBuf>,
+    ext: &str,
+    file: &Path,
+    many: bool,
+    taken: &mut Vec<PathBuf>,
+) -> Option<PathBuf> {
+    let j = base?;
     if !many {
         return Some(j.clone());
     }
     let stem =
         file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-    let mut path = j.join(format!("{stem}.jsonl"));
+    let mut path = j.join(format!("{stem}.{ext}"));
     let mut n = 1;
     while taken.contains(&path) {
         n += 1;
-        path = j.join(format!("{stem}-{n}.jsonl"));
+        path = j.join(format!("{stem}-{n}.{ext}"));
     }
     taken.push(path.clone());
     Some(path)
@@ -105,9 +116,27 @@ fn run_one(
     if job.plan.has_external_terminals() {
         return run_real_time(job, journal, apdus, bar);
     }
-    let options =
-        Options { apdus: apdus && journal.is_some(), frames: journal.is_some(), stay_open: false };
+    // The pcap file is made before the run: a path that cannot be written
+    // fails now, not after hours of simulation.
+    let pcap = match &job.pcap {
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| format!("cannot write pcap {}: {e}", p.display()))?;
+            let base = job.plan.start.unix();
+            Some(possim::report::pcap::PcapWriter::new(
+                Box::new(BufWriter::with_capacity(1 << 20, f)),
+                base,
+            ))
+        }
+        None => None,
+    };
+    let frames = journal.is_some() || pcap.is_some();
+    let options = Options { apdus: apdus && journal.is_some(), frames, stay_open: false };
     let mut app = sim::build_app(job.plan.clone(), journal, Pacing::Headless { slice }, options);
+    let pcap_error = pcap.map(|(w, err)| {
+        app.world_mut().resource_mut::<sim::Subscribers>().add(Box::new(w));
+        err
+    });
     let total = job.plan.duration.micros().max(1);
     loop {
         app.update();
@@ -126,6 +155,14 @@ fn run_one(
             let _ = std::fs::remove_file(p);
         }
         return Err(format!("writing journal {} for {}: {e}", display(&job.journal), job.file));
+    }
+    if let Some(e) = pcap_error.and_then(|e| e.lock().ok().and_then(|e| e.clone())) {
+        if let Some(p) = &job.pcap
+            && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+        {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(format!("writing pcap {} for {}: {e}", display(&job.pcap), job.file));
     }
     bar.finish_and_clear();
     Ok(sim::report(&mut app, &job.file))
@@ -167,19 +204,21 @@ pub(crate) fn run(args: Args) -> Outcome {
     // Check every file before running any.
     let scenarios = super::load_all(&args.files)?;
     let many = scenarios.len() > 1;
-    if many && let Some(dir) = &args.journal {
+    for dir in [&args.journal, &args.pcap].into_iter().flatten().filter(|_| many) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::Io(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut jobs = Vec::new();
     let mut taken = Vec::new();
+    let mut taken_pcap = Vec::new();
     for (f, s) in &scenarios {
         let plan = Plan::new(s, args.seed)
             .map_err(|e| Failure::Invalid(format!("{}: {e}", f.display())))?;
         jobs.push(Job {
             file: f.display().to_string(),
             plan: Arc::new(plan),
-            journal: journal_path(&args, f, many, &mut taken),
+            journal: journal_path(args.journal.as_ref(), "jsonl", f, many, &mut taken),
+            pcap: journal_path(args.pcap.as_ref(), "pcap", f, many, &mut taken_pcap),
         });
     }
 

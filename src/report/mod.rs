@@ -3,6 +3,7 @@
 
 pub mod diff;
 mod junit;
+pub mod pcap;
 mod summary;
 
 use std::collections::BTreeMap;
