@@ -659,7 +659,7 @@ fn diff_names_the_first_event_where_two_journals_part_field_by_field() {
 
 /// TCP payloads in a pcap (one per delivered frame), and the Ethernet
 /// packets in all.
-fn pcap_payloads(bytes: &[u8]) -> (Vec<Vec<u8>>, usize) {
+pub(crate) fn pcap_payloads(bytes: &[u8]) -> (Vec<Vec<u8>>, usize) {
     assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap magic");
     let (mut at, mut payloads, mut packets) = (24, Vec::new(), 0);
     while at + 16 <= bytes.len() {
@@ -750,4 +750,32 @@ fn a_pcap_that_cannot_be_written_fails_before_the_run_with_exit_3() {
         possim(&["run", "scenarios/bench-million.ron", "--pcap", "/no/such/dir/x.pcap", "-q"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("cannot write pcap /no/such/dir/x.pcap"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_sweep_writes_a_pcap_for_each_failing_seed() {
+    let dir = tmp("sweep-pcaps");
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = tmp("lossy.ron");
+    std::fs::write(
+        &file,
+        "Scenario(name: \"lossy\", duration: \"1h\", traffic: (per_hour: 30),
+            links: [(id: \"uplink\", faults: [Loss(p: 0.6)])], expect: [Never(Timeout)])",
+    )
+    .unwrap();
+    let out = possim(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--seeds",
+        "1..3",
+        "--pcap",
+        dir.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    for seed in 1..=3 {
+        let p = dir.join(format!("lossy-seed{seed}.pcap"));
+        let (payloads, _) = pcap_payloads(&std::fs::read(&p).unwrap());
+        assert!(!payloads.is_empty(), "{}", p.display());
+    }
 }

@@ -276,8 +276,16 @@ fn host_binary(extra: &[&str], dir: &Path) -> std::process::Child {
 fn possim_host_prints_its_address_serves_and_reports_after_sigterm() {
     let json = tmp("host.json");
     let journal = tmp("host.jsonl");
+    let pcap = tmp("host.pcap");
     let mut child = host_binary(
-        &["--json", json.to_str().unwrap(), "--journal", journal.to_str().unwrap()],
+        &[
+            "--json",
+            json.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
         &root(),
     );
     let addr = wait_for_listening(&mut child);
@@ -295,6 +303,11 @@ fn possim_host_prints_its_address_serves_and_reports_after_sigterm() {
     assert_eq!(report["passed"], true);
     assert_eq!(report["connections"]["frames_in"], 1);
     assert_eq!(report["settlement"][0]["only"], "host");
+    // The request and its answer, as they crossed the socket.
+    let (payloads, _) = crate::cli::pcap_payloads(&std::fs::read(&pcap).unwrap());
+    assert_eq!(payloads.len(), 2);
+    assert_eq!(&payloads[0][2..], &purchase()[..]);
+    assert_eq!(&payloads[1][2..6], b"0210");
     let journal = std::fs::read_to_string(&journal).unwrap();
     assert!(journal.contains("\"host_decision\""), "{journal}");
     // Decisions name the card masked (frame bytes are kept, in hex, as evidence).

@@ -56,6 +56,9 @@ pub(crate) struct Args {
     /// Write the journal (JSON lines; frames in full, PANs masked in fields).
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
+    /// Write the traffic as a pcap (Wireshark decodes port 8583 as iso8583).
+    #[arg(long, value_name = "PATH")]
+    pcap: Option<PathBuf>,
     /// Write the machine-readable report.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -152,8 +155,17 @@ pub(crate) fn run(args: Args) -> Outcome {
         max_connections: args.max_connections,
         ..ServeOptions::tcp(args.listen)
     };
-    let server = HostServer::start(plan, opts, journal, &file.display().to_string())
-        .map_err(|e| Failure::Io(e.to_string()))?;
+    let pcap = match &args.pcap {
+        Some(p) => Some(super::pcap_writer(p, &plan)?),
+        None => None,
+    };
+    let (subscribers, pcap_slot) = match pcap {
+        Some((w, slot)) => (vec![w], Some(slot)),
+        None => (Vec::new(), None),
+    };
+    let server =
+        HostServer::start_with(plan, opts, journal, subscribers, &file.display().to_string())
+            .map_err(|e| Failure::Io(e.to_string()))?;
     let control = match args.control {
         Some(a) => {
             Some(possim::net::control::ControlServer::start(a, server.control()).map_err(|e| {
@@ -192,6 +204,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     stop_on_signal(move || stopper.stop(), args.stop_after);
     let (report, stats) = server.wait().map_err(|e| Failure::Io(e.to_string()))?;
     drop(control);
+    super::pcap_check(args.pcap.as_deref(), pcap_slot.as_ref())?;
     let mut text = String::new();
     if !args.quiet || !report.passed {
         text.push_str(&summary(&report));

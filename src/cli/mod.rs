@@ -160,6 +160,38 @@ pub(crate) fn no_real_terminals(
     }
 }
 
+/// The pcap writer for `path` (made now, so a path that cannot be written
+/// fails before anything runs) and the slot its first write error lands in.
+pub(crate) type PcapSlot = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
+pub(crate) fn pcap_writer(
+    path: &std::path::Path,
+    plan: &possim::sim::Plan,
+) -> Result<(Box<dyn possim::sim::Subscriber>, PcapSlot), Failure> {
+    let f = std::fs::File::create(path)
+        .map_err(|e| Failure::Io(format!("cannot write pcap {}: {e}", path.display())))?;
+    let out = Box::new(std::io::BufWriter::with_capacity(1 << 20, f));
+    let (w, slot) = possim::report::pcap::PcapWriter::new(out, plan.start.unix());
+    Ok((Box::new(w), slot))
+}
+
+/// After a run: a pcap that could not be written is removed and reported.
+pub(crate) fn pcap_check(
+    path: Option<&std::path::Path>,
+    slot: Option<&PcapSlot>,
+) -> Result<(), Failure> {
+    let (Some(path), Some(slot)) = (path, slot) else { return Ok(()) };
+    match slot.lock().ok().and_then(|e| e.clone()) {
+        None => Ok(()),
+        Some(e) => {
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(Failure::Io(format!("writing pcap {}: {e}", path.display())))
+        }
+    }
+}
+
 /// Writes to stdout, treating a closed pipe (`possim ... | head`) as success.
 pub(crate) fn print(text: &str) -> Outcome {
     use std::io::Write;

@@ -177,9 +177,23 @@ fn run_real_time(
     apdus: bool,
     bar: &ProgressBar,
 ) -> Result<RunReport, String> {
-    let run =
-        possim::net::external::ExternalRun::start((*job.plan).clone(), journal, apdus, &job.file)
-            .map_err(|e| e.to_string())?;
+    let (subscribers, pcap_slot) = match &job.pcap {
+        Some(p) => {
+            let (w, slot) = super::pcap_writer(p, &job.plan).map_err(|e| match e {
+                Failure::Io(m) | Failure::Invalid(m) => m,
+            })?;
+            (vec![w], Some(slot))
+        }
+        None => (Vec::new(), None),
+    };
+    let run = possim::net::external::ExternalRun::start_with(
+        (*job.plan).clone(),
+        journal,
+        subscribers,
+        apdus,
+        &job.file,
+    )
+    .map_err(|e| e.to_string())?;
     for (tid, addr) in run.addrs() {
         // Printed whatever the progress bar does: scripts wait for this line.
         bar.suspend(|| {
@@ -192,6 +206,9 @@ fn run_real_time(
     let stopper = run.stopper();
     super::host::stop_on_signal(move || stopper.stop(), None);
     let (report, _) = run.wait().map_err(|e| e.to_string())?;
+    super::pcap_check(job.pcap.as_deref(), pcap_slot.as_ref()).map_err(|e| match e {
+        Failure::Io(m) | Failure::Invalid(m) => m,
+    })?;
     bar.finish_and_clear();
     Ok(report)
 }

@@ -50,6 +50,10 @@ pub(crate) struct Args {
     /// Write JUnit XML: one test suite per scenario, one test case per seed.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// For every failing seed, write its link traffic to DIR/<file>-seed<N>.pcap
+    /// (the seed is run once more, with the capture: the same run).
+    #[arg(long, value_name = "DIR")]
+    pcap: Option<PathBuf>,
     /// Print only the failures and the last line.
     #[arg(long, short)]
     quiet: bool,
@@ -190,9 +194,34 @@ fn run_seed(plan: &Plan, file: &str, slice: Duration) -> RunReport {
     sim::run_to_end(&mut app, file)
 }
 
+/// Runs a failing seed again with its traffic captured to `dir`; the path
+/// written, or why not.
+fn capture_seed(plan: &Plan, file: &str, slice: Duration, dir: &Path) -> Result<PathBuf, String> {
+    let stem = Path::new(file)
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    let path = dir.join(format!("{stem}-seed{}.pcap", plan.seed));
+    let (w, slot) = super::pcap_writer(&path, plan).map_err(|e| match e {
+        Failure::Io(m) | Failure::Invalid(m) => m,
+    })?;
+    let options = Options { apdus: false, frames: true, stay_open: false };
+    let mut app = sim::build_app(Arc::new(plan.clone()), None, Pacing::Headless { slice }, options);
+    app.world_mut().resource_mut::<sim::Subscribers>().add(w);
+    let _ = sim::run_to_end(&mut app, file);
+    drop(app);
+    super::pcap_check(Some(&path), Some(&slot)).map_err(|e| match e {
+        Failure::Io(m) | Failure::Invalid(m) => m,
+    })?;
+    Ok(path)
+}
+
 pub(crate) fn run(args: Args) -> Outcome {
     if args.merge {
         return merge(&args);
+    }
+    if let Some(dir) = &args.pcap {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::Io(format!("cannot create {}: {e}", dir.display())))?;
     }
     // Every file must validate before any seed runs.
     let loaded = super::load_all(&args.files)?;
@@ -243,7 +272,18 @@ pub(crate) fn run(args: Args) -> Outcome {
                     run_seed(&plan, file, args.slice)
                 }));
                 match run {
-                    Ok(report) => RunResult::of(file, seed, &report),
+                    Ok(report) => {
+                        let mut r = RunResult::of(file, seed, &report);
+                        if !r.passed
+                            && let Some(dir) = &args.pcap
+                            && let Err(e) = capture_seed(&plan, file, args.slice, dir)
+                        {
+                            r.error = Some(format!(
+                                "the seed failed, and its pcap could not be written: {e}"
+                            ));
+                        }
+                        r
+                    }
                     Err(panic) => RunResult {
                         file: file.clone(),
                         scenario: s.name.clone(),

@@ -36,6 +36,17 @@ impl ExternalRun {
         apdus: bool,
         file: &str,
     ) -> Result<Self, ServeError> {
+        Self::start_with(plan, journal, Vec::new(), apdus, file)
+    }
+
+    /// As [`ExternalRun::start`], with record subscribers (a pcap writer).
+    pub fn start_with(
+        plan: Plan,
+        journal: Option<Journal>,
+        subscribers: Vec<Box<dyn crate::sim::Subscriber>>,
+        apdus: bool,
+        file: &str,
+    ) -> Result<Self, ServeError> {
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for (i, t) in plan.terminals.iter().enumerate() {
@@ -79,6 +90,7 @@ impl ExternalRun {
                         stop: world_stop_rx,
                         ready: Some(ready_tx),
                         control: None,
+                        subscribers,
                     };
                     super::world::run(plan, journal, how, wiring, &file)
                 })

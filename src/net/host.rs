@@ -210,9 +210,20 @@ impl HostServer {
     /// is ready to answer. `plan` is made serve-only here; `file` names the
     /// scenario in the report.
     pub fn start(
+        plan: Plan,
+        opts: ServeOptions,
+        journal: Option<Journal>,
+        file: &str,
+    ) -> Result<Self, ServeError> {
+        Self::start_with(plan, opts, journal, Vec::new(), file)
+    }
+
+    /// As [`HostServer::start`], with record subscribers (a pcap writer).
+    pub fn start_with(
         mut plan: Plan,
         opts: ServeOptions,
         journal: Option<Journal>,
+        subscribers: Vec<Box<dyn crate::sim::Subscriber>>,
         file: &str,
     ) -> Result<Self, ServeError> {
         plan.serve_only();
@@ -274,6 +285,7 @@ impl HostServer {
                         stop: world_stop_rx,
                         ready: Some(ready_tx),
                         control: Some(control),
+                        subscribers,
                     };
                     super::world::run(plan, journal, how, wiring, &file)
                         .map_err(ServeError::Journal)

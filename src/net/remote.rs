@@ -84,9 +84,20 @@ impl RemoteRun {
     /// Starts the world and its connections. `plan` is switched to a remote
     /// host here.
     pub fn start(
+        plan: Plan,
+        opts: ConnectOptions,
+        journal: Option<Journal>,
+        file: &str,
+    ) -> std::io::Result<Self> {
+        Self::start_with(plan, opts, journal, Vec::new(), file)
+    }
+
+    /// As [`RemoteRun::start`], with record subscribers (a pcap writer).
+    pub fn start_with(
         mut plan: Plan,
         opts: ConnectOptions,
         journal: Option<Journal>,
+        subscribers: Vec<Box<dyn crate::sim::Subscriber>>,
         file: &str,
     ) -> std::io::Result<Self> {
         plan.against_remote_host();
@@ -108,8 +119,13 @@ impl RemoteRun {
                 frames: opts.frames_in_journal,
             };
             std::thread::Builder::new().name("possim-world".into()).spawn(move || {
-                let wiring =
-                    super::world::Wiring { bridge, stop: stop_rx, ready: None, control: None };
+                let wiring = super::world::Wiring {
+                    bridge,
+                    stop: stop_rx,
+                    ready: None,
+                    control: None,
+                    subscribers,
+                };
                 super::world::run(plan, journal, how, wiring, &file)
             })?
         };

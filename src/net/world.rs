@@ -31,6 +31,8 @@ pub struct Wiring {
     pub ready: Option<crossbeam_channel::Sender<()>>,
     /// Commands into the world (the control API).
     pub control: Option<sim::Control>,
+    /// Record subscribers to add (a pcap writer).
+    pub subscribers: Vec<Box<dyn sim::Subscriber>>,
 }
 
 /// Runs the world until its day is over: the scenario's end (or, open
@@ -44,18 +46,22 @@ pub fn run(
     wiring: Wiring,
     file: &str,
 ) -> Result<RunReport, String> {
-    let Wiring { bridge, stop, ready, control } = wiring;
+    let Wiring { bridge, stop, ready, control, subscribers } = wiring;
     let journalled = journal.is_some();
+    let frames_kept = journalled || !subscribers.is_empty();
     let inbound = bridge.inbound.clone();
     let options =
         // Real time: frames can come in while the queue is empty, so the
         // day is not over before its end (or the stop).
-        Options { apdus: how.frames && journalled, frames: journalled, stay_open: true };
+        Options { apdus: how.frames && journalled, frames: frames_kept, stay_open: true };
     let mut app =
         sim::build_app(Arc::new(plan), journal, Pacing::Paced { speed: how.speed }, options);
     app.insert_resource(bridge);
     if let Some(c) = control {
         app.insert_resource(c);
+    }
+    for s in subscribers {
+        app.world_mut().resource_mut::<sim::Subscribers>().add(s);
     }
     if how.open_ended {
         app.world_mut().resource_mut::<Clock>().end = SimTime(u64::MAX / 4);
