@@ -526,7 +526,21 @@ fn proxy_to(
 fn the_proxy_duplicates_a_request_and_the_host_posts_it_once() {
     let server = start(ServeOptions::tcp(loopback()));
     let plan = faulty_plan("Duplicate(p: 1.0, direction: Up)");
-    let proxy = proxy_to(&plan, server.addr(), None);
+    let pcap = tmp("proxy.pcap");
+    let (writer, _) = possim::report::pcap::PcapWriter::new(
+        Box::new(std::fs::File::create(&pcap).unwrap()),
+        1_800_000_000,
+    );
+    let opts = possim::net::proxy::ProxyOptions {
+        listen: loopback(),
+        upstream: server.addr(),
+        tls_in: None,
+        tls_up: None,
+        idle: std::time::Duration::from_secs(5),
+        max_connections: 64,
+    };
+    let proxy =
+        possim::net::proxy::FaultProxy::start_with(&plan, None, opts, None, Some(writer)).unwrap();
     let (first, second) = rt().block_on(async {
         let mut c = Client::tcp(proxy.addr()).await.unwrap();
         let first = c.call(&purchase()).await.unwrap();
@@ -541,6 +555,11 @@ fn the_proxy_duplicates_a_request_and_the_host_posts_it_once() {
     let stats = proxy.wait();
     assert_eq!(stats.fired.get("duplicate"), Some(&1), "{stats:?}");
     assert_eq!((stats.frames_up, stats.frames_down), (1, 2));
+    // The pcap holds what the proxy delivered: two copies up, two answers down.
+    let (payloads, _) = crate::cli::pcap_payloads(&std::fs::read(&pcap).unwrap());
+    let mtis: Vec<&[u8]> = payloads.iter().map(|p| &p[2..6]).collect();
+    assert_eq!(mtis.iter().filter(|m| **m == b"0200").count(), 2);
+    assert_eq!(mtis.iter().filter(|m| **m == b"0210").count(), 2);
     let r = stop(server);
     assert_eq!(r.counts.frames_delivered, 4, "two requests in, two answers out");
     assert_eq!(

@@ -67,6 +67,10 @@ pub(crate) struct Args {
     /// Write every decision as a JSON line.
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
+    /// Write every copy the proxy delivers, as delivered, to a pcap (wall-clock
+    /// timestamps; one TCP stream per connection).
+    #[arg(long, value_name = "PATH")]
+    pcap: Option<PathBuf>,
     /// Write the counters as JSON.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -130,10 +134,25 @@ pub(crate) fn run(args: Args) -> Outcome {
         idle: std::time::Duration::from_micros(args.idle.micros().max(1000)),
         max_connections: args.max_connections,
     };
+    let (pcap, pcap_slot) = match &args.pcap {
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| Failure::Io(format!("cannot write pcap {}: {e}", p.display())))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let (w, slot) =
+                possim::report::pcap::PcapWriter::new(Box::new(std::io::BufWriter::new(f)), now);
+            (Some(w), Some(slot))
+        }
+        None => (None, None),
+    };
     let proxy =
-        FaultProxy::start(&plan, args.link.as_deref(), opts, journal).map_err(|e| match e {
-            possim::net::proxy::ProxyError::NoLink(..) => Failure::Invalid(e.to_string()),
-            _ => Failure::Io(e.to_string()),
+        FaultProxy::start_with(&plan, args.link.as_deref(), opts, journal, pcap).map_err(|e| {
+            match e {
+                possim::net::proxy::ProxyError::NoLink(..) => Failure::Invalid(e.to_string()),
+                _ => Failure::Io(e.to_string()),
+            }
         })?;
     let control = match args.control {
         Some(a) => Some(possim::net::control::ControlServer::start(a, proxy.control()).map_err(
@@ -168,6 +187,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     super::host::stop_on_signal(move || stopper.stop(), args.stop_after);
     let stats = proxy.wait();
     drop(control);
+    super::pcap_check(args.pcap.as_deref(), pcap_slot.as_ref())?;
     if !args.quiet {
         let fired: Vec<String> = stats.fired.iter().map(|(k, v)| format!("{k} {v}")).collect();
         print(&format!(

@@ -104,6 +104,8 @@ struct Shared {
     overrides: Mutex<BTreeMap<String, bool>>,
     /// Bumped on every switch, so connections notice cheaply.
     generation: AtomicU64,
+    /// Every copy written, as it was written.
+    pcap: Option<Mutex<crate::report::pcap::PcapWriter>>,
 }
 
 /// The proxy's side of the control API: arming and disarming the link's
@@ -193,6 +195,18 @@ impl FaultProxy {
         opts: ProxyOptions,
         journal: Option<Box<dyn Write + Send>>,
     ) -> Result<Self, ProxyError> {
+        Self::start_with(plan, link, opts, journal, None)
+    }
+
+    /// As [`FaultProxy::start`], capturing every copy written to a pcap
+    /// (its timestamps are wall time).
+    pub fn start_with(
+        plan: &Plan,
+        link: Option<&str>,
+        opts: ProxyOptions,
+        journal: Option<Box<dyn Write + Send>>,
+        pcap: Option<crate::report::pcap::PcapWriter>,
+    ) -> Result<Self, ProxyError> {
         let lp = match link {
             Some(id) => plan.links.iter().find(|l| l.id == id),
             None => plan.links.first(),
@@ -211,8 +225,12 @@ impl FaultProxy {
             LinkCore::new(&lp.id, plan.seed, lp.params.clone(), lp.rules(), plan.spec.clone());
         let initial =
             reference.rules().iter().map(|r| (r.rule.name().to_string(), r.armed)).collect();
-        let shared =
-            Arc::new(Shared { journal: journal.map(Mutex::new), initial, ..Shared::default() });
+        let shared = Arc::new(Shared {
+            journal: journal.map(Mutex::new),
+            initial,
+            pcap: pcap.map(Mutex::new),
+            ..Shared::default()
+        });
         let (stop_tx, stop_rx) = watch::channel(false);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -259,6 +277,11 @@ impl FaultProxy {
     pub fn wait(self) -> ProxyStats {
         let Self { io, shared, .. } = self;
         let _ = io.join();
+        if let Some(p) = &shared.pcap
+            && let Ok(mut p) = p.lock()
+        {
+            p.flush();
+        }
         if let Some(j) = &shared.journal
             && let Ok(mut w) = j.lock()
         {
@@ -386,8 +409,10 @@ async fn pair<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let (to_up, up_line) = mpsc::unbounded_channel();
     let (to_down, down_line) = mpsc::unbounded_channel();
     // Each line writes until its senders are gone and nothing is due.
-    tokio::spawn(delay_line(up_line, up_wr));
-    tokio::spawn(delay_line(down_line, down_wr));
+    let tap =
+        |dir| Tap { shared: shared.clone(), ctx: ctx.clone(), stream: format!("conn#{conn}"), dir };
+    tokio::spawn(delay_line(up_line, up_wr, tap(Dir::Up)));
+    tokio::spawn(delay_line(down_line, down_wr, tap(Dir::Down)));
     let terminal = Arc::new(Mutex::new(None::<String>));
     let back_down = to_down.downgrade();
     let back_up = to_up.downgrade();
@@ -528,10 +553,29 @@ async fn write_in_time<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> bool 
     )
 }
 
+/// Where a delay line's copies are captured, if the proxy keeps a pcap.
+struct Tap {
+    shared: Arc<Shared>,
+    ctx: Arc<Ctx>,
+    stream: String,
+    dir: Dir,
+}
+
+impl Tap {
+    fn written(&self, bytes: &[u8]) {
+        if let Some(p) = &self.shared.pcap
+            && let Ok(mut p) = p.lock()
+        {
+            p.capture(self.ctx.now(), &self.stream, self.dir, bytes);
+        }
+    }
+}
+
 /// Writes copies when they are due, in (due time, order sent).
 async fn delay_line<W: AsyncWrite + Unpin>(
     mut rx: mpsc::UnboundedReceiver<(Instant, u64, Vec<u8>)>,
     mut wr: W,
+    tap: Tap,
 ) {
     // (due, order sent, arrival at the line, bytes), earliest first.
     type Due = Reverse<(Instant, u64, u64, Vec<u8>)>;
@@ -548,6 +592,7 @@ async fn delay_line<W: AsyncWrite + Unpin>(
                         if !write_in_time(&mut wr, &bytes).await {
                             return;
                         }
+                        tap.written(&bytes);
                         continue;
                     }
                     if heap.len() >= DELAY_LINE_MAX {
@@ -574,6 +619,7 @@ async fn delay_line<W: AsyncWrite + Unpin>(
                     if !write_in_time(&mut wr, &bytes).await {
                         return;
                     }
+                    tap.written(&bytes);
                 }
             }
         }

@@ -119,6 +119,18 @@ impl PcapWriter {
         (s.port, s.ip, s.seq_t, s.seq_h)
     }
 
+    /// Captures one message as delivered on `stream` (a terminal's
+    /// connection), for drivers that see frames without the world (the
+    /// proxy).
+    pub fn capture(&mut self, at: SimTime, stream: &str, dir: Dir, msg: &[u8]) {
+        self.message(at, stream, dir, msg);
+    }
+
+    /// Writes out what is buffered (the first error lands in the slot).
+    pub fn flush(&mut self) {
+        crate::sim::Subscriber::on_finish(self);
+    }
+
     /// One delivered message on a terminal's stream.
     fn message(&mut self, at: SimTime, terminal: &str, dir: Dir, msg: &[u8]) {
         let Ok(len) = u16::try_from(msg.len()) else { return };
