@@ -87,7 +87,8 @@ pub fn run(
             .unwrap_or(std::time::Duration::from_millis(200))
             .min(std::time::Duration::from_millis(200));
         if stopping {
-            // Nothing more comes in: only the queue's own events are left.
+            // Trading is over: the queue's own events and answers still due
+            // are left (each update drains the bridge).
             std::thread::sleep(idle.min(std::time::Duration::from_millis(5)));
             continue;
         }
