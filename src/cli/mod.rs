@@ -32,7 +32,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run scenarios headless and report (journal, JSON, JUnit).
+    /// Run scenarios and report (journal, pcap, JSON, JUnit); headless unless a real terminal takes part.
     Run(run::Args),
     /// Run scenarios over many seeds in parallel; list every failing seed.
     Sweep(sweep::Args),
