@@ -1411,6 +1411,8 @@ fn a_reversal_must_name_the_originals_transmission_time_as_well_as_its_stan() {
         if time.ends_with('0') { format!("{}1", &time[..9]) } else { format!("{}0", &time[..9]) };
     let out = shop.host.handle(shop.now, &reversal_of_first(&shop, &wrong));
     assert_eq!(out.decision.ledger, LedgerEffect::None, "{}", out.decision.reason);
+    // Not this purchase: remembered, so an original of that time cannot post later.
+    assert!(out.decision.reason.starts_with("original not approved here"), "{}", out.decision.reason);
     assert_eq!(shop.available(), Money::parse("965.00").unwrap());
     // The right one releases the funds, once.
     let out = shop.host.handle(shop.now, &reversal_of_first(&shop, &time));
@@ -1418,6 +1420,7 @@ fn a_reversal_must_name_the_originals_transmission_time_as_well_as_its_stan() {
     assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
     let again = shop.host.handle(shop.now, &reversal_of_first(&shop, &time));
     assert_eq!(again.decision.ledger, LedgerEffect::None);
+    assert!(again.decision.reason.starts_with("already reversed"), "{}", again.decision.reason);
     assert_eq!(shop.available(), Money::parse("1000.00").unwrap());
     // A 0410 echoes the reversal's own fields, not the purchase's date fields.
     let spec = Spec::iso87_ascii();
@@ -1433,7 +1436,10 @@ fn card_records_and_links_say_what_they_are_without_card_data() {
     assert!(shown.contains("CardRecord(exp 3306 sc 201)"), "{shown}");
     assert!(!shown.contains("1234"), "no PVV in Debug: {shown}");
     let spec = Arc::new(Spec::iso87_ascii());
-    let params = possim::link::LinkParams::default();
+    let params = possim::link::LinkParams {
+        latency: Duration::from_millis(7),
+        ..possim::link::LinkParams::default()
+    };
     let link = possim::link::LinkCore::new("uplink#3", 1, params.clone(), vec![], spec);
     assert_eq!(link.id(), "uplink#3");
     assert_eq!(link.params().latency, params.latency);
