@@ -261,6 +261,15 @@ fn wait_for_listening(child: &mut std::process::Child) -> SocketAddr {
     addr.parse().unwrap()
 }
 
+/// Kills a child process left running by a failing test.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-9", &self.0.to_string()]).output();
+    }
+}
+
 fn host_binary(extra: &[&str], dir: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_possim"))
         .args(["host", "--scenario", "examples/host.ron", "--listen", "127.0.0.1:0", "--quiet"])
@@ -288,6 +297,7 @@ fn possim_host_prints_its_address_serves_and_reports_after_sigterm() {
         ],
         &root(),
     );
+    let _guard = KillOnDrop(child.id());
     let addr = wait_for_listening(&mut child);
     let answer = rt().block_on(async {
         let mut c = Client::tcp(addr).await.unwrap();
