@@ -1412,7 +1412,11 @@ fn a_reversal_must_name_the_originals_transmission_time_as_well_as_its_stan() {
     let out = shop.host.handle(shop.now, &reversal_of_first(&shop, &wrong));
     assert_eq!(out.decision.ledger, LedgerEffect::None, "{}", out.decision.reason);
     // Not this purchase: remembered, so an original of that time cannot post later.
-    assert!(out.decision.reason.starts_with("original not approved here"), "{}", out.decision.reason);
+    assert!(
+        out.decision.reason.starts_with("original not approved here"),
+        "{}",
+        out.decision.reason
+    );
     assert_eq!(shop.available(), Money::parse("965.00").unwrap());
     // The right one releases the funds, once.
     let out = shop.host.handle(shop.now, &reversal_of_first(&shop, &time));
