@@ -260,16 +260,7 @@ proptest! {
     fn scenario_parsing_never_panics_on_edited_files(
         edits in prop::collection::vec((any::<u16>(), any::<u8>(), 0u8..3), 1..6),
     ) {
-        let mut text = std::fs::read_to_string(crate::util::root().join("scenarios/baseline.ron")).unwrap().into_bytes();
-        for &(pos, byte, op) in &edits {
-            let at = usize::from(pos) % (text.len() + 1);
-            match op {
-                0 if at < text.len() => text[at] = byte,
-                1 => text.insert(at, byte),
-                _ => text.truncate(at),
-            }
-        }
-        let text = String::from_utf8_lossy(&text);
+        let text = edited("scenarios/baseline.ron", &edits);
         if let Err(d) = possim::scenario::parse(&text, "edited.ron") {
             prop_assert!(d.line >= 1 && d.column >= 1);
             let _ = d.to_string();
@@ -293,16 +284,7 @@ proptest! {
     fn script_parsing_never_panics_on_edited_files(
         edits in prop::collection::vec((any::<u16>(), any::<u8>(), 0u8..3), 1..6),
     ) {
-        let mut text = std::fs::read_to_string(crate::util::root().join("examples/purchase-and-reversal.ron")).unwrap().into_bytes();
-        for &(pos, byte, op) in &edits {
-            let at = usize::from(pos) % (text.len() + 1);
-            match op {
-                0 if at < text.len() => text[at] = byte,
-                1 => text.insert(at, byte),
-                _ => text.truncate(at),
-            }
-        }
-        let text = String::from_utf8_lossy(&text);
+        let text = edited("examples/purchase-and-reversal.ron", &edits);
         if let Err(d) = possim::net::script::parse(&text, "edited.ron") {
             prop_assert!(d.line >= 1 && d.column >= 1);
             let _ = d.to_string();
@@ -321,4 +303,19 @@ proptest! {
         let back = possim::scenario::parse(&text, "again.ron").unwrap_or_else(|d| panic!("{d}\n{text}"));
         prop_assert_eq!(back, s);
     }
+}
+
+/// A repository file with byte edits applied: (position, byte, 0 replace /
+/// 1 insert / 2 truncate), as a user's editor might leave it.
+fn edited(path: &str, edits: &[(u16, u8, u8)]) -> String {
+    let mut text = std::fs::read(crate::util::root().join(path)).unwrap();
+    for &(pos, byte, op) in edits {
+        let at = usize::from(pos) % (text.len() + 1);
+        match op {
+            0 if at < text.len() => text[at] = byte,
+            1 => text.insert(at, byte),
+            _ => text.truncate(at),
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }

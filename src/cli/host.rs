@@ -3,10 +3,9 @@
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use possim::net::{HostServer, ServeOptions};
-use possim::report::{junit_xml_with_errors, summary};
+use possim::report::summary;
 use possim::sim::{Journal, Plan};
 use possim::time::Duration;
 
@@ -220,27 +219,6 @@ pub(crate) fn run(args: Args) -> Outcome {
         ));
     }
     print(&text)?;
-    let mut errors = Vec::new();
-    if let Some(p) = &args.json {
-        let mut v = report.to_json();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("connections".into(), serde_json::to_value(&stats).unwrap_or_default());
-        }
-        let body = serde_json::to_string_pretty(&v).unwrap_or_default();
-        if let Err(e) = std::fs::write(p, body + "\n") {
-            errors.push(format!("cannot write {}: {e}", p.display()));
-        }
-    }
-    if let Some(p) = &args.junit
-        && let Err(e) = std::fs::write(p, junit_xml_with_errors(std::slice::from_ref(&report), &[]))
-    {
-        errors.push(format!("cannot write {}: {e}", p.display()));
-    }
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("possim: {e}");
-        }
-        return Err(Failure::Io(String::new()));
-    }
-    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let connections = serde_json::to_value(&stats).unwrap_or_default();
+    super::write_report(&report, connections, args.json.as_deref(), args.junit.as_deref())
 }

@@ -192,6 +192,40 @@ pub(crate) fn pcap_check(
     }
 }
 
+/// The report of a real-time run: JSON (with the socket counters under
+/// `connections`) and JUnit where asked; the exit code from its verdict.
+pub(crate) fn write_report(
+    report: &possim::report::RunReport,
+    connections: serde_json::Value,
+    json: Option<&std::path::Path>,
+    junit: Option<&std::path::Path>,
+) -> Outcome {
+    let mut errors = Vec::new();
+    if let Some(p) = json {
+        let mut v = report.to_json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("connections".into(), connections);
+        }
+        let body = serde_json::to_string_pretty(&v).unwrap_or_default();
+        if let Err(e) = std::fs::write(p, body + "\n") {
+            errors.push(format!("cannot write {}: {e}", p.display()));
+        }
+    }
+    if let Some(p) = junit {
+        let xml = possim::report::junit_xml_with_errors(std::slice::from_ref(report), &[]);
+        if let Err(e) = std::fs::write(p, xml) {
+            errors.push(format!("cannot write {}: {e}", p.display()));
+        }
+    }
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("possim: {e}");
+        }
+        return Err(Failure::Io(String::new()));
+    }
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 /// Writes to stdout, treating a closed pipe (`possim ... | head`) as success.
 pub(crate) fn print(text: &str) -> Outcome {
     use std::io::Write;

@@ -54,6 +54,15 @@ impl Bridge {
     }
 }
 
+/// The scenario's real terminal (`Stack::External`) on connection `conn`,
+/// if there is one: its connections are numbered by the terminal's index.
+pub(super) fn declared_terminal(world: &World, conn: u64) -> Option<&super::components::Terminal> {
+    let i = usize::try_from(conn).ok()?;
+    world.resource::<super::components::PlanRes>().0.terminals.get(i)?.external?;
+    let e = world.resource::<super::components::Directory>().terminals.get(i).copied()?;
+    world.get::<super::components::Terminal>(e)
+}
+
 /// Queues a frame from outside at the current virtual time (for a driver
 /// that took it off the channel itself while waiting).
 pub fn queue_inbound(world: &mut World, m: Inbound) {

@@ -19,18 +19,7 @@ fn endpoint_name(world: &World, e: Endpoint) -> Name {
         }
         Endpoint::External(c) => {
             // A real terminal declared in the scenario goes by its id.
-            let declared = usize::try_from(c)
-                .ok()
-                .filter(|&i| {
-                    world
-                        .resource::<PlanRes>()
-                        .0
-                        .terminals
-                        .get(i)
-                        .is_some_and(|t| t.external.is_some())
-                })
-                .and_then(|i| world.resource::<Directory>().terminals.get(i).copied())
-                .and_then(|t| world.get::<Terminal>(t));
+            let declared = bridge::declared_terminal(world, c);
             declared.map_or_else(|| format!("external#{c}").into(), |t| t.id.clone())
         }
     }

@@ -184,18 +184,7 @@ fn handle(world: &mut World, ctx: &mut Ctx, ev: SimEvent) {
         SimEvent::External(conn, bytes) => {
             // A real terminal declared in the scenario crosses its own link;
             // any other connection (`possim host`) reaches the host directly.
-            let external = usize::try_from(conn)
-                .ok()
-                .filter(|&i| {
-                    world
-                        .resource::<PlanRes>()
-                        .0
-                        .terminals
-                        .get(i)
-                        .is_some_and(|t| t.external.is_some())
-                })
-                .and_then(|i| world.resource::<Directory>().terminals.get(i).copied())
-                .and_then(|t| world.get::<Terminal>(t).map(|t| t.link));
+            let external = bridge::declared_terminal(world, conn).map(|t| t.link);
             let tx = event::Transmission {
                 link: external,
                 dir: crate::link::Dir::Up,
