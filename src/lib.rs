@@ -40,6 +40,7 @@ pub mod keys;
 pub mod lesson;
 pub mod link;
 pub mod money;
+pub mod names;
 pub mod net;
 pub mod protocol;
 pub mod report;

@@ -83,7 +83,7 @@ impl std::ops::Sub for Money {
 /// Settlement totals: count and amount of purchases and of refunds. Both
 /// sides of settlement keep one (the terminal what it approved, the host what
 /// it approved minus what was reversed) and compare them at end of day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     /// Purchases.
     pub purchases: u64,

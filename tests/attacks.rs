@@ -248,6 +248,24 @@ fn a_replayed_request_is_a_duplicate_and_without_the_checks_it_charges_twice() {
     assert!(!r3.passed);
 }
 
+/// `possim replay`: the journal alone gives the run's own report, and every
+/// line read back and written again is the same bytes (reading is the exact
+/// inverse of writing).
+fn replays_to_the_same_report(f: &std::path::Path, r: &possim::report::RunReport, journal: &str) {
+    use possim::report::replay::{read_event, replay};
+    let again = replay(journal.as_bytes(), "journal", &mut []).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(&again, r, "{}: the replayed report differs", f.display());
+    let buf = crate::util::SharedBuf::default();
+    let mut out = possim::sim::Journal::to(Box::new(buf.clone()));
+    for line in journal.lines() {
+        let (seq, t, record) = read_event(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        out.write(seq, t, &record);
+    }
+    out.flush();
+    let written = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(written == journal, "{}: a line reads back differently", f.display());
+}
+
 #[test]
 fn every_catalogue_scenario_reaches_its_designed_outcome() {
     let mut files: Vec<_> = std::fs::read_dir(crate::util::root().join("scenarios"))
@@ -260,8 +278,9 @@ fn every_catalogue_scenario_reaches_its_designed_outcome() {
     assert!(files.len() >= 15, "{files:?}");
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        let (r, _) = run_text(&text, None, MINUTE);
+        let (r, journal) = run_text(&text, None, MINUTE);
         assert!(r.passed, "{}: {}", f.display(), possim::report::summary(&r));
+        replays_to_the_same_report(&f, &r, &journal);
         // The overlay's thief finds no card to go with the PINs: that is its lesson.
         let expected: &[&str] =
             if f.ends_with("pin-pad-overlay.ron") { &["came to nothing"] } else { &[] };

@@ -779,3 +779,69 @@ fn a_sweep_writes_a_pcap_for_each_failing_seed() {
         assert!(!payloads.is_empty(), "{}", p.display());
     }
 }
+
+#[test]
+fn replay_rebuilds_the_runs_own_reports_from_the_journal_and_names_a_wrong_line() {
+    let (journal, json, junit) =
+        (tmp("replay.jsonl"), tmp("replay-run.json"), tmp("replay-run.xml"));
+    let (json2, junit2) = (tmp("replay-again.json"), tmp("replay-again.xml"));
+    let file = crate::util::root().join("scenarios/packet-loss-double-charge.ron");
+    let out = possim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run_summary = stdout(&out);
+    // Elsewhere, without the scenario file: the journal carries it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(["replay", journal.to_str().unwrap(), "--json", json2.to_str().unwrap()])
+        .args(["--junit", junit2.to_str().unwrap()])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(run_summary.starts_with(&stdout(&out)), "{}\n---\n{}", run_summary, stdout(&out));
+    assert_eq!(std::fs::read(&json).unwrap(), std::fs::read(&json2).unwrap());
+    assert_eq!(std::fs::read(&junit).unwrap(), std::fs::read(&junit2).unwrap());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json2).unwrap()).unwrap();
+    assert_eq!(report["invariants"].as_array().unwrap().len(), 4, "{report}");
+    assert_eq!(report["coverage"][0]["name"], "loss");
+    assert!(report["coverage"][0]["fired"].as_u64().unwrap() > 0);
+
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let bad = tmp("replay-bad.jsonl");
+    let expect_line = |content: String, line: usize, what: &str| {
+        std::fs::write(&bad, content).unwrap();
+        let out = possim(&["replay", bad.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let e = stderr(&out);
+        assert!(e.contains(&format!("{}:{line}: ", bad.display())) && e.contains(what), "{e}");
+    };
+    // Cut in the middle of a line, and cleanly between two.
+    let cut = &text[..text.len() / 2];
+    expect_line(cut.to_string(), cut.matches('\n').count() + 1, "not a journal event");
+    let mut half = text.lines().take(300).collect::<Vec<_>>().join("\n");
+    half.push('\n');
+    expect_line(half, 300, "before run_finished");
+    // An alert edited, an alert deleted, a decision that no longer raises its alert.
+    let at = lines.iter().position(|l| l.contains("\"kind\":\"alert\"")).unwrap();
+    let mut edited = lines.clone();
+    let changed = lines[at].replace("\"detail\":\"", "\"detail\":\"X");
+    edited[at] = &changed;
+    expect_line(edited.join("\n") + "\n", at + 1, "not this alert");
+    let mut deleted = lines.clone();
+    deleted.remove(at);
+    expect_line(deleted.join("\n") + "\n", at + 1, "where event");
+    expect_line("{\"seq\":1}\n".into(), 1, "not a journal event");
+    // A journal that cannot be read: exit 3.
+    let out = possim(&["replay", tmp("no-such-journal.jsonl").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+}

@@ -1,6 +1,5 @@
 //! `possim diff A B`: where two journals part.
 
-use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,23 +26,14 @@ pub(crate) struct Args {
     json: bool,
 }
 
-fn open(p: &PathBuf) -> Result<BufReader<std::fs::File>, Failure> {
-    let meta = std::fs::metadata(p)
-        .map_err(|e| Failure::Io(format!("cannot read {}: {e}", p.display())))?;
-    if !meta.is_file() {
-        return Err(Failure::Io(format!("cannot read {}: not a regular file", p.display())));
-    }
-    std::fs::File::open(p)
-        .map(BufReader::new)
-        .map_err(|e| Failure::Io(format!("cannot read {}: {e}", p.display())))
-}
-
 pub(crate) fn run(args: Args) -> Outcome {
     let (an, bn) = (args.a.display().to_string(), args.b.display().to_string());
-    let d = diff(open(&args.a)?, &an, open(&args.b)?, &bn).map_err(|e| match e {
-        DiffError::BadLine { .. } => Failure::Invalid(e.to_string()),
-        DiffError::Io { .. } => Failure::Io(e.to_string()),
-    })?;
+    let d = diff(super::open_journal(&args.a)?, &an, super::open_journal(&args.b)?, &bn).map_err(
+        |e| match e {
+            DiffError::BadLine { .. } => Failure::Invalid(e.to_string()),
+            DiffError::Io { .. } => Failure::Io(e.to_string()),
+        },
+    )?;
     if args.json {
         print(&format!("{}\n", serde_json::to_string_pretty(&d).unwrap_or_default()))?;
     } else {

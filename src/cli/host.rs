@@ -220,5 +220,5 @@ pub(crate) fn run(args: Args) -> Outcome {
     }
     print(&text)?;
     let connections = serde_json::to_value(&stats).unwrap_or_default();
-    super::write_report(&report, connections, args.json.as_deref(), args.junit.as_deref())
+    super::write_report(&report, Some(connections), args.json.as_deref(), args.junit.as_deref())
 }

@@ -12,6 +12,7 @@ mod load;
 mod pki;
 mod pool;
 mod proxy;
+mod replay;
 mod run;
 mod script;
 mod spec;
@@ -58,6 +59,8 @@ enum Command {
     Script(script::Args),
     /// Name the first event where two journals part, field by field for frames.
     Diff(diff::Args),
+    /// Rebuild a run's report (summary, JSON, JUnit, HTML) from its journal alone.
+    Replay(replay::Args),
 }
 
 /// How a command failed, which decides the exit code.
@@ -88,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Proxy(a) => proxy::run(a),
         Command::Script(a) => script::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Replay(a) => replay::run(a),
     };
     match result {
         Ok(code) => code,
@@ -196,15 +200,15 @@ pub(crate) fn pcap_check(
 /// `connections`) and JUnit where asked; the exit code from its verdict.
 pub(crate) fn write_report(
     report: &possim::report::RunReport,
-    connections: serde_json::Value,
+    connections: Option<serde_json::Value>,
     json: Option<&std::path::Path>,
     junit: Option<&std::path::Path>,
 ) -> Outcome {
     let mut errors = Vec::new();
     if let Some(p) = json {
         let mut v = report.to_json();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("connections".into(), connections);
+        if let (Some(o), Some(c)) = (v.as_object_mut(), connections) {
+            o.insert("connections".into(), c);
         }
         let body = serde_json::to_string_pretty(&v).unwrap_or_default();
         if let Err(e) = std::fs::write(p, body + "\n") {
@@ -224,6 +228,20 @@ pub(crate) fn write_report(
         return Err(Failure::Io(String::new()));
     }
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Opens a journal to read: a regular file, or exit 3.
+pub(crate) fn open_journal(
+    p: &std::path::Path,
+) -> Result<std::io::BufReader<std::fs::File>, Failure> {
+    let meta = std::fs::metadata(p)
+        .map_err(|e| Failure::Io(format!("cannot read {}: {e}", p.display())))?;
+    if !meta.is_file() {
+        return Err(Failure::Io(format!("cannot read {}: not a regular file", p.display())));
+    }
+    std::fs::File::open(p)
+        .map(std::io::BufReader::new)
+        .map_err(|e| Failure::Io(format!("cannot read {}: {e}", p.display())))
 }
 
 /// Writes to stdout, treating a closed pipe (`possim ... | head`) as success.

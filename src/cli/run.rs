@@ -213,6 +213,26 @@ fn run_real_time(
     Ok(report)
 }
 
+/// A run's summary (unless quiet and passed), and its lesson when asked
+/// for or when the run failed: what went wrong, in the shop owner's words.
+pub(crate) fn summary_text(
+    r: &RunReport,
+    quiet: bool,
+    lesson: bool,
+    lang: possim::lesson::Lang,
+) -> String {
+    let mut text = String::new();
+    if !quiet || !r.passed {
+        text.push_str(&summary(r));
+    }
+    if (lesson || !r.passed)
+        && let Some(l) = r.lesson.as_deref().and_then(|k| possim::lesson::lesson(k, lang))
+    {
+        text.push_str(&possim::lesson::render(l, lang));
+    }
+    text
+}
+
 fn display(p: &Option<PathBuf>) -> String {
     p.as_ref().map_or_else(String::new, |p| p.display().to_string())
 }
@@ -277,15 +297,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     }
     let mut text = String::new();
     for r in &reports {
-        if !args.quiet || !r.passed {
-            text.push_str(&summary(r));
-        }
-        // What went wrong, in the shop owner's words.
-        if (args.lesson || !r.passed)
-            && let Some(l) = r.lesson.as_deref().and_then(|k| possim::lesson::lesson(k, args.lang))
-        {
-            text.push_str(&possim::lesson::render(l, args.lang));
-        }
+        text.push_str(&summary_text(r, args.quiet, args.lesson, args.lang));
     }
     if !args.quiet {
         text.push_str(&format!(

@@ -161,7 +161,7 @@ struct LastUn {
 }
 
 /// The result of one check, for the decision record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Checked and right.
@@ -175,7 +175,7 @@ pub enum Verdict {
 }
 
 /// The checks behind a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Checks {
     /// Message MAC.
     pub mac: Verdict,
@@ -216,7 +216,7 @@ impl Default for Checks {
 }
 
 /// What the ledger did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LedgerEffect {
     /// Nothing moved.

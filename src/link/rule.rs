@@ -195,17 +195,18 @@ impl Installed {
 }
 
 /// What a rule did to a frame, for the journal and the counters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Fired {
     /// The rule's name.
-    pub fault: &'static str,
+    #[serde(deserialize_with = "crate::names::intern")]
+    pub fault: crate::names::Static,
     /// What it did.
     #[serde(flatten)]
     pub effect: Effect,
 }
 
 /// The effect of a verdict, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     /// Lost.
@@ -235,7 +236,9 @@ pub enum Effect {
     Answered,
     /// A new frame was sent.
     Injected {
-        /// Which way.
+        /// Which way the new frame goes (named apart from the record's own
+        /// `dir`, the way the frame that set it off went).
+        #[serde(rename = "injected_dir")]
         dir: Dir,
     },
 }

@@ -57,30 +57,23 @@ pub enum Diff {
     },
 }
 
-/// The longest journal line read (a line longer than this is refused).
-const MAX_LINE: usize = 1 << 20;
-
 fn next_event(
     r: &mut impl BufRead,
     file: &str,
     line: usize,
     buf: &mut String,
 ) -> Result<Option<Value>, DiffError> {
-    buf.clear();
-    let n = std::io::Read::take(&mut *r, MAX_LINE as u64 + 1)
-        .read_line(buf)
-        .map_err(|source| DiffError::Io { file: file.into(), source })?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if n > MAX_LINE {
-        return Err(DiffError::BadLine {
-            file: file.into(),
-            line,
-            why: "longer than 1 MiB".into(),
-        });
-    }
-    let v: Value = serde_json::from_str(buf.trim_end()).map_err(|e| DiffError::BadLine {
+    let text = match super::journal::next_line(r, buf) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
+        Err(super::journal::LineError::Io(source)) => {
+            return Err(DiffError::Io { file: file.into(), source });
+        }
+        Err(super::journal::LineError::Bad(why)) => {
+            return Err(DiffError::BadLine { file: file.into(), line, why });
+        }
+    };
+    let v: Value = serde_json::from_str(text).map_err(|e| DiffError::BadLine {
         file: file.into(),
         line,
         why: e.to_string(),

@@ -1,7 +1,9 @@
 //! JUnit XML: one test suite per scenario, one test case per expectation,
-//! the evidence as the failure message (what CI systems show).
+//! the evidence as the failure message (what CI systems show); the
+//! invariants the scenario does not list as cases of their own, and how often
+//! each fault and attack acted as properties.
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::RunReport;
 
@@ -43,6 +45,34 @@ pub fn junit_xml_with_errors(runs: &[RunReport], errors: &[(String, String)]) ->
                 case.set_system_out(e.evidence.clone());
             }
             suite.add_test_case(case);
+        }
+        // The invariants the scenario does not list: a violation is shown
+        // (skipped, with the evidence), never passed, and fails nothing the
+        // scenario did not ask for.
+        for i in run.invariants.iter().filter(|i| !i.required) {
+            let status = if i.held {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("VIOLATED (not required by this scenario): {}", i.evidence));
+                s.set_description(format!(
+                    "{}\nevents: {:?}\nreplay: possim run {} --seed {}",
+                    i.evidence, i.events, run.file, run.seed
+                ));
+                s
+            };
+            let mut case = TestCase::new(format!("invariant {}", i.invariant), status);
+            case.set_classname(run.file.clone());
+            if i.held {
+                case.set_system_out(i.evidence.clone());
+            }
+            suite.add_test_case(case);
+        }
+        for c in &run.coverage {
+            suite.add_property(Property::new(
+                format!("fired.{}.{}", c.what, c.name),
+                c.fired.to_string(),
+            ));
         }
         report.add_test_suite(suite);
     }

@@ -2,8 +2,10 @@
 //! report and JUnit XML (one test case per expectation).
 
 pub mod diff;
+pub mod journal;
 mod junit;
 pub mod pcap;
+pub mod replay;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -144,7 +146,7 @@ pub struct SettlementRow {
 }
 
 /// Which side of a settlement possim knows when the other is real.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// `possim host`: the host's totals; the real terminal keeps its own.
@@ -165,6 +167,35 @@ pub struct ExpectationResult {
     pub evidence: String,
     /// Journal event ids behind the evidence.
     pub events: Vec<u64>,
+}
+
+/// An invariant of SCENARIOS.md, judged in every run whether or not the
+/// scenario asks for it: a report that is silent about lost money is not
+/// evidence that none was lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvariantResult {
+    /// Its name, as an expectation would spell it ("NoDoubleCharge").
+    pub invariant: String,
+    /// Whether it held.
+    pub held: bool,
+    /// Whether the scenario lists it among its expectations (only then does
+    /// a violation fail the run: a scenario may show a bug on purpose).
+    pub required: bool,
+    /// The evidence, in words.
+    pub evidence: String,
+    /// Journal event ids behind a violation.
+    pub events: Vec<u64>,
+}
+
+/// How often one fault or attack the scenario set up acted in the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CoverageRow {
+    /// "fault" or "attack".
+    pub what: &'static str,
+    /// Its name ("loss", "skimmer").
+    pub name: String,
+    /// Times it acted (0: the run did not exercise it).
+    pub fired: u64,
 }
 
 /// Everything a run produced, for the summary and the reports.
@@ -207,6 +238,10 @@ pub struct RunReport {
     pub ledger: (Money, Money),
     /// Expectations.
     pub expectations: Vec<ExpectationResult>,
+    /// The invariants every run is checked against.
+    pub invariants: Vec<InvariantResult>,
+    /// Each fault and attack set up, and how often it acted.
+    pub coverage: Vec<CoverageRow>,
     /// All expectations held.
     pub passed: bool,
 }

@@ -11,6 +11,14 @@ fn pct(n: u64, of: u64) -> String {
     if of == 0 { "-".into() } else { format!("{:.1}%", n as f64 * 100.0 / of as f64) }
 }
 
+/// " [events #12 #40]", or nothing.
+fn events(ids: &[u64]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    format!(" [events {}]", ids.iter().map(|x| format!("#{x}")).collect::<Vec<_>>().join(" "))
+}
+
 /// The summary printed by `possim run`.
 pub fn summary(r: &RunReport) -> String {
     let mut s = String::new();
@@ -57,16 +65,14 @@ pub fn summary(r: &RunReport) -> String {
             .collect();
         let _ = writeln!(s, "  host answers: {}", codes.join(" | "));
     }
-    let faults = if r.faults.is_empty() {
-        "none fired".to_string()
-    } else {
-        r.faults.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
-    };
-    let _ = writeln!(
-        s,
-        "  frames {} sent, {} delivered; faults: {faults}",
-        c.frames_sent, c.frames_delivered
-    );
+    let _ = writeln!(s, "  frames {} sent, {} delivered", c.frames_sent, c.frames_delivered);
+    if !r.coverage.is_empty() {
+        // Every fault and attack set up, with how often it acted: a zero
+        // says the run did not exercise it.
+        let rows: Vec<String> =
+            r.coverage.iter().map(|c| format!("{} {} {}", c.what, c.name, c.fired)).collect();
+        let _ = writeln!(s, "  fired: {}", rows.join(", "));
+    }
     if c.frames_queued > 0 {
         let _ = writeln!(
             s,
@@ -182,23 +188,28 @@ pub fn summary(r: &RunReport) -> String {
             }
         }
     }
+    let held = r.invariants.iter().filter(|i| i.held).count();
+    let _ = writeln!(s, "invariants: {held}/{} held", r.invariants.len());
+    for i in r.invariants.iter().filter(|i| !i.held) {
+        let _ = writeln!(
+            s,
+            "  VIOLATED {}{}: {}{}",
+            i.invariant,
+            if i.required { "" } else { " (not required by this scenario)" },
+            i.evidence,
+            events(&i.events)
+        );
+    }
     if !r.expectations.is_empty() {
         let _ = writeln!(s, "expectations");
         for e in &r.expectations {
-            let ev = if e.events.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " [events {}]",
-                    e.events.iter().map(|x| format!("#{x}")).collect::<Vec<_>>().join(" ")
-                )
-            };
             let _ = writeln!(
                 s,
-                "  {} {}: {}{ev}",
+                "  {} {}: {}{}",
                 if e.passed { "PASS" } else { "FAIL" },
                 e.expectation,
-                e.evidence
+                e.evidence,
+                events(&e.events)
             );
         }
     }

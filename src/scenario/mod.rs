@@ -107,6 +107,8 @@ pub fn parse_in(
         scenario.dialect = base.join(&scenario.dialect).display().to_string();
     }
     validate::check(&scenario, text, file)?;
+    scenario.file = file.into();
+    scenario.source = text.into();
     Ok(scenario)
 }
 

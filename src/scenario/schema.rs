@@ -26,6 +26,13 @@ fn m(s: &str) -> Money {
 pub struct Scenario {
     /// What it is called (required).
     pub name: String,
+    /// The file it was read from, as given (not part of the format).
+    #[serde(skip)]
+    pub file: String,
+    /// The text it was read from, so a journal carries the scenario it ran
+    /// and `possim replay` needs nothing else (not part of the format).
+    #[serde(skip)]
+    pub source: std::sync::Arc<str>,
     /// The lesson key (for the trainer view). Default: none.
     #[serde(default)]
     pub lesson: Option<String>,

@@ -40,7 +40,7 @@ pub use event::{Ctx, SimEvent};
 pub use journal::Journal;
 pub use monitor::Monitor;
 pub use plan::{IssuedCard, LinkPlan, Plan, PlanError, TerminalPlan};
-pub use record::{Apdu, Record};
+pub use record::{Apdu, Mode, Record};
 pub use subscriber::{Subscriber, Subscribers};
 
 use crate::report::RunReport;

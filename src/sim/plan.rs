@@ -239,6 +239,10 @@ pub struct Plan {
     /// connection per terminal, and answers come back through the same
     /// link (see [`Plan::against_remote_host`]).
     pub remote_host: bool,
+    /// The scenario file, as given.
+    pub file: String,
+    /// The scenario's text, for the journal (see [`crate::scenario::Scenario::source`]).
+    pub source: Arc<str>,
 }
 
 /// A key from the scenario, or one derived from the seed and its name.
@@ -433,6 +437,8 @@ impl Plan {
             tamper_check: s.shop.tamper_check,
             external_terminals: false,
             remote_host: false,
+            file: s.file.clone(),
+            source: s.source.clone(),
             start,
             spec,
             host,

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::host::{Checks, LedgerEffect, Totals as HostTotals};
 use crate::link::{Dir, Fired};
@@ -17,6 +17,30 @@ use crate::terminal::{CvmPerformed, Entry, Note, Outcome, Presentation, Purpose,
 
 fn hex<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode_upper(b))
+}
+
+fn de_hex<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let s = Cow::<str>::deserialize(d)?;
+    hex::decode(s.as_ref()).map_err(|e| serde::de::Error::custom(format!("bytes in hex: {e}")))
+}
+
+fn de_hex_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    match Option::<Cow<str>>::deserialize(d)? {
+        Some(s) => hex::decode(s.as_ref())
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("bytes in hex: {e}"))),
+        None => Ok(None),
+    }
+}
+
+fn de_rc_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ResponseCode>, D::Error> {
+    match Option::<Cow<str>>::deserialize(d)? {
+        Some(s) if s.len() == 2 => Ok(Some(ResponseCode::from_code(&s))),
+        Some(s) => {
+            Err(serde::de::Error::custom(format!("a response code is 2 characters, not {s:?}")))
+        }
+        None => Ok(None),
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -43,7 +67,7 @@ fn hex_opt<S: serde::Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::
 /// One command and response exchanged with a card, in hex with card data
 /// masked: the PAN (5A) and track 2 equivalent data (57) show only the first
 /// 6 and last 4 digits, and a VERIFY's PIN block is starred out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Apdu {
     /// Command.
     pub c: String,
@@ -112,14 +136,40 @@ fn mask_tlv(data: &[u8], out: &mut String, depth: usize) -> bool {
     true
 }
 
+/// How a world ran, for `possim replay` (each judges differently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The whole shop (`possim run`, `possim sweep`).
+    Run,
+    /// The host only, for real terminals (`possim host`).
+    Host,
+    /// The terminals only, against a real host (`possim terminal --connect`).
+    Terminal,
+}
+
+impl Mode {
+    /// The mode a plan runs in.
+    pub fn of(plan: &super::plan::Plan) -> Self {
+        if plan.external_terminals {
+            Self::Host
+        } else if plan.remote_host {
+            Self::Terminal
+        } else {
+            Self::Run
+        }
+    }
+}
+
 /// A journal record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
     /// A command changed the running world (see `sim::Command`).
     CommandApplied {
         /// What: "install_rule", "defence_off", "pause" ...
-        command: &'static str,
+        #[serde(deserialize_with = "crate::names::intern")]
+        command: crate::names::Static,
         /// What it named: a link and rule, a check, a terminal.
         target: String,
         /// False when nothing by that name was found.
@@ -148,6 +198,14 @@ pub enum Record {
         cardholders: usize,
         /// The link faults as this seed runs them (ranges drawn).
         faults: Vec<String>,
+        /// How the world ran: whole, or as the host or the terminals of real
+        /// software on sockets.
+        mode: Mode,
+        /// The scenario file, as given.
+        file: String,
+        /// The scenario's text: `possim replay` rebuilds the report from
+        /// the journal and this alone.
+        source: Arc<str>,
     },
     /// A customer joins a terminal's queue.
     CustomerArrived {
@@ -207,7 +265,7 @@ pub enum Record {
         /// The purchase it belongs to.
         purchase: Option<u64>,
         /// Raw bytes (no framing header); empty when no journal is kept.
-        #[serde(serialize_with = "hex")]
+        #[serde(serialize_with = "hex", deserialize_with = "de_hex")]
         bytes: Vec<u8>,
     },
     /// A fault acted on a frame.
@@ -237,10 +295,15 @@ pub enum Record {
         /// The duplicate copy.
         duplicate: bool,
         /// The bytes as received, when a fault changed them.
-        #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
+        #[serde(
+            serialize_with = "hex_opt",
+            deserialize_with = "de_hex_opt",
+            skip_serializing_if = "Option::is_none",
+            default
+        )]
         bytes: Option<Vec<u8>>,
         /// How long it waited for the link's bandwidth (microseconds).
-        #[serde(skip_serializing_if = "is_zero")]
+        #[serde(skip_serializing_if = "is_zero", default)]
         queued_us: u64,
     },
     /// The host's answer and its evidence.
@@ -262,7 +325,7 @@ pub enum Record {
         /// Amount.
         amount: Option<Money>,
         /// Response code.
-        #[serde(serialize_with = "rc_opt")]
+        #[serde(serialize_with = "rc_opt", deserialize_with = "de_rc_opt")]
         response: Option<ResponseCode>,
         /// Why.
         reason: Cow<'static, str>,
@@ -292,7 +355,7 @@ pub enum Record {
         /// Outcome.
         outcome: Outcome,
         /// Response code.
-        #[serde(serialize_with = "rc_opt")]
+        #[serde(serialize_with = "rc_opt", deserialize_with = "de_rc_opt")]
         response: Option<ResponseCode>,
         /// Why.
         reason: Cow<'static, str>,
@@ -316,7 +379,8 @@ pub enum Record {
         /// Its index in the scenario's `attacks`.
         attack: usize,
         /// Its name ("skimmer").
-        name: &'static str,
+        #[serde(deserialize_with = "crate::names::intern")]
+        name: crate::names::Static,
         /// The terminals it is fitted to or pays at.
         terminals: Vec<Name>,
     },
@@ -325,14 +389,16 @@ pub enum Record {
         /// Its index in the scenario's `attacks`.
         attack: usize,
         /// Its name.
-        name: &'static str,
+        #[serde(deserialize_with = "crate::names::intern")]
+        name: crate::names::Static,
     },
     /// An attack took card data or a PIN (never the data itself).
     Stolen {
         /// The attack.
         attack: usize,
         /// Its name.
-        name: &'static str,
+        #[serde(deserialize_with = "crate::names::intern")]
+        name: crate::names::Static,
         /// Where.
         terminal: Name,
         /// The purchase being made.
@@ -343,7 +409,8 @@ pub enum Record {
         /// the order first seen): masked PANs can coincide.
         card: usize,
         /// What: "track2", "tag57" or "pin".
-        what: &'static str,
+        #[serde(deserialize_with = "crate::names::intern")]
+        what: crate::names::Static,
     },
     /// The attacker pays with a card made from stolen data (a cash-out) or a
     /// stolen card, or has no card left to pay with.
@@ -368,7 +435,8 @@ pub enum Record {
         /// The terminal.
         terminal: Name,
         /// What was found ("skimmer").
-        device: &'static str,
+        #[serde(deserialize_with = "crate::names::intern")]
+        device: crate::names::Static,
     },
     /// A terminal sent card data out of the shop, to somewhere other than
     /// its acquirer (tampered firmware, a swapped device).
@@ -415,7 +483,7 @@ pub enum Record {
         /// Whether they agree (never when one side is real software).
         balanced: bool,
         /// The only side known, when the other is real software on a socket.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none", default)]
         only: Option<crate::report::Side>,
     },
     /// The host's ledger at the end of the day.

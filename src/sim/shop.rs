@@ -105,6 +105,9 @@ pub(super) fn spawn_world(world: &mut World) {
         terminals,
         cardholders,
         faults: plan.faults.clone(),
+        mode: super::record::Mode::of(&plan),
+        file: plan.file.clone(),
+        source: plan.source.clone(),
     });
     for what in failures {
         ctx.record(Record::SetupFailed { what });

@@ -119,7 +119,7 @@ pub struct TerminalConfig {
 }
 
 /// How the customer presents the card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Presentation {
     /// Taps it on the contactless reader.
@@ -144,7 +144,7 @@ pub struct Purchase {
 }
 
 /// How the card data was captured (field 22).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Entry {
     /// Contact chip, 051.
@@ -170,7 +170,7 @@ impl Entry {
 }
 
 /// How the cardholder was verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CvmPerformed {
     /// PIN block sent to the issuer.
@@ -185,7 +185,7 @@ pub enum CvmPerformed {
 }
 
 /// The end of a customer transaction: what the receipt says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Approved: goods handed over.
@@ -231,7 +231,7 @@ pub struct Completion {
 }
 
 /// Why a frame was sent, for the journal and the monitor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// A 0200 for a customer.
@@ -262,7 +262,7 @@ pub struct Outgoing {
 }
 
 /// Things the terminal reports that are not frames or completions.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "note", rename_all = "snake_case")]
 pub enum Note {
     /// The chip did not answer; falling back to the magstripe.
@@ -273,7 +273,8 @@ pub enum Note {
     /// A response was ignored.
     ResponseIgnored {
         /// Why.
-        reason: &'static str,
+        #[serde(deserialize_with = "crate::names::intern")]
+        reason: crate::names::Static,
         /// Its STAN, if readable.
         stan: Option<u32>,
     },

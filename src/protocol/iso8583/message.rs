@@ -73,6 +73,17 @@ impl serde::Serialize for Mti {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Mti {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        let b: [u8; 4] = s
+            .as_bytes()
+            .try_into()
+            .map_err(|_| serde::de::Error::custom(format!("an MTI is 4 characters, not {s:?}")))?;
+        Ok(Self(b))
+    }
+}
+
 impl std::fmt::Debug for Mti {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Mti({})", self.as_str())

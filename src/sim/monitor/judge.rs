@@ -4,7 +4,9 @@
 use super::{Evidence, Monitor};
 use crate::money::Money;
 use crate::protocol::response::ResponseCode;
-use crate::report::{ExpectationResult, Latency, RunReport, SettlementRow};
+use crate::report::{
+    CoverageRow, ExpectationResult, InvariantResult, Latency, RunReport, SettlementRow,
+};
 use crate::scenario::{EventKind, Expectation};
 use crate::time::{Duration, SimTime};
 
@@ -160,6 +162,19 @@ impl Monitor {
             );
         }
         let passed = results.iter().all(|r| r.passed);
+        let invariants = INVARIANTS
+            .iter()
+            .map(|inv| {
+                let r = self.judge(inv, &double, &lost, latency.as_ref());
+                InvariantResult {
+                    invariant: r.expectation,
+                    held: r.passed,
+                    required: self.expect.contains(inv),
+                    evidence: r.evidence,
+                    events: r.events,
+                }
+            })
+            .collect();
         RunReport {
             scenario: scenario.into(),
             file: file.into(),
@@ -179,8 +194,34 @@ impl Monitor {
             settlement: self.settlement.clone(),
             ledger: (self.ledger.0, self.ledger.1),
             expectations: results,
+            invariants,
+            coverage: self.coverage(),
             passed,
         }
+    }
+
+    /// Every fault and attack set up (in the scenario's order), and faults
+    /// that fired without being set up (installed by a command).
+    fn coverage(&self) -> Vec<CoverageRow> {
+        let mut rows = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &self.fault_names {
+            if seen.insert(*f) {
+                let fired = self.faults.get(*f).copied().unwrap_or(0);
+                rows.push(CoverageRow { what: "fault", name: (*f).into(), fired });
+            }
+        }
+        for (name, n) in &self.faults {
+            if !seen.contains(name.as_str()) {
+                rows.push(CoverageRow { what: "fault", name: name.clone(), fired: *n });
+            }
+        }
+        for (i, a) in self.attacks.iter().enumerate() {
+            if self.present.get(i).copied().unwrap_or(true) {
+                rows.push(CoverageRow { what: "attack", name: a.attack.clone(), fired: a.fired });
+            }
+        }
+        rows
     }
 
     fn judge(
@@ -457,6 +498,14 @@ impl Monitor {
         }
     }
 }
+
+/// The invariants of SCENARIOS.md every run is judged against.
+const INVARIANTS: [Expectation; 4] = [
+    Expectation::NoDoubleCharge,
+    Expectation::NoLostTransaction,
+    Expectation::LedgerBalanced,
+    Expectation::LossesAccounted,
+];
 
 /// "3 purchases 105.00, 1 refund 20.00".
 fn totals_text(t: &crate::money::Totals) -> String {

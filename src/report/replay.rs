@@ -1,0 +1,205 @@
+//! `possim replay JOURNAL`: the report rebuilt from a journal alone, without
+//! running the world again. The journal's `run_started` carries the
+//! scenario's text, seed and mode; the monitor that judged the run reads the
+//! same records again and must raise the same alerts at the same places, so
+//! an edited or truncated journal is caught, line by line.
+
+use std::collections::VecDeque;
+use std::io::BufRead;
+
+use serde::Deserialize;
+
+use super::RunReport;
+use super::journal::{LineError, next_line};
+use crate::sim::{Mode, Monitor, Plan, Record, Subscriber};
+use crate::time::SimTime;
+
+/// Why a journal could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// A line is wrong: not a journal event, out of order, or not what the
+    /// records before it imply.
+    #[error("{file}:{line}: {why}")]
+    BadLine {
+        /// The journal.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// Reading failed, or the scenario's dialect file could not be read.
+    #[error("{file}: {why}")]
+    Io {
+        /// The file.
+        file: String,
+        /// Why.
+        why: String,
+    },
+}
+
+impl ReplayError {
+    /// The process exit code: 2 a wrong journal, 3 I/O.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::BadLine { .. } => 2,
+            Self::Io { .. } => 3,
+        }
+    }
+}
+
+/// One journal line: `{"seq":N,"t_us":T,"kind":...}`.
+#[derive(Deserialize)]
+struct Line {
+    seq: u64,
+    t_us: u64,
+    #[serde(flatten)]
+    record: Record,
+}
+
+/// Reads one journal line back: its sequence number, virtual time and record.
+pub fn read_event(line: &str) -> Result<(u64, SimTime, Record), serde_json::Error> {
+    let Line { seq, t_us, record } = serde_json::from_str(line)?;
+    Ok((seq, SimTime(t_us), record))
+}
+
+/// The run being rebuilt, once `run_started` has been read.
+struct Run {
+    monitor: Monitor,
+    scenario: String,
+    file: String,
+    seed: u64,
+}
+
+/// Rebuilds the report of the run `journal` recorded; `name` names it in
+/// errors. Every record also goes to `subscribers`, as in the run (an HTML
+/// report, a pcap).
+pub fn replay(
+    mut journal: impl BufRead,
+    name: &str,
+    subscribers: &mut [&mut dyn Subscriber],
+) -> Result<RunReport, ReplayError> {
+    let bad = |line: usize, why: String| ReplayError::BadLine { file: name.into(), line, why };
+    let mut buf = String::new();
+    let mut run: Option<Run> = None;
+    let mut alerts: VecDeque<Record> = VecDeque::new();
+    let (mut line, mut last_t, mut finished) = (0usize, 0u64, false);
+    loop {
+        line += 1;
+        let text = match next_line(&mut journal, &mut buf) {
+            Ok(Some(t)) => t,
+            Ok(None) => break,
+            Err(LineError::Io(e)) => {
+                return Err(ReplayError::Io { file: name.into(), why: e.to_string() });
+            }
+            Err(LineError::Bad(why)) => return Err(bad(line, why)),
+        };
+        let (seq, SimTime(t_us), record) =
+            read_event(text).map_err(|e| bad(line, format!("not a journal event: {e}")))?;
+        if finished {
+            return Err(bad(line, "an event after run_finished".into()));
+        }
+        if seq != line as u64 {
+            return Err(bad(line, format!("event {seq} where event {line} belongs")));
+        }
+        if t_us < last_t {
+            return Err(bad(
+                line,
+                format!("time {t_us} us is before the event above ({last_t} us)"),
+            ));
+        }
+        last_t = t_us;
+        let r = match (&mut run, &record) {
+            (None, Record::RunStarted { seed, mode, file, source, .. }) => {
+                run.insert(start(name, line, *seed, *mode, file, source)?)
+            }
+            (None, _) => return Err(bad(line, "a journal begins with run_started".into())),
+            (Some(_), Record::RunStarted { .. }) => {
+                return Err(bad(line, "a second run_started: one journal holds one run".into()));
+            }
+            (Some(r), _) => r,
+        };
+        // The monitor's alerts follow the record that raised them, in order.
+        match (&record, alerts.pop_front()) {
+            (Record::Alert { .. }, Some(expected)) if expected == record => {}
+            (Record::Alert { .. }, Some(expected)) => {
+                return Err(bad(
+                    line,
+                    format!("the records above raise {}, not this alert", describe(&expected)),
+                ));
+            }
+            (Record::Alert { .. }, None) => {
+                return Err(bad(line, "an alert the records above do not raise".into()));
+            }
+            (_, Some(expected)) => {
+                return Err(bad(
+                    line,
+                    format!("the records above raise {}, missing here", describe(&expected)),
+                ));
+            }
+            (_, None) => {}
+        }
+        finished = matches!(record, Record::RunFinished { .. });
+        r.monitor.observe(SimTime(t_us), seq, &record);
+        alerts.extend(r.monitor.take_alerts());
+        for s in subscribers.iter_mut() {
+            s.on_record(seq, SimTime(t_us), &record);
+        }
+    }
+    // The last line read, where the file ends too soon.
+    let last = (line - 1).max(1);
+    if let Some(expected) = alerts.front() {
+        return Err(bad(last, format!("the journal ends here, before {}", describe(expected))));
+    }
+    let Some(mut r) = run else {
+        return Err(bad(last, "an empty journal: no run_started".into()));
+    };
+    if !finished {
+        return Err(bad(
+            last,
+            "the journal ends here, before run_finished: it was cut short (the run was killed, or the file truncated)".into(),
+        ));
+    }
+    for s in subscribers.iter_mut() {
+        s.on_finish();
+    }
+    Ok(r.monitor.report(&r.scenario, &r.file, r.seed))
+}
+
+/// The monitor of the run `run_started` describes: the scenario from its
+/// own text, the seed, the mode.
+fn start(
+    name: &str,
+    line: usize,
+    seed: u64,
+    mode: Mode,
+    file: &str,
+    source: &str,
+) -> Result<Run, ReplayError> {
+    let bad = |why: String| ReplayError::BadLine { file: name.into(), line, why };
+    let base = std::path::Path::new(file).parent();
+    let scenario = crate::scenario::parse_in(source, file, base).map_err(|d| {
+        if d.io {
+            ReplayError::Io { file: name.into(), why: d.message.clone() }
+        } else {
+            bad(format!("the scenario in run_started does not parse:\n{d}"))
+        }
+    })?;
+    let mut plan = Plan::new(&scenario, Some(seed)).map_err(|e| match e {
+        crate::sim::PlanError::Dialect(why) => ReplayError::Io { file: name.into(), why },
+        e => bad(format!("the scenario in run_started cannot run: {e}")),
+    })?;
+    match mode {
+        Mode::Run => {}
+        Mode::Host => plan.serve_only(),
+        Mode::Terminal => plan.against_remote_host(),
+    }
+    Ok(Run { monitor: Monitor::new(&plan), scenario: scenario.name, file: file.into(), seed })
+}
+
+fn describe(r: &Record) -> String {
+    match r {
+        Record::Alert { alert, detail, .. } => format!("the alert {alert:?} ({detail})"),
+        _ => "another record".into(),
+    }
+}
