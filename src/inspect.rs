@@ -414,6 +414,27 @@ impl Inspection {
     /// masked, field 55 tag by tag, then the checks with their evidence.
     pub fn render(&self) -> String {
         use std::fmt::Write;
+        let mut s = self.render_fields();
+        let _ = writeln!(s, "checks");
+        for (name, c) in [
+            ("MAC", &self.checks.mac),
+            ("PIN", &self.checks.pin),
+            ("ARQC", &self.checks.arqc),
+            ("CVV", &self.checks.cvv),
+        ] {
+            let status = serde_json::to_value(c.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let _ = writeln!(s, "  {name:<5} {status:<9} {}", c.detail);
+        }
+        s
+    }
+
+    /// The fields alone (what a report shows next to the host's own
+    /// verdicts, where no keys are at hand).
+    pub fn render_fields(&self) -> String {
+        use std::fmt::Write;
         let m = &self.message;
         let mut s = String::new();
         let _ = writeln!(
@@ -448,19 +469,6 @@ impl Inspection {
                     None => {}
                 }
             }
-        }
-        let _ = writeln!(s, "checks");
-        for (name, c) in [
-            ("MAC", &self.checks.mac),
-            ("PIN", &self.checks.pin),
-            ("ARQC", &self.checks.arqc),
-            ("CVV", &self.checks.cvv),
-        ] {
-            let status = serde_json::to_value(c.status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            let _ = writeln!(s, "  {name:<5} {status:<9} {}", c.detail);
         }
         s
     }

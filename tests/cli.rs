@@ -194,7 +194,9 @@ fn run_baseline_passes_and_writes_journal_json_and_junit() {
     assert_eq!(report["passed"], true);
     assert_eq!(report["expectations"].as_array().unwrap().len(), 6);
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
+    // Six expectations, and the one invariant the scenario does not list.
+    assert_eq!(xml.matches("<testcase ").count(), 7, "{xml}");
+    assert!(xml.contains("invariant LossesAccounted"), "{xml}");
     assert!(!xml.contains("<failure"));
 }
 
@@ -844,4 +846,97 @@ fn replay_rebuilds_the_runs_own_reports_from_the_journal_and_names_a_wrong_line(
     // A journal that cannot be read: exit 3.
     let out = possim(&["replay", tmp("no-such-journal.jsonl").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn html_report_is_self_contained_masked_linked_and_renders_in_headless_chromium() {
+    let (html, journal, again) =
+        (tmp("forged.html"), tmp("forged.jsonl"), tmp("forged-again.html"));
+    let file = crate::util::root().join("scenarios/mitm-forged-approval.ron");
+    let out = possim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    // The replayed journal makes the same page.
+    let out =
+        possim(&["replay", journal.to_str().unwrap(), "--html", again.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        std::fs::read_to_string(&again).unwrap() == page,
+        "replay --html differs from run --html"
+    );
+    // Self-contained: no scripts, no fetches, nothing outside the file.
+    for banned in ["<script", "src=", "<link", "@import", "url("] {
+        assert!(!page.contains(banned), "{banned}");
+    }
+    assert_eq!(page.matches("http").count(), page.matches("http://www.w3.org/2000/svg").count());
+    // The parts a reader looks for.
+    for part in [
+        "<svg id=timeline",
+        "lang=en",
+        "lang=zh-CN",
+        "id=expectations",
+        "id=invariants",
+        "id=terminals",
+        "id=events",
+        "<details><summary>",
+        "mitm_inject (TERM0001, TERM0002)",
+    ] {
+        assert!(page.contains(part), "{part}");
+    }
+    // Every link to an event lands on a listed event.
+    let ids: std::collections::BTreeSet<&str> =
+        page.split("<tr id=").skip(1).filter_map(|s| s.split('>').next()).collect();
+    let links: Vec<&str> =
+        page.split("href='#").skip(1).filter_map(|s| s.split('\'').next()).collect();
+    assert!(links.len() > 10, "{}", links.len());
+    for l in &links {
+        assert!(ids.contains(l), "dead link #{l}");
+    }
+    // Card data masked in every decoded frame: track 2 and the PAN field.
+    for line in page.lines().filter(|l| l.starts_with("   2  ") || l.starts_with("  35  ")) {
+        assert!(line.contains("******"), "{line}");
+    }
+    // A forged approval is drawn as a loss.
+    assert!(page.contains("of goods on a forged approval"));
+
+    // Headless Chromium: the timeline is in the DOM and the console is silent.
+    let Ok(chromium) = std::process::Command::new("chromium")
+        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr"])
+        .args(["--v=0", "--dump-dom", &format!("file://{}", html.display())])
+        .output()
+    else {
+        eprintln!(
+            "skipped the Chromium check: chromium is not installed (apt-get install chromium)"
+        );
+        return;
+    };
+    let dom = String::from_utf8_lossy(&chromium.stdout);
+    let log = String::from_utf8_lossy(&chromium.stderr);
+    assert!(dom.contains("<svg id=\"timeline\""), "{log}");
+    assert!(dom.contains("<rect"), "the timeline has bars");
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "{console:?}");
+}
+
+#[test]
+fn html_report_escapes_what_the_scenario_says() {
+    let (file, html) = (tmp("hostile-name.ron"), tmp("hostile-name.html"));
+    std::fs::write(
+        &file,
+        "Scenario(name: \"<img src=x onerror=alert(1)> & co\", seed: 3, duration: \"20m\",
+          traffic: (per_hour: 30), shop: (terminals: [(id: \"T<b>1\")]))",
+    )
+    .unwrap();
+    let out = possim(&["run", file.to_str().unwrap(), "--html", html.to_str().unwrap(), "-q"]);
+    let page = std::fs::read_to_string(&html).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    assert!(!page.contains("<img") && !page.contains("<b>1"), "unescaped text");
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt; &amp; co"));
 }

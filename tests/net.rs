@@ -455,6 +455,12 @@ fn emulated_terminals_drive_a_real_host_and_both_sides_agree() {
     // What needs the host's books is not evaluated on the terminals' side, never passed.
     let nd = terminals.expectations.iter().find(|e| e.expectation == "NoDoubleCharge").unwrap();
     assert!(!nd.passed && nd.evidence.starts_with("not evaluated"), "{}", nd.evidence);
+    // Nor on the host's side, where the purchases are the real terminals' own:
+    // never a pass over none of them.
+    let hd = host_report.invariants.iter().find(|i| i.invariant == "NoDoubleCharge").unwrap();
+    assert!(!hd.held && !hd.evaluated, "{}", hd.evidence);
+    let ld = host_report.invariants.iter().find(|i| i.invariant == "LedgerBalanced").unwrap();
+    assert!(ld.held, "the host's own double entry is judged: {}", ld.evidence);
     let rate =
         terminals.expectations.iter().find(|e| e.expectation.starts_with("Approval")).unwrap();
     assert!(rate.passed, "{}", rate.evidence);

@@ -55,6 +55,9 @@ pub(crate) struct Args {
     /// Write the journal (JSON lines; frames in full, PANs masked in fields).
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
+    /// Write a self-contained HTML report when it stops.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
     /// Write the traffic as a pcap (Wireshark decodes port 8583 as iso8583).
     #[arg(long, value_name = "PATH")]
     pcap: Option<PathBuf>,
@@ -158,10 +161,14 @@ pub(crate) fn run(args: Args) -> Outcome {
         Some(p) => Some(super::pcap_writer(p, &plan)?),
         None => None,
     };
-    let (subscribers, pcap_slot) = match pcap {
+    let (mut subscribers, pcap_slot) = match pcap {
         Some((w, slot)) => (vec![w], Some(slot)),
         None => (Vec::new(), None),
     };
+    let html = super::html_page(args.html.as_deref())?.map(|(f, collector, seen)| {
+        subscribers.push(Box::new(collector));
+        (f, seen)
+    });
     let server =
         HostServer::start_with(plan, opts, journal, subscribers, &file.display().to_string())
             .map_err(|e| Failure::Io(e.to_string()))?;
@@ -204,6 +211,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let (report, stats) = server.wait().map_err(|e| Failure::Io(e.to_string()))?;
     drop(control);
     super::pcap_check(args.pcap.as_deref(), pcap_slot.as_ref())?;
+    super::write_html(html, args.html.as_deref(), &report)?;
     let mut text = String::new();
     if !args.quiet || !report.passed {
         text.push_str(&summary(&report));

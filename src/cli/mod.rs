@@ -230,6 +230,43 @@ pub(crate) fn write_report(
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// An HTML report on its way: the file (made before the run, so a path
+/// that cannot be written fails first), the collector to subscribe, and
+/// what it will have seen.
+pub(crate) type HtmlPage = (
+    std::fs::File,
+    possim::report::html::Collector,
+    std::sync::Arc<std::sync::Mutex<possim::report::html::Collected>>,
+);
+
+/// Makes the HTML report's file, if one is asked for (exit 3 if it cannot be).
+pub(crate) fn html_page(path: Option<&std::path::Path>) -> Result<Option<HtmlPage>, Failure> {
+    let Some(p) = path else { return Ok(None) };
+    let f = std::fs::File::create(p)
+        .map_err(|e| Failure::Io(format!("cannot write HTML report {}: {e}", p.display())))?;
+    let (collector, seen) = possim::report::html::Collector::new();
+    Ok(Some((f, collector, seen)))
+}
+
+/// Writes the HTML report at the end of a run.
+pub(crate) fn write_html(
+    page: Option<(
+        std::fs::File,
+        std::sync::Arc<std::sync::Mutex<possim::report::html::Collected>>,
+    )>,
+    path: Option<&std::path::Path>,
+    report: &possim::report::RunReport,
+) -> Result<(), Failure> {
+    use std::io::Write;
+    let Some((mut f, seen)) = page else { return Ok(()) };
+    let seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let text = possim::report::html::render(report, &seen);
+    f.write_all(text.as_bytes()).and_then(|()| f.flush()).map_err(|e| {
+        let shown = path.map(|p| p.display().to_string()).unwrap_or_default();
+        Failure::Io(format!("writing HTML report {shown}: {e}"))
+    })
+}
+
 /// Opens a journal to read: a regular file, or exit 3.
 pub(crate) fn open_journal(
     p: &std::path::Path,

@@ -11,8 +11,9 @@ use super::{Failure, Outcome, print};
     after_help = "Rebuilds the report of the run a journal recorded (possim run --journal, possim
 host --journal, possim terminal --journal) without running the world again: the summary,
 --json and --junit are those of the run itself (a host's or terminal's JSON without its
-`connections`, which only the live process knew). The journal carries the scenario's text,
-seed and mode, so nothing else is needed.
+`connections`, which only the live process knew). The journal's run_started carries what the
+run was judged by (thresholds, expectations, faults and attacks as the seed ran them), so
+nothing else is needed.
 
 Every line is checked: events in order, each alert where the records before it raise it,
 the journal ending with run_finished. An edited or truncated journal is named by file:line.
@@ -29,6 +30,9 @@ pub(crate) struct Args {
     /// Write JUnit XML, one test case per expectation.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// Write the self-contained HTML report, as `possim run --html` does.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
     /// Print only a failure.
     #[arg(long, short)]
     quiet: bool,
@@ -43,10 +47,32 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> Outcome {
     let name = args.journal.display().to_string();
     let journal = super::open_journal(&args.journal)?;
-    let report = replay(journal, &name, &mut []).map_err(|e| match e {
+    let html = super::html_page(args.html.as_deref())?;
+    let (html, mut collector) = match html {
+        Some((f, c, seen)) => (Some((f, seen)), Some(c)),
+        None => (None, None),
+    };
+    let mut subscribers: Vec<&mut dyn possim::sim::Subscriber> = Vec::new();
+    if let Some(c) = collector.as_mut() {
+        subscribers.push(c);
+    }
+    let report = replay(journal, &name, &mut subscribers).map_err(|e| match e {
         ReplayError::BadLine { .. } => Failure::Invalid(e.to_string()),
         ReplayError::Io { .. } => Failure::Io(e.to_string()),
-    })?;
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            // No page for a journal that is not one.
+            if let Some(p) = &args.html
+                && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+            {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+    };
+    super::write_html(html, args.html.as_deref(), &report)?;
     print(&super::run::summary_text(&report, args.quiet, args.lesson, args.lang))?;
     super::write_report(&report, None, args.json.as_deref(), args.junit.as_deref())
 }

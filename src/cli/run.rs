@@ -43,6 +43,10 @@ pub(crate) struct Args {
     /// Write JUnit XML, one test case per expectation.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// Write a self-contained HTML report (timeline, expectations with their
+    /// evidence, terminals, decoded frames); with several files, a directory.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
     /// Print only failures.
     #[arg(long, short)]
     quiet: bool,
@@ -72,6 +76,7 @@ struct Job {
     plan: Arc<Plan>,
     journal: Option<PathBuf>,
     pcap: Option<PathBuf>,
+    html: Option<PathBuf>,
 }
 
 /// Where a scenario's journal goes: the path itself for one file; for several,
@@ -113,8 +118,13 @@ fn run_one(
         }
         None => None,
     };
+    // Made before the run, like the pcap: a path that cannot be written
+    // fails now.
+    let html = super::html_page(job.html.as_deref()).map_err(|e| match e {
+        Failure::Io(m) | Failure::Invalid(m) => m,
+    })?;
     if job.plan.has_external_terminals() {
-        return run_real_time(job, journal, apdus, bar);
+        return run_real_time(job, journal, apdus, bar, html);
     }
     // The pcap file is made before the run: a path that cannot be written
     // fails now, not after hours of simulation.
@@ -130,12 +140,16 @@ fn run_one(
         }
         None => None,
     };
-    let frames = journal.is_some() || pcap.is_some();
+    let frames = journal.is_some() || pcap.is_some() || html.is_some();
     let options = Options { apdus: apdus && journal.is_some(), frames, stay_open: false };
     let mut app = sim::build_app(job.plan.clone(), journal, Pacing::Headless { slice }, options);
     let pcap_error = pcap.map(|(w, err)| {
         app.world_mut().resource_mut::<sim::Subscribers>().add(Box::new(w));
         err
+    });
+    let html = html.map(|(file, collector, seen)| {
+        app.world_mut().resource_mut::<sim::Subscribers>().add(Box::new(collector));
+        (file, seen)
     });
     let total = job.plan.duration.micros().max(1);
     loop {
@@ -165,7 +179,11 @@ fn run_one(
         return Err(format!("writing pcap {} for {}: {e}", display(&job.pcap), job.file));
     }
     bar.finish_and_clear();
-    Ok(sim::report(&mut app, &job.file))
+    let report = sim::report(&mut app, &job.file);
+    super::write_html(html, job.html.as_deref(), &report).map_err(|e| match e {
+        Failure::Io(m) | Failure::Invalid(m) => m,
+    })?;
+    Ok(report)
 }
 
 /// A scenario with real terminals in it runs in real time: each external
@@ -176,8 +194,9 @@ fn run_real_time(
     journal: Option<Journal>,
     apdus: bool,
     bar: &ProgressBar,
+    html: Option<super::HtmlPage>,
 ) -> Result<RunReport, String> {
-    let (subscribers, pcap_slot) = match &job.pcap {
+    let (mut subscribers, pcap_slot) = match &job.pcap {
         Some(p) => {
             let (w, slot) = super::pcap_writer(p, &job.plan).map_err(|e| match e {
                 Failure::Io(m) | Failure::Invalid(m) => m,
@@ -186,6 +205,10 @@ fn run_real_time(
         }
         None => (Vec::new(), None),
     };
+    let html = html.map(|(file, collector, seen)| {
+        subscribers.push(Box::new(collector) as Box<dyn possim::sim::Subscriber>);
+        (file, seen)
+    });
     let run = possim::net::external::ExternalRun::start_with(
         (*job.plan).clone(),
         journal,
@@ -207,6 +230,9 @@ fn run_real_time(
     super::host::stop_on_signal(move || stopper.stop(), None);
     let (report, _) = run.wait().map_err(|e| e.to_string())?;
     super::pcap_check(job.pcap.as_deref(), pcap_slot.as_ref()).map_err(|e| match e {
+        Failure::Io(m) | Failure::Invalid(m) => m,
+    })?;
+    super::write_html(html, job.html.as_deref(), &report).map_err(|e| match e {
         Failure::Io(m) | Failure::Invalid(m) => m,
     })?;
     bar.finish_and_clear();
@@ -241,13 +267,14 @@ pub(crate) fn run(args: Args) -> Outcome {
     // Check every file before running any.
     let scenarios = super::load_all(&args.files)?;
     let many = scenarios.len() > 1;
-    for dir in [&args.journal, &args.pcap].into_iter().flatten().filter(|_| many) {
+    for dir in [&args.journal, &args.pcap, &args.html].into_iter().flatten().filter(|_| many) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::Io(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut jobs = Vec::new();
     let mut taken = Vec::new();
     let mut taken_pcap = Vec::new();
+    let mut taken_html = Vec::new();
     for (f, s) in &scenarios {
         let plan = Plan::new(s, args.seed)
             .map_err(|e| Failure::Invalid(format!("{}: {e}", f.display())))?;
@@ -256,6 +283,7 @@ pub(crate) fn run(args: Args) -> Outcome {
             plan: Arc::new(plan),
             journal: journal_path(args.journal.as_ref(), "jsonl", f, many, &mut taken),
             pcap: journal_path(args.pcap.as_ref(), "pcap", f, many, &mut taken_pcap),
+            html: journal_path(args.html.as_ref(), "html", f, many, &mut taken_html),
         });
     }
 

@@ -48,6 +48,9 @@ pub(crate) struct Args {
     /// Write the journal (JSON lines).
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
+    /// Write a self-contained HTML report when it stops.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
     /// Write the traffic as a pcap (Wireshark decodes port 8583 as iso8583).
     #[arg(long, value_name = "PATH")]
     pcap: Option<PathBuf>,
@@ -114,19 +117,24 @@ pub(crate) fn run(args: Args) -> Outcome {
     };
     let opts = ConnectOptions { addr, tls, speed: args.speed, frames_in_journal: true };
     let started = std::time::Instant::now();
-    let (subscribers, pcap_slot) = match &args.pcap {
+    let (mut subscribers, pcap_slot) = match &args.pcap {
         Some(p) => {
             let (w, slot) = super::pcap_writer(p, &plan)?;
             (vec![w], Some(slot))
         }
         None => (Vec::new(), None),
     };
+    let html = super::html_page(args.html.as_deref())?.map(|(f, collector, seen)| {
+        subscribers.push(Box::new(collector) as Box<dyn possim::sim::Subscriber>);
+        (f, seen)
+    });
     let run = RemoteRun::start_with(plan, opts, journal, subscribers, &file.display().to_string())
         .map_err(|e| Failure::Io(format!("starting: {e}")))?;
     let stopper = run.stopper();
     super::host::stop_on_signal(move || stopper.stop(), None);
     let (report, stats) = run.wait().map_err(Failure::Io)?;
     super::pcap_check(args.pcap.as_deref(), pcap_slot.as_ref())?;
+    super::write_html(html, args.html.as_deref(), &report)?;
     let mut text = String::new();
     if !args.quiet || !report.passed {
         text.push_str(&summary(&report));

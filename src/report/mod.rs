@@ -2,6 +2,7 @@
 //! report and JUnit XML (one test case per expectation).
 
 pub mod diff;
+pub mod html;
 pub mod journal;
 mod junit;
 pub mod pcap;
@@ -176,8 +177,11 @@ pub struct ExpectationResult {
 pub struct InvariantResult {
     /// Its name, as an expectation would spell it ("NoDoubleCharge").
     pub invariant: String,
-    /// Whether it held.
+    /// Whether it held (never, when it could not be evaluated).
     pub held: bool,
+    /// False when possim cannot see what it needs: the other side is real
+    /// software that keeps its own books or receipts.
+    pub evaluated: bool,
     /// Whether the scenario lists it among its expectations (only then does
     /// a violation fail the run: a scenario may show a bug on purpose).
     pub required: bool,

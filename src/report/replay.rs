@@ -1,8 +1,9 @@
 //! `possim replay JOURNAL`: the report rebuilt from a journal alone, without
-//! running the world again. The journal's `run_started` carries the
-//! scenario's text, seed and mode; the monitor that judged the run reads the
-//! same records again and must raise the same alerts at the same places, so
-//! an edited or truncated journal is caught, line by line.
+//! running the world again. The journal's `run_started` carries what the
+//! monitor judges by (thresholds, expectations, the faults and attacks as
+//! the seed ran them); a fresh monitor reads the same records again and
+//! must raise the same alerts at the same places, so an edited or truncated
+//! journal is caught, line by line.
 
 use std::collections::VecDeque;
 use std::io::BufRead;
@@ -11,7 +12,7 @@ use serde::Deserialize;
 
 use super::RunReport;
 use super::journal::{LineError, next_line};
-use crate::sim::{Mode, Monitor, Plan, Record, Subscriber};
+use crate::sim::{Monitor, Record, Subscriber};
 use crate::time::SimTime;
 
 /// Why a journal could not be replayed.
@@ -28,7 +29,7 @@ pub enum ReplayError {
         /// What is wrong.
         why: String,
     },
-    /// Reading failed, or the scenario's dialect file could not be read.
+    /// Reading failed.
     #[error("{file}: {why}")]
     Io {
         /// The file.
@@ -110,9 +111,12 @@ pub fn replay(
         }
         last_t = t_us;
         let r = match (&mut run, &record) {
-            (None, Record::RunStarted { seed, mode, file, source, .. }) => {
-                run.insert(start(name, line, *seed, *mode, file, source)?)
-            }
+            (None, Record::RunStarted { scenario, seed, file, monitor, .. }) => run.insert(Run {
+                monitor: Monitor::from_setup(monitor),
+                scenario: scenario.clone(),
+                file: file.clone(),
+                seed: *seed,
+            }),
             (None, _) => return Err(bad(line, "a journal begins with run_started".into())),
             (Some(_), Record::RunStarted { .. }) => {
                 return Err(bad(line, "a second run_started: one journal holds one run".into()));
@@ -164,37 +168,6 @@ pub fn replay(
         s.on_finish();
     }
     Ok(r.monitor.report(&r.scenario, &r.file, r.seed))
-}
-
-/// The monitor of the run `run_started` describes: the scenario from its
-/// own text, the seed, the mode.
-fn start(
-    name: &str,
-    line: usize,
-    seed: u64,
-    mode: Mode,
-    file: &str,
-    source: &str,
-) -> Result<Run, ReplayError> {
-    let bad = |why: String| ReplayError::BadLine { file: name.into(), line, why };
-    let base = std::path::Path::new(file).parent();
-    let scenario = crate::scenario::parse_in(source, file, base).map_err(|d| {
-        if d.io {
-            ReplayError::Io { file: name.into(), why: d.message.clone() }
-        } else {
-            bad(format!("the scenario in run_started does not parse:\n{d}"))
-        }
-    })?;
-    let mut plan = Plan::new(&scenario, Some(seed)).map_err(|e| match e {
-        crate::sim::PlanError::Dialect(why) => ReplayError::Io { file: name.into(), why },
-        e => bad(format!("the scenario in run_started cannot run: {e}")),
-    })?;
-    match mode {
-        Mode::Run => {}
-        Mode::Host => plan.serve_only(),
-        Mode::Terminal => plan.against_remote_host(),
-    }
-    Ok(Run { monitor: Monitor::new(&plan), scenario: scenario.name, file: file.into(), seed })
 }
 
 fn describe(r: &Record) -> String {

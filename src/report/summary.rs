@@ -189,11 +189,18 @@ pub fn summary(r: &RunReport) -> String {
         }
     }
     let held = r.invariants.iter().filter(|i| i.held).count();
-    let _ = writeln!(s, "invariants: {held}/{} held", r.invariants.len());
+    let unseen = r.invariants.iter().filter(|i| !i.evaluated).count();
+    let _ = writeln!(
+        s,
+        "invariants: {held}/{} held{}",
+        r.invariants.len(),
+        if unseen > 0 { format!(", {unseen} not evaluated") } else { String::new() }
+    );
     for i in r.invariants.iter().filter(|i| !i.held) {
         let _ = writeln!(
             s,
-            "  VIOLATED {}{}: {}{}",
+            "  {} {}{}: {}{}",
+            if i.evaluated { "VIOLATED" } else { "NOT EVALUATED" },
             i.invariant,
             if i.required { "" } else { " (not required by this scenario)" },
             i.evidence,

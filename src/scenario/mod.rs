@@ -108,7 +108,6 @@ pub fn parse_in(
     }
     validate::check(&scenario, text, file)?;
     scenario.file = file.into();
-    scenario.source = text.into();
     Ok(scenario)
 }
 

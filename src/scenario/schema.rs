@@ -29,10 +29,6 @@ pub struct Scenario {
     /// The file it was read from, as given (not part of the format).
     #[serde(skip)]
     pub file: String,
-    /// The text it was read from, so a journal carries the scenario it ran
-    /// and `possim replay` needs nothing else (not part of the format).
-    #[serde(skip)]
-    pub source: std::sync::Arc<str>,
     /// The lesson key (for the trainer view). Default: none.
     #[serde(default)]
     pub lesson: Option<String>,

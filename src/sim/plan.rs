@@ -241,8 +241,8 @@ pub struct Plan {
     pub remote_host: bool,
     /// The scenario file, as given.
     pub file: String,
-    /// The scenario's text, for the journal (see [`crate::scenario::Scenario::source`]).
-    pub source: Arc<str>,
+    /// The scenario's description, for reports.
+    pub description: String,
 }
 
 /// A key from the scenario, or one derived from the seed and its name.
@@ -438,7 +438,7 @@ impl Plan {
             external_terminals: false,
             remote_host: false,
             file: s.file.clone(),
-            source: s.source.clone(),
+            description: s.description.clone(),
             start,
             spec,
             host,

@@ -203,9 +203,12 @@ pub enum Record {
         mode: Mode,
         /// The scenario file, as given.
         file: String,
-        /// The scenario's text: `possim replay` rebuilds the report from
-        /// the journal and this alone.
-        source: Arc<str>,
+        /// The scenario's description.
+        description: String,
+        /// What the monitor judges by (thresholds, expectations, the faults
+        /// and attacks as this seed runs them): `possim replay` rebuilds the
+        /// report from the journal and this alone. No key, PIN or card.
+        monitor: Box<super::monitor::Setup>,
     },
     /// A customer joins a terminal's queue.
     CustomerArrived {

@@ -107,7 +107,8 @@ pub(super) fn spawn_world(world: &mut World) {
         faults: plan.faults.clone(),
         mode: super::record::Mode::of(&plan),
         file: plan.file.clone(),
-        source: plan.source.clone(),
+        description: plan.description.clone(),
+        monitor: Box::new(super::monitor::Setup::of(&plan)),
     });
     for what in failures {
         ctx.record(Record::SetupFailed { what });

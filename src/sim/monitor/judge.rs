@@ -112,7 +112,7 @@ impl Monitor {
         }
         let mut seen = std::collections::BTreeSet::new();
         for f in &self.fault_names {
-            if seen.insert(*f) && self.faults.get(*f).copied().unwrap_or(0) == 0 {
+            if seen.insert(f) && self.faults.get(f).copied().unwrap_or(0) == 0 {
                 w.push(format!("fault `{f}` never fired: the run did not exercise it"));
             }
         }
@@ -167,6 +167,7 @@ impl Monitor {
             .map(|inv| {
                 let r = self.judge(inv, &double, &lost, latency.as_ref());
                 InvariantResult {
+                    evaluated: !r.evidence.starts_with(NOT_EVALUATED),
                     invariant: r.expectation,
                     held: r.passed,
                     required: self.expect.contains(inv),
@@ -206,9 +207,9 @@ impl Monitor {
         let mut rows = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for f in &self.fault_names {
-            if seen.insert(*f) {
-                let fired = self.faults.get(*f).copied().unwrap_or(0);
-                rows.push(CoverageRow { what: "fault", name: (*f).into(), fired });
+            if seen.insert(f.as_str()) {
+                let fired = self.faults.get(f).copied().unwrap_or(0);
+                rows.push(CoverageRow { what: "fault", name: f.clone(), fired });
             }
         }
         for (name, n) in &self.faults {
@@ -253,7 +254,27 @@ impl Monitor {
             // an expectation that cannot be evaluated never passes.
             return ok(
                 false,
-                "not evaluated: the host is real software and keeps its own books".into(),
+                format!("{NOT_EVALUATED}the host is real software and keeps its own books"),
+                vec![],
+            );
+        }
+        let terminals_are_real =
+            self.settlement.iter().any(|s| s.only == Some(crate::report::Side::Host));
+        if terminals_are_real
+            && matches!(
+                e,
+                Expectation::NoDoubleCharge
+                    | Expectation::LossesAccounted
+                    | Expectation::NoLostTransaction
+            )
+        {
+            // Purchases and receipts are the real terminals' own: a verdict
+            // over none of them would be a false green.
+            return ok(
+                false,
+                format!(
+                    "{NOT_EVALUATED}the terminals are real software and keep their own receipts"
+                ),
                 vec![],
             );
         }
@@ -304,7 +325,7 @@ impl Monitor {
                     ok(
                         false,
                         format!(
-                            "not evaluated: the host is real software and keeps its own books (the terminals approved {})",
+                            "{NOT_EVALUATED}the host is real software and keeps its own books (the terminals approved {})",
                             totals_text(&all)
                         ),
                         vec![],
@@ -498,6 +519,10 @@ impl Monitor {
         }
     }
 }
+
+/// How the evidence of a verdict possim cannot reach begins (such a
+/// verdict is a failure, never a pass).
+const NOT_EVALUATED: &str = "not evaluated: ";
 
 /// The invariants of SCENARIOS.md every run is judged against.
 const INVARIANTS: [Expectation; 4] = [

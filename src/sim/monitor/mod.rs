@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use rustc_hash::FxHashMap as HashMap;
 
 use bevy::prelude::{App, Resource};
+use serde::{Deserialize, Serialize};
 
 mod judge;
 
@@ -152,7 +153,7 @@ pub struct Monitor {
     /// The cards the attackers took, by masked PAN, in the order first seen.
     loot: Vec<crate::report::LootRow>,
     /// Each configured fault's name, to warn about those that never fired.
-    fault_names: Vec<&'static str>,
+    fault_names: Vec<String>,
     lesson: Option<String>,
     /// Terminals already caught sending data out of the shop.
     egress_seen: std::collections::BTreeSet<super::record::Name>,
@@ -174,32 +175,112 @@ pub(super) fn plugin(app: &mut App) {
     app.insert_resource(Monitor::new(&plan));
 }
 
+/// What the monitor takes from a plan, and all it takes. The journal's
+/// `run_started` carries it, so `possim replay` judges a journal with
+/// exactly the run's thresholds and expectations; it holds no key, PIN or
+/// card number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Setup {
+    /// Alert thresholds.
+    pub thresholds: MonitorSpec,
+    /// The expectations, in the scenario's order.
+    pub expect: Vec<Expectation>,
+    /// How long after its completion a purchase is judged for good.
+    pub settle_after: Duration,
+    /// The scenario's lesson key.
+    pub lesson: Option<String>,
+    /// Each attack, in the scenario's order.
+    pub attacks: Vec<AttackSetup>,
+    /// Each link fault, as this seed runs it.
+    pub faults: Vec<FaultSetup>,
+}
+
+/// One attack, as the monitor knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttackSetup {
+    /// Its name ("skimmer").
+    pub name: String,
+    /// Whether it is there in this seed's run.
+    pub present: bool,
+    /// When it starts: the cause of the alerts it should provoke.
+    pub from: Duration,
+    /// The alerts it should provoke.
+    pub alerts: Vec<AlertKind>,
+}
+
+/// One link fault, as the monitor knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultSetup {
+    /// Its name ("loss").
+    pub name: String,
+    /// When its window opens, if it has one (a fault there all along causes
+    /// nothing by starting: its first effect does).
+    pub from: Option<Duration>,
+    /// The alerts it should provoke.
+    pub alerts: Vec<AlertKind>,
+}
+
+impl Setup {
+    /// The monitor's part of a plan.
+    pub fn of(plan: &Plan) -> Self {
+        Self {
+            thresholds: plan.monitor.clone(),
+            expect: plan.expect.clone(),
+            settle_after: plan.settle_after,
+            lesson: plan.lesson.clone(),
+            attacks: plan
+                .attacks
+                .iter()
+                .map(|a| AttackSetup {
+                    name: a.name().into(),
+                    present: a.present,
+                    from: a.from,
+                    alerts: a.kind.alerts().to_vec(),
+                })
+                .collect(),
+            faults: plan
+                .links
+                .iter()
+                .flat_map(|l| &l.faults)
+                .map(|(fault, scope)| FaultSetup {
+                    name: crate::scenario::Kind::name(fault).into(),
+                    from: scope.from.map(|t| Duration(t.0)),
+                    alerts: fault.alerts().to_vec(),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Monitor {
     /// A monitor for a plan's terminals, thresholds and expectations.
     pub fn new(plan: &Plan) -> Self {
+        Self::from_setup(&Setup::of(plan))
+    }
+
+    /// A monitor for what a journal's `run_started` says.
+    pub fn from_setup(setup: &Setup) -> Self {
         let mut first_cause = BTreeMap::new();
-        for a in &plan.attacks {
-            for k in a.kind.alerts() {
+        for a in &setup.attacks {
+            for k in &a.alerts {
                 let at = SimTime(a.from.micros());
                 let e = first_cause.entry(*k).or_insert(at);
                 *e = (*e).min(at);
             }
         }
-        for l in &plan.links {
-            for (fault, scope) in &l.faults {
-                let kinds = fault.alerts();
-                // A window that starts somewhere is a cause; a fault that is
-                // there all along is not (its first effect is).
-                let Some(at) = scope.from else { continue };
-                for k in kinds {
-                    let e = first_cause.entry(*k).or_insert(at);
-                    *e = (*e).min(at);
-                }
+        for f in &setup.faults {
+            // A window that starts somewhere is a cause; a fault that is
+            // there all along is not (its first effect is).
+            let Some(from) = f.from else { continue };
+            let at = SimTime(from.micros());
+            for k in &f.alerts {
+                let e = first_cause.entry(*k).or_insert(at);
+                *e = (*e).min(at);
             }
         }
         Self {
-            spec: plan.monitor.clone(),
-            expect: plan.expect.clone(),
+            spec: setup.thresholds.clone(),
+            expect: setup.expect.clone(),
             counts: Counts::default(),
             responses: BTreeMap::new(),
             faults: BTreeMap::new(),
@@ -218,17 +299,17 @@ impl Monitor {
             last_seq: 0,
             end_us: 0,
             completions: VecDeque::new(),
-            settle_after: plan.settle_after,
+            settle_after: setup.settle_after,
             rc_evidence: BTreeMap::new(),
             double: Vec::new(),
             lost: Vec::new(),
             unsettled_purchases: Vec::new(),
             setup_failures: Vec::new(),
-            attacks: plan
+            attacks: setup
                 .attacks
                 .iter()
                 .map(|a| crate::report::AttackRow {
-                    attack: a.name().into(),
+                    attack: a.name.clone(),
                     present: a.present,
                     fired: 0,
                     came_to_nothing: 0,
@@ -238,19 +319,14 @@ impl Monitor {
                 })
                 .collect(),
             loot: Vec::new(),
-            fault_names: plan
-                .links
-                .iter()
-                .flat_map(|l| &l.faults)
-                .map(|(k, _)| crate::scenario::Kind::name(k))
-                .collect(),
-            lesson: plan.lesson.clone(),
+            fault_names: setup.faults.iter().map(|f| f.name.clone()).collect(),
+            lesson: setup.lesson.clone(),
             egress_seen: std::collections::BTreeSet::new(),
             un_flagged: std::collections::BTreeSet::new(),
             unaccounted: Vec::new(),
             unknown_devices: std::collections::BTreeSet::new(),
             locked_seen: std::collections::BTreeSet::new(),
-            present: plan.attacks.iter().map(|a| a.present).collect(),
+            present: setup.attacks.iter().map(|a| a.present).collect(),
         }
     }
 
