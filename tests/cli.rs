@@ -616,6 +616,21 @@ fn diff_names_the_first_event_where_two_journals_part_field_by_field() {
     let same = possim(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(same.status.code(), Some(0));
     assert!(stdout(&same).starts_with("the same: "), "{}", stdout(&same));
+    // The same scenario from another path is the same run.
+    let (moved, d) = (tmp("diff-moved.ron"), tmp("diff-d.jsonl"));
+    std::fs::copy(&short, &moved).unwrap();
+    let out = possim(&["run", moved.to_str().unwrap(), "--journal", d.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let same = possim(&["diff", a.to_str().unwrap(), d.to_str().unwrap()]);
+    assert!(stdout(&same).starts_with("the same: "), "{}", stdout(&same));
+    // Another expectation: named inside run_started's monitor setup.
+    let base = std::fs::read_to_string(&short).unwrap();
+    let base = base.trim_end().trim_end_matches(')');
+    std::fs::write(&moved, format!("{base}), expect: [NoDoubleCharge])")).unwrap();
+    let out = possim(&["run", moved.to_str().unwrap(), "--journal", d.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let other = stdout(&possim(&["diff", a.to_str().unwrap(), d.to_str().unwrap()]));
+    assert!(other.contains("they part at line 1") && other.contains("monitor.expect:"), "{other}");
     // One purchase request with another amount: named, with its field.
     let text = std::fs::read_to_string(&a).unwrap();
     let mut changed = false;

@@ -55,7 +55,7 @@ pub(crate) fn run(args: Args) -> Outcome {
                     for k in keys {
                         let show = |v: &Option<serde_json::Value>| {
                             v.as_ref()
-                                .and_then(|v| v.get(k))
+                                .and_then(|v| v.pointer(&format!("/{}", k.replace('.', "/"))))
                                 .map_or("absent".to_string(), |x| x.to_string())
                         };
                         t.push_str(&format!("    {k}: {} -> {}\n", show(a), show(b)));

@@ -104,6 +104,8 @@ pub fn diff(
         {
             spec = Spec::load(d).ok();
         }
+        // Where each scenario file lay is not a difference between the runs.
+        let (ea, eb) = (ea.map(without_file), eb.map(without_file));
         match (ea, eb) {
             (None, None) => return Ok(Diff::Same { events: line - 1 }),
             (Some(x), Some(y)) if x == y => continue,
@@ -120,10 +122,32 @@ pub fn diff(
     }
 }
 
+/// A `run_started` without its `file` (the same scenario may be run from
+/// another directory or machine).
+fn without_file(mut v: Value) -> Value {
+    if v.get("kind").and_then(Value::as_str) == Some("run_started")
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("file");
+    }
+    v
+}
+
+/// The keys whose values differ; inside objects (a `run_started`'s
+/// `monitor`), the nested keys, as "monitor.expect".
 fn differing_keys(x: &Value, y: &Value) -> Vec<String> {
     let (Some(x), Some(y)) = (x.as_object(), y.as_object()) else { return Vec::new() };
     let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-    keys.into_iter().filter(|k| x.get(*k) != y.get(*k)).cloned().collect()
+    let mut out = Vec::new();
+    for k in keys.into_iter().filter(|k| x.get(*k) != y.get(*k)) {
+        match (x.get(k), y.get(k)) {
+            (Some(a @ Value::Object(_)), Some(b @ Value::Object(_))) => {
+                out.extend(differing_keys(a, b).into_iter().map(|n| format!("{k}.{n}")));
+            }
+            _ => out.push(k.clone()),
+        }
+    }
+    out
 }
 
 /// Frame bytes are shown decoded, not as hex (which would carry card data).
