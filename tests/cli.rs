@@ -373,6 +373,79 @@ fn a_dialect_file_is_found_next_to_the_scenario() {
 }
 
 #[test]
+fn html_report_decodes_frames_with_the_scenarios_own_dialect_file() {
+    let dir = tmp("html-dialect");
+    std::fs::create_dir_all(&dir).unwrap();
+    // The built-in ASCII layout under another name: found by its file, not its name.
+    let spec = stdout(&possim(&["spec", "iso87-ascii"]));
+    assert!(spec.contains("name: \"iso87-ascii\""), "{spec}");
+    std::fs::write(
+        dir.join("shop.ron"),
+        spec.replace("name: \"iso87-ascii\"", "name: \"shopdialect\""),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("s.ron"),
+        "Scenario(name: \"own dialect\", seed: 2, duration: \"20m\", dialect: \"shop.ron\", traffic: (per_hour: 30))",
+    )
+    .unwrap();
+    let (html, journal) = (dir.join("s.html"), dir.join("s.jsonl"));
+    let out = possim(&[
+        "run",
+        dir.join("s.ron").to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<details><summary>") && page.contains("MTI 0200"), "frames decoded");
+    assert!(!page.contains("frames are not decoded"));
+    // Replayed where the dialect file is gone: the page says why frames are not decoded.
+    std::fs::remove_file(dir.join("shop.ron")).unwrap();
+    let again = dir.join("again.html");
+    let out =
+        possim(&["replay", journal.to_str().unwrap(), "--html", again.to_str().unwrap(), "-q"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&again).unwrap();
+    assert!(page.contains("frames are not decoded"), "the page says why");
+}
+
+#[test]
+fn outputs_never_overwrite_an_input_or_each_other() {
+    let file = tmp("clobber.ron");
+    std::fs::write(&file, "Scenario(name: \"c\", duration: \"10m\")").unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+    let out = possim(&["run", file.to_str().unwrap(), "--json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "the scenario is untouched");
+    let j = tmp("clobber.out");
+    let out = possim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--journal",
+        j.to_str().unwrap(),
+        "--html",
+        j.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--journal and --html both name"), "{}", stderr(&out));
+    // Devices may be named as often as wanted.
+    let out = possim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        "/dev/null",
+        "--junit",
+        "/dev/null",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
 fn sweep_passes_a_sound_scenario_over_many_seeds_and_writes_junit() {
     let junit = tmp("sweep.xml");
     let out = possim(&[
@@ -858,6 +931,30 @@ fn replay_rebuilds_the_runs_own_reports_from_the_journal_and_names_a_wrong_line(
     deleted.remove(at);
     expect_line(deleted.join("\n") + "\n", at + 1, "where event");
     expect_line("{\"seq\":1}\n".into(), 1, "not a journal event");
+    // A receipt turned from approved to declined: well-formed, but not what
+    // the run wrote. The digest on the last line says so.
+    let at = lines.iter().position(|l| l.contains("\"outcome\":\"approved\"")).unwrap();
+    let mut edited = lines.clone();
+    let changed = lines[at].replace("\"outcome\":\"approved\"", "\"outcome\":\"declined\"");
+    edited[at] = &changed;
+    expect_line(edited.join("\n") + "\n", lines.len(), "changed after the run");
+    // A settlement that says balanced with totals that differ: that line.
+    let at = lines.iter().position(|l| l.contains("\"kind\":\"settlement\"")).unwrap();
+    let mut edited = lines.clone();
+    let changed = lines[at].replacen("\"purchases\":", "\"purchases\":1", 1);
+    edited[at] = &changed;
+    expect_line(edited.join("\n") + "\n", at + 1, "totals differ");
+    // Its own output named as the journal: refused, the journal untouched.
+    let out = possim(&["replay", journal.to_str().unwrap(), "--html", journal.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is an input of this command"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), text);
+    // A journal that is not one leaves an earlier page as it was.
+    let page = tmp("replay-page.html");
+    std::fs::write(&page, "earlier").unwrap();
+    let out = possim(&["replay", bad.to_str().unwrap(), "--html", page.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), "earlier");
     // A journal that cannot be read: exit 3.
     let out = possim(&["replay", tmp("no-such-journal.jsonl").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
@@ -921,6 +1018,26 @@ fn html_report_is_self_contained_masked_linked_and_renders_in_headless_chromium(
     }
     // A forged approval is drawn as a loss.
     assert!(page.contains("of goods on a forged approval"));
+    // The terminals' table counts purchases as the report does: a PIN retry
+    // completes a purchase again, and only its last outcome counts.
+    let report = possim(&[
+        "replay",
+        journal.to_str().unwrap(),
+        "--json",
+        tmp("forged.json").to_str().unwrap(),
+    ]);
+    assert_eq!(report.status.code(), Some(0));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp("forged.json")).unwrap()).unwrap();
+    let cell = |row: &str, k: usize| -> u64 {
+        row.split("<td class=n>").nth(k).and_then(|c| c.split('<').next()).unwrap().parse().unwrap()
+    };
+    let rows: Vec<&str> = page.lines().filter(|l| l.starts_with("<tr><td>TERM")).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let sum = |k: usize| rows.iter().map(|r| cell(r, k)).sum::<u64>();
+    assert_eq!(sum(1), report["counts"]["purchases"].as_u64().unwrap());
+    assert_eq!(sum(3), report["counts"]["declined"].as_u64().unwrap());
+    assert!(report["counts"]["attempts"].as_u64() > report["counts"]["purchases"].as_u64());
 
     // Headless Chromium: the timeline is in the DOM and the console is silent.
     let Ok(chromium) = std::process::Command::new("chromium")

@@ -432,10 +432,12 @@ fn emulated_terminals_drive_a_real_host_and_both_sides_agree() {
     expect: [NoDoubleCharge, ApprovalRateAtLeast(0.8)],
 )"#;
     let sc = possim::scenario::parse(text, "remote.ron").unwrap();
-    let host = HostServer::start(
+    let (collector, seen) = possim::report::html::Collector::new();
+    let host = HostServer::start_with(
         Plan::new(&sc, None).unwrap(),
         ServeOptions::tcp(loopback()),
         None,
+        vec![Box::new(collector)],
         "remote.ron",
     )
     .unwrap();
@@ -461,6 +463,12 @@ fn emulated_terminals_drive_a_real_host_and_both_sides_agree() {
     assert!(!hd.held && !hd.evaluated, "{}", hd.evidence);
     let ld = host_report.invariants.iter().find(|i| i.invariant == "LedgerBalanced").unwrap();
     assert!(ld.held, "the host's own double entry is judged: {}", ld.evidence);
+    // The host's page draws the real terminals' ordinary approvals as
+    // traffic, not as money lost.
+    let page = possim::report::html::render(&host_report, &seen.lock().unwrap());
+    assert!(page.contains("<svg id=timeline"));
+    assert!(!page.contains("money out"), "a real terminal's purchase is not a loss");
+    assert!(page.contains("(the real terminal's own)"), "the side possim cannot see");
     let rate =
         terminals.expectations.iter().find(|e| e.expectation.starts_with("Approval")).unwrap();
     assert!(rate.passed, "{}", rate.evidence);

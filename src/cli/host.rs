@@ -129,6 +129,16 @@ pub(crate) fn stop_on_signal(stop: impl FnOnce() + Send + 'static, after: Option
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
+    super::distinct_files(
+        &[&args.scenario],
+        &[
+            ("--journal", args.journal.as_deref()),
+            ("--html", args.html.as_deref()),
+            ("--pcap", args.pcap.as_deref()),
+            ("--json", args.json.as_deref()),
+            ("--junit", args.junit.as_deref()),
+        ],
+    )?;
     let scenarios = super::load_all(std::slice::from_ref(&args.scenario))?;
     let Some((file, scenario)) = scenarios.into_iter().next() else {
         return Err(Failure::Invalid(String::new()));
@@ -171,7 +181,15 @@ pub(crate) fn run(args: Args) -> Outcome {
     });
     let server =
         HostServer::start_with(plan, opts, journal, subscribers, &file.display().to_string())
-            .map_err(|e| Failure::Io(e.to_string()))?;
+            .map_err(|e| {
+                // Nothing was served: leave no empty report behind.
+                if let Some(p) = &args.html
+                    && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() == 0)
+                {
+                    let _ = std::fs::remove_file(p);
+                }
+                Failure::Io(e.to_string())
+            })?;
     let control = match args.control {
         Some(a) => {
             Some(possim::net::control::ControlServer::start(a, server.control()).map_err(|e| {

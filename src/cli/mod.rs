@@ -267,6 +267,48 @@ pub(crate) fn write_html(
     })
 }
 
+/// Refuses a command line that would write over its own input or write two
+/// outputs to one file (`replay j.jsonl --html j.jsonl` would destroy the
+/// journal). Devices (`/dev/null`) may be named any number of times.
+pub(crate) fn distinct_files(
+    inputs: &[&std::path::Path],
+    outputs: &[(&str, Option<&std::path::Path>)],
+) -> Result<(), Failure> {
+    let outs: Vec<(&str, &std::path::Path)> =
+        outputs.iter().filter_map(|(flag, p)| p.map(|p| (*flag, p))).collect();
+    for (i, (flag, out)) in outs.iter().enumerate() {
+        for input in inputs {
+            if same_file(out, input) {
+                return Err(Failure::Invalid(format!(
+                    "{flag} {} is an input of this command: it would be overwritten",
+                    out.display()
+                )));
+            }
+        }
+        for (other, p) in &outs[..i] {
+            if same_file(out, p) {
+                return Err(Failure::Invalid(format!(
+                    "{other} and {flag} both name {}: give each its own file",
+                    out.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Two paths to the same regular file (or to where one would be made).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.is_file() && x.dev() == y.dev() && x.ino() == y.ino(),
+        (Err(_), Err(_)) => {
+            std::path::absolute(a).ok().is_some_and(|x| std::path::absolute(b).ok() == Some(x))
+        }
+        _ => false,
+    }
+}
+
 /// Opens a journal to read: a regular file, or exit 3.
 pub(crate) fn open_journal(
     p: &std::path::Path,

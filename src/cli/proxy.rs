@@ -84,6 +84,14 @@ pub(crate) fn run(args: Args) -> Outcome {
         args.upstream.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| {
             Failure::Invalid(format!("--upstream {}: expected HOST:PORT", args.upstream))
         })?;
+    super::distinct_files(
+        &[&args.scenario],
+        &[
+            ("--journal", args.journal.as_deref()),
+            ("--pcap", args.pcap.as_deref()),
+            ("--json", args.json.as_deref()),
+        ],
+    )?;
     let scenarios = super::load_all(std::slice::from_ref(&args.scenario))?;
     let Some((file, scenario)) = scenarios.into_iter().next() else {
         return Err(Failure::Invalid(String::new()));

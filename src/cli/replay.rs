@@ -46,10 +46,31 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> Outcome {
     let name = args.journal.display().to_string();
+    super::distinct_files(
+        &[&args.journal],
+        &[
+            ("--json", args.json.as_deref()),
+            ("--junit", args.junit.as_deref()),
+            ("--html", args.html.as_deref()),
+        ],
+    )?;
     let journal = super::open_journal(&args.journal)?;
-    let html = super::html_page(args.html.as_deref())?;
-    let (html, mut collector) = match html {
-        Some((f, c, seen)) => (Some((f, seen)), Some(c)),
+    // The page is written only once the journal has been read through: a
+    // journal that is not one leaves an earlier page as it was.
+    let html_existed = args.html.as_ref().is_some_and(|p| p.exists());
+    let html = match &args.html {
+        Some(p) => {
+            // Fail now if it cannot be written, without truncating it yet.
+            std::fs::OpenOptions::new().append(true).create(true).open(p).map_err(|e| {
+                Failure::Io(format!("cannot write HTML report {}: {e}", p.display()))
+            })?;
+            let (c, seen) = possim::report::html::Collector::new();
+            Some((c, seen))
+        }
+        None => None,
+    };
+    let (seen, mut collector) = match html {
+        Some((c, seen)) => (Some(seen), Some(c)),
         None => (None, None),
     };
     let mut subscribers: Vec<&mut dyn possim::sim::Subscriber> = Vec::new();
@@ -63,16 +84,20 @@ pub(crate) fn run(args: Args) -> Outcome {
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            // No page for a journal that is not one.
-            if let Some(p) = &args.html
-                && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+            // Leave nothing behind that was not there.
+            if let Some(p) = args.html.as_ref().filter(|_| !html_existed)
+                && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() == 0)
             {
                 let _ = std::fs::remove_file(p);
             }
             return Err(e);
         }
     };
-    super::write_html(html, args.html.as_deref(), &report)?;
+    if let (Some(p), Some(seen)) = (&args.html, seen) {
+        let f = std::fs::File::create(p)
+            .map_err(|e| Failure::Io(format!("cannot write HTML report {}: {e}", p.display())))?;
+        super::write_html(Some((f, seen)), Some(p), &report)?;
+    }
     print(&super::run::summary_text(&report, args.quiet, args.lesson, args.lang))?;
     super::write_report(&report, None, args.json.as_deref(), args.junit.as_deref())
 }

@@ -267,6 +267,21 @@ pub(crate) fn run(args: Args) -> Outcome {
     // Check every file before running any.
     let scenarios = super::load_all(&args.files)?;
     let many = scenarios.len() > 1;
+    let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
+    // With several files, --journal, --pcap and --html are directories.
+    fn one(p: &Option<PathBuf>, many: bool) -> Option<&Path> {
+        p.as_deref().filter(|_| !many)
+    }
+    super::distinct_files(
+        &inputs,
+        &[
+            ("--journal", one(&args.journal, many)),
+            ("--pcap", one(&args.pcap, many)),
+            ("--html", one(&args.html, many)),
+            ("--json", args.json.as_deref()),
+            ("--junit", args.junit.as_deref()),
+        ],
+    )?;
     for dir in [&args.journal, &args.pcap, &args.html].into_iter().flatten().filter(|_| many) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::Io(format!("cannot create {}: {e}", dir.display())))?;

@@ -124,6 +124,14 @@ struct RunResult {
     /// What stopped the run, if it could not finish (I/O, setup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Invariants violated that the scenario does not list (those it lists
+    /// are among `failures`): shown, and failing nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    violated: Vec<FailedExpectation>,
+    /// How often each fault and attack acted in this seed's run ("fault
+    /// loss", "attack 2 skimmer"); those `chance` left out are absent.
+    #[serde(default)]
+    fired: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,6 +172,25 @@ impl RunResult {
                 })
                 .collect(),
             error: None,
+            violated: r
+                .invariants
+                .iter()
+                .filter(|i| !i.held && i.evaluated && !i.required)
+                .map(|i| FailedExpectation {
+                    expectation: i.invariant.clone(),
+                    evidence: i.evidence.clone(),
+                    events: i.events.clone(),
+                })
+                .collect(),
+            fired: r
+                .coverage
+                .iter()
+                .filter(|c| c.present)
+                .map(|c| match c.what {
+                    "attack" => (format!("attack {} {}", c.index, c.name), c.fired),
+                    _ => (format!("{} {}", c.what, c.name), c.fired),
+                })
+                .collect(),
         }
     }
 
@@ -216,6 +243,11 @@ fn capture_seed(plan: &Plan, file: &str, slice: Duration, dir: &Path) -> Result<
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
+    let inputs: Vec<&std::path::Path> = args.files.iter().map(PathBuf::as_path).collect();
+    super::distinct_files(
+        &inputs,
+        &[("--json", args.json.as_deref()), ("--junit", args.junit.as_deref())],
+    )?;
     if args.merge {
         return merge(&args);
     }
@@ -262,6 +294,8 @@ pub(crate) fn run(args: Args) -> Outcome {
                 passed: false,
                 failures: vec![],
                 error: Some("no such scenario".into()),
+                violated: vec![],
+                fired: Default::default(),
             };
         };
         let r = match Plan::new(s, Some(seed)) {
@@ -291,6 +325,8 @@ pub(crate) fn run(args: Args) -> Outcome {
                         passed: false,
                         failures: vec![],
                         error: Some(format!("possim panicked (a bug): {}", panic_text(&panic))),
+                        violated: vec![],
+                        fired: Default::default(),
                     },
                 }
             }
@@ -301,6 +337,8 @@ pub(crate) fn run(args: Args) -> Outcome {
                 passed: false,
                 failures: vec![],
                 error: Some(e.to_string()),
+                violated: vec![],
+                fired: Default::default(),
             },
         };
         if !r.passed {
@@ -345,6 +383,43 @@ fn finish(args: &Args, report: &SweepReport, wall: Option<f64>) -> Outcome {
     } else {
         String::new()
     };
+    // Per file: how many seeds each fault and attack acted in, and the
+    // invariants violated where the scenario did not ask for them.
+    for file in &report.files {
+        let runs: Vec<&RunResult> =
+            report.results.iter().filter(|r| &r.file == file && r.error.is_none()).collect();
+        let mut fired: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+        let mut violated: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+        for r in &runs {
+            for (name, n) in &r.fired {
+                let e = fired.entry(name).or_default();
+                e.0 += 1;
+                e.1 += u64::from(*n > 0);
+            }
+            for v in &r.violated {
+                violated.entry(&v.expectation).or_default().push(r.seed);
+            }
+        }
+        if !fired.is_empty() {
+            let rows: Vec<String> = fired
+                .iter()
+                .map(|(name, (there, acted))| format!("{name} in {acted}/{there}"))
+                .collect();
+            text.push_str(&format!(
+                "{file}: fired (seeds where each acted): {}\n",
+                rows.join(", ")
+            ));
+        }
+        for (inv, seeds) in &violated {
+            let shown: Vec<String> = seeds.iter().take(10).map(u64::to_string).collect();
+            text.push_str(&format!(
+                "{file}: invariant {inv} violated (not required by the scenario) in {} seeds: {}{}\n",
+                seeds.len(),
+                shown.join(" "),
+                if seeds.len() > 10 { " ..." } else { "" }
+            ));
+        }
+    }
     let timing = wall.map_or_else(String::new, |w| format!(" in {w:.1} s"));
     text.push_str(&format!(
         "sweep: {} runs ({} file(s), seeds {}{shards}), {} passed, {} failed{timing}\n",
@@ -400,6 +475,18 @@ fn junit(report: &SweepReport) -> String {
             };
             let mut case = TestCase::new(format!("seed {}", r.seed), status);
             case.set_classname(file.clone());
+            // What acted, and invariants broken where the scenario allows it.
+            let mut out: Vec<String> =
+                r.fired.iter().map(|(name, n)| format!("fired: {name} {n}")).collect();
+            out.extend(r.violated.iter().map(|v| {
+                format!(
+                    "invariant {} VIOLATED (not required by this scenario): {} events {:?}",
+                    v.expectation, v.evidence, v.events
+                )
+            }));
+            if !out.is_empty() {
+                case.set_system_out(out.join("\n"));
+            }
             suite.add_test_case(case);
         }
         out.add_test_suite(suite);

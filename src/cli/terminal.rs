@@ -77,6 +77,16 @@ pub(crate) fn run(args: Args) -> Outcome {
         return Err(Failure::Invalid("--speed: a number above 0 and at most 1000000".into()));
     }
     let addr = resolve(&args.connect)?;
+    super::distinct_files(
+        &[&args.scenario],
+        &[
+            ("--journal", args.journal.as_deref()),
+            ("--html", args.html.as_deref()),
+            ("--pcap", args.pcap.as_deref()),
+            ("--json", args.json.as_deref()),
+            ("--junit", args.junit.as_deref()),
+        ],
+    )?;
     let scenarios = super::load_all(std::slice::from_ref(&args.scenario))?;
     let Some((file, scenario)) = scenarios.into_iter().next() else {
         return Err(Failure::Invalid(String::new()));

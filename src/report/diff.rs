@@ -104,8 +104,7 @@ pub fn diff(
         {
             spec = Spec::load(d).ok();
         }
-        // Where each scenario file lay is not a difference between the runs.
-        let (ea, eb) = (ea.map(without_file), eb.map(without_file));
+        let (ea, eb) = (ea.map(comparable), eb.map(comparable));
         match (ea, eb) {
             (None, None) => return Ok(Diff::Same { events: line - 1 }),
             (Some(x), Some(y)) if x == y => continue,
@@ -122,13 +121,18 @@ pub fn diff(
     }
 }
 
-/// A `run_started` without its `file` (the same scenario may be run from
-/// another directory or machine).
-fn without_file(mut v: Value) -> Value {
-    if v.get("kind").and_then(Value::as_str) == Some("run_started")
-        && let Some(o) = v.as_object_mut()
-    {
-        o.remove("file");
+/// An event as compared: a `run_started` without its `file` (the same
+/// scenario may be run from another directory or machine), a
+/// `run_finished` without the digest of the lines (which are compared
+/// themselves).
+fn comparable(mut v: Value) -> Value {
+    let drop = match v.get("kind").and_then(Value::as_str) {
+        Some("run_started") => "file",
+        Some("run_finished") => "digest",
+        _ => return v,
+    };
+    if let Some(o) = v.as_object_mut() {
+        o.remove(drop);
     }
     v
 }

@@ -67,10 +67,16 @@ struct Marker {
     seq: u64,
     mark: Mark,
     title: String,
+    /// Money moved for a frame of no purchase: a loss where possim's own
+    /// terminals sent everything, ordinary traffic from a real terminal
+    /// (drawn only where the report could account for losses).
+    no_purchase: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Window {
+    /// The attack's index in the scenario.
+    attack: usize,
     name: String,
     from: u64,
     until: Option<u64>,
@@ -103,6 +109,11 @@ pub struct Collected {
     /// attacks, expectations.
     scenario: Option<Value>,
     dialect: Option<Spec>,
+    /// Why frames are not decoded, if they are not.
+    dialect_note: Option<String>,
+    /// Recent purchases' last outcome (terminal, minute, outcome): a PIN
+    /// retry completes a purchase again and replaces its earlier outcome.
+    recent: BTreeMap<u64, (String, u64, Outcome)>,
     bins: Vec<Bin>,
     windows: Vec<Window>,
     markers: Vec<Marker>,
@@ -146,6 +157,9 @@ impl Subscriber for Collector {
     }
 }
 
+/// Purchases remembered for a PIN retry (which follows at once).
+const RECENT_PURCHASES: usize = 10_000;
+
 /// The minute of virtual time `t` falls in.
 fn bin(bins: &mut Vec<Bin>, t: u64) -> &mut Bin {
     let m = usize::try_from(t / 60_000_000).unwrap_or(usize::MAX).min(MAX_MINUTES - 1);
@@ -157,8 +171,12 @@ fn bin(bins: &mut Vec<Bin>, t: u64) -> &mut Bin {
 
 impl Collected {
     fn mark(&mut self, t: u64, seq: u64, mark: Mark, title: String) {
+        self.push_marker(Marker { t, seq, mark, title, no_purchase: false });
+    }
+
+    fn push_marker(&mut self, m: Marker) {
         if self.markers.len() < MAX_MARKERS {
-            self.markers.push(Marker { t, seq, mark, title });
+            self.markers.push(m);
         } else {
             self.markers_left_out += 1;
         }
@@ -171,9 +189,14 @@ impl Collected {
         let mut important = false;
         let mut listed = true;
         match r {
-            Record::RunStarted { dialect, .. } => {
+            Record::RunStarted { dialect, dialect_file, .. } => {
                 self.scenario = serde_json::to_value(r).ok();
-                self.dialect = Spec::load(dialect).ok();
+                // A dialect file is read again (it may be another machine's).
+                let name = dialect_file.as_deref().unwrap_or(dialect);
+                match Spec::load(name) {
+                    Ok(s) => self.dialect = Some(s),
+                    Err(e) => self.dialect_note = Some(format!("frames are not decoded: {e}")),
+                }
                 important = true;
             }
             Record::FrameSent { bytes, .. } => {
@@ -223,8 +246,9 @@ impl Collected {
                         terminal.as_deref().unwrap_or("?"),
                         response.map(|r| r.code()).unwrap_or_default()
                     );
-                    self.mark(t, seq, Mark::Loss, title);
-                    important = true;
+                    let no_purchase = purchase.is_none();
+                    self.push_marker(Marker { t, seq, mark: Mark::Loss, title, no_purchase });
+                    important = !no_purchase;
                 }
             }
             Record::Completed { terminal, outcome, purchase, amount, .. } => {
@@ -234,39 +258,27 @@ impl Collected {
                     self.mark(t, seq, Mark::Loss, title);
                     important = true;
                 }
-                let bin = bin(&mut self.bins, t);
-                let row = self.terminals.entry(terminal.to_string()).or_default();
-                row.purchases += 1;
-                match outcome {
-                    Outcome::Approved | Outcome::ApprovedOffline => {
-                        bin.approved += 1;
-                        row.approved += 1;
-                    }
-                    Outcome::Declined | Outcome::DeclinedOffline => {
-                        bin.declined += 1;
-                        row.declined += 1;
-                    }
-                    Outcome::Timeout => {
-                        bin.timeouts += 1;
-                        row.timeouts += 1;
-                    }
-                    Outcome::CardUnreadable => row.other += 1,
+                // A PIN retry completes the purchase again: its last outcome counts.
+                if let Some((tid, minute, was)) = self.recent.remove(purchase) {
+                    self.count(&tid, minute * 60_000_000, was, -1);
+                }
+                self.count(terminal, t, *outcome, 1);
+                self.recent.insert(*purchase, (terminal.to_string(), t / 60_000_000, *outcome));
+                while self.recent.len() > RECENT_PURCHASES {
+                    self.recent.pop_first();
                 }
             }
-            Record::AttackStarted { name, terminals, .. } => {
+            Record::AttackStarted { attack, name, terminals } => {
                 self.attack_names.insert(name);
                 let at = terminals.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
                 let name =
                     if at.is_empty() { (*name).to_string() } else { format!("{name} ({at})") };
-                self.windows.push(Window { name, from: t, until: None });
+                self.windows.push(Window { attack: *attack, name, from: t, until: None });
                 important = true;
             }
-            Record::AttackEnded { name, .. } => {
-                if let Some(w) = self
-                    .windows
-                    .iter_mut()
-                    .rev()
-                    .find(|w| w.until.is_none() && w.name.split(" (").next() == Some(*name))
+            Record::AttackEnded { attack, .. } => {
+                if let Some(w) =
+                    self.windows.iter_mut().rev().find(|w| w.until.is_none() && w.attack == *attack)
                 {
                     w.until = Some(t);
                 }
@@ -319,6 +331,30 @@ impl Collected {
         self.events.push(EventRow { seq, t, kind, text: describe(&v), frame });
     }
 
+    /// Counts (`n` = 1) or takes back (`n` = -1) an outcome at `t`.
+    fn count(&mut self, terminal: &str, t: u64, outcome: Outcome, n: i32) {
+        let add = |x: &mut u32| *x = x.saturating_add_signed(n);
+        let add64 = |x: &mut u64| *x = x.saturating_add_signed(i64::from(n));
+        let b = bin(&mut self.bins, t);
+        let row = self.terminals.entry(terminal.to_string()).or_default();
+        add64(&mut row.purchases);
+        match outcome {
+            Outcome::Approved | Outcome::ApprovedOffline => {
+                add(&mut b.approved);
+                add64(&mut row.approved);
+            }
+            Outcome::Declined | Outcome::DeclinedOffline => {
+                add(&mut b.declined);
+                add64(&mut row.declined);
+            }
+            Outcome::Timeout => {
+                add(&mut b.timeouts);
+                add64(&mut row.timeouts);
+            }
+            Outcome::CardUnreadable => add64(&mut row.other),
+        }
+    }
+
     /// A frame decoded with the run's dialect, card data masked.
     fn decoded(&self, bytes: &[u8]) -> Option<String> {
         if bytes.is_empty() {
@@ -338,7 +374,7 @@ fn describe(v: &Value) -> String {
     let Some(o) = v.as_object() else { return String::new() };
     let mut parts = Vec::new();
     for (k, x) in o {
-        if matches!(k.as_str(), "kind" | "bytes" | "monitor" | "description" | "apdus")
+        if matches!(k.as_str(), "kind" | "bytes" | "monitor" | "description" | "apdus" | "digest")
             || x.is_null()
         {
             continue;
@@ -390,7 +426,7 @@ body{font:14px/1.45 system-ui,'Noto Sans CJK SC','Noto Sans',sans-serif;margin:0
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #d5dae1;padding-bottom:.2em}
 .pass{background:#1f8f4e;color:#fff;padding:.1em .5em;border-radius:3px}.fail{background:#c62828;color:#fff;padding:.1em .5em;border-radius:3px}
 .skip{background:#b26a00;color:#fff;padding:.1em .5em;border-radius:3px}
-table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #e4e7ec;padding:.25em .5em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border-bottom:1px solid #e4e7ec;padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f3f5f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .lessons{display:flex;gap:1em;flex-wrap:wrap}.lesson{flex:1 1 320px;background:#f6f8fb;border-left:4px solid #3a6ea5;padding:.5em 1em}
 pre{background:#f6f8fb;padding:.6em;overflow:auto;font-size:12px}details>summary{cursor:pointer}
@@ -450,13 +486,15 @@ pub fn render(report: &RunReport, c: &Collected) -> String {
 fn scenario(h: &mut String, report: &RunReport, c: &Collected) {
     let Some(v) = &c.scenario else { return };
     let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    h.push_str("<h2 id=scenario>The scenario</h2>");
+    if !text("description").is_empty() {
+        let _ = write!(h, "<p>{}</p>", esc(&text("description")));
+    }
     let _ = writeln!(
         h,
-        "<h2 id=scenario>The scenario</h2><p>{}</p><table>\
-         <tr><th>file</th><td>{}</td></tr><tr><th>seed</th><td>{}</td></tr>\
+        "<table><tr><th>file</th><td>{}</td></tr><tr><th>seed</th><td>{}</td></tr>\
          <tr><th>trading</th><td>{} from {}</td></tr><tr><th>dialect</th><td>{}</td></tr>\
          <tr><th>shop</th><td>{} terminals, {} cardholders</td></tr>",
-        esc(&text("description")),
         esc(&report.file),
         report.seed,
         esc(&text("duration")),
@@ -465,47 +503,32 @@ fn scenario(h: &mut String, report: &RunReport, c: &Collected) {
         v.get("terminals").and_then(Value::as_u64).unwrap_or(0),
         v.get("cardholders").and_then(Value::as_u64).unwrap_or(0)
     );
-    let list = |x: Option<&Value>| -> String {
-        x.and_then(Value::as_array)
-            .map(|a| a.iter().map(|i| esc(&flat(i))).collect::<Vec<_>>().join("<br>"))
-            .unwrap_or_default()
-    };
-    let monitor = v.get("monitor");
+    let setup: Option<crate::sim::MonitorSetup> =
+        v.get("monitor").and_then(|m| serde_json::from_value(m.clone()).ok());
+    let faults = v
+        .get("faults")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|i| esc(&flat(i))).collect::<Vec<_>>().join("<br>"))
+        .unwrap_or_default();
+    let attacks = setup
+        .iter()
+        .flat_map(|s| &s.attacks)
+        .map(|a| {
+            let absent = if a.present { "" } else { " (not in this seed's run)" };
+            format!("{} from {}{absent}", esc(&a.name), a.from)
+        })
+        .collect::<Vec<_>>()
+        .join("<br>");
+    let expect = setup
+        .iter()
+        .flat_map(|s| &s.expect)
+        .map(|e| format!("<code>{}</code>", esc(&format!("{e:?}"))))
+        .collect::<Vec<_>>()
+        .join("<br>");
     let _ = writeln!(
         h,
-        "<tr><th>faults (values as drawn for this seed)</th><td>{}</td></tr>\
-         <tr><th>attacks</th><td>{}</td></tr><tr><th>expectations</th><td>{}</td></tr></table>",
-        list(v.get("faults")),
-        monitor
-            .and_then(|m| m.get("attacks"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|x| {
-                        format!(
-                            "{} from {}{}",
-                            esc(x.get("name").and_then(Value::as_str).unwrap_or("")),
-                            esc(x.get("from").and_then(Value::as_str).unwrap_or("")),
-                            if x.get("present") == Some(&Value::Bool(false)) {
-                                " (not in this seed's run)"
-                            } else {
-                                ""
-                            }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("<br>")
-            })
-            .unwrap_or_default(),
-        monitor
-            .and_then(|m| m.get("expect"))
-            .and_then(Value::as_array)
-            .map(|a| a
-                .iter()
-                .map(|e| format!("<code>{}</code>", esc(&e.to_string())))
-                .collect::<Vec<_>>()
-                .join("<br>"))
-            .unwrap_or_default()
+        "<tr><th>faults (values as drawn for this seed)</th><td>{faults}</td></tr>\
+         <tr><th>attacks</th><td>{attacks}</td></tr><tr><th>expectations</th><td>{expect}</td></tr></table>"
     );
 }
 
@@ -622,7 +645,11 @@ fn timeline(h: &mut String, report: &RunReport, c: &Collected) {
     let _ = write!(h, "<text x=4 y={}>alerts</text>", marks_y + 12.0);
     let _ = write!(h, "<text x=4 y={}>altered</text>", marks_y + 32.0);
     let _ = write!(h, "<text x=4 y={}>losses</text>", marks_y + 52.0);
-    for m in &c.markers {
+    // Money for frames of no purchase is a loss only where possim could
+    // account for losses: from a real terminal, it is its ordinary traffic.
+    let accountable =
+        report.invariants.iter().any(|i| i.invariant == "LossesAccounted" && i.evaluated);
+    for m in c.markers.iter().filter(|m| accountable || !m.no_purchase) {
         let cx = x(m.t);
         let shape = match m.mark {
             Mark::Alert => {
@@ -654,12 +681,17 @@ fn timeline(h: &mut String, report: &RunReport, c: &Collected) {
         write!(h, "<line x1='{left}' x2='{right}' y1='{axis_y}' y2='{axis_y}' stroke='#8a94a3'/>");
     for k in 0..=6u64 {
         let t = end / 6 * k;
+        // The first label starts at its tick, the last ends at it.
+        let anchor = match k {
+            0 => "start",
+            6 => "end",
+            _ => "middle",
+        };
         let _ = write!(
             h,
-            "<line x1='{0:.1}' x2='{0:.1}' y1='{axis_y}' y2='{1}' stroke='#8a94a3'/><text x='{2:.1}' y='{3}'>{4}</text>",
+            "<line x1='{0:.1}' x2='{0:.1}' y1='{axis_y}' y2='{1}' stroke='#8a94a3'/><text x='{0:.1}' y='{2}' text-anchor='{anchor}'>{3}</text>",
             x(t),
             axis_y + 4.0,
-            x(t) - 24.0,
             axis_y + 16.0,
             clock(t)
         );
@@ -722,12 +754,14 @@ fn verdicts(h: &mut String, report: &RunReport, c: &Collected) {
     if !report.coverage.is_empty() {
         h.push_str("<h2 id=coverage>Faults and attacks: how often each acted</h2><table><tr><th>what</th><th>name</th><th>fired</th></tr>\n");
         for c in &report.coverage {
+            let fired =
+                if c.present { c.fired.to_string() } else { "not in this seed's run".into() };
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td class=n>{}</td></tr>",
+                "<tr><td>{} {}</td><td>{}</td><td class=n>{fired}</td></tr>",
                 c.what,
-                esc(&c.name),
-                c.fired
+                c.index,
+                esc(&c.name)
             );
         }
         h.push_str("</table>\n");
@@ -751,15 +785,28 @@ fn terminals(h: &mut String, report: &RunReport, c: &Collected) {
             )
         };
         let (tt, ht, bal) = match s {
-            Some(s) => (
-                totals(&s.terminal_totals),
-                totals(&s.host_totals),
-                match (s.only, s.balanced) {
-                    (Some(_), _) => "one side is real software".to_string(),
-                    (None, true) => "<span class=pass>yes</span>".into(),
-                    (None, false) => "<span class=fail>no</span>".into(),
-                },
-            ),
+            Some(s) => match s.only {
+                // The other side is real software: its totals are its own.
+                Some(super::Side::Host) => (
+                    "(the real terminal's own)".to_string(),
+                    totals(&s.host_totals),
+                    "one side is real software".to_string(),
+                ),
+                Some(super::Side::Terminal) => (
+                    totals(&s.terminal_totals),
+                    "(the real host's books)".to_string(),
+                    "one side is real software".to_string(),
+                ),
+                None => (
+                    totals(&s.terminal_totals),
+                    totals(&s.host_totals),
+                    if s.balanced {
+                        "<span class=pass>yes</span>".into()
+                    } else {
+                        "<span class=fail>no</span>".into()
+                    },
+                ),
+            },
             None => (String::new(), String::new(), String::new()),
         };
         let _ = writeln!(
@@ -822,9 +869,13 @@ fn attacks_and_alerts(h: &mut String, report: &RunReport, c: &Collected) {
 fn events(h: &mut String, c: &Collected) {
     let _ = write!(
         h,
-        "<h2 id=events>Events</h2><p class=muted>{} of {} events listed (APDU exchanges, PIN entries and unchanged deliveries are in the journal); open a frame to see it decoded, card data masked.{}</p>\n<table><tr><th>#</th><th>time</th><th>kind</th><th>detail</th></tr>\n",
+        "<h2 id=events>Events</h2><p class=muted>{} of {} events listed (APDU exchanges, PIN entries and unchanged deliveries are in the journal); {}.{}</p>\n<table><tr><th>#</th><th>time</th><th>kind</th><th>detail</th></tr>\n",
         c.events.len(),
         c.events_seen,
+        match &c.dialect_note {
+            None => "open a frame to see it decoded, card data masked".to_string(),
+            Some(n) => esc(n),
+        },
         if c.events_left_out > 0 {
             format!(
                 " {} later events are left out here: the journal holds them all.",

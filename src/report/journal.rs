@@ -3,8 +3,8 @@
 
 use std::io::BufRead;
 
-/// The longest journal line read: a `run_started` carries the scenario's
-/// text (at most 4 MiB, more once escaped as JSON).
+/// The longest journal line read (a `run_started` with its monitor setup,
+/// or an APDU exchange, is a few KiB; a line this long is not possim's).
 pub const MAX_LINE: usize = 32 << 20;
 
 /// Why a line could not be read.

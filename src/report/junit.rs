@@ -54,7 +54,11 @@ pub fn junit_xml_with_errors(runs: &[RunReport], errors: &[(String, String)]) ->
                 TestCaseStatus::success()
             } else {
                 let mut s = TestCaseStatus::skipped();
-                s.set_message(format!("VIOLATED (not required by this scenario): {}", i.evidence));
+                s.set_message(if i.evaluated {
+                    format!("VIOLATED (not required by this scenario): {}", i.evidence)
+                } else {
+                    i.evidence.clone()
+                });
                 s.set_description(format!(
                     "{}\nevents: {:?}\nreplay: possim run {} --seed {}",
                     i.evidence, i.events, run.file, run.seed
@@ -68,11 +72,12 @@ pub fn junit_xml_with_errors(runs: &[RunReport], errors: &[(String, String)]) ->
             }
             suite.add_test_case(case);
         }
-        for c in &run.coverage {
-            suite.add_property(Property::new(
-                format!("fired.{}.{}", c.what, c.name),
-                c.fired.to_string(),
-            ));
+        for c in run.coverage.iter().filter(|c| c.present) {
+            let name = match c.what {
+                "attack" => format!("fired.attack.{}.{}", c.index, c.name),
+                _ => format!("fired.{}.{}", c.what, c.name),
+            };
+            suite.add_property(Property::new(name, c.fired.to_string()));
         }
         report.add_test_suite(suite);
     }

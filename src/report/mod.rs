@@ -196,10 +196,16 @@ pub struct InvariantResult {
 pub struct CoverageRow {
     /// "fault" or "attack".
     pub what: &'static str,
+    /// Its place among the scenario's faults or attacks, from 1 (two
+    /// attacks may share a name). Faults of one name on several links are
+    /// one row: the first one's place.
+    pub index: usize,
     /// Its name ("loss", "skimmer").
     pub name: String,
     /// Times it acted (0: the run did not exercise it).
     pub fired: u64,
+    /// False when `chance` left it out of this seed's run.
+    pub present: bool,
 }
 
 /// Everything a run produced, for the summary and the reports.

@@ -82,6 +82,7 @@ pub fn replay(
 ) -> Result<RunReport, ReplayError> {
     let bad = |line: usize, why: String| ReplayError::BadLine { file: name.into(), line, why };
     let mut buf = String::new();
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     let mut run: Option<Run> = None;
     let mut alerts: VecDeque<Record> = VecDeque::new();
     let (mut line, mut last_t, mut finished) = (0usize, 0u64, false);
@@ -95,8 +96,15 @@ pub fn replay(
             }
             Err(LineError::Bad(why)) => return Err(bad(line, why)),
         };
-        let (seq, SimTime(t_us), record) =
-            read_event(text).map_err(|e| bad(line, format!("not a journal event: {e}")))?;
+        let (seq, SimTime(t_us), record) = read_event(text).map_err(|e| {
+            // A journal of another version of possim starts as one does.
+            let hint = if line == 1 && text.contains("\"kind\":\"run_started\"") {
+                " (a journal from another version of possim? replay it with that version)"
+            } else {
+                ""
+            };
+            bad(line, format!("not a journal event: {e}{hint}"))
+        })?;
         if finished {
             return Err(bad(line, "an event after run_finished".into()));
         }
@@ -106,7 +114,10 @@ pub fn replay(
         if t_us < last_t {
             return Err(bad(
                 line,
-                format!("time {t_us} us is before the event above ({last_t} us)"),
+                format!(
+                    "time {t_us} us is before line {}'s ({last_t} us): one of the two is wrong",
+                    line - 1
+                ),
             ));
         }
         last_t = t_us;
@@ -143,7 +154,28 @@ pub fn replay(
             }
             (_, None) => {}
         }
-        finished = matches!(record, Record::RunFinished { .. });
+        consistent(&record).map_err(|why| bad(line, why))?;
+        if let Record::RunFinished { digest: written, .. } = &record {
+            let lines = hex::encode(digest.clone().finish());
+            match written {
+                Some(w) if *w == lines => {}
+                Some(_) => {
+                    return Err(bad(
+                        line,
+                        "the lines above do not hash to the digest written when the run ended: the journal was changed after the run".into(),
+                    ));
+                }
+                None => {
+                    return Err(bad(
+                        line,
+                        "run_finished carries no digest of the lines above".into(),
+                    ));
+                }
+            }
+            finished = true;
+        }
+        digest.update(text.as_bytes());
+        digest.update(b"\n");
         r.monitor.observe(SimTime(t_us), seq, &record);
         alerts.extend(r.monitor.take_alerts());
         for s in subscribers.iter_mut() {
@@ -168,6 +200,28 @@ pub fn replay(
         s.on_finish();
     }
     Ok(r.monitor.report(&r.scenario, &r.file, r.seed))
+}
+
+/// A record that contradicts itself (a hand edit of one value).
+fn consistent(r: &Record) -> Result<(), String> {
+    match r {
+        Record::Settlement { terminal_totals, host_totals, balanced, only: None, .. }
+            if *balanced != (terminal_totals == host_totals) =>
+        {
+            Err(format!(
+                "settlement says balanced: {balanced}, but the terminal's and the host's totals {}",
+                if terminal_totals == host_totals { "agree" } else { "differ" }
+            ))
+        }
+        Record::Ledger { cardholder_outflow, merchant_position, balanced }
+            if *balanced != (cardholder_outflow == merchant_position) =>
+        {
+            Err(format!(
+                "ledger says balanced: {balanced}, but cardholders paid {cardholder_outflow} and merchants are owed {merchant_position}"
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn describe(r: &Record) -> String {

@@ -11,12 +11,15 @@ fn pct(n: u64, of: u64) -> String {
     if of == 0 { "-".into() } else { format!("{:.1}%", n as f64 * 100.0 / of as f64) }
 }
 
-/// " [events #12 #40]", or nothing.
+/// " [events #12 #40]", or nothing; the first ten of more ("... 27 in
+/// all": the JSON report has them all).
 fn events(ids: &[u64]) -> String {
     if ids.is_empty() {
         return String::new();
     }
-    format!(" [events {}]", ids.iter().map(|x| format!("#{x}")).collect::<Vec<_>>().join(" "))
+    let shown = ids.iter().take(10).map(|x| format!("#{x}")).collect::<Vec<_>>().join(" ");
+    let more = if ids.len() > 10 { format!(" ... {} in all", ids.len()) } else { String::new() };
+    format!(" [events {shown}{more}]")
 }
 
 /// The summary printed by `possim run`.
@@ -69,8 +72,17 @@ pub fn summary(r: &RunReport) -> String {
     if !r.coverage.is_empty() {
         // Every fault and attack set up, with how often it acted: a zero
         // says the run did not exercise it.
-        let rows: Vec<String> =
-            r.coverage.iter().map(|c| format!("{} {} {}", c.what, c.name, c.fired)).collect();
+        let rows: Vec<String> = r
+            .coverage
+            .iter()
+            .map(|c| match (c.what, c.present) {
+                ("attack", true) => format!("attack {} {} {}", c.index, c.name, c.fired),
+                ("attack", false) => {
+                    format!("attack {} {} (not in this seed's run)", c.index, c.name)
+                }
+                _ => format!("{} {} {}", c.what, c.name, c.fired),
+            })
+            .collect();
         let _ = writeln!(s, "  fired: {}", rows.join(", "));
     }
     if c.frames_queued > 0 {

@@ -1,5 +1,6 @@
 //! The journal: one JSON object per line per event, in virtual-time order,
-//! streamed to a writer so memory stays flat however long the run.
+//! streamed to a writer so memory stays flat however long the run. The last
+//! line, `run_finished`, carries the SHA-256 of all the lines before it.
 
 use std::io::Write;
 
@@ -13,6 +14,8 @@ use crate::time::SimTime;
 pub struct Journal {
     out: Option<Box<dyn Write + Send + Sync>>,
     buf: Vec<u8>,
+    /// SHA-256 of the lines written so far.
+    digest: Option<ring::digest::Context>,
     /// The first write error, reported at the end (exit 3).
     pub error: Option<String>,
 }
@@ -20,7 +23,12 @@ pub struct Journal {
 impl Journal {
     /// A journal writing to `out`.
     pub fn to(out: Box<dyn Write + Send + Sync>) -> Self {
-        Self { out: Some(out), buf: Vec::with_capacity(1 << 16), error: None }
+        Self {
+            out: Some(out),
+            buf: Vec::with_capacity(1 << 16),
+            digest: Some(ring::digest::Context::new(&ring::digest::SHA256)),
+            error: None,
+        }
     }
 
     /// True when lines are written somewhere.
@@ -36,6 +44,20 @@ impl Journal {
         let start = self.buf.len();
         let _ = write!(self.buf, "{{\"seq\":{seq},\"t_us\":{},", t.0);
         let body_at = self.buf.len();
+        // The last line vouches for all the others.
+        let sealed;
+        let r = match r {
+            Record::RunFinished { digest: _, .. } => {
+                let done = self.digest.as_ref().map(|d| hex::encode(d.clone().finish()));
+                let mut last = r.clone();
+                if let Record::RunFinished { digest, .. } = &mut last {
+                    *digest = done;
+                }
+                sealed = last;
+                &sealed
+            }
+            _ => r,
+        };
         if serde_json::to_writer(&mut self.buf, r).is_err() {
             self.buf.truncate(start);
             return;
@@ -43,6 +65,9 @@ impl Journal {
         // The record serialises as {"kind":...}: drop its opening brace.
         self.buf.remove(body_at);
         self.buf.push(b'\n');
+        if let Some(d) = self.digest.as_mut() {
+            d.update(self.buf.get(start..).unwrap_or_default());
+        }
         if self.buf.len() >= 1 << 16 {
             self.flush();
         }

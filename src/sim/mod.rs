@@ -38,7 +38,7 @@ pub use components::*;
 pub use control::{Command, Control};
 pub use event::{Ctx, SimEvent};
 pub use journal::Journal;
-pub use monitor::Monitor;
+pub use monitor::{AttackSetup, FaultSetup, Monitor, Setup as MonitorSetup};
 pub use plan::{IssuedCard, LinkPlan, Plan, PlanError, TerminalPlan};
 pub use record::{Apdu, Mode, Record};
 pub use subscriber::{Subscriber, Subscribers};
@@ -286,6 +286,7 @@ fn step(world: &mut World) {
             in_flight,
             in_flight_purchases,
             pending_reversals,
+            digest: None,
         });
         flush(world, &mut ctx, &mut seq);
         world.resource_mut::<Journal>().on_finish();

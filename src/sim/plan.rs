@@ -243,6 +243,9 @@ pub struct Plan {
     pub file: String,
     /// The scenario's description, for reports.
     pub description: String,
+    /// The dialect file, when the dialect is not a built-in one (reports
+    /// decode frames with it).
+    pub dialect_file: Option<String>,
 }
 
 /// A key from the scenario, or one derived from the seed and its name.
@@ -439,6 +442,8 @@ impl Plan {
             remote_host: false,
             file: s.file.clone(),
             description: s.description.clone(),
+            dialect_file: (!Spec::BUILT_IN.contains(&s.dialect.as_str()))
+                .then(|| s.dialect.clone()),
             start,
             spec,
             host,

@@ -192,6 +192,9 @@ pub enum Record {
         duration: String,
         /// Dialect.
         dialect: String,
+        /// The dialect's file, when it is not a built-in one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dialect_file: Option<String>,
         /// Terminals.
         terminals: usize,
         /// Cardholders.
@@ -510,5 +513,10 @@ pub enum Record {
         in_flight_purchases: Vec<u64>,
         /// Reversals the terminals still had to deliver.
         pending_reversals: u64,
+        /// SHA-256 of every journal line before this one, set by the journal
+        /// as it writes this line: `possim replay` refuses a journal whose
+        /// lines were changed after the run (it catches edits, not forgery).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
 }

@@ -108,6 +108,7 @@ pub(super) fn spawn_world(world: &mut World) {
         mode: super::record::Mode::of(&plan),
         file: plan.file.clone(),
         description: plan.description.clone(),
+        dialect_file: plan.dialect_file.clone(),
         monitor: Box::new(super::monitor::Setup::of(&plan)),
     });
     for what in failures {

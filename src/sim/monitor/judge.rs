@@ -64,6 +64,13 @@ impl Monitor {
             EventKind::CashOutApproved => Evidence::CashOutApproved,
             EventKind::CashOutDeclined => Evidence::CashOutDeclined,
             EventKind::OfflineUnpaid => Evidence::OfflineUnpaid,
+            EventKind::Approved => Evidence::Approved,
+            EventKind::Declined => Evidence::Declined,
+            EventKind::DeclinedOffline => Evidence::DeclinedOffline,
+            EventKind::ApprovedOffline => Evidence::ApprovedOffline,
+            EventKind::Timeout => Evidence::Timeout,
+            EventKind::Reversal => Evidence::Reversal,
+            EventKind::ReversalAbandoned => Evidence::ReversalAbandoned,
             EventKind::Alert(a) => {
                 return self
                     .alerts
@@ -73,7 +80,6 @@ impl Monitor {
                     .take(5)
                     .collect();
             }
-            _ => return Vec::new(),
         };
         self.evidence.get(&key).cloned().unwrap_or_default()
     }
@@ -206,21 +212,27 @@ impl Monitor {
     fn coverage(&self) -> Vec<CoverageRow> {
         let mut rows = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
-        for f in &self.fault_names {
+        for (i, f) in self.fault_names.iter().enumerate() {
             if seen.insert(f.as_str()) {
                 let fired = self.faults.get(f).copied().unwrap_or(0);
-                rows.push(CoverageRow { what: "fault", name: f.clone(), fired });
+                let (what, index, name, present) = ("fault", i + 1, f.clone(), true);
+                rows.push(CoverageRow { what, index, name, fired, present });
             }
         }
         for (name, n) in &self.faults {
             if !seen.contains(name.as_str()) {
-                rows.push(CoverageRow { what: "fault", name: name.clone(), fired: *n });
+                let (what, index, name, fired, present) = ("fault", 0, name.clone(), *n, true);
+                rows.push(CoverageRow { what, index, name, fired, present });
             }
         }
         for (i, a) in self.attacks.iter().enumerate() {
-            if self.present.get(i).copied().unwrap_or(true) {
-                rows.push(CoverageRow { what: "attack", name: a.attack.clone(), fired: a.fired });
-            }
+            rows.push(CoverageRow {
+                what: "attack",
+                index: i + 1,
+                name: a.attack.clone(),
+                fired: a.fired,
+                present: self.present.get(i).copied().unwrap_or(true),
+            });
         }
         rows
     }
@@ -386,7 +398,7 @@ impl Monitor {
                             self.tallied(Evidence::Double),
                             ids.join(", ")
                         ),
-                        double.iter().take(5).map(|d| d.1).collect(),
+                        double.iter().map(|d| d.1).collect(),
                     )
                 }
             }
@@ -448,7 +460,7 @@ impl Monitor {
                     ok(
                         false,
                         format!("{} lost: {}", self.tallied(Evidence::Lost), ids.join("; ")),
-                        lost.iter().take(5).map(|l| l.1).collect(),
+                        lost.iter().map(|l| l.1).collect(),
                     )
                 }
             }

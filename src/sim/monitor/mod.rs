@@ -64,6 +64,33 @@ enum Evidence {
     OfflineUnpaid,
     /// Money moved that no attack explains.
     Unaccounted,
+    /// A purchase approved online.
+    Approved,
+    /// A purchase declined by the host.
+    Declined,
+    /// A purchase declined offline.
+    DeclinedOffline,
+    /// A purchase approved offline.
+    ApprovedOffline,
+    /// A purchase timed out.
+    Timeout,
+    /// A reversal acknowledged.
+    Reversal,
+    /// A reversal abandoned.
+    ReversalAbandoned,
+}
+
+impl Evidence {
+    /// How many event ids are kept: every violation of an invariant (up to
+    /// a bound), the first few of anything else.
+    fn keep(self) -> usize {
+        match self {
+            Self::Double | Self::Lost | Self::Unaccounted | Self::Unbalanced | Self::Unsettled => {
+                MAX_VIOLATION_EVENTS
+            }
+            _ => 5,
+        }
+    }
 }
 
 impl Evidence {
@@ -106,6 +133,9 @@ struct Burst {
 
 /// How many cards of loot a report lists.
 const MAX_LOOT_ROWS: usize = 1000;
+
+/// How many event ids a report keeps behind an invariant's violations.
+const MAX_VIOLATION_EVENTS: usize = 1000;
 
 /// How many alert rows a report keeps.
 const MAX_ALERT_ROWS: usize = 1000;
@@ -334,7 +364,7 @@ impl Monitor {
     fn note(&mut self, what: Evidence, seq: u64) {
         *self.tally.entry(what).or_default() += 1;
         let v = self.evidence.entry(what).or_default();
-        if v.len() < 5 {
+        if v.len() < what.keep() {
             v.push(seq);
         }
     }
@@ -599,9 +629,13 @@ impl Monitor {
                     self.counts.fallbacks += 1;
                     self.note(Evidence::Fallback, seq);
                 }
-                Note::ReversalAcknowledged { .. } => self.counts.reversals += 1,
+                Note::ReversalAcknowledged { .. } => {
+                    self.counts.reversals += 1;
+                    self.note(Evidence::Reversal, seq);
+                }
                 Note::ReversalAbandoned { purchase, .. } => {
                     self.counts.reversals_abandoned += 1;
+                    self.note(Evidence::ReversalAbandoned, seq);
                     self.cause(AlertKind::ReversalAbandoned, t);
                     self.raise(
                         AlertKind::ReversalAbandoned,
@@ -776,21 +810,43 @@ impl Monitor {
     fn finalize(&mut self, id: u64, tr: Track) {
         let net = i32::from(tr.approvals) - i32::from(tr.releases);
         let c = &mut self.counts;
-        match tr.outcome {
-            Some(Outcome::Approved) => c.approved += 1,
-            Some(Outcome::Declined) => c.declined += 1,
-            Some(Outcome::DeclinedOffline) => c.declined_offline += 1,
-            Some(Outcome::ApprovedOffline) => c.approved_offline += 1,
-            Some(Outcome::Timeout) => c.timeouts += 1,
-            Some(Outcome::CardUnreadable) => c.unreadable += 1,
-            None => {}
-        }
+        let what = match tr.outcome {
+            Some(Outcome::Approved) => {
+                c.approved += 1;
+                Some(Evidence::Approved)
+            }
+            Some(Outcome::Declined) => {
+                c.declined += 1;
+                Some(Evidence::Declined)
+            }
+            Some(Outcome::DeclinedOffline) => {
+                c.declined_offline += 1;
+                Some(Evidence::DeclinedOffline)
+            }
+            Some(Outcome::ApprovedOffline) => {
+                c.approved_offline += 1;
+                Some(Evidence::ApprovedOffline)
+            }
+            Some(Outcome::Timeout) => {
+                c.timeouts += 1;
+                Some(Evidence::Timeout)
+            }
+            Some(Outcome::CardUnreadable) => {
+                c.unreadable += 1;
+                None
+            }
+            None => None,
+        };
         if tr.outcome.is_some() {
             c.purchases += 1;
         }
+        if let Some(what) = what {
+            // The receipt is the evidence of an outcome.
+            self.note(what, tr.completed_at);
+        }
         let at = tr.completed_at.max(tr.first_event);
         if net >= 2 {
-            if self.double.len() < 5 {
+            if self.double.len() < MAX_VIOLATION_EVENTS {
                 self.double.push((id, at, tr.amount.saturating_mul(i64::from(net - 1))));
             }
             self.note(Evidence::Double, at);
@@ -848,7 +904,7 @@ impl Monitor {
             self.note(Evidence::Unaccounted, at);
         }
         if (approved && net == 0) || (!approved && !offline && net >= 1) {
-            if self.lost.len() < 5 {
+            if self.lost.len() < MAX_VIOLATION_EVENTS {
                 self.lost.push((id, at, approved, tr.refund));
             }
             self.note(Evidence::Lost, at);
