@@ -131,8 +131,8 @@ pub struct Collected {
     answered: BTreeSet<u64>,
     /// The attacks seen starting.
     attack_names: BTreeSet<&'static str>,
-    /// Events listed, by kind and outcome ("host_decision 91").
-    classes: BTreeMap<String, u32>,
+    /// Events listed, by kind and outcome (looked up, never iterated).
+    classes: rustc_hash::FxHashMap<(std::mem::Discriminant<Record>, String), u32>,
     /// The sequence numbers listed.
     listed: BTreeSet<u64>,
 }
@@ -309,23 +309,22 @@ impl Collected {
         if !listed {
             return;
         }
-        let v = serde_json::to_value(r).unwrap_or_default();
-        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("?").to_string();
-        let class = ["response", "outcome", "effect", "note", "alert", "mti"]
-            .iter()
-            .find_map(|k| v.get(*k).and_then(Value::as_str))
-            .map_or_else(|| kind.clone(), |d| format!("{kind} {d}"));
-        let seen = self.classes.get(&class).copied().unwrap_or(0);
+        // Past the first events, each kind and outcome is listed a few times
+        // (decided without serialising the record: this runs for every one).
         let keep = self.events.len() < MAX_EVENTS
-            || ((important || seen < PER_CLASS) && self.late_events < MAX_LATE_EVENTS && {
-                self.late_events += 1;
-                true
-            });
+            || (self.late_events < MAX_LATE_EVENTS
+                && (important || self.classes.get(&class(r)).copied().unwrap_or(0) < PER_CLASS)
+                && {
+                    self.late_events += 1;
+                    true
+                });
         if !keep {
             self.events_left_out += 1;
             return;
         }
-        *self.classes.entry(class).or_default() += 1;
+        let v = serde_json::to_value(r).unwrap_or_default();
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("?").to_string();
+        *self.classes.entry(class(r)).or_default() += 1;
         self.listed.insert(seq);
         let frame = frame_bytes.and_then(|b| self.decoded(b));
         self.events.push(EventRow { seq, t, kind, text: describe(&v), frame });
@@ -366,6 +365,21 @@ impl Collected {
             Err(e) => format!("does not decode as {}: {e} ({} bytes)", spec.name(), bytes.len()),
         })
     }
+}
+
+/// A record's kind, and its outcome where it has one (a response code, a
+/// receipt's outcome, a fault's effect, an alert, an MTI).
+fn class(r: &Record) -> (std::mem::Discriminant<Record>, String) {
+    let detail = match r {
+        Record::HostDecision { response, .. } => response.map(|c| c.code()).unwrap_or_default(),
+        Record::Completed { outcome, .. } => format!("{outcome:?}"),
+        Record::FrameFault { fired, .. } => format!("{:?}", std::mem::discriminant(&fired.effect)),
+        Record::Alert { alert, .. } => format!("{alert:?}"),
+        Record::FrameSent { mti, .. } => mti.map(|m| m.as_str().to_string()).unwrap_or_default(),
+        Record::TerminalNote { note, .. } => format!("{:?}", std::mem::discriminant(note)),
+        _ => String::new(),
+    };
+    (std::mem::discriminant(r), detail)
 }
 
 /// A record in one line: its fields, but never frame bytes or the
