@@ -931,6 +931,22 @@ fn replay_rebuilds_the_runs_own_reports_from_the_journal_and_names_a_wrong_line(
     deleted.remove(at);
     expect_line(deleted.join("\n") + "\n", at + 1, "where event");
     expect_line("{\"seq\":1}\n".into(), 1, "not a journal event");
+    // A journal of another version of possim (a field it lacks): said so.
+    let old = lines[0].replace("\"mode\":\"run\",", "");
+    assert_ne!(old, lines[0]);
+    expect_line(old.clone() + "\n", 1, "another version of possim");
+    // Past the first line, no such hint.
+    let mut twice = lines.clone();
+    twice[1] = &old;
+    let out = {
+        std::fs::write(&bad, twice.join("\n") + "\n").unwrap();
+        possim(&["replay", bad.to_str().unwrap()])
+    };
+    assert!(
+        stderr(&out).contains(":2: ") && !stderr(&out).contains("another version"),
+        "{}",
+        stderr(&out)
+    );
     // A receipt turned from approved to declined: well-formed, but not what
     // the run wrote. The digest on the last line says so.
     let at = lines.iter().position(|l| l.contains("\"outcome\":\"approved\"")).unwrap();

@@ -1,6 +1,7 @@
 //! The one integration-test binary (ripgrep's layout): one module per area.
 
 mod attacks;
+mod cards;
 mod cli;
 mod cores;
 mod interception;

@@ -12,6 +12,8 @@ use crate::protocol::crypto::{self, ArqcInput, CryptoError, CvrBits, TdesKey};
 use crate::protocol::tlv::{self, Dol};
 use crate::protocol::track::Track2;
 
+pub mod vpcd;
+
 /// The Visa credit AID.
 pub const VISA_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x00, 0x03, 0x10, 0x10];
 /// The Mastercard credit/debit AID, which cards numbered 51–55 or
@@ -347,6 +349,8 @@ pub struct Card {
     pub data: CardData,
     icc_mk: Option<TdesKey>,
     atc: u16,
+    /// The ATC of the last transaction the issuer answered online (9F13).
+    last_online_atc: u16,
     pin_tries_left: u8,
     interface: Interface,
     selected: Selected,
@@ -380,6 +384,7 @@ impl Card {
             psn: bcd_byte(data.psn()),
         };
         Self {
+            last_online_atc: 0,
             pin_tries_left: profile.pin_try_limit,
             profile,
             data,
@@ -696,6 +701,10 @@ impl Card {
                 out.extend_from_slice(&[0x9F, 0x36, 0x02, (self.atc >> 8) as u8, self.atc as u8])
             }
             (0x9F, 0x17) => out.extend_from_slice(&[0x9F, 0x17, 0x01, self.pin_tries_left]),
+            (0x9F, 0x13) => {
+                let [hi, lo] = self.last_online_atc.to_be_bytes();
+                out.extend_from_slice(&[0x9F, 0x13, 0x02, hi, lo]);
+            }
             _ => return Err(StatusWord::DATA_NOT_FOUND),
         }
         Ok(())
@@ -806,6 +815,10 @@ impl Card {
         let approve = issuer_ok && arc == *b"00" && c.p1 & 0xC0 == cryptogram::TC;
         if !issuer_ok && issuer.iter().any(|&b| b != 0) {
             self.session.cvr[1] |= 0x08; // issuer authentication failed
+        }
+        if issuer_ok {
+            // The issuer answered this transaction online.
+            self.last_online_atc = u16::from_be_bytes(input.atc);
         }
         // One ATC per transaction (EMV Book 3): the second cryptogram
         // carries the first one's.

@@ -3,6 +3,7 @@
 //! Exit codes are API: 0 success, 1 an expectation failed, 2 invalid input
 //! or command line, 3 an I/O failure.
 
+mod cards;
 mod check;
 mod diff;
 mod host;
@@ -61,6 +62,8 @@ enum Command {
     Diff(diff::Args),
     /// Rebuild a run's report (summary, JSON, JUnit, HTML) from its journal alone.
     Replay(replay::Args),
+    /// List the scenario's test cards, or present them to a real PC/SC stack through vpcd.
+    Cards(cards::Args),
 }
 
 /// How a command failed, which decides the exit code.
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Script(a) => script::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Cards(a) => cards::run(a),
     };
     match result {
         Ok(code) => code,

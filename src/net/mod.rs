@@ -3,6 +3,7 @@
 //! between sockets and the same sans-IO cores and Bevy world that headless
 //! runs use; nothing here decides anything about payments.
 
+pub mod cards;
 pub mod client;
 pub mod control;
 pub mod external;

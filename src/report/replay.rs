@@ -39,16 +39,6 @@ pub enum ReplayError {
     },
 }
 
-impl ReplayError {
-    /// The process exit code: 2 a wrong journal, 3 I/O.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::BadLine { .. } => 2,
-            Self::Io { .. } => 3,
-        }
-    }
-}
-
 /// One journal line: `{"seq":N,"t_us":T,"kind":...}`.
 #[derive(Deserialize)]
 struct Line {

@@ -146,6 +146,8 @@ pub enum Mode {
     Host,
     /// The terminals only, against a real host (`possim terminal --connect`).
     Terminal,
+    /// The cards only, in a real PC/SC stack (`possim cards --vpcd`).
+    Cards,
 }
 
 impl Mode {
