@@ -137,6 +137,9 @@ fn the_vpcd_codec_frames_messages_and_never_panics_on_garbage() {
     }
 }
 
+/// The tests that use vpcd's first reader take turns (one card at a time).
+static VPCD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A process killed when dropped.
 struct Killed(Child);
 
@@ -187,6 +190,19 @@ fn pcscd() -> Option<Option<Killed>> {
     }
     eprintln!("skipped: pcscd did not start (vpcd not listening on 127.0.0.1:35963)");
     None
+}
+
+/// Waits until pcscd sees a card in the reader.
+fn wait_for_card() {
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let atr = Command::new("opensc-tool").args(["-r", READER, "-a"]).output().unwrap();
+        if atr.status.success() {
+            return;
+        }
+        assert!(Instant::now() < until, "pcscd never saw the card");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The response APDUs opensc-tool printed, in order.
@@ -251,6 +267,7 @@ fn tag(data: &[u8], t: u32) -> Vec<u8> {
 
 #[test]
 fn opensc_tool_reads_a_possim_card_through_pcscd_and_the_host_verifies_its_cryptogram() {
+    let _turn = VPCD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(_pcscd) = pcscd() else { return };
     let journal = crate::util::root().join("target/cards-test.jsonl");
     let mut cards = Killed(
@@ -276,15 +293,7 @@ fn opensc_tool_reads_a_possim_card_through_pcscd_and_the_host_verifies_its_crypt
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
     assert!(line.contains("connected to vpcd") && line.contains("407366******8123"), "{line}");
-    let until = Instant::now() + Duration::from_secs(15);
-    loop {
-        let atr = Command::new("opensc-tool").args(["-r", READER, "-a"]).output().unwrap();
-        if atr.status.success() {
-            break;
-        }
-        assert!(Instant::now() < until, "pcscd never saw the card");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_card();
     let script = [
         "00A404000E315041592E5359532E444446303100", // SELECT PSE
         "00B2010C00",                               // its record: the application
@@ -356,4 +365,66 @@ fn opensc_tool_reads_a_possim_card_through_pcscd_and_the_host_verifies_its_crypt
         "{}",
         String::from_utf8_lossy(&replay.stderr)
     );
+}
+
+/// With the `pcsc` feature: possim's terminal reads possim's own card
+/// through pcscd and vpcd, buys, and three wrong offline PINs block it.
+#[cfg(feature = "pcsc")]
+#[test]
+fn possims_terminal_buys_with_a_possim_card_through_pcscd_and_wrong_pins_block_it() {
+    let _turn = VPCD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(_pcscd) = pcscd() else { return };
+    let dir = crate::util::root().join("target/pcsc-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("offline-pin.ron");
+    std::fs::write(
+        &scenario,
+        format!(
+            "Scenario(name: \"offline PIN at a real reader\", seed: 5,
+              cardholders: (count: 0, cards: [(pan: \"{PAN}\", pin: \"7070\", expiry: \"3306\", balance: \"1000.00\", offline_pin: true)]))"
+        ),
+    )
+    .unwrap();
+    let journal = dir.join("cards.jsonl");
+    let mut cards = Killed(
+        Command::new(env!("CARGO_BIN_EXE_possim"))
+            .args(["cards", "--scenario", scenario.to_str().unwrap(), "--stop-after", "60s"])
+            .args(["--journal", journal.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(cards.0.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("connected to vpcd"), "{line}");
+    wait_for_card();
+    let buy = |pin: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_possim"))
+            .args(["terminal", "--pcsc", READER, "--scenario", scenario.to_str().unwrap()])
+            .args(["--pin", pin, "--amount", "12.34", "-q"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), text, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, text, err) = buy("7070");
+    assert_eq!(code, Some(0), "{text}{err}");
+    assert!(text.starts_with("12.34: Approved 00") && text.contains("CVM OfflinePin"), "{text}");
+    let (code, text, _) = buy("0000");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("DeclinedOffline") && text.contains("3 PIN tries"), "{text}");
+    assert!(text.contains("OfflinePinWrong { tries_left: 1 }"), "{text}");
+    // Blocked: the right PIN no longer opens it.
+    let (code, text, _) = buy("7070");
+    assert_eq!(code, Some(1), "{text}");
+    let _ = Command::new("kill").args(["-TERM", &cards.0.id().to_string()]).status();
+    assert!(cards.0.wait().unwrap().success());
+    let j = std::fs::read_to_string(&journal).unwrap();
+    let verifies: Vec<&str> = j
+        .split("\"c\":\"0020008008")
+        .skip(1)
+        .map(|s| s.split("\"r\":\"").nth(1).unwrap().split('"').next().unwrap())
+        .collect();
+    assert_eq!(verifies, ["9000", "63C2", "63C1", "63C0", "6983"], "{j}");
 }

@@ -25,8 +25,8 @@ Exit codes: 0 every expectation held, 1 an expectation failed, 2 invalid scenari
 line, 3 I/O failure.")]
 pub(crate) struct Args {
     /// The host: ADDR:PORT or NAME:PORT.
-    #[arg(long, value_name = "ADDR")]
-    connect: String,
+    #[arg(long, value_name = "ADDR", required_unless_present = "pcsc")]
+    connect: Option<String>,
     /// The scenario whose terminals and customers to run.
     #[arg(long, value_name = "FILE")]
     scenario: PathBuf,
@@ -63,6 +63,22 @@ pub(crate) struct Args {
     /// Print only failures.
     #[arg(long, short)]
     quiet: bool,
+    /// Read a real card in a real reader over PC/SC instead (the reader
+    /// named, or the first with a card), and make one purchase with it
+    /// against the scenario's host (in-process, or --connect). Needs the
+    /// `pcsc` feature (it links libpcsclite).
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "READER")]
+    pcsc: Option<String>,
+    /// With --pcsc: the amount.
+    #[arg(long, default_value = "10.00", value_name = "AMOUNT", requires = "pcsc")]
+    amount: String,
+    /// With --pcsc: the PIN to type (each time the terminal asks); asked on
+    /// the terminal if not given.
+    #[arg(long, value_name = "PIN", requires = "pcsc")]
+    pin: Option<String>,
+    /// With --pcsc: leave the scenario's PIN wedge and shimmer out.
+    #[arg(long, requires = "pcsc")]
+    no_attacks: bool,
 }
 
 fn resolve(s: &str) -> Result<SocketAddr, Failure> {
@@ -76,7 +92,10 @@ pub(crate) fn run(args: Args) -> Outcome {
     if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 1e6) {
         return Err(Failure::Invalid("--speed: a number above 0 and at most 1000000".into()));
     }
-    let addr = resolve(&args.connect)?;
+    if args.pcsc.is_some() {
+        return pcsc(&args);
+    }
+    let addr = resolve(args.connect.as_deref().unwrap_or_default())?;
     super::distinct_files(
         &[&args.scenario],
         &[
@@ -107,8 +126,9 @@ pub(crate) fn run(args: Args) -> Outcome {
                 client.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
             )
             .map_err(|e| Failure::Invalid(e.to_string()))?;
+            let connect = args.connect.clone().unwrap_or_default();
             let host = args.server_name.clone().unwrap_or_else(|| {
-                args.connect.rsplit_once(':').map_or(args.connect.clone(), |(h, _)| {
+                connect.rsplit_once(':').map_or(connect.clone(), |(h, _)| {
                     h.trim_start_matches('[').trim_end_matches(']').to_string()
                 })
             });
@@ -160,4 +180,120 @@ pub(crate) fn run(args: Args) -> Outcome {
     print(&text)?;
     let connections = serde_json::to_value(&stats).unwrap_or_default();
     super::write_report(&report, Some(connections), args.json.as_deref(), args.junit.as_deref())
+}
+
+/// `--pcsc`: one purchase with a real card.
+#[cfg(not(feature = "pcsc"))]
+fn pcsc(_: &Args) -> Outcome {
+    Err(Failure::Invalid(
+        "--pcsc: this possim was built without the `pcsc` feature (cargo build --release --features pcsc; it links libpcsclite)".into(),
+    ))
+}
+
+/// `--pcsc`: one purchase with a real card.
+#[cfg(feature = "pcsc")]
+fn pcsc(args: &Args) -> Outcome {
+    use possim::money::Money;
+    use possim::net::counter::{Counter, LocalHost, Uplink};
+    use possim::net::pcsc::PcscChannel;
+    let amount = Money::parse(&args.amount)
+        .map_err(|e| Failure::Invalid(format!("--amount {}: {e}", args.amount)))?;
+    let scenarios = super::load_all(std::slice::from_ref(&args.scenario))?;
+    let Some((file, scenario)) = scenarios.into_iter().next() else {
+        return Err(Failure::Invalid("no scenario".into()));
+    };
+    let plan = Plan::new(&scenario, args.seed)
+        .map_err(|e| Failure::Invalid(format!("{}: {e}", file.display())))?;
+    let mut uplink: Box<dyn Uplink> = match &args.connect {
+        None => Box::new(LocalHost::new(&plan).map_err(Failure::Invalid)?),
+        Some(a) => Box::new(RemoteHost::connect(resolve(a)?)?),
+    };
+    let mut counter =
+        Counter::new(&plan, !args.no_attacks, uplink.as_mut()).map_err(Failure::Io)?;
+    let reader = args.pcsc.as_deref();
+    let mut card = PcscChannel::open(reader).map_err(|e| Failure::Io(e.to_string()))?;
+    if !args.quiet {
+        let devices = counter.devices();
+        let fitted = if devices.is_empty() {
+            String::new()
+        } else {
+            format!("; between reader and card: {}", devices.join(", "))
+        };
+        eprintln!("reader {:?}: purchase of {amount}{fitted}", card.name);
+    }
+    let given = args.pin.clone();
+    let mut ask = |tries: u32| -> Option<String> {
+        if let Some(p) = &given {
+            return Some(p.clone());
+        }
+        eprint!("PIN{}: ", if tries > 0 { " (again)" } else { "" });
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).ok()?;
+        let pin = line.trim().to_string();
+        (!pin.is_empty()).then_some(pin)
+    };
+    let sale =
+        counter.purchase(&mut card, amount, uplink.as_mut(), &mut ask).map_err(Failure::Io)?;
+    let c = &sale.completion;
+    let mut text = format!(
+        "{}: {:?}{} ({}); entry {}, CVM {}, STAN {}; {} frame(s) sent, {} answered, {} PIN tr{}\n",
+        c.amount,
+        c.outcome,
+        c.response.map(|r| format!(" {}", r.code())).unwrap_or_default(),
+        c.reason,
+        c.entry.map_or("-".into(), |e| format!("{e:?}")),
+        c.cvm.map_or("-".into(), |e| format!("{e:?}")),
+        c.stan.map_or("-".into(), |s| s.to_string()),
+        sale.frames.0,
+        sale.frames.1,
+        sale.pin_tries,
+        if sale.pin_tries == 1 { "y" } else { "ies" }
+    );
+    for n in &sale.notes {
+        text.push_str(&format!("  {n:?}\n"));
+    }
+    if let Some(lost) = &card.lost {
+        text.push_str(&format!("  the card stopped answering: {lost}\n"));
+    }
+    print(&text)?;
+    Ok(if c.outcome == possim::terminal::Outcome::Approved {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    })
+}
+
+/// A real host on a socket, for `--pcsc --connect`: one frame, one answer.
+#[cfg(feature = "pcsc")]
+struct RemoteHost {
+    rt: tokio::runtime::Runtime,
+    client: possim::net::client::Client,
+}
+
+#[cfg(feature = "pcsc")]
+impl RemoteHost {
+    fn connect(addr: SocketAddr) -> Result<Self, Failure> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::Io(e.to_string()))?;
+        let client = rt
+            .block_on(possim::net::client::Client::tcp(addr))
+            .map_err(|e| Failure::Io(format!("host {addr}: {e}")))?;
+        Ok(Self { rt, client })
+    }
+}
+
+#[cfg(feature = "pcsc")]
+impl possim::net::counter::Uplink for RemoteHost {
+    fn call(&mut self, frame: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let call = self.client.call(frame);
+        match self.rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(30), call).await
+        }) {
+            Ok(Ok(answer)) => Ok(Some(answer)),
+            Ok(Err(e)) => Err(format!("the host: {e}")),
+            Err(_) => Ok(None),
+        }
+    }
 }

@@ -6,10 +6,13 @@
 pub mod cards;
 pub mod client;
 pub mod control;
+pub mod counter;
 pub mod external;
 pub mod frame;
 pub mod host;
 pub mod load;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 pub mod pki;
 pub mod proxy;
 pub mod remote;
