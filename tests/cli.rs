@@ -926,7 +926,7 @@ fn replay_rebuilds_the_runs_own_reports_from_the_journal_and_names_a_wrong_line(
     let mut edited = lines.clone();
     let changed = lines[at].replace("\"detail\":\"", "\"detail\":\"X");
     edited[at] = &changed;
-    expect_line(edited.join("\n") + "\n", at + 1, "not this alert");
+    expect_line(edited.join("\n") + "\n", at + 1, "raise the alert Duplicates (3 duplicate");
     let mut deleted = lines.clone();
     deleted.remove(at);
     expect_line(deleted.join("\n") + "\n", at + 1, "where event");
@@ -960,6 +960,13 @@ fn replay_rebuilds_the_runs_own_reports_from_the_journal_and_names_a_wrong_line(
     let changed = lines[at].replacen("\"purchases\":", "\"purchases\":1", 1);
     edited[at] = &changed;
     expect_line(edited.join("\n") + "\n", at + 1, "totals differ");
+    // A ledger that says it does not balance when its two sides agree.
+    let at = lines.iter().position(|l| l.contains("\"kind\":\"ledger\"")).unwrap();
+    let mut edited = lines.clone();
+    let changed = lines[at].replace("\"balanced\":true", "\"balanced\":false");
+    assert_ne!(changed, lines[at]);
+    edited[at] = &changed;
+    expect_line(edited.join("\n") + "\n", at + 1, "ledger says balanced: false");
     // Its own output named as the journal: refused, the journal untouched.
     let out = possim(&["replay", journal.to_str().unwrap(), "--html", journal.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
