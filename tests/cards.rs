@@ -78,7 +78,51 @@ fn a_vpcd_slot_answers_as_a_contact_emv_card_and_its_state_persists() {
     slot.handle(Message::PowerOn);
     apdu(&mut slot, "00A4040007A000000003101000");
     assert_eq!(apdu(&mut slot, "80CA9F1700"), hex::decode("9F1701029000").unwrap());
+    slot.handle(Message::PowerOff);
     assert_eq!(slot.sessions, 2);
+}
+
+#[test]
+fn a_vpcd_slot_takes_the_next_card_after_a_session_that_used_one() {
+    let mut slot = Slot::new(&plan(), &opts(None)).unwrap();
+    let first = slot.inserted().to_string();
+    // pcscd powers a card on and off by itself: no APDU, no next card.
+    slot.handle(Message::PowerOn);
+    slot.handle(Message::PowerOff);
+    assert_eq!(slot.inserted(), first);
+    assert_eq!(slot.sessions, 0);
+    slot.handle(Message::PowerOn);
+    apdu(&mut slot, "00A4040007A000000003101000");
+    let (_, records) = slot.handle(Message::PowerOff);
+    assert!(format!("{records:?}").contains(&format!("card: Some(\"{first}\")")), "{records:?}");
+    assert_ne!(slot.inserted(), first, "the next card");
+    // A contactless slot holds only cards with an antenna; none answers with nothing.
+    let mut o = opts(Some(PAN));
+    o.contactless = true;
+    let mut tap = Slot::new(&plan(), &o).unwrap();
+    tap.handle(Message::PowerOn);
+    let r = apdu(&mut tap, "00A404000E325041592E5359532E444446303100");
+    assert_eq!(sw(&r), "9000", "PPSE");
+}
+
+#[test]
+fn a_pin_wedge_in_the_slot_answers_verify_and_the_record_says_so() {
+    let text = std::fs::read_to_string(crate::util::root().join("scenarios/pin-bypass-wedge.ron"))
+        .unwrap();
+    let s = possim::scenario::parse(&text, "wedge.ron").unwrap_or_else(|d| panic!("{d}"));
+    let plan = Plan::new(&s, None).unwrap();
+    let mut slot = Slot::new(&plan, &opts(None)).unwrap();
+    assert!(slot.devices().contains(&"pin_wedge"), "{:?}", slot.devices());
+    slot.handle(Message::PowerOn);
+    apdu(&mut slot, "00A4040007A000000003101000");
+    let (r, records) =
+        slot.handle(Message::Apdu(hex::decode("0020008008240000FFFFFFFFFF").unwrap()));
+    assert_eq!(sw(&r.unwrap()), "9000", "the wedge says yes to any PIN");
+    let t = format!("{records:?}");
+    assert!(
+        t.contains("DeviceAnswered") && t.contains("pin_wedge") && t.contains("00200080"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -411,10 +455,17 @@ fn possims_terminal_buys_with_a_possim_card_through_pcscd_and_wrong_pins_block_i
     let (code, text, err) = buy("7070");
     assert_eq!(code, Some(0), "{text}{err}");
     assert!(text.starts_with("12.34: Approved 00") && text.contains("CVM OfflinePin"), "{text}");
+    // A PIN from --pin is typed once: each wrong one costs one try, and
+    // the third blocks the card.
+    for left in [2, 1] {
+        let (code, text, err) = buy("0000");
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains("DeclinedOffline"), "{text}");
+        assert!(text.contains(&format!("OfflinePinWrong {{ tries_left: {left} }}")), "{text}");
+        assert!(err.contains("cancelled rather than typed again"), "{err}");
+    }
     let (code, text, _) = buy("0000");
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("DeclinedOffline") && text.contains("3 PIN tries"), "{text}");
-    assert!(text.contains("OfflinePinWrong { tries_left: 1 }"), "{text}");
     // Blocked: the right PIN no longer opens it.
     let (code, text, _) = buy("7070");
     assert_eq!(code, Some(1), "{text}");
@@ -427,4 +478,106 @@ fn possims_terminal_buys_with_a_possim_card_through_pcscd_and_wrong_pins_block_i
         .map(|s| s.split("\"r\":\"").nth(1).unwrap().split('"').next().unwrap())
         .collect();
     assert_eq!(verifies, ["9000", "63C2", "63C1", "63C0", "6983"], "{j}");
+}
+
+/// A counter's uplink that loses the answer to one call (the host saw the
+/// request, the terminal never hears back).
+struct LosesAnswer {
+    host: possim::net::counter::LocalHost,
+    calls: usize,
+    lose: usize,
+}
+
+impl possim::net::counter::Uplink for LosesAnswer {
+    fn call(&mut self, frame: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self.calls += 1;
+        let answer = self.host.call(frame)?;
+        if self.calls == self.lose {
+            return Err("the connection broke".into());
+        }
+        Ok(answer)
+    }
+}
+
+/// A card in a reader, straight.
+struct InReader(possim::card::Card);
+
+impl possim::terminal::CardChannel for InReader {
+    fn power_on(&mut self, i: possim::card::Interface) -> Vec<u8> {
+        self.0.power_on(i)
+    }
+    fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+        self.0.transmit(c)
+    }
+    fn swipe(&mut self) -> Option<String> {
+        Some(self.0.magstripe())
+    }
+}
+
+#[test]
+fn a_counter_whose_host_goes_silent_after_the_request_times_out_and_reverses() {
+    use possim::net::counter::{Counter, LocalHost};
+    use possim::terminal::{Note, Outcome};
+    let plan = plan();
+    let mut card = None;
+    plan.issue_cards(|c| {
+        if card.is_none() && c.data.pan == PAN {
+            card = Some(possim::card::Card::new(c.profile, c.data, Some(c.mk), c.atc));
+        }
+    })
+    .unwrap();
+    let mut reader = InReader(card.unwrap());
+    // Call 1 is the sign-on; the purchase's answer (call 2) is lost.
+    let mut uplink = LosesAnswer { host: LocalHost::new(&plan).unwrap(), calls: 0, lose: 2 };
+    let mut counter = Counter::new(&plan, false, 0, &mut uplink).unwrap();
+    let amount = possim::money::Money::parse("12.34").unwrap();
+    let sale =
+        counter.purchase(&mut reader, amount, &mut uplink, &mut |_| Some("7070".into())).unwrap();
+    assert_eq!(sale.completion.outcome, Outcome::Timeout, "{sale:?}");
+    assert_eq!(sale.transport, ["the connection broke"]);
+    assert!(
+        sale.notes.iter().any(|n| matches!(n, Note::ReversalAcknowledged { .. })),
+        "the approved request is reversed: {sale:?}"
+    );
+    assert_eq!(sale.pending_reversals, 0);
+    // A second run continues the STANs where it is told to.
+    let mut uplink = LosesAnswer { host: LocalHost::new(&plan).unwrap(), calls: 0, lose: 0 };
+    let mut again = Counter::new(&plan, false, 500, &mut uplink).unwrap();
+    let sale =
+        again.purchase(&mut reader, amount, &mut uplink, &mut |_| Some("7070".into())).unwrap();
+    assert_eq!(sale.completion.outcome, Outcome::Approved, "{sale:?}");
+    assert!(sale.completion.stan.is_some_and(|s| s > 500), "{:?}", sale.completion.stan);
+}
+
+#[test]
+fn a_card_can_answer_gpo_in_format_1_and_the_terminal_still_reads_it() {
+    let text = format!(
+        "Scenario(name: \"format 1\", seed: 5,
+          cardholders: (count: 0, cards: [(pan: \"{PAN}\", pin: \"7070\", expiry: \"3306\", gpo_format1: true)]))"
+    );
+    let s = possim::scenario::parse(&text, "f1.ron").unwrap_or_else(|d| panic!("{d}"));
+    let plan = Plan::new(&s, None).unwrap();
+    let mut slot = Slot::new(&plan, &opts(Some(PAN))).unwrap();
+    slot.handle(Message::PowerOn);
+    apdu(&mut slot, "00A4040007A000000003101000");
+    let gpo = apdu(&mut slot, "80A8000002830000");
+    assert_eq!(gpo[0], 0x80, "format 1: {}", hex::encode_upper(&gpo));
+    assert_eq!(sw(&gpo), "9000");
+    // possim's terminal reads it and buys (its AFL and CDOLs are the card's own).
+    let mut card = None;
+    plan.issue_cards(|c| {
+        card = Some(possim::card::Card::new(c.profile, c.data, Some(c.mk), c.atc))
+    })
+    .unwrap();
+    let mut reader = InReader(card.unwrap());
+    let mut uplink = LosesAnswer {
+        host: possim::net::counter::LocalHost::new(&plan).unwrap(),
+        calls: 0,
+        lose: 0,
+    };
+    let mut counter = possim::net::counter::Counter::new(&plan, false, 0, &mut uplink).unwrap();
+    let amount = possim::money::Money::parse("60.00").unwrap();
+    let sale =
+        counter.purchase(&mut reader, amount, &mut uplink, &mut |_| Some("7070".into())).unwrap();
+    assert_eq!(sale.completion.outcome, possim::terminal::Outcome::Approved, "{sale:?}");
 }

@@ -461,10 +461,11 @@ impl Card {
         if self.chip_broken || !self.profile.chip {
             return Vec::new();
         }
-        // A plain T=1 ATR.
+        // A plain T=1 ATR: TS, T0 (TD1, 10 historical bytes), TD1 (TD2), TD2 (T=1), the
+        // historical bytes, and TCK (their XOR from T0 on is zero with it).
         vec![
             0x3B, 0x8A, 0x80, 0x01, 0x80, 0x31, 0x80, 0x65, 0xB0, 0x85, 0x03, 0x00, 0xEF, 0x12,
-            0x0F, 0xFF,
+            0x94,
         ]
     }
 
@@ -933,7 +934,16 @@ fn expiry_date(yymm: &str) -> [u8; 3] {
         b.get(i..i + 2)
             .map_or(0, |p| p.iter().fold(0, |a, d| (a << 4) | (d.wrapping_sub(b'0') & 0x0f)))
     };
-    [pair(0), pair(2), 0x31]
+    // The last day of the month (YYMMDD, BCD): the card is good through it.
+    let digit = |i: usize| b.get(i).map_or(0, |d| u32::from(d.wrapping_sub(b'0') % 10));
+    let (year, month) = (digit(0) * 10 + digit(1), digit(2) * 10 + digit(3));
+    let last = match month {
+        4 | 6 | 9 | 11 => 0x30,
+        2 if year % 4 == 0 => 0x29,
+        2 => 0x28,
+        _ => 0x31,
+    };
+    [pair(0), pair(2), last]
 }
 
 fn service_code_bcd(sc: &str) -> [u8; 2] {

@@ -167,8 +167,8 @@ fn list(plan: &Plan, json: bool) -> Outcome {
         keys["pvk_kcv"].as_str().unwrap_or("")
     );
     t.push_str(&format!(
-        "{:<19}  {:<6}  {:<3}  {:<4}  {:<13}  {:>5}  {:>12}  {}\n",
-        "PAN", "expiry", "PSN", "PIN", "interfaces", "ATC", "balance", "ICC MK KCV"
+        "{:<19}  {:<6}  {:<3}  {:<4}  {:<13}  {:<10}  {:>5}  {:>12}  {}\n",
+        "PAN", "expiry", "PSN", "PIN", "interfaces", "CVM", "ATC", "balance", "ICC MK KCV"
     ));
     let shown = 50;
     for r in rows.iter().take(shown) {
@@ -179,12 +179,13 @@ fn list(plan: &Plan, json: bool) -> Outcome {
             _ => "chip",
         };
         t.push_str(&format!(
-            "{:<19}  {:<6}  {:<3}  {:<4}  {:<13}  {:>5}  {:>12}  {}\n",
+            "{:<19}  {:<6}  {:<3}  {:<4}  {:<13}  {:<10}  {:>5}  {:>12}  {}\n",
             s("pan"),
             s("expiry"),
             s("psn"),
             s("pin"),
             interfaces,
+            s("cvm"),
             r["atc"],
             s("balance"),
             s("icc_mk_kcv")

@@ -67,13 +67,20 @@ pub(crate) struct Args {
     /// named, or the first with a card), and make one purchase with it
     /// against the scenario's host (in-process, or --connect). Needs the
     /// `pcsc` feature (it links libpcsclite).
-    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "READER")]
+    #[arg(
+        long,
+        num_args = 0..=1,
+        default_missing_value = "",
+        value_name = "READER",
+        conflicts_with_all = ["journal", "json", "junit", "pcap", "html", "tls", "speed"]
+    )]
     pcsc: Option<String>,
     /// With --pcsc: the amount.
     #[arg(long, default_value = "10.00", value_name = "AMOUNT", requires = "pcsc")]
     amount: String,
-    /// With --pcsc: the PIN to type (each time the terminal asks); asked on
-    /// the terminal if not given.
+    /// With --pcsc: the PIN to type, once (a second request after a wrong
+    /// PIN cancels: a real card blocks after its try limit); asked on the
+    /// terminal each time if not given.
     #[arg(long, value_name = "PIN", requires = "pcsc")]
     pin: Option<String>,
     /// With --pcsc: leave the scenario's PIN wedge and shimmer out.
@@ -198,6 +205,12 @@ fn pcsc(args: &Args) -> Outcome {
     use possim::net::pcsc::PcscChannel;
     let amount = Money::parse(&args.amount)
         .map_err(|e| Failure::Invalid(format!("--amount {}: {e}", args.amount)))?;
+    if amount.0 <= 0 || amount.0 > 9_999_999_999 {
+        return Err(Failure::Invalid(format!(
+            "--amount {}: more than 0 and at most 99999999.99",
+            args.amount
+        )));
+    }
     let scenarios = super::load_all(std::slice::from_ref(&args.scenario))?;
     let Some((file, scenario)) = scenarios.into_iter().next() else {
         return Err(Failure::Invalid("no scenario".into()));
@@ -208,8 +221,20 @@ fn pcsc(args: &Args) -> Outcome {
         None => Box::new(LocalHost::new(&plan).map_err(Failure::Invalid)?),
         Some(a) => Box::new(RemoteHost::connect(resolve(a)?)?),
     };
+    // A real host remembers the last run's STANs: start where no recent
+    // run can have been (16 a tenth of a second, round every 1.7 hours;
+    // the RRN carries the hour).
+    let last_stan = match &args.connect {
+        None => 0,
+        Some(_) => {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            u32::try_from(ms / 100 * 16 % 999_000).unwrap_or(0)
+        }
+    };
     let mut counter =
-        Counter::new(&plan, !args.no_attacks, uplink.as_mut()).map_err(Failure::Io)?;
+        Counter::new(&plan, !args.no_attacks, last_stan, uplink.as_mut()).map_err(Failure::Io)?;
     let reader = args.pcsc.as_deref();
     let mut card = PcscChannel::open(reader).map_err(|e| Failure::Io(e.to_string()))?;
     if !args.quiet {
@@ -224,6 +249,11 @@ fn pcsc(args: &Args) -> Outcome {
     let given = args.pin.clone();
     let mut ask = |tries: u32| -> Option<String> {
         if let Some(p) = &given {
+            // Typed once: the card counts every wrong try, and blocks.
+            if tries > 0 {
+                eprintln!("the PIN from --pin was wrong: cancelled rather than typed again");
+                return None;
+            }
             return Some(p.clone());
         }
         eprint!("PIN{}: ", if tries > 0 { " (again)" } else { "" });
@@ -255,7 +285,19 @@ fn pcsc(args: &Args) -> Outcome {
     if let Some(lost) = &card.lost {
         text.push_str(&format!("  the card stopped answering: {lost}\n"));
     }
+    for e in &sale.transport {
+        text.push_str(&format!("  host: {e}\n"));
+    }
+    if sale.pending_reversals > 0 {
+        text.push_str(&format!(
+            "  {} reversal(s) could not be delivered: the host may keep the money until it hears of them\n",
+            sale.pending_reversals
+        ));
+    }
     print(&text)?;
+    if !sale.transport.is_empty() {
+        return Err(Failure::Io(String::new()));
+    }
     Ok(if c.outcome == possim::terminal::Outcome::Approved {
         std::process::ExitCode::SUCCESS
     } else {
@@ -263,11 +305,13 @@ fn pcsc(args: &Args) -> Outcome {
     })
 }
 
-/// A real host on a socket, for `--pcsc --connect`: one frame, one answer.
+/// A real host on a socket, for `--pcsc --connect`: one frame, one answer;
+/// a broken connection is made again for the next frame (a reversal).
 #[cfg(feature = "pcsc")]
 struct RemoteHost {
     rt: tokio::runtime::Runtime,
-    client: possim::net::client::Client,
+    addr: SocketAddr,
+    client: Option<possim::net::client::Client>,
 }
 
 #[cfg(feature = "pcsc")]
@@ -280,19 +324,32 @@ impl RemoteHost {
         let client = rt
             .block_on(possim::net::client::Client::tcp(addr))
             .map_err(|e| Failure::Io(format!("host {addr}: {e}")))?;
-        Ok(Self { rt, client })
+        Ok(Self { rt, addr, client: Some(client) })
     }
 }
 
 #[cfg(feature = "pcsc")]
 impl possim::net::counter::Uplink for RemoteHost {
     fn call(&mut self, frame: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let call = self.client.call(frame);
-        match self.rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(30), call).await
-        }) {
-            Ok(Ok(answer)) => Ok(Some(answer)),
-            Ok(Err(e)) => Err(format!("the host: {e}")),
+        let addr = self.addr;
+        let client = match self.client.take() {
+            Some(c) => c,
+            None => self
+                .rt
+                .block_on(possim::net::client::Client::tcp(addr))
+                .map_err(|e| format!("{addr}: {e}"))?,
+        };
+        let mut client = client;
+        let wait = std::time::Duration::from_secs(15);
+        let answer =
+            self.rt.block_on(async { tokio::time::timeout(wait, client.call(frame)).await });
+        match answer {
+            Ok(Ok(a)) => {
+                self.client = Some(client);
+                Ok(Some(a))
+            }
+            Ok(Err(e)) => Err(format!("{addr}: {e}")),
+            // No answer in time: the terminal's timer decides.
             Err(_) => Ok(None),
         }
     }

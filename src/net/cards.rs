@@ -72,7 +72,8 @@ pub struct Slot {
     interface: Interface,
     atr: Vec<u8>,
     powered: bool,
-    /// Sessions so far (a power-on or reset starts one).
+    /// Sessions so far that exchanged APDUs (pcscd's own power cycles,
+    /// with none, do not count).
     pub sessions: u64,
     /// APDUs answered so far.
     pub apdus: u64,
@@ -103,7 +104,9 @@ impl Slot {
         let mut cards = Vec::new();
         let issued = plan.issue_cards(|c| {
             let wanted = opts.card.as_deref().is_none_or(|p| p == c.data.pan);
-            if wanted && c.profile.chip && !c.broken {
+            // A card presented contactless must have the antenna for it.
+            let fits = !opts.contactless || c.profile.contactless;
+            if wanted && fits && c.profile.chip && !c.broken {
                 let masked = mask_pan(&c.data.pan);
                 cards.push(Inserted {
                     masked,
@@ -120,6 +123,9 @@ impl Slot {
                     "no chip card {} in the scenario (possim cards --list shows them)",
                     mask_pan(p)
                 ),
+                None if opts.contactless => {
+                    "the scenario has no working contactless card to present".into()
+                }
                 None => "the scenario has no working chip card to present".into(),
             }));
         }
@@ -183,10 +189,11 @@ impl Slot {
             }
             Message::PowerOff => {
                 if self.powered {
-                    self.end_session(&mut records);
+                    // One after another: after a session that used the card
+                    // (not pcscd's own power cycles), the next card.
+                    let used = self.end_session(&mut records);
                     self.powered = false;
-                    // One after another: the next session finds the next card.
-                    if !self.fixed {
+                    if used && !self.fixed {
                         self.current = (self.current + 1) % self.cards.len().max(1);
                     }
                 }
@@ -221,18 +228,31 @@ impl Slot {
         let interface = self.interface;
         let (taps, cards, current) = (&mut self.taps, &mut self.cards, self.current);
         let Some(ins) = cards.get_mut(current) else { return };
-        let mut slot = Contacts(&mut ins.card);
+        let mut slot = Contacts { card: &mut ins.card, seen: 0 };
         self.atr = through_taps(taps, &mut slot, |ch| ch.power_on(interface));
         self.powered = true;
-        self.sessions += 1;
     }
 
     fn transmit(&mut self, capdu: &[u8], records: &mut Vec<Record>) -> Vec<u8> {
         self.apdus += 1;
         let (taps, cards, current) = (&mut self.taps, &mut self.cards, self.current);
         let Some(ins) = cards.get_mut(current) else { return vec![0x6A, 0x82] };
-        let mut slot = Contacts(&mut ins.card);
-        let r = through_taps(taps, &mut slot, |ch| ch.transmit(capdu));
+        let mut slot = Contacts { card: &mut ins.card, seen: 0 };
+        let mut r = through_taps(taps, &mut slot, |ch| ch.transmit(capdu));
+        if slot.seen == 0 {
+            // Answered on the way, in the card's place.
+            records.push(Record::DeviceAnswered {
+                terminal: READER.into(),
+                devices: self.taps.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
+                command: hex::encode_upper(capdu.get(..4).unwrap_or(capdu)),
+                answer: hex::encode_upper(&r),
+            });
+        }
+        if r.is_empty() {
+            // A mute chip: vpcd needs an answer, or the PC/SC call waits
+            // for ever. 6F00: no precise diagnosis.
+            r = vec![0x6F, 0x00];
+        }
         self.log.push(Apdu::masked(capdu, &r));
         self.collect(records);
         r
@@ -259,32 +279,43 @@ impl Slot {
         }
     }
 
-    fn end_session(&mut self, records: &mut Vec<Record>) {
+    /// Ends the session; true if it exchanged APDUs.
+    fn end_session(&mut self, records: &mut Vec<Record>) -> bool {
         let apdus = std::mem::take(&mut self.log);
-        if !apdus.is_empty() {
-            records.push(Record::CardSession {
-                terminal: READER.into(),
-                purchase: self.sessions,
-                apdus,
-            });
+        if apdus.is_empty() {
+            return false;
         }
+        self.sessions += 1;
+        let card = Some(self.inserted().to_string());
+        records.push(Record::CardSession {
+            terminal: READER.into(),
+            purchase: self.sessions,
+            card,
+            apdus,
+        });
+        true
     }
 }
 
-/// The card in the slot, as the devices see it.
-struct Contacts<'a>(&'a mut Card);
+/// The card in the slot, as the devices see it; counts the commands that
+/// reach it.
+struct Contacts<'a> {
+    card: &'a mut Card,
+    seen: u32,
+}
 
 impl CardChannel for Contacts<'_> {
     fn power_on(&mut self, interface: Interface) -> Vec<u8> {
-        self.0.power_on(interface)
+        self.card.power_on(interface)
     }
 
     fn transmit(&mut self, capdu: &[u8]) -> Vec<u8> {
-        self.0.transmit(capdu)
+        self.seen += 1;
+        self.card.transmit(capdu)
     }
 
     fn swipe(&mut self) -> Option<String> {
-        Some(self.0.magstripe())
+        Some(self.card.magstripe())
     }
 }
 
@@ -322,6 +353,10 @@ pub fn serve(
             seq += 1;
             let t = SimTime(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
             j.write(seq, t, r);
+            // Each session is on disk when it ends, whatever happens next.
+            if matches!(r, Record::CardSession { .. }) {
+                j.flush();
+            }
         }
     };
     write(&mut journal, &run_started(plan));
@@ -376,6 +411,9 @@ fn connect(addr: SocketAddr) -> Result<TcpStream, CardsError> {
     let s = TcpStream::connect_timeout(&addr, WallDuration::from_secs(5))
         .map_err(|source| CardsError::Io { addr, source })?;
     s.set_read_timeout(Some(POLL)).map_err(|source| CardsError::Io { addr, source })?;
+    // A peer that never reads is dropped, not waited for.
+    s.set_write_timeout(Some(WallDuration::from_secs(5)))
+        .map_err(|source| CardsError::Io { addr, source })?;
     s.set_nodelay(true).map_err(|source| CardsError::Io { addr, source })?;
     Ok(s)
 }
@@ -400,7 +438,9 @@ fn session(
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 continue;

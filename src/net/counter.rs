@@ -5,9 +5,10 @@
 //! The scenario's chip-side devices (a PIN-bypass wedge, a shimmer) sit
 //! between the reader and the card, as in the world.
 //!
-//! Time is the wall clock's only to stamp the journal: the terminal's own
-//! timers are not run (a host that does not answer ends the purchase with
-//! the transport's error and, if a request went out, a reversal).
+//! Time is virtual: a host that does not answer (or a connection that
+//! breaks) lets the terminal's own timers fire at once, so the purchase
+//! times out as it would at a real counter and a request that went out is
+//! reversed (tried again as the terminal's policy says).
 
 use crate::attack::{PinWedge, Shimmer};
 use crate::host::{CardRecord, HostCore, TerminalRecord};
@@ -80,6 +81,10 @@ pub struct Sale {
     pub frames: (usize, usize),
     /// Tries at the PIN.
     pub pin_tries: u32,
+    /// What went wrong on the way to the host (the first few).
+    pub transport: Vec<String>,
+    /// Reversals the terminal could not deliver (the host may keep the money).
+    pub pending_reversals: usize,
 }
 
 /// The counter: a signed-on terminal and the devices in its reader.
@@ -97,8 +102,14 @@ impl std::fmt::Debug for Counter {
 
 impl Counter {
     /// The plan's first terminal, with the scenario's chip-side devices
-    /// fitted if `attacks`, signed on through `uplink`.
-    pub fn new(plan: &Plan, attacks: bool, uplink: &mut dyn Uplink) -> Result<Self, String> {
+    /// fitted if `attacks`, signed on through `uplink`; its STANs continue
+    /// after `last_stan` (a real host remembers the last run's).
+    pub fn new(
+        plan: &Plan,
+        attacks: bool,
+        last_stan: u32,
+        uplink: &mut dyn Uplink,
+    ) -> Result<Self, String> {
         let t = plan.terminals.first().ok_or("the scenario has no terminal")?;
         let cfg = t.config.clone();
         let rng = Stream::derive(plan.seed, &format!("terminal/{}", cfg.tid));
@@ -112,7 +123,9 @@ impl Counter {
                 _ => {}
             }
         }
-        let mut c = Self { term: TerminalCore::new(cfg, rng), taps, now: SimTime(0) };
+        let mut term = TerminalCore::new(cfg, rng);
+        term.continue_stans_after(last_stan);
+        let mut c = Self { term, taps, now: SimTime(0) };
         let mut out = Vec::new();
         c.term.sign_on(c.now, &mut out);
         let mut none = Null;
@@ -148,7 +161,14 @@ impl Counter {
         sale.ok_or_else(|| "the purchase did not complete".into())
     }
 
-    /// Runs the terminal's outputs until none is left.
+    /// Timers the terminal asked for, not yet fired.
+    fn due(timers: &mut Vec<(u64, SimTime)>) -> Option<(u64, SimTime)> {
+        let i = (0..timers.len()).min_by_key(|&i| timers.get(i).map(|t| t.1))?;
+        Some(timers.swap_remove(i))
+    }
+
+    /// Runs the terminal's outputs until none is left; when the host is
+    /// silent, the terminal's timers fire (a timeout, its reversal).
     fn run(
         &mut self,
         mut outs: Vec<Output>,
@@ -159,7 +179,24 @@ impl Counter {
     ) -> Result<Option<Sale>, String> {
         let (mut sent, mut answered, mut tries) = (0, 0, 0u32);
         let mut done = None;
-        while !outs.is_empty() {
+        let mut timers: Vec<(u64, SimTime)> = Vec::new();
+        let mut transport = Vec::new();
+        // Enough for a timeout and every try at its reversal.
+        let mut fired = 0;
+        loop {
+            if outs.is_empty() {
+                let waiting = done.is_none() || self.term.pending_reversals() > 0;
+                match Self::due(&mut timers).filter(|_| waiting && fired < 64) {
+                    Some((token, at)) => {
+                        fired += 1;
+                        self.now = self.now.max(at);
+                        let (term, taps, now) = (&mut self.term, &mut self.taps, self.now);
+                        through_taps(taps, card, |ch| term.timer(now, token, ch, &mut outs));
+                        continue;
+                    }
+                    None => break,
+                }
+            }
             let mut next = Vec::new();
             for o in outs {
                 self.now = self.now + Duration::from_millis(20);
@@ -175,16 +212,20 @@ impl Counter {
                     }
                     Output::Send(f) => {
                         sent += 1;
-                        if let Some(answer) = uplink.call(&f.bytes)? {
+                        let answer = uplink.call(&f.bytes).unwrap_or_else(|e| {
+                            if transport.len() < 5 {
+                                transport.push(e);
+                            }
+                            None
+                        });
+                        if let Some(answer) = answer {
                             answered += 1;
                             through_taps(taps, card, |ch| {
                                 term.receive(now, &answer, ch, &mut next)
                             });
                         }
                     }
-                    // The terminal's timers: a host that does not answer
-                    // is the transport's error above.
-                    Output::Timer { .. } => {}
+                    Output::Timer { token, at } => timers.push((token, at)),
                     Output::Completed(c) => done = Some(c),
                     Output::Note(n) => notes.push(n),
                 }
@@ -196,6 +237,8 @@ impl Counter {
             notes: std::mem::take(notes),
             frames: (sent, answered),
             pin_tries: tries,
+            transport,
+            pending_reversals: self.term.pending_reversals(),
         }))
     }
 }

@@ -78,6 +78,10 @@ impl PcscChannel {
             }));
         };
         let name = reader.to_string_lossy().into_owned();
+        // A card must be in it now (it is read at once).
+        if let Err(error) = ctx.connect(&reader, ShareMode::Shared, Protocols::ANY) {
+            return Err(PcscError::Card { reader: name, error });
+        }
         Ok(Self { ctx, reader, card: None, name, lost: None })
     }
 

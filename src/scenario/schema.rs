@@ -662,6 +662,11 @@ pub struct CardSpec {
     /// Uses offline PIN. Default false.
     #[serde(default)]
     pub offline_pin: bool,
+    /// Answers GET PROCESSING OPTIONS in format 1 (tag 80) and lays its
+    /// records out as another issuer might (other AFL, CDOLs and CVM list:
+    /// online PIN over 50.00, no CVM below). Default false: format 2.
+    #[serde(default)]
+    pub gpo_format1: bool,
     /// Available balance. Default: the cardholders' balance.
     #[serde(default)]
     pub balance: Option<Money>,

@@ -581,7 +581,11 @@ impl Plan {
                 contactless: c.chip && c.contactless,
                 cvm: if c.offline_pin { Cvm::OfflinePin } else { Cvm::OnlinePin },
                 pin_try_limit: 3,
-                layout: crate::card::Layout::Standard,
+                layout: if c.gpo_format1 {
+                    crate::card::Layout::Alternate
+                } else {
+                    crate::card::Layout::Standard
+                },
             };
             f(IssuedCard {
                 data,

@@ -236,8 +236,11 @@ pub enum Record {
     CardSession {
         /// Terminal id.
         terminal: Name,
-        /// Purchase id.
+        /// Purchase id (`possim cards`: the session's number).
         purchase: u64,
+        /// The card, masked, where the reader knows it (`possim cards`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        card: Option<String>,
         /// The exchanges.
         apdus: Vec<Apdu>,
     },
@@ -435,6 +438,18 @@ pub enum Record {
         from_chip: bool,
         /// The attacker knows the PIN.
         pin_known: bool,
+    },
+    /// A device between reader and card answered a command in the card's
+    /// place: the card never saw it (a PIN-bypass wedge's VERIFY).
+    DeviceAnswered {
+        /// Where (`vpcd` for `possim cards`).
+        terminal: Name,
+        /// The devices fitted there.
+        devices: String,
+        /// The command's header (CLA INS P1 P2), hex.
+        command: String,
+        /// The answer the reader got, hex.
+        answer: String,
     },
     /// A tamper check found a device of attack `attack` on `terminal` and removed it.
     TamperFound {

@@ -199,7 +199,7 @@ fn session(
         return;
     }
     if let Some(t) = world.get::<Terminal>(term) {
-        ctx.record(Record::CardSession { terminal: t.id.clone(), purchase, apdus });
+        ctx.record(Record::CardSession { terminal: t.id.clone(), purchase, card: None, apdus });
     }
 }
 

@@ -550,6 +550,13 @@ impl TerminalCore {
         self.totals
     }
 
+    /// Continues the STAN sequence after `last` (a terminal that starts
+    /// afresh against a host that remembers: `possim terminal --pcsc
+    /// --connect` run again must not repeat the last run's STANs).
+    pub fn continue_stans_after(&mut self, last: u32) {
+        self.stan = last % 999_999;
+    }
+
     fn next_stan(&mut self) -> u32 {
         self.stan = self.stan % 999_999 + 1;
         self.stan
