@@ -1,7 +1,6 @@
 //! `possim cards`: the scenario's test cards, listed for a tester, or
 //! presented to a real PC/SC stack through vsmartcard's vpcd.
 
-use std::io::BufWriter;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use possim::net::cards::{CardsError, CardsOptions, serve};
-use possim::sim::{Journal, Plan};
+use possim::sim::Plan;
 use possim::time::Duration;
 
 use super::{Failure, Outcome, print};
@@ -88,14 +87,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         contactless: args.contactless,
         attacks: !args.no_attacks,
     };
-    let journal = match &args.journal {
-        Some(p) => {
-            let f = std::fs::File::create(p)
-                .map_err(|e| Failure::Io(format!("cannot write journal {}: {e}", p.display())))?;
-            Some(Journal::to(Box::new(BufWriter::with_capacity(1 << 16, f))))
-        }
-        None => None,
-    };
+    let journal = super::journal_writer(args.journal.as_deref())?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     super::host::stop_on_signal(move || flag.store(true, Ordering::SeqCst), args.stop_after);

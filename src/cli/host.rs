@@ -1,12 +1,12 @@
 //! `possim host`: the scenario's acquirer/issuer as an ISO 8583 server.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use possim::net::{HostServer, ServeOptions};
 use possim::report::summary;
-use possim::sim::{Journal, Plan};
+use possim::sim::Plan;
 use possim::time::Duration;
 
 use super::{Failure, Outcome, print};
@@ -152,14 +152,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         ),
         None => None,
     };
-    let journal = match &args.journal {
-        Some(p) => {
-            let f = std::fs::File::create(p)
-                .map_err(|e| Failure::Io(format!("cannot write journal {}: {e}", p.display())))?;
-            Some(Journal::to(Box::new(BufWriter::with_capacity(1 << 16, f))))
-        }
-        None => None,
-    };
+    let journal = super::journal_writer(args.journal.as_deref())?;
     let terminals: Vec<String> = plan.terminals.iter().map(|t| t.config.tid.clone()).collect();
     let opts = ServeOptions {
         tls,

@@ -313,6 +313,17 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
+/// The journal to write, if asked for (a path that cannot be written is
+/// exit 3, before anything runs).
+pub(crate) fn journal_writer(
+    path: Option<&std::path::Path>,
+) -> Result<Option<possim::sim::Journal>, Failure> {
+    let Some(p) = path else { return Ok(None) };
+    let f = std::fs::File::create(p)
+        .map_err(|e| Failure::Io(format!("cannot write journal {}: {e}", p.display())))?;
+    Ok(Some(possim::sim::Journal::to(Box::new(std::io::BufWriter::with_capacity(1 << 16, f)))))
+}
+
 /// Opens a journal to read: a regular file, or exit 3.
 pub(crate) fn open_journal(
     p: &std::path::Path,

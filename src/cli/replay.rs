@@ -58,19 +58,19 @@ pub(crate) fn run(args: Args) -> Outcome {
     // The page is written only once the journal has been read through: a
     // journal that is not one leaves an earlier page as it was.
     let html_existed = args.html.as_ref().is_some_and(|p| p.exists());
-    let html = match &args.html {
-        Some(p) => {
-            // Fail now if it cannot be written, without truncating it yet.
-            std::fs::OpenOptions::new().append(true).create(true).open(p).map_err(|e| {
-                Failure::Io(format!("cannot write HTML report {}: {e}", p.display()))
-            })?;
+    if let Some(p) = &args.html {
+        // Fail now if it cannot be written, without truncating it yet.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(p)
+            .map_err(|e| Failure::Io(format!("cannot write HTML report {}: {e}", p.display())))?;
+    }
+    let (mut collector, seen) = match args.html {
+        Some(_) => {
             let (c, seen) = possim::report::html::Collector::new();
-            Some((c, seen))
+            (Some(c), Some(seen))
         }
-        None => None,
-    };
-    let (seen, mut collector) = match html {
-        Some((c, seen)) => (Some(seen), Some(c)),
         None => (None, None),
     };
     let mut subscribers: Vec<&mut dyn possim::sim::Subscriber> = Vec::new();

@@ -1,13 +1,12 @@
 //! `possim terminal --connect`: the scenario's emulated terminals against a
 //! real host.
 
-use std::io::BufWriter;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use possim::net::{ConnectOptions, RemoteRun, pki, tls};
 use possim::report::summary;
-use possim::sim::{Journal, Plan};
+use possim::sim::Plan;
 
 use super::{Failure, Outcome, print};
 
@@ -144,14 +143,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         }
         None => None,
     };
-    let journal = match &args.journal {
-        Some(p) => {
-            let f = std::fs::File::create(p)
-                .map_err(|e| Failure::Io(format!("cannot write journal {}: {e}", p.display())))?;
-            Some(Journal::to(Box::new(BufWriter::with_capacity(1 << 16, f))))
-        }
-        None => None,
-    };
+    let journal = super::journal_writer(args.journal.as_deref())?;
     let opts = ConnectOptions { addr, tls, speed: args.speed, frames_in_journal: true };
     let started = std::time::Instant::now();
     let (mut subscribers, pcap_slot) = match &args.pcap {
