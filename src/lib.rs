@@ -23,6 +23,7 @@
 //!              with subscribers, commands into a running world
 //!   report     summary, JSON, JUnit
 //!   net        the real-time drivers: the host on TCP/TLS, framing, PKI
+//!   assess     one real shop's profile against the whole catalogue
 //! ```
 //!
 //! The public interface is the module tree below, and these names:
@@ -30,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod assess;
 pub mod attack;
 pub mod card;
 pub mod detect;

@@ -3,6 +3,7 @@
 //! Exit codes are API: 0 success, 1 an expectation failed, 2 invalid input
 //! or command line, 3 an I/O failure.
 
+mod assess;
 mod cards;
 mod check;
 mod diff;
@@ -64,6 +65,8 @@ enum Command {
     Replay(replay::Args),
     /// List the scenario's test cards, or present them to a real PC/SC stack through vpcd.
     Cards(cards::Args),
+    /// Is my shop's POS safe? Run the catalogue against a shop profile, in the owner's language.
+    Assess(assess::Args),
 }
 
 /// How a command failed, which decides the exit code.
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => diff::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Cards(a) => cards::run(a),
+        Command::Assess(a) => assess::run(a),
     };
     match result {
         Ok(code) => code,
