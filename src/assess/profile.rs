@@ -586,9 +586,16 @@ fn from_ron(file: &str, text: &str, e: &ron::error::SpannedError, lang: Lang) ->
     let fill = |key: &str, a: &str| t(key, lang).replace("{0}", a);
     match &e.code {
         E::NoSuchEnumVariant { expected, found, outer } => {
-            let question = outer
-                .as_deref()
-                .and_then(question_of_enum)
+            // The question is the field the answer stands on, or else the
+            // one its answer type belongs to.
+            let on_line = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .and_then(|l| l.split(':').next())
+                .map(str::trim)
+                .and_then(|f| QUESTIONS.iter().find(|q| **q == f).copied());
+            let question = on_line
+                .or_else(|| outer.as_deref().and_then(question_of_enum))
                 .map(|q| fill("err.for_question", q))
                 .unwrap_or_default();
             let mut diag = d(fill("err.unknown_answer", found) + &question);

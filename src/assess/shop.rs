@@ -153,7 +153,8 @@ pub fn scenario(
     }
     let per_hour = (f64::from(p.customers()) / 24.0 / f64::from(p.terminals)).max(0.01);
     let cards = p.customers().clamp(200, 5000);
-    let attacks = a.map(|a| attacks(p, a, cut)).unwrap_or_default();
+    let end = Duration::from_secs(u64::from(days) * 86_400);
+    let attacks = a.map(|a| attacks(p, a, cut, end)).unwrap_or_default();
     format!(
         "// possim assess: {name}, {days} days{what}.\n\
          Scenario(\n    name: {title:?},\n    seed: {seed},\n    duration: \"{days}d\",\n    currency: {cur:?},\n    \
@@ -170,8 +171,9 @@ pub fn scenario(
     )
 }
 
-/// The attack's lines, placeholders filled, cut short where the shop acted.
-fn attacks(p: &Profile, a: &AttackTemplate, cut: Option<Duration>) -> String {
+/// The attack's lines, placeholders filled, cut short where the shop acted;
+/// those that would start after `end` (or the cut) are left out.
+fn attacks(p: &Profile, a: &AttackTemplate, cut: Option<Duration>, end: Duration) -> String {
     let limit = p.tap_limit();
     let tap = if Profile::takes(p.contactless) && limit >= Money(100) {
         Money((limit.0 - 1).min(100_000))
@@ -185,6 +187,11 @@ fn attacks(p: &Profile, a: &AttackTemplate, cut: Option<Duration>) -> String {
             .replace("{away}", AWAY)
             .replace("{camera}", if p.pin_pad_shielded == YesNo::Yes { "false" } else { "true" })
             .replace("{tap_amount}", &tap.to_string());
+        // A run shorter than the attack's month leaves out what would
+        // start after it.
+        if from(&filled).is_some_and(|f| f >= end) {
+            continue;
+        }
         match cut {
             None => kept.push(filled),
             Some(cut) => {

@@ -41,7 +41,7 @@ pub(crate) struct Args {
     seeds: u64,
     /// Days of trade per run: a month by default. Losses are those of these days,
     /// never extrapolated (the attacks are written for a month).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=31), value_name = "N")]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(7..=31), value_name = "N")]
     days: u32,
     /// Write the assessment as JSON.
     #[arg(long, value_name = "PATH")]
