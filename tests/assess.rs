@@ -160,8 +160,9 @@ fn a_shop_that_reads_its_alerts_stops_the_attack_a_day_after_the_first_one() {
     let unread = assess::run_job(&p, job, 10).unwrap();
     p.alerts_watched = Watch::Daily;
     let read = assess::run_job(&p, job, 10).unwrap();
-    let (kind, after, _) = read.alert.expect("a refund to a card that bought nothing here");
-    assert_eq!(kind, AlertKind::RefundWithoutSale);
+    let first = read.alert.expect("a refund to a card that bought nothing here");
+    assert_eq!(first.alert, AlertKind::RefundWithoutSale);
+    let after = first.after_us;
     assert_eq!(unread.alert, read.alert, "the same run up to the alert");
     let day = 86_400_000_000;
     assert_eq!(read.stopped_at_us, Some(day + after + day), "started on day 1, acted a day later");
@@ -436,7 +437,7 @@ fn the_questionnaire_writes_a_profile_that_assesses() {
     assert_eq!(profile.contactless_limit, None, "not asked when taps are off");
     assert_eq!(format!("{:?}", profile.pin_pad_shielded), "Unknown");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("这家店的刷卡收款安全吗？: Noodle Bar"), "{text}");
+    assert!(text.contains("Noodle Bar：刷卡收款安全吗？"), "{text}");
     assert!(text.contains("pin_pad_shielded"), "the unanswered question is listed: {text}");
     // It never overwrites a profile.
     let again = possim(&["assess", "--interactive", p.to_str().unwrap()]);
@@ -488,4 +489,10 @@ fn detail_writes_the_scenario_and_journal_behind_each_figure() {
     let journal = std::fs::read_to_string(dir.join("insider_refund.jsonl")).unwrap();
     assert!(journal.lines().any(|l| l.contains("\"kind\":\"insider_refund\"")));
     assert!(journal.lines().any(|l| l.contains("\"kind\":\"frame_sent\"")));
+    // The alert event named is the journal's own.
+    let event = v["evidence"]["insider_refund"]["alert_event"].as_u64().unwrap();
+    let shown = format!("alert at event #{event}");
+    assert!(text.contains(&shown), "{text}");
+    let line = journal.lines().find(|l| l.starts_with(&format!("{{\"seq\":{event},"))).unwrap();
+    assert!(line.contains("\"kind\":\"alert\""), "{line}");
 }

@@ -351,3 +351,48 @@ fn edit_bytes(mut text: Vec<u8>, edits: &[(u16, u8, u8)]) -> String {
     }
     String::from_utf8_lossy(&text).into_owned()
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A shop profile with any byte changed gives a profile or a located
+    /// error, in either language, never a panic; and a profile that reads
+    /// builds a scenario `possim check` accepts for every attack it allows.
+    #[test]
+    fn edited_profiles_never_panic_and_build_valid_scenarios(
+        at in 0usize..1200,
+        with in any::<char>(),
+        lang in prop::bool::ANY,
+    ) {
+        use possim::assess::{Lang, Profile, shop, texts};
+        let base = std::fs::read_to_string(crate::util::root().join("examples/shop-weak.ron")).unwrap();
+        let mut chars: Vec<char> = base.chars().collect();
+        let i = at % chars.len();
+        chars[i] = with;
+        let text: String = chars.into_iter().collect();
+        let lang = if lang { Lang::ZhCn } else { Lang::En };
+        match Profile::parse(&text, "p.ron", lang) {
+            Ok(p) => {
+                for a in &texts().attacks {
+                    if shop::possible(&p, a) {
+                        let s = shop::scenario(&p, Some(a), 7, None, 1);
+                        prop_assert!(possim::scenario::parse(&s, "p.ron").is_ok(), "{}", s);
+                    }
+                }
+            }
+            Err(d) => prop_assert!(d.to_string().starts_with("p.ron:")),
+        }
+    }
+
+    /// Any name the profile accepts reaches the scenario intact.
+    #[test]
+    fn any_accepted_shop_name_builds_a_valid_scenario(name in "\\PC{0,60}") {
+        use possim::assess::{Lang, Profile, shop, texts};
+        let text = format!("Shop(name: {name:?})");
+        if let Ok(p) = Profile::parse(&text, "p.ron", Lang::En) {
+            let a = &texts().attacks[0];
+            let s = shop::scenario(&p, Some(a), 7, None, 1);
+            prop_assert!(possim::scenario::parse(&s, "p.ron").is_ok(), "{}", s);
+        }
+    }
+}

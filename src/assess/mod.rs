@@ -74,15 +74,25 @@ pub struct Measured {
     pub loss: Money,
     /// Cards (or PINs) the attackers held at the end.
     pub stolen: u64,
-    /// The first alert the attack provoked: its kind, how long after the
-    /// attack began, and its journal event id.
-    pub alert: Option<(AlertKind, u64, u64)>,
+    /// The first alert the attack provoked.
+    pub alert: Option<FirstAlert>,
     /// When the shop acted on that alert and the attack stopped (the run
     /// whose loss is reported), if anyone reads the alerts.
     pub stopped_at_us: Option<u64>,
     /// The scenario text of the run whose loss is reported.
     #[serde(skip)]
     pub scenario: String,
+}
+
+/// The first alert an attack provoked in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FirstAlert {
+    /// Its kind.
+    pub alert: AlertKind,
+    /// How long after the attack began, microseconds.
+    pub after_us: u64,
+    /// Its journal event id (the run's journal with `--detail`).
+    pub event: u64,
 }
 
 /// Builds, checks and runs one scenario text.
@@ -105,7 +115,7 @@ fn run_text(text: &str, key: &str, seed: u64) -> Result<(Scenario, RunReport), A
 
 /// The first alert the scenario's attacks should provoke, at or after the
 /// earliest of them began: (kind, microseconds after that start, event id).
-fn first_alert(s: &Scenario, r: &RunReport) -> Option<(AlertKind, u64, u64)> {
+pub fn first_alert(s: &Scenario, r: &RunReport) -> Option<FirstAlert> {
     let kinds: Vec<AlertKind> =
         s.attacks.iter().flat_map(|a| a.kind.alerts().iter().copied()).collect();
     let start = s.attacks.iter().map(|a| a.scope.from.map_or(0, |d| d.micros())).min()?;
@@ -113,7 +123,7 @@ fn first_alert(s: &Scenario, r: &RunReport) -> Option<(AlertKind, u64, u64)> {
         .iter()
         .filter(|a| kinds.contains(&a.alert) && a.t_us >= start)
         .min_by_key(|a| a.t_us)
-        .map(|a| (a.alert, a.t_us - start, a.event))
+        .map(|a| FirstAlert { alert: a.alert, after_us: a.t_us - start, event: a.event })
 }
 
 /// Runs one job: the shop (with the job's change), the attack, the seed;
@@ -137,8 +147,8 @@ pub fn run_job(profile: &Profile, job: Job, days: u32) -> Result<Measured, Asses
     let start = s.attacks.iter().map(|a| a.scope.from.map_or(0, |d| d.micros())).min().unwrap_or(0);
     let end = u64::from(days) * 86_400_000_000;
     let cut = match (alert, shop::reaction(&p)) {
-        (Some((_, after, _)), Some(react)) => {
-            Some(start + after + react.micros()).filter(|&c| c < end)
+        (Some(first), Some(react)) => {
+            Some(start + first.after_us + react.micros()).filter(|&c| c < end)
         }
         _ => None,
     };
@@ -417,13 +427,13 @@ pub fn assemble(
 /// median time to it.
 fn warning(runs: &[Measured]) -> Option<Warning> {
     let fired: Vec<(AlertKind, u64)> =
-        runs.iter().filter_map(|m| m.alert.map(|(k, t, _)| (k, t))).collect();
+        runs.iter().filter_map(|m| m.alert.map(|a| (a.alert, a.after_us))).collect();
     let mut kinds: Vec<AlertKind> = fired.iter().map(|(k, _)| *k).collect();
-    kinds.sort_by_key(|k| format!("{k:?}"));
+    kinds.sort();
     kinds.dedup();
-    let alert = kinds.into_iter().max_by_key(|k| {
-        (fired.iter().filter(|(x, _)| x == k).count(), std::cmp::Reverse(format!("{k:?}")))
-    })?;
+    let alert = kinds
+        .into_iter()
+        .max_by_key(|k| (fired.iter().filter(|(x, _)| x == k).count(), std::cmp::Reverse(*k)))?;
     let mut times: Vec<u64> = fired.iter().map(|(_, t)| *t).collect();
     times.sort_unstable();
     let after_us = times.get(times.len() / 2).copied().unwrap_or_default();

@@ -20,6 +20,8 @@ pub struct Evidence {
     pub journal: String,
     /// The seed.
     pub seed: u64,
+    /// The journal event of the first alert the attack provoked, if one fired.
+    pub alert_event: Option<u64>,
 }
 
 /// Money as the owner reads it: the currency's sign and grouped digits.
@@ -175,8 +177,8 @@ fn attack_lines(
                 .replace("{cmd}", &format!("possim run {} --seed {}", e.scenario, e.seed)),
         );
         out.push(t("detail.journal", lang).replace("{path}", &e.journal));
-        if let Some((_, _, ev)) = a.runs.first().and_then(|m| m.alert) {
-            out.push(t("detail.alert_event", lang).replace("{event}", &ev.to_string()));
+        if let Some(event) = e.alert_event {
+            out.push(t("detail.alert_event", lang).replace("{event}", &event.to_string()));
         }
     }
     out
@@ -229,7 +231,7 @@ fn ranked_lines(r: &super::Ranked, s: &Assessment, lang: Lang) -> (String, Vec<S
 /// The report as text for a terminal.
 pub fn text(s: &Assessment, lang: Lang, evidence: &BTreeMap<String, Evidence>) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "{}: {}", t("title", lang), s.profile.name);
+    let _ = writeln!(o, "{}", t("title", lang).replace("{shop}", &s.profile.name));
     let _ = writeln!(o, "{}\n", intro(s, lang));
     if !s.assumed.is_empty() {
         let _ = writeln!(o, "{}", t("assumed", lang));
@@ -283,17 +285,16 @@ pub fn html(s: &Assessment, lang: Lang, evidence: &BTreeMap<String, Evidence>) -
     let code = if lang == Lang::ZhCn { "zh-CN" } else { "en" };
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\"><title>{} {}</title>\n<style>\
+        "<!DOCTYPE html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
 body{{font-family:system-ui,'Noto Sans CJK SC','Microsoft YaHei',sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}}\
 h1{{font-size:1.5em}} .a{{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;margin:.8em 0}}\
 .v{{display:inline-block;min-width:4.5em;font-weight:bold;padding:.1em .5em;border-radius:4px;margin-right:.6em;text-align:center}}\
 .yes{{background:#c62828;color:#fff}} .partly{{background:#ef6c00;color:#fff}} .no,.impossible{{background:#2e7d32;color:#fff}}\
 .a p{{margin:.3em 0}} ol li{{margin:.6em 0}} .muted{{color:#666}} .total{{font-size:1.2em;font-weight:bold}}\
 </style></head><body>\n",
-        esc(&t("title", lang)),
-        esc(&s.profile.name)
+        esc(&t("title", lang).replace("{shop}", &s.profile.name)),
     );
-    let _ = writeln!(o, "<h1>{}: {}</h1>", esc(&t("title", lang)), esc(&s.profile.name));
+    let _ = writeln!(o, "<h1>{}</h1>", esc(&t("title", lang).replace("{shop}", &s.profile.name)));
     let _ = writeln!(o, "<p>{}</p>", esc(&intro(s, lang)));
     let total = if s.total > Money::ZERO {
         t("total", lang)

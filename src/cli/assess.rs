@@ -191,7 +191,7 @@ fn detail(dir: &Path, results: &[(Job, Measured)]) -> Result<BTreeMap<String, Ev
             Pacing::Headless { slice: sim::HEADLESS_SLICE },
             options,
         );
-        let _ = sim::run_to_end(&mut app, &scenario.display().to_string());
+        let report = sim::run_to_end(&mut app, &scenario.display().to_string());
         if let Some(e) = &app.world().resource::<sim::Journal>().error {
             return Err(Failure::Io(format!("writing journal {}: {e}", journal.display())));
         }
@@ -201,6 +201,7 @@ fn detail(dir: &Path, results: &[(Job, Measured)]) -> Result<BTreeMap<String, Ev
                 scenario: scenario.display().to_string(),
                 journal: journal.display().to_string(),
                 seed: job.seed,
+                alert_event: assess::first_alert(&s, &report).map(|f| f.event),
             },
         );
     }
