@@ -73,8 +73,11 @@ fn a_well_defended_shop_sees_every_attack_fail_and_is_told_so() {
     let attacks = v["attacks"].as_array().unwrap();
     assert_eq!(attacks.len(), texts().attacks.len());
     for a in attacks {
+        // No money in any run. A shim found only one check in ten, or a
+        // keypad overlay found the next morning, may still have copied
+        // something: the report says so (DATA), it does not call it safe.
         assert!(
-            a["verdict"] == "no" || a["verdict"] == "impossible",
+            ["no", "impossible", "data_only"].contains(&a["verdict"].as_str().unwrap()),
             "{} works against the well-defended shop: {a}",
             a["key"]
         );
@@ -82,7 +85,13 @@ fn a_well_defended_shop_sees_every_attack_fail_and_is_told_so() {
     }
     assert!(v["ranking"].as_array().unwrap().is_empty());
     assert_eq!(cents(&v["total"]), 0);
-    assert!(text.contains("Every attack possim tried failed against this shop."), "{text}");
+    let data = attacks.iter().filter(|a| a["verdict"] == "data_only").count();
+    if data == 0 {
+        assert!(text.contains("Every attack possim tried failed against this shop."), "{text}");
+    } else {
+        let said = format!("No attack took money in these runs; {data} of them copied card data");
+        assert!(text.contains(&said), "{text}");
+    }
     assert!(text.contains("nothing urgent to change"), "{text}");
     // No swipe slot: the skimmer is impossible there, and said to be.
     assert_eq!(attack(v, "skimmer")["verdict"], "impossible");
@@ -111,8 +120,13 @@ fn a_weak_shop_loses_money_to_the_attacks_its_answers_invite() {
     let saved: Vec<i64> = ranking.iter().map(|r| cents(&r["saved"])).collect();
     assert!(saved.windows(2).all(|w| w[0] >= w[1]), "{saved:?}");
     let inspect = ranking.iter().find(|r| r["fix"] == "InspectDaily").unwrap();
-    assert_eq!(inspect["pci"], serde_json::json!(["9.5.1.2"]));
-    assert!(text.contains("PCI DSS v4.0 requirement 9.5.1.2"), "{text}");
+    assert_eq!(inspect["pci"], serde_json::json!(["9.5.1.2", "9.5.1.3"]));
+    assert!(text.contains("PCI DSS v4.0 requirements 9.5.1.2, 9.5.1.3"), "{text}");
+    // Data copied without money spent is not called safe.
+    for key in ["mitm_read", "pin_pad_overlay"] {
+        assert_eq!(attack(v, key)["verdict"], "data_only", "{key}");
+    }
+    assert!(text.contains("DATA    Eavesdropper on the line to the bank"), "{text}");
 }
 
 #[test]
@@ -139,16 +153,27 @@ fn every_loss_after_a_change_is_a_rerun_and_never_above_the_loss_before() {
         }
     }
     assert!(checked >= 3, "{checked}");
-    // And one of them, run again here from the profile: the same figure.
+    // And one of them, run again here: the figure is that of a run of the
+    // shop with the change made (its scenario differs from the shop's own
+    // in the change, and nowhere else), not an estimate.
     let weak = profile("shop-weak.ron");
     let a = attack(v, "insider_refund");
     let best = a["best"].as_str().unwrap();
+    assert_eq!(best, "RefundNeedsSale");
     let fix = Fix::ALL.iter().copied().find(|f| format!("{f:?}") == best).unwrap();
     let index = texts().attacks.iter().position(|t| t.key == "insider_refund").unwrap();
     let f = a["fixes"].as_array().unwrap().iter().find(|f| f["fix"] == best).unwrap();
     for (i, &seed) in seeds.iter().enumerate() {
+        let base = assess::run_job(&weak, Job { attack: index, fix: None, seed }, 10).unwrap();
         let m = assess::run_job(&weak, Job { attack: index, fix: Some(fix), seed }, 10).unwrap();
         assert_eq!(m.loss.to_string(), f["runs"][i]["loss"].as_str().unwrap());
+        assert_eq!(base.loss.to_string(), a["runs"][i]["loss"].as_str().unwrap());
+        let changed: Vec<(&str, &str)> =
+            base.scenario.lines().zip(m.scenario.lines()).filter(|(x, y)| x != y).collect();
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert!(
+            changed[0].1.contains("RefundsNeedASale") && !changed[0].0.contains("RefundsNeedASale")
+        );
     }
 }
 
@@ -282,7 +307,12 @@ fn both_languages_have_every_attack_change_alert_question_and_word() {
         "verdict.no",
         "verdict.impossible",
         "pays.shop",
-        "pays.customers",
+        "pays.elsewhere",
+        "pays.here",
+        "verdict.data_only",
+        "pci.many",
+        "n_terminals.one",
+        "n_seeds.one",
         "per.month",
         "per.days",
         "days.one",
@@ -299,6 +329,7 @@ fn both_languages_have_every_attack_change_alert_question_and_word() {
     for (lang, code) in [("en", "en"), ("zh-CN", "zh")] {
         let dir = tempdir(code);
         let html = dir.join("a.html");
+        let json = dir.join("a.json");
         let out = possim(&[
             "assess",
             "examples/shop-weak.ron",
@@ -311,14 +342,26 @@ fn both_languages_have_every_attack_change_alert_question_and_word() {
             lang,
             "--html",
             html.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
         ]);
         assert_eq!(out.status.code(), Some(0));
+        let weak: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!(!weak["ranking"].as_array().unwrap().is_empty());
         let text = String::from_utf8(out.stdout).unwrap();
         let page = std::fs::read_to_string(&html).unwrap();
         for a in &t.attacks {
             let name = if code == "zh" { &a.name.zh_cn } else { &a.name.en };
             assert!(text.contains(name.as_str()), "{lang}: {name}");
             assert!(page.contains(&name.replace('"', "&quot;")), "{lang} page: {name}");
+        }
+        for r in weak["ranking"].as_array().unwrap() {
+            let fix =
+                Fix::ALL.iter().find(|f| format!("{f:?}") == r["fix"].as_str().unwrap()).unwrap();
+            let title = &t.fixes[fix].title;
+            let title = if code == "zh" { &title.zh_cn } else { &title.en };
+            assert!(text.contains(title.as_str()), "{lang}: {title}");
         }
         for r in ["verdict.yes", "loss_month", "best_change", "{", "}"] {
             assert!(!text.contains(r), "{lang}: {r} in {text}");

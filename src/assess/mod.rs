@@ -138,7 +138,10 @@ pub fn run_job(profile: &Profile, job: Job, days: u32) -> Result<Measured, Asses
         });
     };
     let p = match job.fix {
-        Some(f) => f.apply(profile).unwrap_or_else(|| profile.clone()),
+        Some(f) => f.apply(profile).ok_or_else(|| AssessError::Plan {
+            attack: attack.key.clone(),
+            message: format!("the shop already does `{}`", f.key()),
+        })?,
         None => profile.clone(),
     };
     let text = shop::scenario(&p, Some(attack), days, None, job.seed);
@@ -186,12 +189,13 @@ pub fn base_jobs(profile: &Profile, seeds: &[u64]) -> Vec<Job> {
 }
 
 /// The second round: each change worth trying against each attack that
-/// cost money in the first, every seed.
+/// cost money or copied card data in the first, every seed.
 pub fn fix_jobs(profile: &Profile, seeds: &[u64], base: &[(Job, Measured)]) -> Vec<Job> {
     let mut v = Vec::new();
     for (i, a) in texts().attacks.iter().enumerate() {
-        let costly = base.iter().any(|(j, m)| j.attack == i && m.loss > Money::ZERO);
-        if !costly {
+        let harmful =
+            base.iter().any(|(j, m)| j.attack == i && (m.loss > Money::ZERO || m.stolen > 0));
+        if !harmful {
             continue;
         }
         for &f in &a.fixes {
@@ -211,7 +215,10 @@ pub enum Verdict {
     Yes,
     /// It cost money in some runs.
     Partly,
-    /// It cost nothing.
+    /// It cost no money here, but card data or PINs were copied: they may
+    /// be spent later, elsewhere, or by a thief better equipped.
+    DataOnly,
+    /// It cost nothing and copied nothing.
     No,
     /// The shop's readers make it impossible (not run).
     Impossible,
@@ -249,10 +256,13 @@ impl Loss {
 pub struct Warning {
     /// The alert that fired first (in most runs).
     pub alert: AlertKind,
-    /// The median time from the attack's start to it, microseconds.
+    /// The median time from the attack's start to it (over the runs in
+    /// which it was the first), microseconds.
     pub after_us: u64,
     /// Runs in which an alert fired.
     pub runs: usize,
+    /// Runs in which this alert was the first.
+    pub first_in: usize,
 }
 
 /// One change rerun against one attack.
@@ -262,6 +272,8 @@ pub struct FixResult {
     pub fix: Fix,
     /// The loss with it over the simulated days.
     pub loss: Loss,
+    /// Cards the attackers held at the end with it (mean over the seeds).
+    pub stolen: u64,
     /// Each seed's run.
     pub runs: Vec<Measured>,
 }
@@ -322,8 +334,11 @@ pub struct Assessment {
     pub attacks: Vec<AttackResult>,
     /// The changes, most money saved first.
     pub ranking: Vec<Ranked>,
-    /// All attacks' expected losses together.
+    /// All attacks' expected losses added up: what a month with every one
+    /// of them would cost (not the chance of any).
     pub total: Money,
+    /// Of that, what the shop itself pays (goods without payment, refunds).
+    pub total_shop: Money,
 }
 
 /// Turns the jobs' results into the assessment.
@@ -345,6 +360,8 @@ pub fn assemble(
         let costly = losses.iter().filter(|l| **l > Money::ZERO).count();
         let verdict = if !shop::possible(profile, a) {
             Verdict::Impossible
+        } else if costly == 0 && runs.iter().any(|m| m.stolen > 0) {
+            Verdict::DataOnly
         } else if costly == 0 {
             Verdict::No
         } else if costly == runs.len() {
@@ -366,13 +383,16 @@ pub fn assemble(
                 continue;
             }
             let l: Vec<Money> = fr.iter().map(|m| m.loss).collect();
-            fixes.push(FixResult { fix: f, loss: Loss::of(&l), runs: fr });
+            let stolen = fr.iter().map(|m| m.stolen).sum::<u64>() / fr.len() as u64;
+            fixes.push(FixResult { fix: f, loss: Loss::of(&l), stolen, runs: fr });
         }
         fixes.sort_by_key(|f| f.fix);
+        // Money first, then the cards still copied: a change that stops the
+        // copying is worth naming even where nothing was spent.
         let best = fixes
             .iter()
-            .filter(|f| f.loss.mean < loss.mean)
-            .min_by_key(|f| (f.loss.mean, f.fix))
+            .filter(|f| (f.loss.mean, f.stolen) < (loss.mean, stolen))
+            .min_by_key(|f| (f.loss.mean, f.stolen, f.fix))
             .map(|f| f.fix);
         attacks.push(AttackResult {
             key: a.key.clone(),
@@ -412,6 +432,10 @@ pub fn assemble(
     }
     ranking.sort_by(|a, b| b.saved.cmp(&a.saved).then(a.fix.cmp(&b.fix)));
     let total = attacks.iter().fold(Money::ZERO, |acc, a| acc + a.loss.mean);
+    let total_shop = attacks
+        .iter()
+        .filter(|a| a.pays == text::Payer::Shop)
+        .fold(Money::ZERO, |acc, a| acc + a.loss.mean);
     Assessment {
         profile: profile.clone(),
         assumed: profile.assumed(),
@@ -420,6 +444,7 @@ pub fn assemble(
         attacks,
         ranking,
         total,
+        total_shop,
     }
 }
 
@@ -434,8 +459,8 @@ fn warning(runs: &[Measured]) -> Option<Warning> {
     let alert = kinds
         .into_iter()
         .max_by_key(|k| (fired.iter().filter(|(x, _)| x == k).count(), std::cmp::Reverse(*k)))?;
-    let mut times: Vec<u64> = fired.iter().map(|(_, t)| *t).collect();
+    let mut times: Vec<u64> = fired.iter().filter(|(k, _)| *k == alert).map(|(_, t)| *t).collect();
     times.sort_unstable();
     let after_us = times.get(times.len() / 2).copied().unwrap_or_default();
-    Some(Warning { alert, after_us, runs: fired.len() })
+    Some(Warning { alert, after_us, runs: fired.len(), first_in: times.len() })
 }

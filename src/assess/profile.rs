@@ -577,6 +577,36 @@ fn find_field(text: &str, field: &str) -> (usize, usize) {
     (1, 1)
 }
 
+/// The question whose answer is at `line`:`col` (1-based): the last
+/// `question:` written before that point.
+fn question_at(text: &str, line: usize, col: usize) -> Option<&'static str> {
+    let lines: Vec<&str> = text.lines().take(line).collect();
+    for (i, l) in lines.iter().enumerate().rev() {
+        let upto = if i + 1 == line {
+            l.char_indices().nth(col.saturating_sub(1)).map_or(*l, |(b, _)| &l[..b])
+        } else {
+            l
+        };
+        let mut best: Option<(usize, &'static str)> = None;
+        for q in QUESTIONS {
+            for (at, _) in upto.match_indices(q) {
+                let before = upto[..at].chars().last();
+                let after = upto[at + q.len()..].trim_start();
+                if after.starts_with(':')
+                    && !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    && best.is_none_or(|(b, _)| at > b)
+                {
+                    best = Some((at, q));
+                }
+            }
+        }
+        if let Some((_, q)) = best {
+            return Some(q);
+        }
+    }
+    None
+}
+
 /// A RON error in a profile, in the owner's language.
 fn from_ron(file: &str, text: &str, e: &ron::error::SpannedError, lang: Lang) -> Diagnostic {
     use ron::Error as E;
@@ -586,15 +616,9 @@ fn from_ron(file: &str, text: &str, e: &ron::error::SpannedError, lang: Lang) ->
     let fill = |key: &str, a: &str| t(key, lang).replace("{0}", a);
     match &e.code {
         E::NoSuchEnumVariant { expected, found, outer } => {
-            // The question is the field the answer stands on, or else the
-            // one its answer type belongs to.
-            let on_line = text
-                .lines()
-                .nth(line.saturating_sub(1))
-                .and_then(|l| l.split(':').next())
-                .map(str::trim)
-                .and_then(|f| QUESTIONS.iter().find(|q| **q == f).copied());
-            let question = on_line
+            // The question is the field the answer stands under, or else
+            // the one its answer type belongs to.
+            let question = question_at(text, line, col)
                 .or_else(|| outer.as_deref().and_then(question_of_enum))
                 .map(|q| fill("err.for_question", q))
                 .unwrap_or_default();
@@ -619,6 +643,30 @@ fn from_ron(file: &str, text: &str, e: &ron::error::SpannedError, lang: Lang) ->
             }
         }
         E::DuplicateStructField { field, .. } => d(fill("err.twice", field)),
-        other => d(fill("err.syntax", &other.to_string())),
+        other => match question_at(text, line, col) {
+            // A value of the wrong shape under a known question: say what
+            // that question takes, in the owner's language.
+            Some(q) => {
+                let opts = choices(q);
+                let msg = if !opts.is_empty() {
+                    fill("err.bad_answer", q)
+                } else {
+                    let kind = match q {
+                        "terminals" | "customers_per_day" => "err.value.number",
+                        "average_amount" | "contactless_limit" => "err.value.money",
+                        "currency" => "err.value.code",
+                        _ => "err.value.text",
+                    };
+                    fill(kind, q)
+                };
+                let said = fill("err.parser_said", &other.to_string());
+                if opts.is_empty() {
+                    d(msg).help(said)
+                } else {
+                    d(msg).help(format!("{} {said}", fill("err.valid_answers", &opts.join(", "))))
+                }
+            }
+            None => d(fill("err.syntax", &other.to_string())),
+        },
     }
 }

@@ -48,12 +48,15 @@ pub fn money(m: Money, currency: &str) -> String {
 /// A time span in words: days, hours or minutes.
 fn span(us: u64, lang: Lang) -> String {
     let s = us / 1_000_000;
+    if s < 60 {
+        return t("under_minute", lang);
+    }
     let (key, n) = if s >= 2 * 86_400 {
         ("days", s / 86_400)
     } else if s >= 2 * 3600 {
         ("hours", s / 3600)
     } else {
-        ("minutes", (s / 60).max(1))
+        ("minutes", s / 60)
     };
     let key = if n == 1 { format!("{key}.one") } else { key.to_string() };
     t(&key, lang).replace("{n}", &n.to_string())
@@ -66,6 +69,15 @@ fn per(days: u32, lang: Lang) -> String {
     } else {
         t("per.days", lang).replace("{n}", &days.to_string())
     }
+}
+
+/// Fills placeholders, the shop's own name last (a name may hold braces).
+fn fill(template: &str, values: &[(&str, String)], name: &str) -> String {
+    let mut out = template.to_string();
+    for (k, v) in values {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out.replace("{shop}", name)
 }
 
 fn attack_name(key: &str, lang: Lang) -> String {
@@ -99,12 +111,33 @@ fn ordered(a: &Assessment) -> Vec<&AttackResult> {
     let rank = |v: Verdict| match v {
         Verdict::Yes => 0,
         Verdict::Partly => 1,
-        Verdict::No => 2,
-        Verdict::Impossible => 3,
+        Verdict::DataOnly => 2,
+        Verdict::No => 3,
+        Verdict::Impossible => 4,
     };
     let mut v: Vec<&AttackResult> = a.attacks.iter().collect();
-    v.sort_by(|x, y| rank(x.verdict).cmp(&rank(y.verdict)).then(y.loss.mean.cmp(&x.loss.mean)));
+    v.sort_by(|x, y| {
+        rank(x.verdict)
+            .cmp(&rank(y.verdict))
+            .then(y.loss.mean.cmp(&x.loss.mean))
+            .then(y.stolen.cmp(&x.stolen))
+    });
     v
+}
+
+/// Who bears an attack's loss, in words: the shop; the customers' banks
+/// when the copies are spent at other shops; or the customers' banks and
+/// then the shop through chargebacks when it happens at this till.
+fn payer(a: &AttackResult, lang: Lang) -> String {
+    let away = texts().attacks.iter().any(|x| x.key == a.key && x.away());
+    t(
+        match (a.pays, away) {
+            (Payer::Shop, _) => "pays.shop",
+            (Payer::Customers, true) => "pays.elsewhere",
+            (Payer::Customers, false) => "pays.here",
+        },
+        lang,
+    )
 }
 
 /// The lines said about one attack (after its verdict and name).
@@ -115,40 +148,38 @@ fn attack_lines(
     evidence: Option<&Evidence>,
 ) -> Vec<String> {
     let cur = &s.profile.currency;
+    let p = per(s.days, lang);
     let mut out = Vec::new();
     if a.verdict == Verdict::Impossible {
         out.push(t("impossible", lang));
         return out;
     }
     out.push(attack_what(&a.key, lang));
-    if a.loss.mean > Money::ZERO || a.loss.high > Money::ZERO {
+    if a.loss.high > Money::ZERO {
         out.push(
             t("loss_month", lang)
-                .replace("{per}", &per(s.days, lang))
+                .replace("{per}", &p)
                 .replace("{loss}", &money(a.loss.mean, cur))
                 .replace("{low}", &money(a.loss.low, cur))
                 .replace("{high}", &money(a.loss.high, cur)),
         );
-        out.push(t(if a.pays == Payer::Shop { "pays.shop" } else { "pays.customers" }, lang));
+        out.push(payer(a, lang));
+        if a.stolen > 0 {
+            out.push(t("copied", lang).replace("{per}", &p).replace("{n}", &a.stolen.to_string()));
+        }
+    } else if a.verdict == Verdict::DataOnly {
+        out.push(t("data_only", lang).replace("{per}", &p).replace("{n}", &a.stolen.to_string()));
     } else {
         out.push(t("no_loss", lang));
-    }
-    if a.stolen > 0 {
-        out.push(
-            t("copied", lang)
-                .replace("{per}", &per(s.days, lang))
-                .replace("{n}", &a.stolen.to_string()),
-        );
     }
     let mut warn = match &a.warning {
         Some(w) => {
             let mut l = t("alert_after", lang)
                 .replace("{alert}", &alert_name(w.alert, lang))
                 .replace("{time}", &span(w.after_us, lang));
-            if w.runs < a.runs.len() {
-                l += " ";
+            if w.first_in < a.runs.len() {
                 l += &t("alert_some", lang)
-                    .replace("{k}", &w.runs.to_string())
+                    .replace("{k}", &w.first_in.to_string())
                     .replace("{n}", &a.runs.len().to_string());
             }
             l
@@ -156,18 +187,28 @@ fn attack_lines(
         None => t("alert_never", lang),
     };
     if a.warning.is_some() && super::shop::reaction(&s.profile).is_none() {
-        warn += " ";
         warn += &t("alert_unread", lang);
     }
     out.push(warn);
-    if a.loss.mean > Money::ZERO {
+    if a.loss.mean > Money::ZERO || a.stolen > 0 {
         match a.best.and_then(|b| a.fixes.iter().find(|f| f.fix == b)) {
-            Some(f) => out.push(
-                t("best_change", lang)
-                    .replace("{per}", &per(s.days, lang))
+            // Where nothing was spent, what the change is worth is the cards
+            // it keeps out of the thieves' hands.
+            Some(f) if a.loss.mean == Money::ZERO => out.push(
+                t("best_change_data", lang)
                     .replace("{fix}", &fix_title(f.fix, lang))
-                    .replace("{loss}", &money(f.loss.mean, cur)),
+                    .replace("{n}", &f.stolen.to_string()),
             ),
+            Some(f) => {
+                let mut l = t("best_change", lang)
+                    .replace("{per}", &p)
+                    .replace("{fix}", &fix_title(f.fix, lang))
+                    .replace("{loss}", &money(f.loss.mean, cur));
+                if f.stolen > 0 {
+                    l += &t("still_copied", lang).replace("{n}", &f.stolen.to_string());
+                }
+                out.push(l);
+            }
             None => out.push(t("no_change", lang)),
         }
     }
@@ -185,27 +226,65 @@ fn attack_lines(
 }
 
 fn verdict_word(v: Verdict, lang: Lang) -> String {
-    t(
-        match v {
-            Verdict::Yes => "verdict.yes",
-            Verdict::Partly => "verdict.partly",
-            Verdict::No => "verdict.no",
-            Verdict::Impossible => "verdict.impossible",
-        },
-        lang,
-    )
+    t(verdict_key(v), lang)
+}
+
+fn verdict_key(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Yes => "verdict.yes",
+        Verdict::Partly => "verdict.partly",
+        Verdict::DataOnly => "verdict.data_only",
+        Verdict::No => "verdict.no",
+        Verdict::Impossible => "verdict.impossible",
+    }
 }
 
 fn intro(s: &Assessment, lang: Lang) -> String {
     let p = &s.profile;
-    t("intro", lang)
-        .replace("{attacks}", &s.attacks.len().to_string())
-        .replace("{shop}", &p.name)
-        .replace("{terminals}", &p.terminals.to_string())
-        .replace("{customers}", &p.customers().to_string())
-        .replace("{average}", &money(p.average(), &p.currency))
-        .replace("{days}", &s.days.to_string())
-        .replace("{seeds}", &s.seeds.len().to_string())
+    let possible = s.attacks.iter().filter(|a| a.verdict != Verdict::Impossible).count();
+    let terminals = if p.terminals == 1 { "n_terminals.one" } else { "n_terminals" };
+    let seeds = if s.seeds.len() == 1 { "n_seeds.one" } else { "n_seeds" };
+    fill(
+        &t("intro", lang),
+        &[
+            ("attacks", possible.to_string()),
+            ("terminals", t(terminals, lang).replace("{n}", &p.terminals.to_string())),
+            ("customers", p.customers().to_string()),
+            ("average", money(p.average(), &p.currency)),
+            ("days", s.days.to_string()),
+            ("seeds", t(seeds, lang).replace("{n}", &s.seeds.len().to_string())),
+        ],
+        &p.name,
+    )
+}
+
+/// The closing line: what all of it would cost, or that nothing worked.
+fn closing(s: &Assessment, lang: Lang) -> String {
+    let cur = &s.profile.currency;
+    if s.total > Money::ZERO {
+        return t("total", lang)
+            .replace("{per}", &per(s.days, lang))
+            .replace("{loss}", &money(s.total, cur))
+            .replace("{till}", &money(s.total_shop, cur));
+    }
+    let data = s.attacks.iter().filter(|a| a.verdict == Verdict::DataOnly).count();
+    if data > 0 {
+        return t("safe_money", lang).replace("{n}", &data.to_string());
+    }
+    t("safe", lang)
+}
+
+/// A verdict padded to 8 display cells (a CJK character takes two).
+fn padded(word: &str) -> String {
+    let width: usize = word.chars().map(|c| if c >= '\u{2e80}' { 2 } else { 1 }).sum();
+    format!("{word}{}", " ".repeat(8usize.saturating_sub(width)))
+}
+
+fn assumed_lines(s: &Assessment, lang: Lang) -> Vec<String> {
+    s.assumed
+        .iter()
+        .map(|q| format!("{q}: {}", texts().questions.get(*q).map_or(*q, |x| x.get(lang))))
+        .collect()
 }
 
 fn ranked_lines(r: &super::Ranked, s: &Assessment, lang: Lang) -> (String, Vec<String>) {
@@ -221,8 +300,9 @@ fn ranked_lines(r: &super::Ranked, s: &Assessment, lang: Lang) -> (String, Vec<S
         texts().advice.get(&r.advice).map_or_else(String::new, |a| a.get(lang).to_string());
     let mut l = t("follows", lang).replace("{advice}", &advice);
     if !r.pci.is_empty() {
-        l += "; ";
-        l += &t("pci", lang).replace("{req}", &r.pci.join(", "));
+        l += if lang == Lang::ZhCn { "；" } else { "; " };
+        let key = if r.pci.len() == 1 { "pci" } else { "pci.many" };
+        l += &t(key, lang).replace("{req}", &r.pci.join(", "));
     }
     lines.push(l);
     (fix_title(r.fix, lang), lines)
@@ -231,19 +311,23 @@ fn ranked_lines(r: &super::Ranked, s: &Assessment, lang: Lang) -> (String, Vec<S
 /// The report as text for a terminal.
 pub fn text(s: &Assessment, lang: Lang, evidence: &BTreeMap<String, Evidence>) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "{}", t("title", lang).replace("{shop}", &s.profile.name));
+    let _ = writeln!(o, "{}", fill(&t("title", lang), &[], &s.profile.name));
     let _ = writeln!(o, "{}\n", intro(s, lang));
     if !s.assumed.is_empty() {
         let _ = writeln!(o, "{}", t("assumed", lang));
-        for q in &s.assumed {
-            let text = texts().questions.get(*q).map_or(*q, |x| x.get(lang));
-            let _ = writeln!(o, "  - {q}: {text}");
+        for l in assumed_lines(s, lang) {
+            let _ = writeln!(o, "  - {l}");
         }
         o.push('\n');
     }
     let _ = writeln!(o, "{}", t("could_it", lang));
     for a in ordered(s) {
-        let _ = writeln!(o, "  {:<7} {}", verdict_word(a.verdict, lang), attack_name(&a.key, lang));
+        let _ = writeln!(
+            o,
+            "  {}{}",
+            padded(&verdict_word(a.verdict, lang)),
+            attack_name(&a.key, lang)
+        );
         for l in attack_lines(a, s, lang, evidence.get(&a.key)) {
             let _ = writeln!(o, "          {l}");
         }
@@ -260,17 +344,10 @@ pub fn text(s: &Assessment, lang: Lang, evidence: &BTreeMap<String, Evidence>) -
             let _ = writeln!(o, "     {l}");
         }
     }
-    if s.total > Money::ZERO {
-        let _ = writeln!(
-            o,
-            "\n{}",
-            t("total", lang)
-                .replace("{per}", &per(s.days, lang))
-                .replace("{loss}", &money(s.total, &s.profile.currency))
-        );
-    } else {
-        let _ = writeln!(o, "\n{}", t("safe", lang));
+    if s.ranking.len() > 1 {
+        let _ = writeln!(o, "  ({})", t("overlap", lang));
     }
+    let _ = writeln!(o, "\n{}", closing(s, lang));
     o
 }
 
@@ -283,27 +360,28 @@ fn esc(s: &str) -> String {
 pub fn html(s: &Assessment, lang: Lang, evidence: &BTreeMap<String, Evidence>) -> String {
     let mut o = String::new();
     let code = if lang == Lang::ZhCn { "zh-CN" } else { "en" };
+    let title = esc(&fill(&t("title", lang), &[], &s.profile.name));
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
+        "<!DOCTYPE html>\n<html lang=\"{code}\"><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>\
 body{{font-family:system-ui,'Noto Sans CJK SC','Microsoft YaHei',sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}}\
 h1{{font-size:1.5em}} .a{{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;margin:.8em 0}}\
 .v{{display:inline-block;min-width:4.5em;font-weight:bold;padding:.1em .5em;border-radius:4px;margin-right:.6em;text-align:center}}\
-.yes{{background:#c62828;color:#fff}} .partly{{background:#ef6c00;color:#fff}} .no,.impossible{{background:#2e7d32;color:#fff}}\
-.a p{{margin:.3em 0}} ol li{{margin:.6em 0}} .muted{{color:#666}} .total{{font-size:1.2em;font-weight:bold}}\
-</style></head><body>\n",
-        esc(&t("title", lang).replace("{shop}", &s.profile.name)),
+.yes{{background:#c62828;color:#fff}} .partly{{background:#ef6c00;color:#fff}} .data_only{{background:#f9a825;color:#222}}\
+.no,.impossible{{background:#2e7d32;color:#fff}} .a p{{margin:.3em 0}} ol li{{margin:.6em 0}} .muted{{color:#666}}\
+.total{{font-size:1.2em;font-weight:bold}}\
+</style></head><body>\n"
     );
-    let _ = writeln!(o, "<h1>{}</h1>", esc(&t("title", lang).replace("{shop}", &s.profile.name)));
+    let _ = writeln!(o, "<h1>{title}</h1>");
     let _ = writeln!(o, "<p>{}</p>", esc(&intro(s, lang)));
-    let total = if s.total > Money::ZERO {
-        t("total", lang)
-            .replace("{per}", &per(s.days, lang))
-            .replace("{loss}", &money(s.total, &s.profile.currency))
-    } else {
-        t("safe", lang)
-    };
-    let _ = writeln!(o, "<p class=\"total\">{}</p>", esc(&total));
+    if !s.assumed.is_empty() {
+        let _ = writeln!(o, "<p>{}</p><ul>", esc(&t("assumed", lang)));
+        for l in assumed_lines(s, lang) {
+            let _ = writeln!(o, "<li>{}</li>", esc(&l));
+        }
+        o.push_str("</ul>\n");
+    }
+    let _ = writeln!(o, "<p class=\"total\">{}</p>", esc(&closing(s, lang)));
     let _ = writeln!(o, "<h2>{}</h2>", esc(&t("summary", lang)));
     if s.ranking.is_empty() {
         let _ = writeln!(o, "<p>{}</p>", esc(&t("nothing_to_change", lang)));
@@ -318,15 +396,13 @@ h1{{font-size:1.5em}} .a{{border:1px solid #ccc;border-radius:6px;padding:.6em 1
             o.push_str("</li>\n");
         }
         o.push_str("</ol>\n");
+        if s.ranking.len() > 1 {
+            let _ = writeln!(o, "<p class=\"muted\">{}</p>", esc(&t("overlap", lang)));
+        }
     }
     let _ = writeln!(o, "<h2>{}</h2>", esc(&t("could_it", lang)));
     for a in ordered(s) {
-        let class = match a.verdict {
-            Verdict::Yes => "yes",
-            Verdict::Partly => "partly",
-            Verdict::No => "no",
-            Verdict::Impossible => "impossible",
-        };
+        let class = verdict_key(a.verdict).trim_start_matches("verdict.");
         let _ = write!(
             o,
             "<div class=\"a\" id=\"{}\"><p><span class=\"v {class}\">{}</span><b>{}</b></p>",
@@ -338,14 +414,6 @@ h1{{font-size:1.5em}} .a{{border:1px solid #ccc;border-radius:6px;padding:.6em 1
             let _ = write!(o, "<p>{}</p>", esc(&l));
         }
         o.push_str("</div>\n");
-    }
-    if !s.assumed.is_empty() {
-        let _ = writeln!(o, "<h2>{}</h2><ul>", esc(&t("assumed", lang)));
-        for q in &s.assumed {
-            let text = texts().questions.get(*q).map_or(*q, |x| x.get(lang));
-            let _ = writeln!(o, "<li><code>{}</code>: {}</li>", esc(q), esc(text));
-        }
-        o.push_str("</ul>\n");
     }
     o.push_str("</body></html>\n");
     o

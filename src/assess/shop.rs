@@ -195,16 +195,18 @@ fn attacks(p: &Profile, a: &AttackTemplate, cut: Option<Duration>, end: Duration
         match cut {
             None => kept.push(filled),
             Some(cut) => {
-                if filled.contains("until:") {
-                    kept.push(filled);
-                    continue;
-                }
                 if from(&filled).is_some_and(|f| f >= cut) {
                     continue;
                 }
-                match filled.rfind(')') {
-                    Some(i) => kept.push(format!("{}, until: \"{cut}\")", &filled[..i])),
-                    None => kept.push(filled),
+                match (field(&filled, "until"), filled.rfind(')')) {
+                    (Some((_, u)), _) if u <= cut => kept.push(filled),
+                    (Some((at, _)), _) => {
+                        let rest = &filled[at..];
+                        let close = rest.find('"').unwrap_or(rest.len());
+                        kept.push(format!("{}{cut}{}", &filled[..at], &rest[close..]));
+                    }
+                    (None, Some(i)) => kept.push(format!("{}, until: \"{cut}\")", &filled[..i])),
+                    (None, None) => kept.push(filled),
                 }
             }
         }
@@ -218,6 +220,13 @@ fn attacks(p: &Profile, a: &AttackTemplate, cut: Option<Duration>, end: Duration
 
 /// The `from` of one attack line.
 fn from(line: &str) -> Option<Duration> {
-    let rest = &line[line.find("from: \"")? + 7..];
-    Duration::parse(&rest[..rest.find('"')?]).ok()
+    field(line, "from").map(|(_, d)| d)
+}
+
+/// A duration field of one attack line: where its value starts, and the value.
+fn field(line: &str, name: &str) -> Option<(usize, Duration)> {
+    let key = format!("{name}: \"");
+    let at = line.find(&key)? + key.len();
+    let rest = &line[at..];
+    Some((at, Duration::parse(&rest[..rest.find('"')?]).ok()?))
 }

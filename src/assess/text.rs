@@ -132,6 +132,8 @@ pub struct Texts {
     pub alerts: BTreeMap<String, Tr>,
     /// Every question of the profile.
     pub questions: BTreeMap<String, Tr>,
+    /// Every answer a question offers, explained.
+    pub answers: BTreeMap<String, Tr>,
     /// Every other word of the report.
     pub ui: BTreeMap<String, Tr>,
 }
@@ -153,6 +155,7 @@ pub fn texts() -> &'static Texts {
             advice: BTreeMap::new(),
             alerts: BTreeMap::new(),
             questions: BTreeMap::new(),
+            answers: BTreeMap::new(),
             ui: BTreeMap::new(),
         })
     })

@@ -69,7 +69,9 @@ pub(crate) fn run(args: Args) -> Outcome {
     let lang = args.lang;
     // The catalogue is compiled in and a test reads it; this only guards a
     // broken build from printing an empty report.
-    possim::assess::text::load().map_err(|e| Failure::Io(format!("internal error: {e}")))?;
+    possim::assess::text::load().map_err(|e| {
+        Failure::Io(format!("internal error (a defect of possim; please report it): {e}"))
+    })?;
     let inputs = [args.profile.as_path()];
     super::distinct_files(
         &inputs,
@@ -89,6 +91,20 @@ pub(crate) fn run(args: Args) -> Outcome {
     let json_file = create(args.json.as_deref(), "JSON")?;
     let html_file = create(args.html.as_deref(), "HTML")?;
     if let Some(d) = &args.detail {
+        // The evidence files must not land on the profile or the reports.
+        for key in texts().attacks.iter().map(|a| a.key.as_str()) {
+            for ext in ["ron", "jsonl"] {
+                let f = d.join(format!("{key}.{ext}"));
+                super::distinct_files(
+                    &inputs,
+                    &[
+                        ("--detail", Some(f.as_path())),
+                        ("--json", args.json.as_deref()),
+                        ("--html", args.html.as_deref()),
+                    ],
+                )?;
+            }
+        }
         std::fs::create_dir_all(d)
             .map_err(|e| Failure::Io(format!("cannot make {}: {e}", d.display())))?;
     }
@@ -128,8 +144,7 @@ fn bar(quiet: bool, lang: Lang) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} runs, {eta} left")
-    {
+    if let Ok(style) = ProgressStyle::with_template(&t("q.progress", lang)) {
         b.set_style(style.progress_chars("=> "));
     }
     b.set_message(t("progress", lang));
@@ -150,7 +165,11 @@ fn run_jobs(
     });
     jobs.iter()
         .zip(out)
-        .map(|(&j, r)| r.map(|m| (j, m)).map_err(|e| Failure::Io(format!("internal error: {e}"))))
+        .map(|(&j, r)| {
+            r.map(|m| (j, m)).map_err(|e| {
+                Failure::Io(format!("internal error (a defect of possim; please report it): {e}"))
+            })
+        })
         .collect()
 }
 
@@ -179,10 +198,12 @@ fn detail(dir: &Path, results: &[(Job, Measured)]) -> Result<BTreeMap<String, Ev
         let journal = dir.join(format!("{}.jsonl", a.key));
         std::fs::write(&scenario, &m.scenario)
             .map_err(|e| Failure::Io(format!("cannot write {}: {e}", scenario.display())))?;
-        let s = possim::scenario::load(&scenario)
-            .map_err(|e| Failure::Io(format!("internal error: {e}")))?;
-        let plan = Plan::new(&s, Some(job.seed))
-            .map_err(|e| Failure::Io(format!("internal error: {e}")))?;
+        let s = possim::scenario::load(&scenario).map_err(|e| {
+            Failure::Io(format!("internal error (a defect of possim; please report it): {e}"))
+        })?;
+        let plan = Plan::new(&s, Some(job.seed)).map_err(|e| {
+            Failure::Io(format!("internal error (a defect of possim; please report it): {e}"))
+        })?;
         let j = super::journal_writer(Some(&journal))?;
         let options = Options { apdus: true, frames: true, stay_open: false };
         let mut app = sim::build_app(
@@ -211,18 +232,26 @@ fn detail(dir: &Path, results: &[(Job, Measured)]) -> Result<BTreeMap<String, Ev
 /// Asks the profile's questions on the terminal and writes the answers.
 fn questionnaire(path: &Path, lang: Lang) -> Result<(), Failure> {
     if path.exists() {
-        return Err(Failure::Invalid(format!(
-            "{} exists; --interactive writes a new profile (remove it or name another file)",
-            path.display()
-        )));
+        return Err(Failure::Invalid(
+            t("q.exists", lang).replace("{path}", &path.display().to_string()),
+        ));
     }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut err = std::io::stderr();
-    let mut out = String::from("// A shop profile for `possim assess` (docs/ASSESS.md).\nShop(\n");
-    let mut contactless_no = false;
+    let mut out = format!("// {}\nShop(\n", t("q.header", lang));
+    // Answers that make a later question meaningless skip it, so the
+    // questionnaire never writes a profile that contradicts itself.
+    let mut said: BTreeMap<&str, String> = BTreeMap::new();
+    let no = |said: &BTreeMap<&str, String>, q: &str| said.get(q).is_some_and(|a| a == "No");
     for &q in QUESTIONS {
-        if q == "contactless_limit" && contactless_no {
+        let skip = match q {
+            "contactless_limit" => no(&said, "contactless"),
+            "fallback" => no(&said, "chip") || no(&said, "magstripe"),
+            "refund_check" => said.get("refunds_by").is_some_and(|a| a == "Nobody"),
+            _ => false,
+        };
+        if skip {
             continue;
         }
         let question = texts().questions.get(q).map_or(q, |x| x.get(lang));
@@ -233,7 +262,8 @@ fn questionnaire(path: &Path, lang: Lang) -> Result<(), Failure> {
                 let _ = write!(err, "  ({}) > ", t("q.value", lang));
             } else {
                 for (i, o) in opts.iter().enumerate() {
-                    let _ = writeln!(err, "  {}. {o}", i + 1);
+                    let what = texts().answers.get(*o).map_or("", |x| x.get(lang));
+                    let _ = writeln!(err, "  {}. {o} ({what})", i + 1);
                 }
                 let _ = write!(err, "  ({}) > ", t("q.choose", lang));
             }
@@ -258,8 +288,8 @@ fn questionnaire(path: &Path, lang: Lang) -> Result<(), Failure> {
             }
             let _ = writeln!(err, "  {}", t("q.again", lang));
         };
-        if q == "contactless" && answer.as_deref() == Some("No") {
-            contactless_no = true;
+        if let Some(a) = &answer {
+            said.insert(q, a.clone());
         }
         let _ = writeln!(out, "    // {}", question.replace('\n', " "));
         match answer {
@@ -274,7 +304,7 @@ fn questionnaire(path: &Path, lang: Lang) -> Result<(), Failure> {
                 let _ = writeln!(out, "    {q}: {a},");
             }
             None if opts.is_empty() => {
-                let _ = writeln!(out, "    // {q}: (not answered)");
+                let _ = writeln!(out, "    // {q}: {}", t("q.not_answered", lang));
             }
             None => {
                 let _ = writeln!(out, "    {q}: Unknown,");
@@ -282,6 +312,10 @@ fn questionnaire(path: &Path, lang: Lang) -> Result<(), Failure> {
         }
     }
     out.push_str(")\n");
+    // All three card types refused is the one contradiction left to the
+    // answers themselves: say so, and write nothing.
+    Profile::parse(&out, &path.display().to_string(), lang)
+        .map_err(|d| Failure::Invalid(d.to_string()))?;
     std::fs::write(path, &out)
         .map_err(|e| Failure::Io(format!("cannot write {}: {e}", path.display())))?;
     let _ = writeln!(
@@ -297,8 +331,11 @@ fn value_ok(q: &str, v: &str) -> bool {
     match q {
         "terminals" => v.parse::<u32>().is_ok_and(|n| (1..=20).contains(&n)),
         "customers_per_day" => v.parse::<u32>().is_ok_and(|n| (1..=20_000).contains(&n)),
-        "average_amount" | "contactless_limit" => {
-            possim::money::Money::parse(v).is_ok_and(|m| m.0 >= 0)
+        "average_amount" => {
+            possim::money::Money::parse(v).is_ok_and(|m| m.0 > 0 && m.0 <= 1_000_000)
+        }
+        "contactless_limit" => {
+            possim::money::Money::parse(v).is_ok_and(|m| (0..=10_000_000).contains(&m.0))
         }
         "currency" => v.len() == 3 && v.bytes().all(|b| b.is_ascii_digit()),
         "name" => !v.chars().any(char::is_control) && v.chars().count() <= 60,
