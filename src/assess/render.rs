@@ -37,7 +37,7 @@ pub fn money(m: Money, currency: &str) -> String {
     }
     let sign = if m.0 < 0 { "-" } else { "" };
     match currency {
-        "156" | "392" => format!("{sign}¥{grouped}.{cents}"),
+        "156" => format!("{sign}¥{grouped}.{cents}"),
         "840" => format!("{sign}${grouped}.{cents}"),
         "978" => format!("{sign}€{grouped}.{cents}"),
         "826" => format!("{sign}£{grouped}.{cents}"),
