@@ -22,8 +22,8 @@ use super::{Failure, Outcome, pool, print};
 #[command(after_help = "The profile is a short RON file of answers an owner can give (see
 docs/ASSESS.md, and examples/shop-*.ron); a question left out is taken at its riskier answer,
 and the report says so. Each attack of the catalogue runs against the shop over --days of its
-trade, once per seed; every attack that costs money is run again with each change worth trying,
-so the loss after a change is measured, not guessed.
+trade, once per seed; every attack that costs money or copies card data is run again with each
+change worth trying, so the loss after a change is measured, not guessed.
 
 Exit codes: 0 assessed, 2 bad profile or command line, 3 I/O failure.")]
 pub(crate) struct Args {
