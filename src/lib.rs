@@ -36,6 +36,8 @@ pub mod attack;
 pub mod card;
 pub mod detect;
 pub mod file;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod host;
 pub mod inspect;
 pub mod keys;
@@ -51,6 +53,7 @@ pub mod scenario;
 pub mod sim;
 pub mod terminal;
 pub mod time;
+pub mod view;
 
 pub use host::{Check, HostCore};
 pub use link::{Frame, LinkCore, Rule, Scope, Verdict};

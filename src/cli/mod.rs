@@ -7,6 +7,8 @@ mod assess;
 mod cards;
 mod check;
 mod diff;
+#[cfg(feature = "gui")]
+mod gui;
 mod host;
 mod inspect;
 mod list;
@@ -67,6 +69,9 @@ enum Command {
     Cards(cards::Args),
     /// Is my shop's POS safe? Run the catalogue against a shop profile, in the owner's language.
     Assess(assess::Args),
+    /// The trainer view: the shop floor, the frames, the timeline and the lesson, in a window (feature `gui`).
+    #[cfg(feature = "gui")]
+    Gui(gui::Args),
 }
 
 /// How a command failed, which decides the exit code.
@@ -100,6 +105,8 @@ pub fn main() -> ExitCode {
         Command::Replay(a) => replay::run(a),
         Command::Cards(a) => cards::run(a),
         Command::Assess(a) => assess::run(a),
+        #[cfg(feature = "gui")]
+        Command::Gui(a) => gui::run(a),
     };
     match result {
         Ok(code) => code,

@@ -28,6 +28,12 @@ pub enum Pacing {
         /// Speed factor (1.0 = real time).
         speed: f64,
     },
+    /// Everything up to this virtual time in one update (the trainer view
+    /// stepping or running to a screenshot's moment).
+    To {
+        /// The time to reach.
+        until: SimTime,
+    },
 }
 
 /// Virtual time.
@@ -48,10 +54,17 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// Forgets the wall time of the last paced update, so a paced clock
+    /// resumed after a pause does not jump ahead by the pause.
+    pub fn restart_wall(&mut self) {
+        self.wall = None;
+    }
+
     /// The latest virtual time this update may reach.
     pub(crate) fn horizon(&mut self, next_event: Option<SimTime>) -> SimTime {
         match self.pacing {
             Pacing::Headless { slice } => next_event.map_or(self.now, |t| t + slice),
+            Pacing::To { until } => until.max(self.now),
             Pacing::Paced { speed } => {
                 let wall = std::time::Instant::now();
                 let elapsed = self.wall.map_or(0.0, |w| wall.duration_since(w).as_secs_f64());

@@ -267,8 +267,10 @@ fn step(world: &mut World) {
     let quiet = next.is_none_or(|t| t > hard_stop);
     let mut clock = world.resource_mut::<Clock>();
     clock.now = clock.now.max(ctx.now);
-    if matches!(clock.pacing, Pacing::Paced { .. }) {
-        clock.now = clock.now.max(limit);
+    match clock.pacing {
+        Pacing::Paced { .. } => clock.now = clock.now.max(limit),
+        Pacing::To { .. } => clock.now = clock.now.max(limit.min(hard_stop)),
+        Pacing::Headless { .. } => {}
     }
     if quiet && !stay_open {
         // Everything has settled down (or the grace period is over): close the day.

@@ -1,0 +1,207 @@
+//! What the trainer view shows, kept from the record stream: a
+//! [`Subscriber`](crate::sim::Subscriber) with no rendering in it, so the
+//! headless build and its tests have it too. The window (`possim gui`,
+//! feature `gui`) draws from a [`View`] each frame.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::link::Dir;
+use crate::link::Effect;
+use crate::money::Money;
+use crate::scenario::AlertKind;
+use crate::sim::{Record, Subscriber};
+use crate::terminal::Outcome;
+use crate::time::SimTime;
+
+/// How a frame on the cable looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketState {
+    /// Crossing as sent.
+    Readable,
+    /// Changed on the way (a fault or a man in the middle).
+    Altered,
+    /// Lost.
+    Dropped,
+    /// A copy.
+    Duplicated,
+}
+
+/// One frame crossing the cable, for the animation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet {
+    /// Frame id.
+    pub frame: u64,
+    /// When it was sent (virtual).
+    pub sent: SimTime,
+    /// Which way.
+    pub dir: Dir,
+    /// What happened to it.
+    pub state: PacketState,
+}
+
+/// A moment the timeline marks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Marker {
+    /// An attack began (its name).
+    AttackStarted(String),
+    /// An alert fired.
+    Alert(AlertKind),
+    /// An attacker's purchase or refund was approved: money lost.
+    MoneyLost(Money),
+}
+
+/// One point of the plot: (time, approved, declined, money taken).
+pub type Sample = (SimTime, u64, u64, Money);
+
+/// Everything the view shows, as of the last record.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// Virtual time of the last record.
+    pub now: SimTime,
+    /// Purchases approved (online or offline).
+    pub approved: u64,
+    /// Purchases declined (by the host, the card or the terminal).
+    pub declined: u64,
+    /// Timed out.
+    pub timeouts: u64,
+    /// Money attackers took: their approved purchases and refunds.
+    pub fraud_loss: Money,
+    /// Cards and PINs stolen.
+    pub stolen: u64,
+    /// Alerts, with when they fired.
+    pub alerts: Vec<(SimTime, AlertKind, Option<String>)>,
+    /// Devices fitted, by terminal: the attack names active there.
+    pub devices: BTreeMap<String, Vec<String>>,
+    /// The last frames sent (at most [`View::PACKETS`]).
+    pub packets: Vec<Packet>,
+    /// Timeline markers.
+    pub markers: Vec<(SimTime, Marker)>,
+    /// Customers waiting or paying, by terminal.
+    pub at_till: BTreeMap<String, u64>,
+    /// The running totals sampled every ten virtual minutes, for the plot:
+    /// (time, approved, declined, fraud loss).
+    pub samples: Vec<Sample>,
+    /// Purchases that are an attacker's, and what they were for.
+    attacker_purchases: BTreeMap<u64, ()>,
+    /// The last outcome of recent purchases (a retry replaces it).
+    outcomes: BTreeMap<u64, Outcome>,
+}
+
+impl View {
+    /// Frames kept for the animation.
+    pub const PACKETS: usize = 64;
+    /// Timeline markers kept.
+    pub const MARKERS: usize = 2000;
+    const SAMPLE_US: u64 = 600_000_000;
+
+    fn record(&mut self, at: SimTime, r: &Record) {
+        self.now = at;
+        while self.samples.last().is_none_or(|(t, ..)| at.0 >= t.0 + Self::SAMPLE_US) {
+            let t = self.samples.last().map_or(0, |(t, ..)| t.0 + Self::SAMPLE_US);
+            self.samples.push((SimTime(t), self.approved, self.declined, self.fraud_loss));
+            if self.samples.len() > 10_000 {
+                break;
+            }
+        }
+        match r {
+            Record::CustomerArrived { terminal, .. } => {
+                *self.at_till.entry(terminal.to_string()).or_default() += 1;
+            }
+            Record::Completed { terminal, purchase, outcome, amount, .. } => {
+                if let Some(n) = self.at_till.get_mut(&terminal.to_string()) {
+                    *n = n.saturating_sub(1);
+                }
+                // A PIN retry completes the same purchase again: the last
+                // outcome counts, as in the report.
+                if let Some(before) = self.outcomes.insert(*purchase, *outcome) {
+                    let n = self.tally(before);
+                    *n = n.saturating_sub(1);
+                }
+                *self.tally(*outcome) += 1;
+                while self.outcomes.len() > 10_000 {
+                    self.outcomes.pop_first();
+                }
+                let attacker = self.attacker_purchases.contains_key(purchase);
+                if attacker && matches!(outcome, Outcome::Approved | Outcome::ApprovedOffline) {
+                    self.fraud_loss += *amount;
+                    self.mark(at, Marker::MoneyLost(*amount));
+                }
+            }
+            Record::CashOut { purchase: Some(p), .. } => {
+                self.attacker_purchases.insert(*p, ());
+            }
+            Record::InsiderRefund { purchase: Some(p), .. } => {
+                self.attacker_purchases.insert(*p, ());
+            }
+            Record::Stolen { .. } => self.stolen += 1,
+            Record::AttackStarted { name, terminals, .. } => {
+                for t in terminals {
+                    self.devices.entry(t.to_string()).or_default().push(name.to_string());
+                }
+                self.mark(at, Marker::AttackStarted(name.to_string()));
+            }
+            Record::AttackEnded { name, .. } => {
+                for v in self.devices.values_mut() {
+                    v.retain(|n| n != &name.to_string());
+                }
+            }
+            Record::TamperFound { device, terminal, .. } => {
+                if let Some(v) = self.devices.get_mut(&terminal.to_string()) {
+                    v.retain(|n| n != &device.to_string());
+                }
+            }
+            Record::Alert { alert, terminal, .. } => {
+                self.alerts.push((at, *alert, terminal.clone()));
+                self.mark(at, Marker::Alert(*alert));
+            }
+            Record::FrameSent { frame, dir, .. } => {
+                self.packets.push(Packet {
+                    frame: *frame,
+                    sent: at,
+                    dir: *dir,
+                    state: PacketState::Readable,
+                });
+                if self.packets.len() > Self::PACKETS {
+                    self.packets.remove(0);
+                }
+            }
+            Record::FrameFault { frame, fired, .. } => {
+                if let Some(p) = self.packets.iter_mut().rev().find(|p| p.frame == *frame) {
+                    p.state = match fired.effect {
+                        Effect::Dropped => PacketState::Dropped,
+                        Effect::Duplicated => PacketState::Duplicated,
+                        _ => PacketState::Altered,
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn tally(&mut self, o: Outcome) -> &mut u64 {
+        match o {
+            Outcome::Approved | Outcome::ApprovedOffline => &mut self.approved,
+            Outcome::Timeout => &mut self.timeouts,
+            _ => &mut self.declined,
+        }
+    }
+
+    fn mark(&mut self, at: SimTime, m: Marker) {
+        if self.markers.len() < Self::MARKERS {
+            self.markers.push((at, m));
+        }
+    }
+}
+
+/// The subscriber that keeps a [`View`] up to date, shared with the window.
+#[derive(Clone, Default)]
+pub struct ViewFeed(pub Arc<Mutex<View>>);
+
+impl Subscriber for ViewFeed {
+    fn on_record(&mut self, _seq: u64, at: SimTime, record: &Record) {
+        if let Ok(mut v) = self.0.lock() {
+            v.record(at, record);
+        }
+    }
+}
