@@ -70,6 +70,13 @@ pub(crate) fn run(args: Args) -> Outcome {
             file.display()
         )));
     }
+    // An old file at the path must not pass for the new screenshot.
+    if let Some(p) = &args.screenshot
+        && let Err(e) = std::fs::remove_file(p)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(Failure::Io(format!("cannot replace {}: {e}", p.display())));
+    }
     let screenshot = args.screenshot.zip(args.at);
     let path = screenshot.as_ref().map(|(p, _)| p.clone());
     if let Some(s) = args.measure_fps
