@@ -3,7 +3,7 @@
 //! cost money, recommendations whose "loss after" is a real rerun, both
 //! languages complete, and hostile profiles refused with their position.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use possim::assess::profile::{Fix, Profile, QUESTIONS, Watch};
@@ -11,15 +11,7 @@ use possim::assess::text::Lang;
 use possim::assess::{self, Job, shop, texts};
 use possim::scenario::AlertKind;
 
-use crate::util::root;
-
-fn possim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_possim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the possim binary runs")
-}
+use crate::util::{possim, root};
 
 fn profile(name: &str) -> Profile {
     let path = root().join("examples").join(name);

@@ -5,15 +5,7 @@ use std::process::{Command, Output};
 
 use possim::protocol::iso8583::Spec;
 
-use crate::util::{root, s, vector};
-
-fn possim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_possim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the possim binary runs")
-}
+use crate::util::{possim, root, s, vector};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

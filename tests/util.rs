@@ -114,3 +114,12 @@ pub fn run_steered(
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     (report, text)
 }
+
+/// Runs the `possim` binary from the repository root, as a user would.
+pub fn possim(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_possim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the possim binary runs")
+}

@@ -8,10 +8,9 @@ use possim::view::{Marker, ViewFeed};
 
 use crate::util::root;
 
-#[test]
-fn the_view_counts_what_the_report_counts_and_marks_attacks_alerts_and_losses() {
-    let path = root().join("scenarios/insider-refund.ron");
-    let s = possim::scenario::load(&path).unwrap();
+/// A headless app for a catalogue scenario, with a view kept beside it.
+fn app_with_view(file: &str) -> (bevy::app::App, ViewFeed) {
+    let s = possim::scenario::load(&root().join("scenarios").join(file)).unwrap();
     let plan = Plan::new(&s, None).unwrap();
     let feed = ViewFeed::default();
     let mut app = sim::build_app(
@@ -21,6 +20,12 @@ fn the_view_counts_what_the_report_counts_and_marks_attacks_alerts_and_losses() 
         Options { apdus: false, frames: false, stay_open: false },
     );
     app.world_mut().resource_mut::<Subscribers>().add(Box::new(feed.clone()));
+    (app, feed)
+}
+
+#[test]
+fn the_view_counts_what_the_report_counts_and_marks_attacks_alerts_and_losses() {
+    let (mut app, feed) = app_with_view("insider-refund.ron");
     let report = sim::run_to_end(&mut app, "insider-refund.ron");
     let v = feed.0.lock().unwrap().clone();
     let c = &report.counts;
@@ -43,17 +48,7 @@ fn the_view_counts_what_the_report_counts_and_marks_attacks_alerts_and_losses() 
 
 #[test]
 fn a_device_shows_on_its_terminal_while_fitted_and_goes_when_removed() {
-    let path = root().join("scenarios/skimmer-magstripe.ron");
-    let s = possim::scenario::load(&path).unwrap();
-    let plan = Plan::new(&s, None).unwrap();
-    let feed = ViewFeed::default();
-    let mut app = sim::build_app(
-        Arc::new(plan),
-        None,
-        Pacing::Headless { slice: sim::HEADLESS_SLICE },
-        Options { apdus: false, frames: false, stay_open: false },
-    );
-    app.world_mut().resource_mut::<Subscribers>().add(Box::new(feed.clone()));
+    let (mut app, feed) = app_with_view("skimmer-magstripe.ron");
     let mut fitted = false;
     loop {
         app.update();
