@@ -73,6 +73,10 @@ fn ink_shares(g: &Grey, x0: usize, x1: usize, y0: usize, y1: usize) -> (f64, f64
 }
 
 fn shoot(scenario: &str, at: &str, lang: &str, out: &Path) -> bool {
+    shoot_with(scenario, at, lang, out, &[])
+}
+
+fn shoot_with(scenario: &str, at: &str, lang: &str, out: &Path, extra: &[&str]) -> bool {
     let bin = std::env::var("POSSIM_GUI_BIN").unwrap_or_default();
     let status = Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1280x800x24"])
@@ -80,6 +84,7 @@ fn shoot(scenario: &str, at: &str, lang: &str, out: &Path) -> bool {
         .args(["gui", scenario, "--lang", lang, "--screenshot"])
         .arg(out)
         .args(["--at", at])
+        .args(extra)
         .current_dir(root())
         .status();
     match status {
@@ -134,8 +139,8 @@ fn screenshots_are_drawn_differ_by_moment_and_speak_chinese_in_cjk() {
         for at in ["1h30m", "7h"] {
             // The counters' labels, right panel: "approved", "declined", ...
             // against their Chinese labels.
-            let (en, _) = ink_shares(&shots[&(at, "en")], 929, 1070, 28, 146);
-            let (zh, zh_middle) = ink_shares(&shots[&(at, "zh-CN")], 929, 1070, 28, 146);
+            let (en, _) = ink_shares(&shots[&(at, "en")], 912, 1052, 28, 146);
+            let (zh, zh_middle) = ink_shares(&shots[&(at, "zh-CN")], 912, 1052, 28, 146);
             eprintln!(
                 "{stem} {at}: label ink in the top third: en {en:.2}, zh-CN {zh:.2}; zh-CN in the middle third {zh_middle:.2}"
             );
@@ -144,6 +149,59 @@ fn screenshots_are_drawn_differ_by_moment_and_speak_chinese_in_cjk() {
                 "{stem} {at}: top-third ink {zh:.2} (zh-CN) against {en:.2} (en), middle {zh_middle:.2}: CJK glyphs fill the square"
             );
         }
+    }
+}
+
+/// Pixels that differ clearly between two shots of one size, inside a region.
+fn changed(a: &Grey, b: &Grey, x0: usize, x1: usize, y0: usize, y1: usize) -> usize {
+    (y0..y1)
+        .flat_map(|y| (x0..x1).map(move |x| y * a.w + x))
+        .filter(|&i| a.px[i].abs_diff(b.px[i]) > 30)
+        .count()
+}
+
+/// The comparison, the inspector and the exercises, drawn at the same
+/// moment as the plain view: each must change the part of the window it
+/// lives in (the numbers' third column, the inspector over the floor, the
+/// exercise card) and leave a window that is not blank.
+#[test]
+fn the_comparison_the_inspector_and_the_exercises_are_drawn() {
+    if std::env::var_os("POSSIM_GUI_BIN").is_none()
+        || Command::new("xvfb-run").arg("--help").output().is_err()
+    {
+        eprintln!("POSSIM_GUI_BIN or xvfb-run missing: the trainer view's panels were not checked");
+        return;
+    }
+    let dir: PathBuf = root().join("target").join("gui-shots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = "scenarios/insider-refund.ron";
+    let mut shots = std::collections::BTreeMap::new();
+    for (name, extra) in [
+        ("plain", &[][..]),
+        ("compare", &["--compare", "refund_sale"][..]),
+        ("inspect", &["--inspect-last"][..]),
+        ("stop", &["--exercise", "stop", "--compare", "refund_sale"][..]),
+        ("spot", &["--exercise", "spot"][..]),
+    ] {
+        let out = dir.join(format!("insider-refund-6h-{name}.png"));
+        let _ = std::fs::remove_file(&out);
+        assert!(shoot_with(scenario, "6h", "en", &out, extra), "{name}");
+        let g = load(&out);
+        assert_eq!((g.w, g.h), (1280, 800));
+        assert!(g.colours > 50, "{name}: {} colours", g.colours);
+        shots.insert(name, g);
+    }
+    let plain = &shots["plain"];
+    // The third column of numbers, at the right edge of the right panel.
+    let c = changed(plain, &shots["compare"], 1090, 1270, 30, 200);
+    assert!(c > 500, "the comparison's column: {c} pixels changed");
+    // The inspector opens over the left of the floor.
+    let c = changed(plain, &shots["inspect"], 240, 740, 80, 400);
+    assert!(c > 3000, "the inspector: {c} pixels changed");
+    // The exercise card, over the floor's top left.
+    for name in ["stop", "spot"] {
+        let c = changed(plain, &shots[name], 250, 540, 45, 180);
+        assert!(c > 1500, "the {name} exercise card: {c} pixels changed");
     }
 }
 

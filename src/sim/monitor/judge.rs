@@ -84,7 +84,10 @@ impl Monitor {
         self.evidence.get(&key).cloned().unwrap_or_default()
     }
 
-    fn fraud_loss(&self) -> Money {
+    /// Money lost to attacks so far, as the report will count it: each
+    /// purchase is counted when it is judged (once nothing more can happen
+    /// to it), so this lags the live view by up to the settling time.
+    pub fn fraud_loss(&self) -> Money {
         Money(self.attacks.iter().map(|a| a.loss.0).fold(0, i64::saturating_add))
     }
 

@@ -1,7 +1,18 @@
 //! What the trainer view shows, kept from the record stream: a
 //! [`Subscriber`](crate::sim::Subscriber) with no rendering in it, so the
 //! headless build and its tests have it too. The window (`possim gui`,
-//! feature `gui`) draws from a [`View`] each frame.
+//! feature `gui`) draws from a [`View`] each frame. Beside it here: the
+//! worlds the window steps ([`Worlds`]: the scenario and the same seed
+//! with one defence flipped), the defences a trainer can switch
+//! ([`Switch`]), and the rules of the class exercises ([`exercise`]).
+
+pub mod defence;
+pub mod exercise;
+pub mod world;
+
+pub use defence::Switch;
+pub use exercise::{Spot, Verdict};
+pub use world::{Sim, Worlds};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,8 +38,8 @@ pub enum PacketState {
     Duplicated,
 }
 
-/// One frame crossing the cable, for the animation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One frame crossing the cable, for the animation and the inspector.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
     /// Frame id.
     pub frame: u64,
@@ -38,6 +49,20 @@ pub struct Packet {
     pub dir: Dir,
     /// What happened to it.
     pub state: PacketState,
+    /// Sender and receiver ("TERM0001", "host").
+    pub from: String,
+    /// Receiver.
+    pub to: String,
+    /// Message type ("0200"), when it decodes.
+    pub mti: Option<String>,
+    /// The purchase it belongs to.
+    pub purchase: Option<u64>,
+    /// The bytes as sent (empty unless the world keeps frame bytes).
+    pub bytes: Arc<[u8]>,
+    /// The bytes as they arrived, when something on the line changed them.
+    pub received: Option<Arc<[u8]>>,
+    /// The rules that acted on it ("mitm_tamper", "loss").
+    pub acted: Vec<String>,
 }
 
 /// A moment the timeline marks.
@@ -155,12 +180,19 @@ impl View {
                 self.alerts.push((at, *alert, terminal.clone()));
                 self.mark(at, Marker::Alert(*alert));
             }
-            Record::FrameSent { frame, dir, .. } => {
+            Record::FrameSent { frame, dir, from, to, mti, purchase, bytes, .. } => {
                 self.packets.push(Packet {
                     frame: *frame,
                     sent: at,
                     dir: *dir,
                     state: PacketState::Readable,
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    mti: mti.as_ref().map(|m| m.as_str().to_string()),
+                    purchase: *purchase,
+                    bytes: Arc::from(bytes.as_slice()),
+                    received: None,
+                    acted: Vec::new(),
                 });
                 if self.packets.len() > Self::PACKETS {
                     self.packets.remove(0);
@@ -173,6 +205,12 @@ impl View {
                         Effect::Duplicated => PacketState::Duplicated,
                         _ => PacketState::Altered,
                     };
+                    p.acted.push(fired.fault.to_string());
+                }
+            }
+            Record::FrameDelivered { frame, bytes: Some(b), .. } => {
+                if let Some(p) = self.packets.iter_mut().rev().find(|p| p.frame == *frame) {
+                    p.received = Some(Arc::from(b.as_slice()));
                 }
             }
             _ => {}
