@@ -173,6 +173,9 @@ fn spot_the_skimmer_knows_which_terminal_has_it() {
         }
         assert!(!w.main.finished(), "the skimmer was never found on TERM0001");
     }
+    // Once the thief has taken it away, a pick says so (and not "nothing yet").
+    w.seek(SimTime(u64::MAX / 4));
+    assert_eq!(exercise::spot(&w.main.view(), "TERM0001"), Spot::Gone);
 }
 
 /// What would have stopped it, asked of two defences. The morning
@@ -208,6 +211,35 @@ fn what_would_have_stopped_it_is_judged_on_both_runs() {
     assert_eq!(with.0, 0, "the MAC refuses every changed message");
     assert!(without.0 > 0, "without it the changed amounts are charged");
     assert_eq!(Verdict::of((without, o.stolen), (with, m.stolen)), Verdict::Stopped);
+}
+
+/// Time to detect: the insider's refunds start at 3h and the refund
+/// alert must come within the hour (the scenario expects it); before the
+/// attack there is nothing to detect; a skimmer nobody checks for is
+/// never detected.
+#[test]
+fn time_to_detect_runs_from_the_first_attack_to_the_first_alert_after_it() {
+    use possim::time::Duration;
+    use possim::view::Detection;
+    let mut w = Worlds::new(plan_of("insider-refund.ron"));
+    w.advance_to(SimTime(2 * 3_600_000_000));
+    assert_eq!(w.main.view().detection(), Detection::NoAttack);
+    w.seek(SimTime(u64::MAX / 4));
+    let v = w.main.view();
+    match v.detection() {
+        Detection::Detected(d) => {
+            assert!(d.micros() > 0 && d <= Duration::from_secs(3600), "{d:?}");
+            let start =
+                v.markers.iter().find(|(_, m)| matches!(m, Marker::AttackStarted(_))).unwrap().0;
+            assert_eq!(start, SimTime(3 * 3_600_000_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut w = Worlds::new(plan_of("skimmer-magstripe.ron"));
+    w.seek(SimTime(u64::MAX / 4));
+    assert!(
+        matches!(w.main.view().detection(), Detection::NotYet(d) if d.micros() > 3_600_000_000)
+    );
 }
 
 #[test]
@@ -281,6 +313,8 @@ fn the_views_words_are_all_there_in_both_languages() {
                 "fraud_loss",
                 "stolen",
                 "alerts_n",
+                "time_to_detect",
+                "span",
                 "happened",
                 "why",
                 "defend",

@@ -237,6 +237,47 @@ pub(super) fn draw(root: &mut egui::Ui, ui_state: &mut Ui, plan: &Plan, view: &V
             }
             r.on_hover_text(word("inspector.hint", lang));
         }
+        // Staff, behind the counter at the left of the line.
+        let mut x = rect.left() + 40.0;
+        let y = counter.top() - 190.0;
+        if !plan.staff.is_empty() {
+            p.text(
+                egui::pos2(rect.left() + 20.0, y - 34.0),
+                egui::Align2::LEFT_CENTER,
+                word("staff", lang),
+                egui::FontId::proportional(13.0),
+                egui::Color32::LIGHT_GRAY,
+            );
+        }
+        for member in plan.staff.iter().take(6) {
+            let skin = egui::Color32::from_rgb(144, 164, 174);
+            p.circle_filled(egui::pos2(x, y - 12.0), 7.0, skin);
+            p.rect_filled(
+                egui::Rect::from_center_size(egui::pos2(x, y + 6.0), egui::vec2(18.0, 18.0)),
+                5.0,
+                skin,
+            );
+            p.text(
+                egui::pos2(x, y + 24.0),
+                egui::Align2::CENTER_CENTER,
+                member.name.clone(),
+                egui::FontId::proportional(11.0),
+                egui::Color32::LIGHT_GRAY,
+            );
+            if member.refunds {
+                p.text(
+                    egui::pos2(x, y + 38.0),
+                    egui::Align2::CENTER_CENTER,
+                    word("staff.refunds", lang),
+                    egui::FontId::proportional(10.0),
+                    egui::Color32::GRAY,
+                );
+            }
+            x += 70.0;
+            if x > hub.x - 40.0 {
+                break;
+            }
+        }
         // The legend.
         let mut y = rect.top() + 20.0;
         for (k, st) in [

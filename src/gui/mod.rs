@@ -127,6 +127,7 @@ struct Shot {
     path: PathBuf,
     at: SimTime,
     frames_waited: u32,
+    since: Option<std::time::Instant>,
     taken: bool,
 }
 
@@ -192,6 +193,7 @@ pub fn run(plan: Arc<Plan>, opts: GuiOptions) -> Result<(), String> {
             path,
             at: SimTime(at.micros()),
             frames_waited: 0,
+            since: None,
             taken: false,
         })
         .add_systems(Update, screenshot.after(drive));
@@ -235,8 +237,11 @@ fn screenshot(
         return;
     }
     shot.frames_waited += 1;
-    // A few frames for egui to lay out and the renderer to present.
-    if !shot.taken && shot.frames_waited >= 8 {
+    let since = *shot.since.get_or_insert_with(std::time::Instant::now);
+    // A few frames, and a second and a half, for egui to lay out and the
+    // renderer to compile its pipelines and present (on a busy machine
+    // the first frames can be blank).
+    if !shot.taken && shot.frames_waited >= 8 && since.elapsed().as_secs_f64() >= 1.5 {
         commands.spawn(Screenshot::primary_window()).observe(save_to_disk(shot.path.clone()));
         shot.taken = true;
     }

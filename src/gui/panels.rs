@@ -10,7 +10,7 @@ use crate::assess::text::Lang;
 use crate::money::Money;
 use crate::sim::Plan;
 use crate::time::{Duration, SimTime};
-use crate::view::{Marker, Switch, Verdict, View, Worlds, exercise};
+use crate::view::{Detection, Marker, Switch, Verdict, View, Worlds, exercise};
 
 const RED: egui::Color32 = egui::Color32::from_rgb(198, 40, 40);
 const AMBER: egui::Color32 = egui::Color32::from_rgb(249, 168, 37);
@@ -185,6 +185,7 @@ struct Numbers {
     loss: Money,
     stolen: u64,
     alerts: usize,
+    detect: Detection,
 }
 
 impl Numbers {
@@ -196,10 +197,28 @@ impl Numbers {
             loss: sim.loss(view),
             stolen: view.stolen,
             alerts: view.alerts.len(),
+            detect: view.detection(),
         }
     }
 
-    fn rows(&self, plan: &Plan) -> [(&'static str, String); 6] {
+    fn rows(&self, plan: &Plan, lang: Lang) -> [(&'static str, String); 7] {
+        let span = |d: Duration| {
+            let (s, m) = (d.micros() / 1_000_000, d.micros() / 60_000_000);
+            if s < 60 {
+                word("span.s", lang).replace("{s}", &s.to_string())
+            } else if m < 60 {
+                word("span.m", lang).replace("{m}", &m.to_string())
+            } else {
+                word("span", lang)
+                    .replace("{h}", &(m / 60).to_string())
+                    .replace("{m}", &format!("{:02}", m % 60))
+            }
+        };
+        let detect = match self.detect {
+            Detection::NoAttack => word("detect.none", lang),
+            Detection::Detected(d) => span(d),
+            Detection::NotYet(d) => word("detect.not_yet", lang).replace("{t}", &span(d)),
+        };
         [
             ("approved", self.approved.to_string()),
             ("declined", self.declined.to_string()),
@@ -207,6 +226,7 @@ impl Numbers {
             ("fraud_loss", money(plan, self.loss)),
             ("stolen", self.stolen.to_string()),
             ("alerts_n", self.alerts.to_string()),
+            ("time_to_detect", detect),
         ]
     }
 }
@@ -248,9 +268,9 @@ pub(super) fn numbers(root: &mut egui::Ui, st: &mut Ui, worlds: &mut Worlds, vie
                     ui.label(egui::RichText::new(word(k, lang)).small());
                     ui.end_row();
                 }
-                let theirs = other.as_ref().map(|o| o.2.rows(&plan));
-                for (i, (k, v)) in main.rows(&plan).into_iter().enumerate() {
-                    if spotting && matches!(k, "stolen" | "alerts_n") {
+                let theirs = other.as_ref().map(|o| o.2.rows(&plan, lang));
+                for (i, (k, v)) in main.rows(&plan, lang).into_iter().enumerate() {
+                    if spotting && matches!(k, "stolen" | "alerts_n" | "time_to_detect") {
                         continue;
                     }
                     ui.label(word(k, lang));
@@ -434,6 +454,7 @@ pub(super) fn exercise(ctx: &egui::Context, st: &mut Ui, worlds: &mut Worlds) {
                     let (k, c) = match answer {
                         exercise::Spot::Right(_) => ("exercise.spot.right", GREEN),
                         exercise::Spot::Clean => ("exercise.spot.clean", LOSS),
+                        exercise::Spot::Gone => ("exercise.spot.gone", AMBER),
                         exercise::Spot::NothingFitted => ("exercise.spot.nothing", AMBER),
                     };
                     let devices = match answer {

@@ -21,7 +21,10 @@ pub enum Spot {
     Right(Vec<String>),
     /// That terminal is clean, but another one is not.
     Clean,
-    /// Nothing has been fitted anywhere (yet).
+    /// Nothing is fitted now, but something was: it has been taken away
+    /// (go back on the timeline and look again).
+    Gone,
+    /// Nothing has been fitted anywhere yet.
     NothingFitted,
 }
 
@@ -35,6 +38,10 @@ pub fn spot(view: &View, tid: &str) -> Spot {
         Spot::Right(here)
     } else if view.devices.values().any(|d| !fitted(d).is_empty()) {
         Spot::Clean
+    } else if view.markers.iter().any(
+        |(_, m)| matches!(m, super::Marker::AttackStarted(n) if SPOTTABLE.contains(&n.as_str())),
+    ) {
+        Spot::Gone
     } else {
         Spot::NothingFitted
     }

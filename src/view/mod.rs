@@ -23,7 +23,7 @@ use crate::money::Money;
 use crate::scenario::AlertKind;
 use crate::sim::{Record, Subscriber};
 use crate::terminal::Outcome;
-use crate::time::SimTime;
+use crate::time::{Duration, SimTime};
 
 /// How a frame on the cable looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,18 @@ pub enum Marker {
     Alert(AlertKind),
     /// An attacker's purchase or refund was approved: money lost.
     MoneyLost(Money),
+}
+
+/// How long the attacks went unnoticed: from the first attack's start to
+/// the first alert after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detection {
+    /// No attack has started.
+    NoAttack,
+    /// The first alert came this long after the first attack began.
+    Detected(Duration),
+    /// No alert yet, this long after the first attack began.
+    NotYet(Duration),
 }
 
 /// One point of the plot: (time, approved, declined, money taken).
@@ -214,6 +226,19 @@ impl View {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Time to detect, as of the last record.
+    pub fn detection(&self) -> Detection {
+        let start = self
+            .markers
+            .iter()
+            .find_map(|(t, m)| matches!(m, Marker::AttackStarted(_)).then_some(*t));
+        let Some(start) = start else { return Detection::NoAttack };
+        match self.alerts.iter().find(|(t, ..)| *t >= start) {
+            Some((t, ..)) => Detection::Detected(Duration(t.0 - start.0)),
+            None => Detection::NotYet(Duration(self.now.0.saturating_sub(start.0))),
         }
     }
 

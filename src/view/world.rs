@@ -99,10 +99,12 @@ impl Worlds {
         Self { plan, main, compare: None }
     }
 
-    /// Both worlds to `t`.
+    /// Both worlds to `t`: the comparison to wherever the scenario's world
+    /// got, or to its own end once the scenario's day is over (the two may
+    /// settle at different times).
     pub fn advance_to(&mut self, t: SimTime) {
         self.main.advance_to(t);
-        let now = self.main.now();
+        let now = if self.main.finished() { SimTime(u64::MAX / 4) } else { self.main.now() };
         if let Some((_, _, c)) = &mut self.compare {
             c.advance_to(now);
         }
@@ -112,7 +114,8 @@ impl Worlds {
     /// to `on`, caught up to where the scenario's world is.
     pub fn compare(&mut self, switch: Switch, on: bool) {
         let mut c = Sim::new(&self.plan, Some((switch, on)));
-        c.advance_to(self.main.now());
+        let now = if self.main.finished() { SimTime(u64::MAX / 4) } else { self.main.now() };
+        c.advance_to(now);
         self.compare = Some((switch, on, c));
     }
 
