@@ -235,4 +235,16 @@ fn a_bad_scenario_opens_no_window_and_no_display_names_xvfb_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("xvfb-run -a possim gui"), "{err}");
+    // A display that is named but not there: the same, not a backtrace.
+    let out = Command::new(root().join(&bin))
+        .args(["gui", "scenarios/baseline.ron"])
+        .current_dir(root())
+        .env("DISPLAY", ":87")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(":87") && err.contains("xvfb-run -a possim gui"), "{err}");
 }

@@ -178,12 +178,12 @@ fn spot_the_skimmer_knows_which_terminal_has_it() {
     assert_eq!(exercise::spot(&w.main.view(), "TERM0001"), Spot::Gone);
 }
 
-/// What would have stopped it, asked of two defences. The morning
-/// inspection cannot help a skimmer fitted after the morning of a one-day
-/// run: the rerun is the same run, and the verdict says so. The bank's MAC
-/// check, switched off, lets the man in the middle's changed amounts
-/// through: the scenario's side is the one with the defence, and it is
-/// the one without the loss.
+/// What would have stopped it, asked of two defences. Staff checking the
+/// readers every two hours find the skimmer and end the copying: fewer
+/// cards taken, less money lost with the copies. The bank's MAC check,
+/// switched off, lets the man in the middle's changed amounts through: the
+/// scenario's side is the one with the defence, and it is the one without
+/// the loss.
 #[test]
 fn what_would_have_stopped_it_is_judged_on_both_runs() {
     let plan = plan_of("skimmer-magstripe.ron");
@@ -196,8 +196,20 @@ fn what_would_have_stopped_it_is_judged_on_both_runs() {
     let (m, o) = (w.main.view(), other.view());
     let (l0, l1) = (w.main.loss(&m), other.loss(&o));
     assert!(m.stolen > 0 && l0.0 > 0, "the skimmer's copies were used");
-    assert_eq!((l1, o.stolen, o.approved), (l0, m.stolen, m.approved), "the same day");
-    assert_eq!(Verdict::of((l0, m.stolen), (l1, o.stolen)), Verdict::NoDifference);
+    assert!(
+        o.stolen < m.stolen,
+        "found sooner, fewer cards copied: {} then {}",
+        m.stolen,
+        o.stolen
+    );
+    assert!(o.alerts.iter().any(|a| format!("{:?}", a.1) == "TamperDetected"), "{:?}", o.alerts);
+    let v = Verdict::of((l0, m.stolen), (l1, o.stolen));
+    assert!(
+        matches!(v, Verdict::Stopped | Verdict::SavedTheMoney | Verdict::Reduced),
+        "{v:?}: {l0:?} and {} stolen against {l1:?} and {}",
+        m.stolen,
+        o.stolen
+    );
 
     let plan = plan_of("mitm-amount-tamper.ron");
     let mac = Switch::from_name("mac").unwrap();
@@ -223,10 +235,10 @@ fn time_to_detect_runs_from_the_first_attack_to_the_first_alert_after_it() {
     use possim::view::Detection;
     let mut w = Worlds::new(plan_of("insider-refund.ron"));
     w.advance_to(SimTime(2 * 3_600_000_000));
-    assert_eq!(w.main.view().detection(), Detection::NoAttack);
+    assert_eq!(w.main.view().detection(w.main.now()), Detection::NoAttack);
     w.seek(SimTime(u64::MAX / 4));
     let v = w.main.view();
-    match v.detection() {
+    match v.detection(w.main.now()) {
         Detection::Detected(d) => {
             assert!(d.micros() > 0 && d <= Duration::from_secs(3600), "{d:?}");
             let start =
@@ -237,8 +249,9 @@ fn time_to_detect_runs_from_the_first_attack_to_the_first_alert_after_it() {
     }
     let mut w = Worlds::new(plan_of("skimmer-magstripe.ron"));
     w.seek(SimTime(u64::MAX / 4));
+    let end = w.main.now();
     assert!(
-        matches!(w.main.view().detection(), Detection::NotYet(d) if d.micros() > 3_600_000_000)
+        matches!(w.main.view().detection(end), Detection::NotYet(d) if d.micros() > 3_600_000_000)
     );
 }
 
@@ -250,7 +263,9 @@ fn verdicts_read_money_first_then_card_data() {
     assert_eq!(Verdict::of((m(500), 3), (m(0), 0)), Verdict::Stopped);
     assert_eq!(Verdict::of((m(500), 3), (m(0), 2)), Verdict::SavedTheMoney);
     assert_eq!(Verdict::of((m(500), 3), (m(200), 3)), Verdict::Reduced);
-    assert_eq!(Verdict::of((m(500), 3), (m(500), 1)), Verdict::NoDifference);
+    assert_eq!(Verdict::of((m(500), 3), (m(500), 1)), Verdict::Reduced, "less card data taken");
+    assert_eq!(Verdict::of((m(0), 5), (m(0), 2)), Verdict::Reduced);
+    assert_eq!(Verdict::of((m(500), 3), (m(500), 3)), Verdict::NoDifference);
     assert_eq!(Verdict::of((m(500), 3), (m(700), 3)), Verdict::Worse);
     assert_eq!(Verdict::of((m(0), 4), (m(0), 0)), Verdict::Stopped);
 }
@@ -324,6 +339,17 @@ fn the_views_words_are_all_there_in_both_languages() {
             .contains(&key)
         {
             used.push(key.to_string());
+        }
+    }
+    // And every dotted literal there ("inspector.changed", "frames.delayed"),
+    // wherever it is written: in a match arm, an if, a tuple.
+    for piece in src.split('"').skip(1).step_by(2) {
+        let dotted = piece.contains('.')
+            && piece
+                .split('.')
+                .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        if dotted {
+            used.push(piece.to_string());
         }
     }
     assert!(used.len() > 50, "{used:?}");

@@ -25,8 +25,10 @@ pub struct Open {
     /// The frame as received, when the line changed it.
     pub received: Option<String>,
     /// What changed on the way, field by field (values of card data are
-    /// not shown), and the MAC check of what arrived.
-    pub changes: Vec<String>,
+    /// not shown).
+    pub changes: Vec<Change>,
+    /// The MAC check of what arrived, when something changed it.
+    pub mac_arrived: Option<(crate::inspect::Status, String)>,
 }
 
 /// The keys the world uses for this frame's terminal and its issuer.
@@ -57,11 +59,22 @@ fn decode(plan: &Plan, p: &Packet, bytes: &[u8]) -> (String, Option<Inspection>)
 }
 
 /// Fields whose values are card data or secrets: a change is named, not shown.
-const HIDDEN: &[u8] = &[2, 35, 45, 52, 55];
+const HIDDEN: &[u8] = &[2, 34, 35, 36, 45, 52, 55];
 
-/// The fields that differ between what was sent and what arrived, then the
-/// MAC check of what arrived.
-fn changes(sent: &Inspection, got: &Inspection) -> Vec<String> {
+/// One field that differs between what was sent and what arrived.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Field number.
+    pub number: u8,
+    /// Its name in the dialect.
+    pub name: String,
+    /// As sent and as arrived (None: absent); both None for card data,
+    /// whose values are not shown.
+    pub values: Option<(Option<String>, Option<String>)>,
+}
+
+/// The fields that differ between what was sent and what arrived.
+fn changes(sent: &Inspection, got: &Inspection) -> Vec<Change> {
     let value = |i: &Inspection, n: u8| i.fields.iter().find(|f| f.number == n).map(|f| f.text());
     let mut numbers: Vec<u8> = sent.fields.iter().chain(&got.fields).map(|f| f.number).collect();
     numbers.sort_unstable();
@@ -77,16 +90,10 @@ fn changes(sent: &Inspection, got: &Inspection) -> Vec<String> {
             .iter()
             .chain(&got.fields)
             .find(|f| f.number == n)
-            .map_or("", |f| f.name.as_str());
-        if HIDDEN.contains(&n) {
-            out.push(format!("{n:>3} {name}: changed"));
-        } else {
-            let show = |v: Option<String>| v.unwrap_or_else(|| "(absent)".into());
-            out.push(format!("{n:>3} {name}: {} → {}", show(a), show(b)));
-        }
+            .map_or(String::new(), |f| f.name.clone());
+        let values = (!HIDDEN.contains(&n)).then_some((a, b));
+        out.push(Change { number: n, name, values });
     }
-    let mac = &got.checks.mac;
-    out.push(format!("MAC of what arrived: {:?}, {}", mac.status, mac.detail));
     out
 }
 
@@ -94,19 +101,34 @@ fn changes(sent: &Inspection, got: &Inspection) -> Vec<String> {
 pub fn open(plan: &Plan, p: &Packet) -> Open {
     let (sent, a) = decode(plan, p, &p.bytes);
     let got = p.received.as_ref().map(|b| decode(plan, p, b));
-    let changes = match (&a, got.as_ref().and_then(|g| g.1.as_ref())) {
+    let arrived = got.as_ref().and_then(|g| g.1.as_ref());
+    let changes = match (&a, arrived) {
         (Some(a), Some(b)) => changes(a, b),
         _ => Vec::new(),
     };
-    Open { frame: p.frame, packet: p.clone(), sent, received: got.map(|g| g.0), changes }
+    let mac_arrived = arrived.map(|b| (b.checks.mac.status, b.checks.mac.detail.clone()));
+    Open {
+        frame: p.frame,
+        packet: p.clone(),
+        sent,
+        received: got.map(|g| g.0),
+        changes,
+        mac_arrived,
+    }
 }
 
 /// Whether this frame crossed the line under TLS that held.
 pub fn sealed(plan: &Plan, p: &Packet) -> bool {
     let tid = if p.dir == Dir::Up { &p.from } else { &p.to };
-    let tls = plan.links.iter().any(|l| l.sealed.contains(tid) || l.pinned.contains(tid));
-    let stripped = p.acted.iter().any(|a| a == "mitm_strip_tls" || a == "mitm_rogue_cert");
-    tls && !stripped
+    let tls = plan
+        .links
+        .iter()
+        .any(|l| l.sealed.contains(tid) || l.pinned.contains(tid) || l.opportunistic.contains(tid));
+    // A man in the middle who got the session open reads it; one whose
+    // handshake the terminal refused got nothing (the frame was dropped).
+    let opened = p.acted.iter().any(|a| a == "mitm_strip_tls" || a == "mitm_rogue_cert")
+        && p.state != crate::view::PacketState::Dropped;
+    tls && !opened
 }
 
 /// Draws the open inspector; returns false when the trainer closed it.
@@ -138,16 +160,31 @@ pub fn show(ctx: &bevy_egui::egui::Context, plan: &Plan, o: &Open, lang: Lang) -
                     .color(egui::Color32::from_rgb(239, 108, 0)),
                 );
             }
+            let orange = egui::Color32::from_rgb(239, 108, 0);
             if !o.changes.is_empty() {
                 ui.label(egui::RichText::new(word("inspector.changes", lang)).strong());
                 for c in &o.changes {
-                    ui.label(
-                        egui::RichText::new(c)
-                            .monospace()
-                            .size(11.0)
-                            .color(egui::Color32::from_rgb(239, 108, 0)),
-                    );
+                    let what = match &c.values {
+                        None => word("inspector.changed", lang),
+                        Some((a, b)) => {
+                            let show = |v: &Option<String>| {
+                                v.clone().unwrap_or_else(|| word("inspector.absent", lang))
+                            };
+                            format!("{} → {}", show(a), show(b))
+                        }
+                    };
+                    let line = format!("{:>3} {}: {what}", c.number, c.name);
+                    ui.label(egui::RichText::new(line).monospace().size(11.0).color(orange));
                 }
+            }
+            if let Some((status, detail)) = &o.mac_arrived {
+                let key = match status {
+                    crate::inspect::Status::Valid => "inspector.mac_valid",
+                    crate::inspect::Status::Invalid => "inspector.mac_invalid",
+                    _ => "inspector.mac_unchecked",
+                };
+                ui.label(egui::RichText::new(word(key, lang)).strong().color(orange));
+                ui.label(egui::RichText::new(detail).monospace().size(11.0).color(orange));
             }
             egui::ScrollArea::vertical().show(ui, |ui| {
                 if let Some(r) = &o.received {

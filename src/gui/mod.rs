@@ -132,12 +132,52 @@ struct Shot {
 }
 
 /// Opens the window and runs the world until it is closed (or the
-/// screenshot is written). Returns the error to show, if any.
+/// screenshot is written). Returns the error to show, if any: a display
+/// that cannot be opened (winit and wgpu panic on it) is one line naming
+/// `xvfb-run`, not a backtrace; any other panic is a bug and goes on.
 pub fn run(plan: Arc<Plan>, opts: GuiOptions) -> Result<(), String> {
+    let caught = Arc::new(std::sync::Mutex::new(String::new()));
+    let into = caught.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut m) = into.lock() {
+            *m = info.payload_as_str().unwrap_or("a panic").to_string();
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open(plan, opts)));
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(previous);
+    match result {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = caught.lock().map(|m| m.clone()).unwrap_or_default();
+            let display = ["event loop", "XOpenDisplay", "display", "adapter", "surface"]
+                .iter()
+                .any(|k| message.contains(k));
+            if !display {
+                eprintln!("{message}");
+                std::panic::resume_unwind(payload);
+            }
+            let shown = std::env::var("DISPLAY").unwrap_or_default();
+            let first = if message.contains("XOpenDisplayFailed") {
+                "the X server does not answer".to_string()
+            } else {
+                message.lines().next().unwrap_or_default().chars().take(160).collect()
+            };
+            Err(format!(
+                "cannot open a window on DISPLAY={shown:?} ({first}): run it under Xvfb, `xvfb-run -a possim gui FILE`"
+            ))
+        }
+    }
+}
+
+fn open(plan: Arc<Plan>, opts: GuiOptions) -> Result<(), String> {
     let title = format!("possim: {}", plan.name);
     let mut worlds = Worlds::new(plan);
     if let Some(s) = opts.compare {
-        let on = !s.is_on(&worlds.plan);
+        // In "what would have stopped it" the pick is a defence put on.
+        let stop = opts.exercise == Some(ExerciseKind::Stop);
+        let on = stop || !s.is_on(&worlds.plan);
         worlds.compare(s, on);
     }
     let exercise = opts.exercise.map(|k| match k {
@@ -221,10 +261,10 @@ fn drive(mut ui: ResMut<Ui>, shot: Option<Res<Shot>>, mut worlds: NonSendMut<Wor
         worlds.advance_to(shot.at);
         return;
     }
-    if ui.playing || worlds.main.now() == SimTime(0) {
-        let t = worlds.main.now() + Duration::from_secs_f64(dt * ui.speed);
-        worlds.advance_to(t);
-    }
+    // Paused, the world is only started (time zero, after a seek there).
+    let step = if ui.playing { Duration::from_secs_f64(dt * ui.speed) } else { Duration(0) };
+    let t = worlds.main.now() + step;
+    worlds.advance_to(t);
 }
 
 fn screenshot(
@@ -287,7 +327,7 @@ fn colour(state: PacketState, sealed: bool) -> egui::Color32 {
     match state {
         PacketState::Readable if sealed => egui::Color32::from_rgb(46, 125, 50),
         PacketState::Readable => egui::Color32::from_rgb(249, 168, 37),
-        PacketState::Altered => egui::Color32::from_rgb(239, 108, 0),
+        PacketState::Altered | PacketState::Delayed => egui::Color32::from_rgb(239, 108, 0),
         PacketState::Dropped => egui::Color32::from_rgb(198, 40, 40),
         PacketState::Duplicated => egui::Color32::from_rgb(123, 31, 162),
     }

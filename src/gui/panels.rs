@@ -33,7 +33,10 @@ pub(super) fn top(root: &mut egui::Ui, st: &mut Ui, worlds: &mut Worlds) {
     let lang = st.lang;
     egui::Panel::top("bar").show(root, |ui| {
         ui.horizontal(|ui| {
-            ui.heading(&worlds.plan.name);
+            // The scenario's name would give the answer away.
+            let title =
+                if st.spotting() { word("exercise.spot", lang) } else { worlds.plan.name.clone() };
+            ui.heading(title);
             ui.separator();
             let t = if worlds.main.finished() {
                 word("finished", lang)
@@ -197,7 +200,7 @@ impl Numbers {
             loss: sim.loss(view),
             stolen: view.stolen,
             alerts: view.alerts.len(),
-            detect: view.detection(),
+            detect: view.detection(sim.now()),
         }
     }
 
@@ -405,6 +408,7 @@ pub(super) fn frames(root: &mut egui::Ui, st: &mut Ui, plan: &Plan, view: &View)
                 let state = match p.state {
                     crate::view::PacketState::Readable => "",
                     crate::view::PacketState::Altered => "frames.altered",
+                    crate::view::PacketState::Delayed => "frames.delayed",
                     crate::view::PacketState::Dropped => "frames.dropped",
                     crate::view::PacketState::Duplicated => "frames.duplicated",
                 };

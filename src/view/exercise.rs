@@ -38,9 +38,7 @@ pub fn spot(view: &View, tid: &str) -> Spot {
         Spot::Right(here)
     } else if view.devices.values().any(|d| !fitted(d).is_empty()) {
         Spot::Clean
-    } else if view.markers.iter().any(
-        |(_, m)| matches!(m, super::Marker::AttackStarted(n) if SPOTTABLE.contains(&n.as_str())),
-    ) {
+    } else if view.started.iter().any(|n| SPOTTABLE.contains(&n.as_str())) {
         Spot::Gone
     } else {
         Spot::NothingFitted
@@ -54,7 +52,7 @@ pub enum Verdict {
     Stopped,
     /// No money lost with it, but card data or PINs were still taken.
     SavedTheMoney,
-    /// Less money lost.
+    /// Less money lost, or as much money and less card data taken.
     Reduced,
     /// Nothing changed that the shop would notice.
     NoDifference,
@@ -74,7 +72,7 @@ impl Verdict {
             Self::Stopped
         } else if l1.0 <= 0 && l0.0 > 0 {
             Self::SavedTheMoney
-        } else if l1.0 < l0.0 {
+        } else if l1.0 < l0.0 || (l1.0 == l0.0 && s1 < s0) {
             Self::Reduced
         } else if l1.0 > l0.0 {
             Self::Worse

@@ -30,8 +30,10 @@ use crate::time::{Duration, SimTime};
 pub enum PacketState {
     /// Crossing as sent.
     Readable,
-    /// Changed on the way (a fault or a man in the middle).
+    /// Changed on the way, or answered or injected by a man in the middle.
     Altered,
+    /// Held back: delayed or reordered.
+    Delayed,
     /// Lost.
     Dropped,
     /// A copy.
@@ -119,6 +121,14 @@ pub struct View {
     /// The running totals sampled every ten virtual minutes, for the plot:
     /// (time, approved, declined, fraud loss).
     pub samples: Vec<Sample>,
+    /// When the first attack began (kept apart from the markers, which
+    /// stop at [`View::MARKERS`]).
+    pub first_attack: Option<SimTime>,
+    /// Every attack kind that has been at work, fitted or not.
+    pub started: std::collections::BTreeSet<String>,
+    /// Devices fitted by terminal, with the attack each belongs to (the
+    /// source of `devices`: two attacks of one kind end apart).
+    fitted: BTreeMap<String, Vec<(usize, String)>>,
     /// Purchases that are an attacker's, and what they were for.
     attacker_purchases: BTreeMap<u64, ()>,
     /// The last outcome of recent purchases (a retry replaces it).
@@ -146,13 +156,12 @@ impl View {
                 *self.at_till.entry(terminal.to_string()).or_default() += 1;
             }
             Record::Completed { terminal, purchase, outcome, amount, .. } => {
-                if let Some(n) = self.at_till.get_mut(&terminal.to_string()) {
-                    *n = n.saturating_sub(1);
-                }
                 // A PIN retry completes the same purchase again: the last
-                // outcome counts, as in the report.
+                // outcome counts, as in the report, and the customer left once.
                 if let Some(before) = self.outcomes.insert(*purchase, *outcome) {
                     let n = self.tally(before);
+                    *n = n.saturating_sub(1);
+                } else if let Some(n) = self.at_till.get_mut(&terminal.to_string()) {
                     *n = n.saturating_sub(1);
                 }
                 *self.tally(*outcome) += 1;
@@ -172,20 +181,27 @@ impl View {
                 self.attacker_purchases.insert(*p, ());
             }
             Record::Stolen { .. } => self.stolen += 1,
-            Record::AttackStarted { name, terminals, .. } => {
+            Record::AttackStarted { attack, name, terminals } => {
                 for t in terminals {
-                    self.devices.entry(t.to_string()).or_default().push(name.to_string());
+                    let v = self.fitted.entry(t.to_string()).or_default();
+                    v.push((*attack, name.to_string()));
+                    self.devices.insert(t.to_string(), v.iter().map(|d| d.1.clone()).collect());
                 }
+                self.first_attack.get_or_insert(at);
+                self.started.insert(name.to_string());
                 self.mark(at, Marker::AttackStarted(name.to_string()));
             }
-            Record::AttackEnded { name, .. } => {
-                for v in self.devices.values_mut() {
-                    v.retain(|n| n != &name.to_string());
+            Record::AttackEnded { attack, .. } => {
+                for (t, v) in &mut self.fitted {
+                    v.retain(|d| d.0 != *attack);
+                    self.devices.insert(t.clone(), v.iter().map(|d| d.1.clone()).collect());
                 }
             }
-            Record::TamperFound { device, terminal, .. } => {
-                if let Some(v) = self.devices.get_mut(&terminal.to_string()) {
-                    v.retain(|n| n != &device.to_string());
+            Record::TamperFound { attack, terminal, .. } => {
+                if let Some(v) = self.fitted.get_mut(&terminal.to_string()) {
+                    v.retain(|d| d.0 != *attack);
+                    self.devices
+                        .insert(terminal.to_string(), v.iter().map(|d| d.1.clone()).collect());
                 }
             }
             Record::Alert { alert, terminal, .. } => {
@@ -215,6 +231,9 @@ impl View {
                     p.state = match fired.effect {
                         Effect::Dropped => PacketState::Dropped,
                         Effect::Duplicated => PacketState::Duplicated,
+                        Effect::Delayed { .. } | Effect::Held { .. } => PacketState::Delayed,
+                        // Read on the way and passed on as it was.
+                        Effect::Intercepted => p.state,
                         _ => PacketState::Altered,
                     };
                     p.acted.push(fired.fault.to_string());
@@ -229,16 +248,12 @@ impl View {
         }
     }
 
-    /// Time to detect, as of the last record.
-    pub fn detection(&self) -> Detection {
-        let start = self
-            .markers
-            .iter()
-            .find_map(|(t, m)| matches!(m, Marker::AttackStarted(_)).then_some(*t));
-        let Some(start) = start else { return Detection::NoAttack };
+    /// Time to detect, as of `now` (the world's clock).
+    pub fn detection(&self, now: SimTime) -> Detection {
+        let Some(start) = self.first_attack else { return Detection::NoAttack };
         match self.alerts.iter().find(|(t, ..)| *t >= start) {
             Some((t, ..)) => Detection::Detected(Duration(t.0 - start.0)),
-            None => Detection::NotYet(Duration(self.now.0.saturating_sub(start.0))),
+            None => Detection::NotYet(Duration(now.0.max(self.now.0).saturating_sub(start.0))),
         }
     }
 
