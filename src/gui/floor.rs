@@ -168,6 +168,20 @@ pub(super) fn draw(root: &mut egui::Ui, ui_state: &mut Ui, plan: &Plan, view: &V
                 );
                 y -= 18.0;
             }
+            // A thief at the till stands at its side, in red.
+            if !people.is_empty() && spotting.is_none() {
+                let at = egui::pos2(body.right() + 14.0, body.bottom() - 22.0);
+                let red = egui::Color32::from_rgb(229, 57, 53);
+                p.circle_filled(egui::pos2(at.x, at.y - 14.0), 7.0, red);
+                p.rect_filled(
+                    egui::Rect::from_center_size(
+                        egui::pos2(at.x, at.y + 4.0),
+                        egui::vec2(18.0, 20.0),
+                    ),
+                    5.0,
+                    red,
+                );
+            }
             let waiting = view.at_till.get(&t.config.tid).copied().unwrap_or(0);
             for q in 0..waiting.min(6) {
                 p.circle_filled(
