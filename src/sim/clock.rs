@@ -54,12 +54,6 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// Forgets the wall time of the last paced update, so a paced clock
-    /// resumed after a pause does not jump ahead by the pause.
-    pub fn restart_wall(&mut self) {
-        self.wall = None;
-    }
-
     /// The latest virtual time this update may reach.
     pub(crate) fn horizon(&mut self, next_event: Option<SimTime>) -> SimTime {
         match self.pacing {
