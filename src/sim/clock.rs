@@ -2,9 +2,9 @@
 //!
 //! Headless runs are discrete-event: each `App::update` processes every event
 //! due in the next slice of virtual time (a large slice, so updates per
-//! purchase stay far below one) in (time, sequence) order. Paced runs (the
-//! GUI, real terminals) advance the same clock with wall time times a speed
-//! factor. Either way the order of events, and so the journal, does not
+//! purchase stay far below one) in (time, sequence) order. Paced runs (real
+//! terminals on sockets) advance the same clock with wall time times a speed
+//! factor; the trainer view steps its world to times it chooses (`To`). Either way the order of events, and so the journal, does not
 //! depend on the slice size.
 
 use std::cmp::Reverse;
