@@ -20,7 +20,7 @@ use possim::time::{Calendar, DateTime, Duration, SimTime};
 
 use crate::util::{s, vector};
 
-struct Slot<'a>(&'a mut Card);
+pub(crate) struct Slot<'a>(&'a mut Card);
 
 impl CardChannel for Slot<'_> {
     fn power_on(&mut self, i: Interface) -> Vec<u8> {
@@ -34,41 +34,52 @@ impl CardChannel for Slot<'_> {
     }
 }
 
-fn key(name: &str) -> TdesKey {
+pub(crate) fn key(name: &str) -> TdesKey {
     TdesKey::from_hex(s(&vector("keys.json"), name)).unwrap()
 }
 
-struct Shop {
-    term: TerminalCore,
-    host: HostCore,
-    card: Card,
-    now: SimTime,
-    sent: Vec<Vec<u8>>,
-    notes: Vec<Note>,
-    timers: Vec<(u64, SimTime)>,
+pub(crate) struct Shop {
+    pub(crate) term: TerminalCore,
+    pub(crate) host: HostCore,
+    pub(crate) card: Card,
+    pub(crate) now: SimTime,
+    pub(crate) sent: Vec<Vec<u8>>,
+    pub(crate) notes: Vec<Note>,
+    pub(crate) timers: Vec<(u64, SimTime)>,
     /// Drop host responses (a dead downlink).
-    drop_responses: bool,
+    pub(crate) drop_responses: bool,
     /// Flip a bit in the next this-many frames sent (a noisy uplink).
-    corrupt_sends: u32,
+    pub(crate) corrupt_sends: u32,
 }
 
-fn calendar() -> Calendar {
+pub(crate) fn calendar() -> Calendar {
     Calendar::new(DateTime::parse("2026-11-24T09:00:00").unwrap())
 }
 
-fn shop(profile: CardProfile, pin: &str) -> Shop {
+pub(crate) fn shop(profile: CardProfile, pin: &str) -> Shop {
     shop_with_atc(profile, pin, 0x10)
 }
 
-fn shop_with_atc(profile: CardProfile, pin: &str, atc: u16) -> Shop {
+pub(crate) fn shop_with_atc(profile: CardProfile, pin: &str, atc: u16) -> Shop {
     shop_with(profile, pin, atc, vec![])
 }
 
-fn shop_with(
+pub(crate) fn shop_with(
     profile: CardProfile,
     pin: &str,
     atc: u16,
     issuer_down: Vec<(SimTime, SimTime)>,
+) -> Shop {
+    shop_with_rules(profile, pin, atc, issuer_down, Rules::default())
+}
+
+/// A shop whose issuer applies `rules`.
+pub(crate) fn shop_with_rules(
+    profile: CardProfile,
+    pin: &str,
+    atc: u16,
+    issuer_down: Vec<(SimTime, SimTime)>,
+    rules: Rules,
 ) -> Shop {
     let spec = Arc::new(Spec::iso87_ascii());
     let cfg = TerminalConfig {
@@ -103,7 +114,7 @@ fn shop_with(
         imk_ac: key("imk_ac"),
         cvk: key("cvk"),
         pvk: key("pvk"),
-        rules: Rules::default(),
+        rules,
         pin_try_limit: 3,
         calendar: calendar(),
         issuer_down,
@@ -148,14 +159,14 @@ fn shop_with(
     }
 }
 
-fn chip(cvm: Cvm) -> CardProfile {
+pub(crate) fn chip(cvm: Cvm) -> CardProfile {
     CardProfile { chip: true, contactless: true, cvm, pin_try_limit: 3, layout: Layout::Standard }
 }
 
 impl Shop {
     /// Runs the outputs until nothing is left; PIN requests are answered
     /// with `pins` in order.
-    fn drive(&mut self, mut outs: Vec<Output>, pins: &mut Vec<&str>) -> Vec<Completion> {
+    pub(crate) fn drive(&mut self, mut outs: Vec<Output>, pins: &mut Vec<&str>) -> Vec<Completion> {
         let mut done = vec![];
         while !outs.is_empty() {
             let mut next = vec![];
@@ -196,7 +207,7 @@ impl Shop {
         done
     }
 
-    fn buy(&mut self, amount: &str, presentation: Presentation, pins: &[&str]) -> Completion {
+    pub(crate) fn buy(&mut self, amount: &str, presentation: Presentation, pins: &[&str]) -> Completion {
         let mut pins = pins.to_vec();
         let mut outs = vec![];
         let p =
@@ -207,7 +218,7 @@ impl Shop {
         done.into_iter().next().unwrap()
     }
 
-    fn fire_timers(&mut self) -> Vec<Completion> {
+    pub(crate) fn fire_timers(&mut self) -> Vec<Completion> {
         let timers = std::mem::take(&mut self.timers);
         let mut done = vec![];
         for (token, at) in timers {
@@ -219,7 +230,7 @@ impl Shop {
         done
     }
 
-    fn available(&self) -> Money {
+    pub(crate) fn available(&self) -> Money {
         self.host.ledger().available(0)
     }
 }
@@ -577,7 +588,7 @@ fn issue_8_a_card_whose_atc_is_spent_refuses_cryptograms_instead_of_wrapping() {
 }
 
 /// Field 55 of a request, tag by tag.
-fn icc_of(request: &[u8]) -> Vec<(u32, Vec<u8>)> {
+pub(crate) fn icc_of(request: &[u8]) -> Vec<(u32, Vec<u8>)> {
     let m = Spec::iso87_ascii().decode(request).unwrap();
     possim::protocol::tlv::iter(m.icc_data().unwrap())
         .map(|t| t.map(|(tag, v)| (tag, v.to_vec())).unwrap())
@@ -888,7 +899,7 @@ fn a_refund_carries_transaction_type_20_and_a_pin_blocked_card_sets_the_tvr() {
 // Pins on what the host decides: each of these fails on a mutant that every
 // other test let through (cargo-mutants).
 
-fn magstripe_only() -> CardProfile {
+pub(crate) fn magstripe_only() -> CardProfile {
     CardProfile {
         chip: false,
         contactless: false,
@@ -899,7 +910,7 @@ fn magstripe_only() -> CardProfile {
 }
 
 /// A MACed 0400 reversing the 0200 `request`, naming its transmission time as `f7`.
-fn reversal_of(request: &[u8], f7: &str) -> Vec<u8> {
+pub(crate) fn reversal_of(request: &[u8], f7: &str) -> Vec<u8> {
     let spec = Spec::iso87_ascii();
     let req = spec.decode(request).unwrap();
     let stan = req.stan().unwrap();
@@ -914,7 +925,7 @@ fn reversal_of(request: &[u8], f7: &str) -> Vec<u8> {
 }
 
 /// `wire` decoded, changed by `f`, and MACed again under the terminal's key.
-fn remac(wire: &[u8], f: impl FnOnce(&mut possim::protocol::iso8583::Message)) -> Vec<u8> {
+pub(crate) fn remac(wire: &[u8], f: impl FnOnce(&mut possim::protocol::iso8583::Message)) -> Vec<u8> {
     let spec = Spec::iso87_ascii();
     let mut m = spec.decode(wire).unwrap();
     f(&mut m);
@@ -985,6 +996,26 @@ fn a_sign_on_is_answered_0810_echoing_its_network_code_without_a_mac() {
     assert_eq!(resp.mti().to_string(), "0810");
     assert_eq!(resp.get(70), spec.decode(&f.bytes).unwrap().get(70));
     assert!(resp.get(70).is_some() && resp.get(64).is_none() && resp.get(4).is_none());
+}
+
+#[test]
+fn answers_echo_the_fields_their_request_type_calls_for() {
+    let mut shop = shop(magstripe_only(), "7070");
+    shop.buy("10.00", Presentation::Swipe, &["7070"]);
+    let spec = Spec::iso87_ascii();
+    let req = spec.decode(&shop.sent[0]).unwrap();
+    let fields = |wire: &[u8]| {
+        let m = spec.decode(wire).unwrap();
+        (2..=128u8).filter(|&n| m.get(n).is_some()).collect::<Vec<_>>()
+    };
+    // A 0400 carrying the original's local time and date (12, 13): its
+    // 0410 echoes only what a reversal answer holds.
+    let reversal = reversal_of(&shop.sent[0], req.get_str(7).unwrap());
+    assert!(fields(&reversal).contains(&12) && fields(&reversal).contains(&13));
+    let r = shop.host.handle(shop.now, &reversal);
+    let answer = r.response.unwrap();
+    assert_eq!(spec.decode(&answer).unwrap().mti(), Mti::REVERSAL_RESPONSE);
+    assert_eq!(fields(&answer), [3, 4, 7, 11, 37, 39, 41, 42, 49, 64]);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod assess;
 mod attacks;
 mod cards;
+mod checks;
 mod cli;
 mod cores;
 mod gui;
