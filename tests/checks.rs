@@ -19,7 +19,12 @@ use crate::cores::{
 const PAN: &str = "4073662585178123";
 
 /// The first request a fresh shop's terminal sends for this purchase.
-fn request(profile: CardProfile, presentation: Presentation, amount: &str, pins: &[&str]) -> Vec<u8> {
+fn request(
+    profile: CardProfile,
+    presentation: Presentation,
+    amount: &str,
+    pins: &[&str],
+) -> Vec<u8> {
     let mut s = shop(profile, "7070");
     s.buy(amount, presentation, pins);
     s.sent[0].clone()
@@ -135,9 +140,13 @@ fn expiry_is_read_from_track_2_and_a_card_is_good_through_its_expiry_month() {
     // record on file still says 3306.
     let old = format!("{}2401{}", &track[..=sep], &track[sep + 5..]);
     let mut s = shop(magstripe_only(), "7070");
-    let (rc, why, _) = judge(&mut s, at(0), &remac(&wire, |m| {
-        m.set(35, &old);
-    }));
+    let (rc, why, _) = judge(
+        &mut s,
+        at(0),
+        &remac(&wire, |m| {
+            m.set(35, &old);
+        }),
+    );
     assert_eq!((rc, why.as_str()), (Some(Rc::ExpiredCard), "card expired"));
     // Keyed in, the record decides: good through November 2026, not after.
     let keyed = |stan: u32| {
@@ -262,6 +271,24 @@ fn a_terminal_claiming_the_card_verified_the_pin_when_the_card_says_otherwise_is
 }
 
 #[test]
+fn without_a_verified_cryptogram_the_cvr_proves_nothing_and_the_cvm_check_stays_silent() {
+    // ARQC switched off and the cryptogram broken: the CVR it would have
+    // covered is just bytes, so a claim of offline PIN is not held against it.
+    let wire = insert();
+    let mut ac = tag(&wire, 0x9F26);
+    ac[0] ^= 1;
+    let forged = with_tag(&with_tag(&wire, 0x9F26, &ac), 0x9F34, &[0x41, 0x00, 0x02]);
+    let mut s = shop(chip(Cvm::OnlinePin), "7070");
+    s.host.set_check("arqc", false);
+    let (rc, why, checks) = judge(&mut s, at(0), &forged);
+    assert_eq!(
+        (rc, checks.arqc, checks.cvm),
+        (Some(Rc::Approved), Verdict::Invalid, Verdict::Skipped),
+        "{why}"
+    );
+}
+
+#[test]
 fn consumer_device_verification_claimed_for_a_plastic_card_is_refused_05() {
     let wire = request(chip(Cvm::OnlinePin), Presentation::Tap, "10.00", &[]);
     assert_eq!(tag(&wire, 0x9F6E)[0] & 0x1F, 0, "a plastic card");
@@ -315,9 +342,15 @@ fn funds_may_be_spent_to_the_last_cent_and_a_refund_needs_none() {
         m.set(4, "000000150000");
     });
     let r = s.host.handle(at(2), &big);
-    assert_eq!((r.decision.response, r.decision.ledger), (Some(Rc::Approved), LedgerEffect::Credit));
+    assert_eq!(
+        (r.decision.response, r.decision.ledger),
+        (Some(Rc::Approved), LedgerEffect::Credit)
+    );
     assert_eq!(s.available(), Money::parse("1500.00").unwrap());
-    assert_eq!(s.host.ledger().double_entry(), (Money::parse("-500.00").unwrap(), Money::parse("-500.00").unwrap()));
+    assert_eq!(
+        s.host.ledger().double_entry(),
+        (Money::parse("-500.00").unwrap(), Money::parse("-500.00").unwrap())
+    );
 }
 
 #[test]

@@ -207,7 +207,12 @@ impl Shop {
         done
     }
 
-    pub(crate) fn buy(&mut self, amount: &str, presentation: Presentation, pins: &[&str]) -> Completion {
+    pub(crate) fn buy(
+        &mut self,
+        amount: &str,
+        presentation: Presentation,
+        pins: &[&str],
+    ) -> Completion {
         let mut pins = pins.to_vec();
         let mut outs = vec![];
         let p =
@@ -925,7 +930,10 @@ pub(crate) fn reversal_of(request: &[u8], f7: &str) -> Vec<u8> {
 }
 
 /// `wire` decoded, changed by `f`, and MACed again under the terminal's key.
-pub(crate) fn remac(wire: &[u8], f: impl FnOnce(&mut possim::protocol::iso8583::Message)) -> Vec<u8> {
+pub(crate) fn remac(
+    wire: &[u8],
+    f: impl FnOnce(&mut possim::protocol::iso8583::Message),
+) -> Vec<u8> {
     let spec = Spec::iso87_ascii();
     let mut m = spec.decode(wire).unwrap();
     f(&mut m);

@@ -2,6 +2,7 @@
 
 mod assess;
 mod attacks;
+mod card;
 mod cards;
 mod checks;
 mod cli;

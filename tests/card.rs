@@ -1,0 +1,163 @@
+//! possim's chip card on its own, answering each command as a terminal (or
+//! a reader stack under test) would see it: the order it insists on, which
+//! directory each interface offers, what GENERATE AC gives and when, what
+//! the CVR says after PIN tries, and what GET DATA reports.
+
+use possim::card::{Card, CardProfile, Cvm, Interface, PPSE, PSE, VISA_AID, cdol1};
+use possim::protocol::apdu::{Command, cryptogram};
+use possim::protocol::crypto::CvrBits;
+use possim::protocol::tlv;
+
+use crate::cores::{chip, shop, shop_with_atc};
+
+fn card(profile: CardProfile) -> Card {
+    shop(profile, "7070").card
+}
+
+/// Sends `c`; returns the answer's data and its status word.
+fn send(card: &mut Card, c: &Command) -> (Vec<u8>, u16) {
+    let r = card.transmit(&c.to_bytes());
+    assert!(r.len() >= 2, "a status word: {r:02X?}");
+    let (data, sw) = r.split_at(r.len() - 2);
+    (data.to_vec(), u16::from_be_bytes([sw[0], sw[1]]))
+}
+
+/// Powered on the contact interface with its application selected.
+fn selected(card: &mut Card) {
+    assert!(!card.power_on(Interface::Contact).is_empty(), "an ATR");
+    assert_eq!(send(card, &Command::select(&VISA_AID)).1, 0x9000);
+}
+
+/// Selected, and processing options given.
+fn ready(card: &mut Card) {
+    selected(card);
+    assert_eq!(send(card, &Command::get_processing_options(&[])).1, 0x9000);
+}
+
+/// The first GENERATE AC asking for `kind`: the CID and the CVR.
+fn generate(card: &mut Card, kind: u8) -> (u8, [u8; 4]) {
+    let (r, sw) = send(card, &Command::generate_ac(kind, &cdol1().fill(|_| None)));
+    assert_eq!(sw, 0x9000);
+    let body = tlv::find(&r, 0x77).expect("format 2");
+    let cid = tlv::find(body, 0x9F27).unwrap()[0];
+    let iad = tlv::find(body, 0x9F10).unwrap();
+    (cid, iad[3..7].try_into().unwrap())
+}
+
+fn get_data(card: &mut Card, tag: u16) -> (Vec<u8>, u16) {
+    send(card, &Command::get_data(tag))
+}
+
+#[test]
+fn a_card_makes_no_cryptogram_before_selection_and_processing_options_and_gives_them_once() {
+    let mut c = card(chip(Cvm::OnlinePin));
+    assert!(!c.power_on(Interface::Contact).is_empty());
+    let ac = Command::generate_ac(cryptogram::ARQC, &cdol1().fill(|_| None));
+    assert_eq!(send(&mut c, &ac).1, 0x6985, "nothing selected");
+    assert_eq!(send(&mut c, &Command::select(&VISA_AID)).1, 0x9000);
+    assert_eq!(send(&mut c, &ac).1, 0x6985, "selected, no GPO yet");
+    assert_eq!(send(&mut c, &Command::get_processing_options(&[])).1, 0x9000);
+    assert_eq!(send(&mut c, &Command::get_processing_options(&[])).1, 0x6985, "GPO twice");
+    assert_eq!(send(&mut c, &ac).1, 0x9000);
+}
+
+#[test]
+fn a_card_declines_with_an_aac_when_asked_to_and_when_its_offline_pin_is_blocked() {
+    let mut c = card(chip(Cvm::OnlinePin));
+    ready(&mut c);
+    assert_eq!(generate(&mut c, cryptogram::AAC).0, cryptogram::AAC);
+    ready(&mut c);
+    assert_eq!(generate(&mut c, cryptogram::ARQC).0, cryptogram::ARQC);
+    // An offline-PIN card whose tries are spent declines whatever is asked.
+    let mut c = card(chip(Cvm::OfflinePin));
+    ready(&mut c);
+    for left in [2u16, 1, 0] {
+        let (_, sw) = send(&mut c, &Command::verify_plaintext_pin("0000"));
+        assert_eq!(sw, 0x63C0 | left);
+    }
+    assert_eq!(send(&mut c, &Command::verify_plaintext_pin("7070")).1, 0x6983, "blocked");
+    assert_eq!(generate(&mut c, cryptogram::ARQC).0, cryptogram::AAC);
+}
+
+#[test]
+fn the_cvr_says_whether_the_offline_pin_was_tried_failed_or_spent() {
+    let mut c = card(chip(Cvm::OfflinePin));
+    ready(&mut c);
+    assert_eq!(send(&mut c, &Command::verify_plaintext_pin("0000")).1, 0x63C2);
+    let (_, cvr) = generate(&mut c, cryptogram::ARQC);
+    let pin = CvrBits::OFFLINE_PIN_PERFORMED | CvrBits::OFFLINE_PIN_FAILED;
+    assert_eq!(cvr[1] & pin, pin, "tried and failed: {cvr:02X?}");
+    assert_eq!(cvr[2] & CvrBits::PIN_TRY_LIMIT_EXCEEDED, 0, "two tries left: {cvr:02X?}");
+    // A wrong try (the count is the card's, kept between sessions), then
+    // the right PIN: performed, not failed, and the tries are back to three.
+    ready(&mut c);
+    assert_eq!(send(&mut c, &Command::verify_plaintext_pin("0000")).1, 0x63C1);
+    assert_eq!(send(&mut c, &Command::verify_plaintext_pin("7070")).1, 0x9000);
+    let (_, cvr) = generate(&mut c, cryptogram::ARQC);
+    assert_eq!(cvr[1] & pin, CvrBits::OFFLINE_PIN_PERFORMED, "{cvr:02X?}");
+    assert_eq!(c.pin_tries_left(), 3);
+    // Three wrong: the try limit is exceeded.
+    ready(&mut c);
+    for _ in 0..3 {
+        send(&mut c, &Command::verify_plaintext_pin("0000"));
+    }
+    let (_, cvr) = generate(&mut c, cryptogram::ARQC);
+    assert_ne!(cvr[2] & CvrBits::PIN_TRY_LIMIT_EXCEEDED, 0, "{cvr:02X?}");
+}
+
+#[test]
+fn get_data_reports_the_atc_the_pin_tries_left_and_the_last_online_atc() {
+    let mut c = shop_with_atc(chip(Cvm::OfflinePin), "7070", 0x1234).card;
+    selected(&mut c);
+    assert_eq!(get_data(&mut c, 0x9F36), (vec![0x9F, 0x36, 0x02, 0x12, 0x34], 0x9000));
+    assert_eq!(get_data(&mut c, 0x9F17), (vec![0x9F, 0x17, 0x01, 0x03], 0x9000));
+    assert_eq!(get_data(&mut c, 0x9F13).1, 0x9000);
+    assert_eq!(get_data(&mut c, 0x9F13).0[..3], [0x9F, 0x13, 0x02]);
+    assert_eq!(get_data(&mut c, 0x9F4F), (vec![], 0x6A88), "no such data object");
+    send(&mut c, &Command::get_processing_options(&[]));
+    send(&mut c, &Command::verify_plaintext_pin("0000"));
+    generate(&mut c, cryptogram::ARQC);
+    assert_eq!(get_data(&mut c, 0x9F36).0, [0x9F, 0x36, 0x02, 0x12, 0x35]);
+    assert_eq!(get_data(&mut c, 0x9F17).0, [0x9F, 0x17, 0x01, 0x02]);
+}
+
+#[test]
+fn the_contact_interface_offers_the_pse_and_contactless_the_ppse() {
+    let mut c = card(chip(Cvm::OnlinePin));
+    c.power_on(Interface::Contact);
+    assert_eq!(send(&mut c, &Command::select(PPSE)).1, 0x6A82);
+    assert_eq!(send(&mut c, &Command::select(PSE)).1, 0x9000);
+    // The PSE's one record names the application, its label and priority.
+    let (r, sw) = send(&mut c, &Command::read_record(1, 1));
+    assert_eq!(sw, 0x9000);
+    let entry = tlv::find(tlv::find(&r, 0x70).unwrap(), 0x61).unwrap();
+    assert_eq!(tlv::find(entry, 0x4F), Some(&VISA_AID[..]));
+    assert_eq!(tlv::find(entry, 0x50), Some(&b"VISA CREDIT"[..]));
+    assert_eq!(tlv::find(entry, 0x87), Some(&[0x01][..]));
+    c.power_on(Interface::Contactless);
+    assert_eq!(send(&mut c, &Command::select(PSE)).1, 0x6A82);
+    let (r, sw) = send(&mut c, &Command::select(PPSE));
+    assert_eq!(sw, 0x9000);
+    let entry = tlv::find_deep(&r, 0x61).expect("the PPSE's directory entry");
+    assert_eq!(tlv::find(entry, 0x4F), Some(&VISA_AID[..]));
+    // The PPSE has no records to read: its answer was the directory.
+    assert_eq!(send(&mut c, &Command::read_record(1, 1)).1, 0x6A83);
+}
+
+#[test]
+fn a_card_without_a_working_chip_on_an_interface_says_nothing_there() {
+    let contact_only = CardProfile { contactless: false, ..chip(Cvm::OnlinePin) };
+    let select = Command::select(&VISA_AID).to_bytes();
+    let mut c = card(contact_only);
+    assert!(!c.power_on(Interface::Contact).is_empty());
+    assert!(c.transmit(&select).ends_with(&[0x90, 0x00]));
+    c.power_on(Interface::Contactless);
+    assert_eq!(c.transmit(&select), Vec::<u8>::new(), "no antenna");
+    let mut c = card(CardProfile { chip: false, contactless: false, ..chip(Cvm::OnlinePin) });
+    assert!(c.power_on(Interface::Contact).is_empty(), "stripe only: no ATR");
+    assert_eq!(c.transmit(&select), Vec::<u8>::new());
+    let mut c = card(chip(Cvm::OnlinePin));
+    c.chip_broken = true;
+    assert!(c.power_on(Interface::Contact).is_empty(), "broken: no ATR");
+    assert_eq!(c.transmit(&select), Vec::<u8>::new());
+}
