@@ -3,7 +3,7 @@
 //! directory each interface offers, what GENERATE AC gives and when, what
 //! the CVR says after PIN tries, and what GET DATA reports.
 
-use possim::card::{Card, CardProfile, Cvm, Interface, PPSE, PSE, VISA_AID, cdol1};
+use possim::card::{Card, CardProfile, Cvm, Interface, PPSE, PSE, VISA_AID, cdol1, cdol2};
 use possim::protocol::apdu::{Command, cryptogram};
 use possim::protocol::crypto::CvrBits;
 use possim::protocol::tlv;
@@ -160,4 +160,104 @@ fn a_card_without_a_working_chip_on_an_interface_says_nothing_there() {
     c.chip_broken = true;
     assert!(c.power_on(Interface::Contact).is_empty(), "broken: no ATR");
     assert_eq!(c.transmit(&select), Vec::<u8>::new());
+}
+
+/// The first GENERATE AC's cryptogram, and the card's master key.
+fn first_ac(card: &mut Card) -> ([u8; 8], possim::protocol::crypto::TdesKey) {
+    let (r, sw) = send(card, &Command::generate_ac(cryptogram::ARQC, &cdol1().fill(|_| None)));
+    assert_eq!(sw, 0x9000);
+    let ac = tlv::find(tlv::find(&r, 0x77).unwrap(), 0x9F26).unwrap().try_into().unwrap();
+    let imk = crate::cores::key("imk_ac");
+    let mk =
+        possim::protocol::crypto::derive_icc_master_key(&imk, "4073662585178123", "00").unwrap();
+    (ac, mk)
+}
+
+/// The second GENERATE AC asking for `kind`, with response code `arc` in
+/// 8A and `issuer` in 91: the CID and the CVR.
+fn second(card: &mut Card, kind: u8, arc: &[u8; 2], issuer: &[u8]) -> (u8, [u8; 4]) {
+    let data = cdol2().fill(|t| match t {
+        0x8A => Some(&arc[..]),
+        0x91 => Some(issuer),
+        _ => None,
+    });
+    generate_with(card, kind, &data)
+}
+
+fn generate_with(card: &mut Card, kind: u8, data: &[u8]) -> (u8, [u8; 4]) {
+    let (r, sw) = send(card, &Command::generate_ac(kind, data));
+    assert_eq!(sw, 0x9000);
+    let body = tlv::find(&r, 0x77).expect("format 2");
+    let iad = tlv::find(body, 0x9F10).unwrap();
+    (tlv::find(body, 0x9F27).unwrap()[0], iad[3..7].try_into().unwrap())
+}
+
+/// The ARPC for `arc` over `ac`, and `arc`: tag 91 as the issuer sends it.
+fn issuer_data(mk: &possim::protocol::crypto::TdesKey, ac: [u8; 8], arc: &[u8; 2]) -> Vec<u8> {
+    let mut d = possim::protocol::crypto::arpc_method1(mk, ac, *arc).to_vec();
+    d.extend_from_slice(arc);
+    d
+}
+
+const AUTH_FAILED: u8 = 0x08;
+const SECOND_AC_TC: u8 = CvrBits::FIRST_AC_TC << 2;
+
+#[test]
+fn the_second_generate_ac_approves_only_on_the_issuers_own_approval() {
+    let online_atc = |c: &mut Card| get_data(c, 0x9F13).0[3..5].to_vec();
+    // The issuer's ARPC over "00", a TC asked for: approved, and the card
+    // notes that this transaction went online.
+    let mut c = card(chip(Cvm::OnlinePin));
+    ready(&mut c);
+    let (ac, mk) = first_ac(&mut c);
+    let (cid, cvr) = second(&mut c, cryptogram::TC, b"00", &issuer_data(&mk, ac, b"00"));
+    assert_eq!((cid, cvr[1] & (0xC0 | AUTH_FAILED)), (cryptogram::TC, SECOND_AC_TC), "{cvr:02X?}");
+    assert_eq!(online_atc(&mut c), [0x00, 0x11]);
+    // The same, but the terminal asks for an AAC: declined.
+    ready(&mut c);
+    let (ac, mk) = first_ac(&mut c);
+    let (cid, cvr) = second(&mut c, cryptogram::AAC, b"00", &issuer_data(&mk, ac, b"00"));
+    assert_eq!((cid, cvr[1] & 0xC0), (cryptogram::AAC, 0));
+    // The issuer declined (05, its ARPC over 05): declined, authenticated.
+    ready(&mut c);
+    let (ac, mk) = first_ac(&mut c);
+    let (cid, cvr) = second(&mut c, cryptogram::TC, b"05", &issuer_data(&mk, ac, b"05"));
+    assert_eq!((cid, cvr[1] & AUTH_FAILED), (cryptogram::AAC, 0));
+    assert_eq!(online_atc(&mut c), [0x00, 0x13]);
+}
+
+#[test]
+fn a_forged_or_mismatched_issuer_answer_is_declined_and_marked_in_the_cvr() {
+    for what in
+        ["one bit of the ARPC flipped", "an ARPC over 05 sent as 00", "91's ARC unlike 8A's"]
+    {
+        let mut c = card(chip(Cvm::OnlinePin));
+        ready(&mut c);
+        let (ac, mk) = first_ac(&mut c);
+        let mut issuer = issuer_data(&mk, ac, b"00");
+        match what {
+            "one bit of the ARPC flipped" => issuer[0] ^= 1,
+            "an ARPC over 05 sent as 00" => {
+                issuer = issuer_data(&mk, ac, b"05");
+                issuer[8..].copy_from_slice(b"00");
+            }
+            _ => issuer[9] = b'1',
+        }
+        let (cid, cvr) = second(&mut c, cryptogram::TC, b"00", &issuer);
+        assert_eq!((cid, cvr[1] & AUTH_FAILED), (cryptogram::AAC, AUTH_FAILED), "{what}");
+        assert_eq!(get_data(&mut c, 0x9F13).0[3..5], [0, 0], "{what}: not online");
+    }
+    // No issuer data at all (the terminal could not go online): declined,
+    // but no authentication was tried, so none failed.
+    let mut c = card(chip(Cvm::OnlinePin));
+    ready(&mut c);
+    first_ac(&mut c);
+    let (cid, cvr) = second(&mut c, cryptogram::TC, b"Z3", &[0; 10]);
+    assert_eq!((cid, cvr[1] & AUTH_FAILED), (cryptogram::AAC, 0));
+    // A second GENERATE AC without a first is refused.
+    let mut c = card(chip(Cvm::OnlinePin));
+    ready(&mut c);
+    let data = cdol2().fill(|_| None);
+    let (_, sw) = send(&mut c, &Command::generate_ac(cryptogram::TC, &data));
+    assert_ne!(sw, 0x9000, "the card's first GENERATE AC reads CDOL1, not CDOL2 data");
 }
