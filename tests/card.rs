@@ -261,3 +261,95 @@ fn a_forged_or_mismatched_issuer_answer_is_declined_and_marked_in_the_cvr() {
     let (_, sw) = send(&mut c, &Command::generate_ac(cryptogram::TC, &data));
     assert_ne!(sw, 0x9000, "the card's first GENERATE AC reads CDOL1, not CDOL2 data");
 }
+
+#[test]
+fn the_first_cryptogram_covers_every_terminal_value_it_was_given() {
+    // Every CDOL1 value distinct and non-zero (a refund, 9C = 20, with an
+    // amount other and TVR bits set), so leaving any out changes the ARQC.
+    let values: [(u32, &[u8]); 8] = [
+        (0x9F02, &[0, 0, 0, 0, 0x12, 0x34]),
+        (0x9F03, &[0, 0, 0, 0, 0x00, 0x56]),
+        (0x9F1A, &[0x01, 0x56]),
+        (0x95, &[0x80, 0x00, 0x04, 0x80, 0x00]),
+        (0x5F2A, &[0x01, 0x56]),
+        (0x9A, &[0x26, 0x11, 0x30]),
+        (0x9C, &[0x20]),
+        (0x9F37, &[0xDE, 0xAD, 0xBE, 0xEF]),
+    ];
+    let get = |t: u32| values.iter().find(|v| v.0 == t).map(|v| v.1);
+    let mut c = card(chip(Cvm::OnlinePin));
+    ready(&mut c);
+    let (r, sw) = send(&mut c, &Command::generate_ac(cryptogram::ARQC, &cdol1().fill(get)));
+    assert_eq!(sw, 0x9000);
+    let body = tlv::find(&r, 0x77).unwrap().to_vec();
+    let aip = [0x18, 0x00];
+    let lookup = |t: u32| match t {
+        0x82 => Some(&aip[..]),
+        0x9F36 | 0x9F10 | 0x9F26 => tlv::find(&body, t),
+        t => get(t),
+    };
+    let input = possim::protocol::crypto::ArqcInput::from_tags(lookup).unwrap();
+    let ac = tlv::find(&body, 0x9F26).unwrap();
+    let imk = crate::cores::key("imk_ac");
+    let mk =
+        possim::protocol::crypto::derive_icc_master_key(&imk, "4073662585178123", "00").unwrap();
+    assert!(possim::protocol::crypto::verify_arqc_cvn10(&mk, &input, ac));
+    for (tag, _) in values {
+        let mut other = input.clone();
+        match tag {
+            0x9F02 => other.amount[5] ^= 1,
+            0x9F03 => other.amount_other[5] ^= 1,
+            0x9F1A => other.country[1] ^= 1,
+            0x95 => other.tvr[0] ^= 1,
+            0x5F2A => other.currency[1] ^= 1,
+            0x9A => other.date[2] ^= 1,
+            0x9C => other.txn_type ^= 1,
+            _ => other.un[0] ^= 1,
+        }
+        assert!(!possim::protocol::crypto::verify_arqc_cvn10(&mk, &other, ac), "{tag:X}");
+    }
+}
+
+#[test]
+fn the_application_records_hold_the_card_data_in_bcd() {
+    use possim::card::CardData;
+    let (pvk, cvk) = (crate::cores::key("pvk"), crate::cores::key("cvk"));
+    let data =
+        CardData::issue(&pvk, &cvk, "4073662585178123", "12", "2802", "201", "7070").unwrap();
+    let mut c = Card::new(chip(Cvm::OnlinePin), data, None, 1);
+    selected(&mut c);
+    let (r, sw) = send(&mut c, &Command::read_record(2, 1));
+    assert_eq!(sw, 0x9000);
+    let rec = tlv::find(&r, 0x70).unwrap();
+    let hex = |t: u32| hex::encode_upper(tlv::find(rec, t).unwrap());
+    assert_eq!(hex(0x5A), "4073662585178123");
+    assert_eq!(hex(0x5F34), "12");
+    assert_eq!(hex(0x5F24), "280229", "good through the last day of February 2028");
+    assert_eq!(hex(0x5F30), "0201");
+    // An odd-length PAN is padded with F.
+    let odd =
+        format!("40736625851781{}", possim::protocol::track::luhn_check_digit("40736625851781"));
+    let data = CardData::issue(&pvk, &cvk, &odd, "00", "3306", "201", "7070").unwrap();
+    let mut c = Card::new(chip(Cvm::OnlinePin), data, None, 1);
+    selected(&mut c);
+    let (r, _) = send(&mut c, &Command::read_record(2, 1));
+    let pan = tlv::find(tlv::find(&r, 0x70).unwrap(), 0x5A).unwrap();
+    assert_eq!(hex::encode_upper(pan), format!("{odd}F"));
+}
+
+#[test]
+fn a_verify_with_a_malformed_pin_block_is_refused_without_spending_a_try() {
+    let mut c = card(chip(Cvm::OfflinePin));
+    ready(&mut c);
+    let good = Command::verify_plaintext_pin("7070").to_bytes();
+    // Format 1 instead of 2, and a block one byte short.
+    let mut format1 = good.clone();
+    format1[5] = 0x14;
+    let mut short = good[..good.len() - 1].to_vec();
+    short[4] = 7;
+    for bad in [format1, short] {
+        let r = c.transmit(&bad);
+        assert_eq!(r[r.len() - 2..], [0x6A, 0x80], "{bad:02X?}");
+    }
+    assert_eq!(c.pin_tries_left(), 3);
+}
