@@ -326,6 +326,18 @@ fn the_application_records_hold_the_card_data_in_bcd() {
     assert_eq!(hex(0x5F34), "12");
     assert_eq!(hex(0x5F24), "280229", "good through the last day of February 2028");
     assert_eq!(hex(0x5F30), "0201");
+    // Good through the last day of the month, leap years counted.
+    for (yymm, last) in
+        [("3202", "320229"), ("0502", "050228"), ("2811", "281130"), ("2812", "281231")]
+    {
+        let data =
+            CardData::issue(&pvk, &cvk, "4073662585178123", "00", yymm, "201", "7070").unwrap();
+        let mut c = Card::new(chip(Cvm::OnlinePin), data, None, 1);
+        selected(&mut c);
+        let (r, _) = send(&mut c, &Command::read_record(2, 1));
+        let expiry = tlv::find(tlv::find(&r, 0x70).unwrap(), 0x5F24).unwrap();
+        assert_eq!(hex::encode_upper(expiry), last);
+    }
     // An odd-length PAN is padded with F.
     let odd =
         format!("40736625851781{}", possim::protocol::track::luhn_check_digit("40736625851781"));
@@ -352,4 +364,13 @@ fn a_verify_with_a_malformed_pin_block_is_refused_without_spending_a_try() {
         assert_eq!(r[r.len() - 2..], [0x6A, 0x80], "{bad:02X?}");
     }
     assert_eq!(c.pin_tries_left(), 3);
+}
+
+#[test]
+fn card_data_prints_with_its_number_masked() {
+    let (pvk, cvk) = (crate::cores::key("pvk"), crate::cores::key("cvk"));
+    let data =
+        possim::card::CardData::issue(&pvk, &cvk, "4073662585178123", "00", "3306", "201", "7070")
+            .unwrap();
+    assert_eq!(format!("{data:?}"), "CardData(407366******8123 exp 3306 sc 201)");
 }
