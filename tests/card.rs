@@ -374,3 +374,17 @@ fn card_data_prints_with_its_number_masked() {
             .unwrap();
     assert_eq!(format!("{data:?}"), "CardData(407366******8123 exp 3306 sc 201)");
 }
+
+#[test]
+fn a_chip_clone_is_a_chip_card_whatever_track_it_was_written_from() {
+    // Even a stripe-only card's track (service code 101) makes a card whose
+    // chip answers: the forger writes a chip, whatever the track says.
+    let (pvk, cvk) = (crate::cores::key("pvk"), crate::cores::key("cvk"));
+    let stripe =
+        possim::card::CardData::issue(&pvk, &cvk, "4073662585178123", "00", "3306", "101", "7070")
+            .unwrap();
+    let track = stripe.track2_equivalent().to_field35();
+    let mut clone = Card::chip_clone(&track, crate::cores::key("tak")).expect("a clone");
+    assert!(!clone.power_on(Interface::Contact).is_empty(), "an ATR");
+    assert_eq!(send(&mut clone, &Command::select(&VISA_AID)).1, 0x9000);
+}
