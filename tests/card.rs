@@ -295,7 +295,7 @@ fn the_first_cryptogram_covers_every_terminal_value_it_was_given() {
         possim::protocol::crypto::derive_icc_master_key(&imk, "4073662585178123", "00").unwrap();
     assert!(possim::protocol::crypto::verify_arqc_cvn10(&mk, &input, ac));
     for (tag, _) in values {
-        let mut other = input.clone();
+        let mut other = input;
         match tag {
             0x9F02 => other.amount[5] ^= 1,
             0x9F03 => other.amount_other[5] ^= 1,
