@@ -3,7 +3,9 @@
 //! directory each interface offers, what GENERATE AC gives and when, what
 //! the CVR says after PIN tries, and what GET DATA reports.
 
-use possim::card::{Card, CardProfile, Cvm, Interface, PPSE, PSE, VISA_AID, cdol1, cdol2};
+use possim::card::{
+    Card, CardData, CardProfile, Cvm, Interface, PPSE, PSE, VISA_AID, cdol1, cdol2,
+};
 use possim::protocol::apdu::{Command, cryptogram};
 use possim::protocol::crypto::CvrBits;
 use possim::protocol::tlv;
@@ -12,6 +14,12 @@ use crate::cores::{chip, shop, shop_with_atc};
 
 fn card(profile: CardProfile) -> Card {
     shop(profile, "7070").card
+}
+
+/// Card data issued under the shop's keys (PIN 7070).
+fn issue(pan: &str, psn: &str, yymm: &str, service_code: &str) -> CardData {
+    let (pvk, cvk) = (crate::cores::key("pvk"), crate::cores::key("cvk"));
+    CardData::issue(&pvk, &cvk, pan, psn, yymm, service_code, "7070").unwrap()
 }
 
 /// Sends `c`; returns the answer's data and its status word.
@@ -312,10 +320,7 @@ fn the_first_cryptogram_covers_every_terminal_value_it_was_given() {
 
 #[test]
 fn the_application_records_hold_the_card_data_in_bcd() {
-    use possim::card::CardData;
-    let (pvk, cvk) = (crate::cores::key("pvk"), crate::cores::key("cvk"));
-    let data =
-        CardData::issue(&pvk, &cvk, "4073662585178123", "12", "2802", "201", "7070").unwrap();
+    let data = issue("4073662585178123", "12", "2802", "201");
     let mut c = Card::new(chip(Cvm::OnlinePin), data, None, 1);
     selected(&mut c);
     let (r, sw) = send(&mut c, &Command::read_record(2, 1));
@@ -330,8 +335,7 @@ fn the_application_records_hold_the_card_data_in_bcd() {
     for (yymm, last) in
         [("3202", "320229"), ("0502", "050228"), ("2811", "281130"), ("2812", "281231")]
     {
-        let data =
-            CardData::issue(&pvk, &cvk, "4073662585178123", "00", yymm, "201", "7070").unwrap();
+        let data = issue("4073662585178123", "00", yymm, "201");
         let mut c = Card::new(chip(Cvm::OnlinePin), data, None, 1);
         selected(&mut c);
         let (r, _) = send(&mut c, &Command::read_record(2, 1));
@@ -341,7 +345,7 @@ fn the_application_records_hold_the_card_data_in_bcd() {
     // An odd-length PAN is padded with F.
     let odd =
         format!("40736625851781{}", possim::protocol::track::luhn_check_digit("40736625851781"));
-    let data = CardData::issue(&pvk, &cvk, &odd, "00", "3306", "201", "7070").unwrap();
+    let data = issue(&odd, "00", "3306", "201");
     let mut c = Card::new(chip(Cvm::OnlinePin), data, None, 1);
     selected(&mut c);
     let (r, _) = send(&mut c, &Command::read_record(2, 1));
@@ -368,10 +372,7 @@ fn a_verify_with_a_malformed_pin_block_is_refused_without_spending_a_try() {
 
 #[test]
 fn card_data_prints_with_its_number_masked() {
-    let (pvk, cvk) = (crate::cores::key("pvk"), crate::cores::key("cvk"));
-    let data =
-        possim::card::CardData::issue(&pvk, &cvk, "4073662585178123", "00", "3306", "201", "7070")
-            .unwrap();
+    let data = issue("4073662585178123", "00", "3306", "201");
     assert_eq!(format!("{data:?}"), "CardData(407366******8123 exp 3306 sc 201)");
 }
 
@@ -379,10 +380,7 @@ fn card_data_prints_with_its_number_masked() {
 fn a_chip_clone_is_a_chip_card_whatever_track_it_was_written_from() {
     // Even a stripe-only card's track (service code 101) makes a card whose
     // chip answers: the forger writes a chip, whatever the track says.
-    let (pvk, cvk) = (crate::cores::key("pvk"), crate::cores::key("cvk"));
-    let stripe =
-        possim::card::CardData::issue(&pvk, &cvk, "4073662585178123", "00", "3306", "101", "7070")
-            .unwrap();
+    let stripe = issue("4073662585178123", "00", "3306", "101");
     let track = stripe.track2_equivalent().to_field35();
     let mut clone = Card::chip_clone(&track, crate::cores::key("tak")).expect("a clone");
     assert!(!clone.power_on(Interface::Contact).is_empty(), "an ATR");
