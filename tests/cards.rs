@@ -151,8 +151,16 @@ fn a_vpcd_slot_with_a_shimmer_journals_what_it_takes() {
 fn the_vpcd_codec_frames_messages_and_never_panics_on_garbage() {
     let mut d = Decoder::default();
     // Controls, an APDU, and half a message.
-    let mut bytes =
-        [frame(&[1]), frame(&[4]), frame(&[0x00, 0xA4, 0x04, 0x00]), frame(&[0])].concat();
+    let mut bytes = [
+        frame(&[1]),
+        frame(&[4]),
+        frame(&[0x00, 0xA4, 0x04, 0x00]),
+        frame(&[2]),
+        frame(&[]),
+        frame(&[3]),
+        frame(&[0]),
+    ]
+    .concat();
     bytes.extend_from_slice(&[0x00, 0x05, 0x01]);
     d.push(&bytes);
     let got: Vec<Message> = std::iter::from_fn(|| d.next_message()).collect();
@@ -162,6 +170,9 @@ fn the_vpcd_codec_frames_messages_and_never_panics_on_garbage() {
             Message::PowerOn,
             Message::GetAtr,
             Message::Apdu(vec![0x00, 0xA4, 0x04, 0x00]),
+            Message::Reset,
+            Message::Empty,
+            Message::Unknown(3),
             Message::PowerOff
         ]
     );

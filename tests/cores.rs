@@ -20,7 +20,7 @@ use possim::time::{Calendar, DateTime, Duration, SimTime};
 
 use crate::util::{s, vector};
 
-pub(crate) struct Slot<'a>(&'a mut Card);
+pub(crate) struct Slot<'a>(pub(crate) &'a mut Card);
 
 impl CardChannel for Slot<'_> {
     fn power_on(&mut self, i: Interface) -> Vec<u8> {

@@ -1,0 +1,262 @@
+//! The terminal core at its edges: how long it remembers a decline (so a
+//! late approval can be undone), what a policy that never reverses does
+//! with one, how often a stored reversal is announced, which stored item an
+//! advice answer settles, what the card is told when the host never
+//! answers, what a tap tells the card the reader can do, and how a stale
+//! timer leaves the sign-on schedule alone.
+
+use possim::card::{Cvm, Interface};
+use possim::money::Money;
+use possim::protocol::iso8583::{Message, Mti, Spec, encode_with_mac};
+use possim::rng::Stream;
+use possim::terminal::{
+    CardChannel, Note, Outcome, Output, Presentation, Purchase, TerminalCore, TimeoutPolicy,
+};
+use possim::time::SimTime;
+
+use crate::cores::{Shop, Slot, chip, key, magstripe_only, shop};
+
+const SEC: u64 = 1_000_000;
+const DAY: u64 = 24 * 3_600 * SEC;
+
+/// An answer to `request` with response code `rc`, MACed with the shop's key.
+fn answer(request: &[u8], mti: Mti, rc: &str) -> Vec<u8> {
+    let spec = Spec::iso87_ascii();
+    let req = spec.decode(request).unwrap();
+    let mut m = Message::new(mti);
+    for n in [3, 4, 7, 11, 12, 13, 37, 41, 42, 49] {
+        if let Some(v) = req.get(n) {
+            m.set(n, v);
+        }
+    }
+    m.set(39, rc);
+    if rc == "00" {
+        m.set(38, "123456");
+    }
+    encode_with_mac(&spec, &mut m, &key("tak")).unwrap()
+}
+
+/// Gives `bytes` to the terminal at `at` and drives what follows.
+fn deliver(shop: &mut Shop, at: SimTime, bytes: &[u8]) -> Vec<Output> {
+    shop.now = at;
+    let mut outs = vec![];
+    shop.term.receive(at, bytes, &mut Slot(&mut shop.card), &mut outs);
+    let seen = outs.clone();
+    shop.drive(outs, &mut vec![]);
+    seen
+}
+
+/// Starts purchase `id` (`amount`, chip and PIN) at `at`; the host gets
+/// it but its answer is lost. Returns the request.
+fn unanswered(shop: &mut Shop, id: u64, amount: &str, at: SimTime) -> Vec<u8> {
+    shop.now = at;
+    shop.drop_responses = true;
+    let p = Purchase {
+        id,
+        amount: Money::parse(amount).unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    let mut outs = vec![];
+    shop.term.start(at, p, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+    shop.drop_responses = false;
+    shop.sent.last().unwrap().clone()
+}
+
+/// Purchase `id` of 50.00, started at `start`: the host posts it, its
+/// answer is lost, and at `answered` the terminal gets a 91 for it and
+/// declines. Returns the request the host posted.
+fn declined(shop: &mut Shop, id: u64, start: SimTime, answered: SimTime) -> Vec<u8> {
+    let request = unanswered(shop, id, "50.00", start);
+    assert!(shop.now <= answered);
+    deliver(shop, answered, &answer(&request, Mti::RESPONSE, "91"));
+    request
+}
+
+fn late_approval_reversed(outs: &[Output], id: u64) -> bool {
+    outs.iter().any(|o| matches!(o, Output::Note(Note::LateApprovalReversed { purchase, .. }) if *purchase == id))
+}
+
+#[test]
+fn a_decline_is_remembered_for_a_full_day_so_its_late_approval_is_still_reversed() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let first = declined(&mut shop, 9, SimTime(0), SimTime(SEC * 10));
+    // The next decline, exactly a day on, makes the terminal tidy its memory.
+    declined(&mut shop, 10, SimTime(DAY), SimTime(DAY + SEC * 10));
+    let now = shop.now;
+    let outs = deliver(&mut shop, now, &answer(&first, Mti::RESPONSE, "00"));
+    assert!(late_approval_reversed(&outs, 9), "{outs:?}");
+    assert!(
+        outs.iter().any(
+            |o| matches!(o, Output::Send(f) if f.mti == Mti::REVERSAL && f.purchase == Some(9))
+        ),
+        "a 0400 for #9: {outs:?}"
+    );
+}
+
+#[test]
+fn a_decline_older_than_a_day_is_forgotten() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let first = declined(&mut shop, 9, SimTime(0), SimTime(SEC * 10));
+    declined(&mut shop, 10, SimTime(DAY), SimTime(DAY + SEC * 10 + 1));
+    let now = shop.now;
+    let outs = deliver(&mut shop, now, &answer(&first, Mti::RESPONSE, "00"));
+    assert!(!late_approval_reversed(&outs, 9), "{outs:?}");
+    assert!(
+        outs.iter().any(|o| matches!(o, Output::Note(Note::ResponseIgnored { .. }))),
+        "{outs:?}"
+    );
+}
+
+#[test]
+fn under_a_policy_that_never_reverses_a_late_approval_is_not_reversed_either() {
+    // The firmware bug the catalogue shows: the customer leaves declined,
+    // the host keeps the money.
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let mut cfg = shop.term.config().clone();
+    cfg.on_timeout = TimeoutPolicy::Nothing;
+    shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+    let first = declined(&mut shop, 9, SimTime(0), SimTime(SEC * 10));
+    let now = shop.now;
+    let outs = deliver(&mut shop, now, &answer(&first, Mti::RESPONSE, "00"));
+    assert!(!late_approval_reversed(&outs, 9), "{outs:?}");
+    assert_eq!(shop.term.pending_reversals(), 0);
+    assert_eq!(shop.available(), Money::parse("950.00").unwrap(), "the money the bug loses");
+}
+
+#[test]
+fn a_stored_reversal_is_announced_once_however_often_it_is_retried() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    unanswered(&mut shop, 1, "5.00", SimTime(0));
+    shop.drop_responses = true;
+    let mut rounds = 0;
+    while !shop.timers.is_empty() && rounds < 50 {
+        shop.fire_timers();
+        rounds += 1;
+    }
+    let count = |f: fn(&Note) -> bool| shop.notes.iter().filter(|n| f(n)).count();
+    assert_eq!(count(|n| matches!(n, Note::ReversalStored { .. })), 1, "{:?}", shop.notes);
+    assert_eq!(count(|n| matches!(n, Note::ReversalAbandoned { .. })), 1, "{:?}", shop.notes);
+    let reversals = shop
+        .sent
+        .iter()
+        .filter(|b| Spec::iso87_ascii().decode(b).unwrap().mti() == Mti::REVERSAL)
+        .count();
+    assert_eq!(reversals, 10, "reversal_max_attempts sends, then given up");
+}
+
+#[test]
+fn an_advice_answer_settles_no_reversal_even_with_the_same_stan() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    unanswered(&mut shop, 1, "5.00", SimTime(0));
+    shop.drop_responses = true;
+    shop.fire_timers();
+    assert_eq!(shop.term.pending_reversals(), 1);
+    let reversal = shop.sent.last().unwrap().clone();
+    assert_eq!(Spec::iso87_ascii().decode(&reversal).unwrap().mti(), Mti::REVERSAL);
+    shop.drop_responses = false;
+    let at = shop.now;
+    deliver(&mut shop, at, &answer(&reversal, Mti::ADVICE_RESPONSE, "00"));
+    assert_eq!(shop.term.pending_reversals(), 1, "a 0230 is no answer to a 0400");
+}
+
+/// A card slot that records every command APDU.
+struct Recording<'a>(Slot<'a>, Vec<Vec<u8>>);
+
+impl CardChannel for Recording<'_> {
+    fn power_on(&mut self, i: Interface) -> Vec<u8> {
+        self.0.power_on(i)
+    }
+    fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+        self.1.push(c.to_vec());
+        self.0.transmit(c)
+    }
+    fn swipe(&mut self) -> Option<String> {
+        self.0.swipe()
+    }
+}
+
+/// The commands the card gets when the response timer of a purchase paid
+/// with `presentation` fires with no answer from the host.
+fn commands_on_timeout(mut shop: Shop, presentation: Presentation) -> Vec<Vec<u8>> {
+    shop.drop_responses = true;
+    let p = Purchase { id: 3, amount: Money::parse("5.00").unwrap(), refund: false, presentation };
+    let mut outs = vec![];
+    shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
+    shop.drive(outs, &mut vec!["7070"]);
+    let (token, at) = shop.timers.remove(0);
+    let mut rec = Recording(Slot(&mut shop.card), vec![]);
+    let mut outs = vec![];
+    shop.term.timer(at, token, &mut rec, &mut outs);
+    assert!(
+        outs.iter().any(|o| matches!(o, Output::Completed(c) if c.outcome == Outcome::Timeout)),
+        "{outs:?}"
+    );
+    rec.1
+}
+
+#[test]
+fn when_the_host_never_answers_the_chip_is_told_so_and_declines() {
+    let commands = commands_on_timeout(shop(chip(Cvm::OnlinePin), "7070"), Presentation::Insert);
+    assert_eq!(commands.len(), 1, "{commands:02X?}");
+    let c = &commands[0];
+    assert_eq!((c[1], c[2]), (0xAE, 0x00), "GENERATE AC asking for an AAC: {c:02X?}");
+    assert!(c.windows(2).any(|w| w == b"Z3"), "ARC Z3, unable to go online: {c:02X?}");
+}
+
+#[test]
+fn when_the_host_never_answers_a_swiped_card_is_left_alone() {
+    let commands = commands_on_timeout(shop(magstripe_only(), "7070"), Presentation::Swipe);
+    assert!(commands.is_empty(), "{commands:02X?}");
+}
+
+#[test]
+fn a_stale_timer_does_not_hurry_the_next_sign_on() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    // A purchase done: its response timer is still set, and now stale.
+    assert_eq!(shop.buy("5.00", Presentation::Insert, &["7070"]).outcome, Outcome::Approved);
+    // The terminal signs on again and the host is unreachable.
+    shop.drop_responses = true;
+    let mut outs = vec![];
+    shop.term.sign_on(shop.now, &mut outs);
+    let sign_on_timeout = shop.now + shop.term.config().response_timeout;
+    shop.drive(outs, &mut vec![]);
+    let sign_ons = |shop: &Shop| {
+        shop.sent
+            .iter()
+            .filter(|b| Spec::iso87_ascii().decode(b).unwrap().mti() == Mti::NETWORK)
+            .count()
+    };
+    // The stale timer, then the sign-on's own timeout: the terminal waits
+    // `reversal_retry` before it tries again.
+    shop.fire_timers();
+    assert_eq!(sign_ons(&shop), 1);
+    assert_eq!(shop.timers.len(), 1, "{:?}", shop.timers);
+    let retry = shop.term.config().reversal_retry;
+    assert_eq!(shop.timers[0].1, sign_on_timeout + retry);
+    shop.fire_timers();
+    assert_eq!(sign_ons(&shop), 2);
+    assert!(!shop.term.signed_on());
+}
+
+#[test]
+fn a_tap_tells_the_card_what_the_reader_can_do() {
+    // TTQ 36 00 40 00: qVSDC and contact chip supported, online PIN and
+    // signature supported, consumer device CVM supported. A real card reads
+    // it to choose its path and its CVM; zeros would say none of this.
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let p = Purchase {
+        id: 4,
+        amount: Money::parse("5.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Tap,
+    };
+    let mut rec = Recording(Slot(&mut shop.card), vec![]);
+    let mut outs = vec![];
+    shop.term.start(SimTime(0), p, &mut rec, &mut outs);
+    let gpo = rec.1.iter().find(|c| c[1] == 0xA8).expect("a GET PROCESSING OPTIONS");
+    // CLA INS P1 P2 Lc, then the command template 83 with the PDOL data.
+    assert_eq!(gpo[5], 0x83, "{gpo:02X?}");
+    assert_eq!(&gpo[7..11], &[0x36, 0x00, 0x40, 0x00], "{gpo:02X?}");
+}
