@@ -455,3 +455,30 @@ impl TerminalCore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An application entry (61) for `aid`, wrapped in `depth` templates.
+    fn nested(aid: &[u8], depth: usize) -> Vec<u8> {
+        let mut entry = Vec::new();
+        tlv::write_constructed(&mut entry, 0x61, |o| {
+            tlv::write(o, 0x4F, aid);
+            tlv::write(o, 0x87, &[0x01]);
+        });
+        for _ in 0..depth {
+            let mut outer = Vec::new();
+            tlv::write(&mut outer, 0xA5, &entry);
+            entry = outer;
+        }
+        entry
+    }
+
+    #[test]
+    fn a_directory_is_read_as_deep_as_tlv_nesting_may_go_and_no_deeper() {
+        let aid = [0xA0, 0, 0, 0, 3, 0x10, 0x10];
+        assert_eq!(candidates(&nested(&aid, tlv::MAX_DEPTH)), [(aid.to_vec(), 1)]);
+        assert!(candidates(&nested(&aid, tlv::MAX_DEPTH + 1)).is_empty());
+    }
+}
