@@ -10,7 +10,8 @@ use possim::money::Money;
 use possim::protocol::iso8583::{Message, Mti, Spec, encode_with_mac};
 use possim::rng::Stream;
 use possim::terminal::{
-    CardChannel, Note, Outcome, Output, Presentation, Purchase, TerminalCore, TimeoutPolicy,
+    CardChannel, Entry, Note, Outcome, Output, Presentation, Purchase, Purpose, TerminalCore,
+    TimeoutPolicy,
 };
 use possim::time::SimTime;
 
@@ -161,11 +162,13 @@ fn an_advice_answer_settles_no_reversal_even_with_the_same_stan() {
     assert_eq!(shop.term.pending_reversals(), 1, "a 0230 is no answer to a 0400");
 }
 
-/// A card slot that records every command APDU.
-struct Recording<'a>(Slot<'a>, Vec<Vec<u8>>);
+/// A card slot that records every command APDU and every interface
+/// powered.
+struct Recording<'a>(Slot<'a>, Vec<Vec<u8>>, Vec<Interface>);
 
 impl CardChannel for Recording<'_> {
     fn power_on(&mut self, i: Interface) -> Vec<u8> {
+        self.2.push(i);
         self.0.power_on(i)
     }
     fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
@@ -186,7 +189,7 @@ fn commands_on_timeout(mut shop: Shop, presentation: Presentation) -> Vec<Vec<u8
     shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
     shop.drive(outs, &mut vec!["7070"]);
     let (token, at) = shop.timers.remove(0);
-    let mut rec = Recording(Slot(&mut shop.card), vec![]);
+    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![]);
     let mut outs = vec![];
     shop.term.timer(at, token, &mut rec, &mut outs);
     assert!(
@@ -252,11 +255,60 @@ fn a_tap_tells_the_card_what_the_reader_can_do() {
         refund: false,
         presentation: Presentation::Tap,
     };
-    let mut rec = Recording(Slot(&mut shop.card), vec![]);
+    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![]);
     let mut outs = vec![];
     shop.term.start(SimTime(0), p, &mut rec, &mut outs);
     let gpo = rec.1.iter().find(|c| c[1] == 0xA8).expect("a GET PROCESSING OPTIONS");
     // CLA INS P1 P2 Lc, then the command template 83 with the PDOL data.
     assert_eq!(gpo[5], 0x83, "{gpo:02X?}");
     assert_eq!(&gpo[7..11], &[0x36, 0x00, 0x40, 0x00], "{gpo:02X?}");
+}
+
+#[test]
+fn a_terminal_without_contactless_reads_a_tapped_card_by_contact() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let mut cfg = shop.term.config().clone();
+    cfg.contactless = false;
+    shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+    let p = Purchase {
+        id: 4,
+        amount: Money::parse("5.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Tap,
+    };
+    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![]);
+    let mut outs = vec![];
+    shop.term.start(SimTime(0), p, &mut rec, &mut outs);
+    assert_eq!(rec.2, [Interface::Contact], "no field raised");
+    let done = shop.drive(outs, &mut vec!["7070"]);
+    assert_eq!((done[0].outcome, done[0].entry), (Outcome::Approved, Some(Entry::Chip)));
+}
+
+#[test]
+fn a_retried_reversal_goes_out_labelled_as_a_0400() {
+    // Links filter faults by the label (a rule on 0400s must see the retries).
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    unanswered(&mut shop, 1, "5.00", SimTime(0));
+    shop.drop_responses = true;
+    shop.fire_timers();
+    let (token, at) = shop.timers.remove(0);
+    let mut outs = vec![];
+    shop.term.timer(at, token, &mut Slot(&mut shop.card), &mut outs);
+    let sends: Vec<_> = outs
+        .iter()
+        .filter_map(|o| if let Output::Send(f) = o { Some((f.mti, f.purpose)) } else { None })
+        .collect();
+    assert_eq!(sends, [(Mti::REVERSAL, Purpose::Reversal)], "{outs:?}");
+}
+
+#[test]
+fn a_terminal_started_afresh_continues_the_stans_it_is_told_of() {
+    let stan_of_next = |last: u32| {
+        let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+        shop.term.continue_stans_after(last);
+        assert_eq!(shop.buy("5.00", Presentation::Insert, &["7070"]).outcome, Outcome::Approved);
+        Spec::iso87_ascii().decode(&shop.sent[0]).unwrap().stan()
+    };
+    assert_eq!(stan_of_next(41), Some(42));
+    assert_eq!(stan_of_next(999_999), Some(1), "STANs run 000001 to 999999");
 }

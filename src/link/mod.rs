@@ -622,6 +622,11 @@ mod tests {
         assert!(pareto.iter().all(|&x| x >= 40_000));
         let (m, _) = mean_and_sd(&pareto);
         assert!((m - 50_000.0).abs() < 1_000.0, "{m}");
+        // Half the frames within 0.52 jitter of the base: a long tail, not a shift.
+        let mut sorted = pareto.clone();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        assert!((44_600..=45_800).contains(&median), "{median}");
         let exp = latencies(Distribution::Exponential);
         assert!(exp.iter().all(|&x| x >= 40_000));
         let (m, sd) = mean_and_sd(&exp);
