@@ -117,7 +117,7 @@ fn a_delay_is_journalled_under_its_name_with_what_it_added() {
     assert_eq!(t.deliveries[0].at, SimTime(6_000));
     assert_eq!(t.fired.len(), 1);
     assert_eq!(
-        (&*t.fired[0].fault, &t.fired[0].effect),
+        (t.fired[0].fault, &t.fired[0].effect),
         ("delay", &Effect::Delayed { extra_us: 5_000 })
     );
     let names: Vec<&str> = link.rules().iter().map(|r| r.rule.name()).collect();
