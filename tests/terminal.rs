@@ -162,9 +162,9 @@ fn an_advice_answer_settles_no_reversal_even_with_the_same_stan() {
     assert_eq!(shop.term.pending_reversals(), 1, "a 0230 is no answer to a 0400");
 }
 
-/// A card slot that records every command APDU and every interface
-/// powered.
-struct Recording<'a>(Slot<'a>, Vec<Vec<u8>>, Vec<Interface>);
+/// A card slot that records every command APDU, every interface powered
+/// and every swipe.
+struct Recording<'a>(Slot<'a>, Vec<Vec<u8>>, Vec<Interface>, u32);
 
 impl CardChannel for Recording<'_> {
     fn power_on(&mut self, i: Interface) -> Vec<u8> {
@@ -176,6 +176,7 @@ impl CardChannel for Recording<'_> {
         self.0.transmit(c)
     }
     fn swipe(&mut self) -> Option<String> {
+        self.3 += 1;
         self.0.swipe()
     }
 }
@@ -189,7 +190,7 @@ fn commands_on_timeout(mut shop: Shop, presentation: Presentation) -> Vec<Vec<u8
     shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
     shop.drive(outs, &mut vec!["7070"]);
     let (token, at) = shop.timers.remove(0);
-    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![]);
+    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![], 0);
     let mut outs = vec![];
     shop.term.timer(at, token, &mut rec, &mut outs);
     assert!(
@@ -255,7 +256,7 @@ fn a_tap_tells_the_card_what_the_reader_can_do() {
         refund: false,
         presentation: Presentation::Tap,
     };
-    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![]);
+    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![], 0);
     let mut outs = vec![];
     shop.term.start(SimTime(0), p, &mut rec, &mut outs);
     let gpo = rec.1.iter().find(|c| c[1] == 0xA8).expect("a GET PROCESSING OPTIONS");
@@ -276,7 +277,7 @@ fn a_terminal_without_contactless_reads_a_tapped_card_by_contact() {
         refund: false,
         presentation: Presentation::Tap,
     };
-    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![]);
+    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![], 0);
     let mut outs = vec![];
     shop.term.start(SimTime(0), p, &mut rec, &mut outs);
     assert_eq!(rec.2, [Interface::Contact], "no field raised");
@@ -311,4 +312,83 @@ fn a_terminal_started_afresh_continues_the_stans_it_is_told_of() {
     };
     assert_eq!(stan_of_next(41), Some(42));
     assert_eq!(stan_of_next(999_999), Some(1), "STANs run 000001 to 999999");
+}
+
+/// A chip purchase of 5.00 whose card answers GET PROCESSING OPTIONS in
+/// format 1 with its own AIP and this AFL; the completion and the notes.
+fn paid_with_afl(afl: &[u8]) -> (possim::terminal::Completion, Vec<Note>) {
+    struct Afl<'a>(Slot<'a>, Vec<u8>);
+    impl CardChannel for Afl<'_> {
+        fn power_on(&mut self, i: Interface) -> Vec<u8> {
+            self.0.power_on(i)
+        }
+        fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+            let r = self.0.transmit(c);
+            if c.get(1) != Some(&0xA8) {
+                return r;
+            }
+            let aip = possim::protocol::tlv::find_deep(&r[..r.len() - 2], 0x82).unwrap().to_vec();
+            let body = [aip, self.1.clone()].concat();
+            [vec![0x80, body.len() as u8], body, vec![0x90, 0x00]].concat()
+        }
+        fn swipe(&mut self) -> Option<String> {
+            self.0.swipe()
+        }
+    }
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let p = Purchase {
+        id: 6,
+        amount: Money::parse("5.00").unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    let mut outs = vec![];
+    shop.term.start(SimTime(0), p, &mut Afl(Slot(&mut shop.card), afl.to_vec()), &mut outs);
+    let mut done = shop.drive(outs, &mut vec!["7070"]);
+    assert_eq!(done.len(), 1, "{done:?}");
+    (done.remove(0), shop.notes)
+}
+
+#[test]
+fn a_card_whose_afl_names_one_record_per_entry_is_read_by_chip() {
+    let (c, notes) = paid_with_afl(&[0x08, 0x01, 0x01, 0x00, 0x08, 0x02, 0x02, 0x00]);
+    assert_eq!((c.outcome, c.entry), (Outcome::Approved, Some(Entry::Chip)), "{c:?} {notes:?}");
+}
+
+#[test]
+fn a_malformed_afl_makes_the_terminal_give_up_the_chip_and_fall_back() {
+    for afl in [
+        &[0x08, 0x01, 0x02, 0x00, 0x00][..], // not whole entries
+        &[0x08, 0x01, 0x02, 0x00, 0x08, 0x03, 0x02, 0x00], // last before first
+        &[0x08, 0x00, 0x02, 0x00],           // record 0
+        &[],                                 // nothing to read
+    ] {
+        let (c, notes) = paid_with_afl(afl);
+        assert_eq!(c.entry, Some(Entry::Fallback), "{afl:02X?}: {c:?}");
+        assert!(notes.iter().any(|n| matches!(n, Note::ChipFailed { .. })), "{afl:02X?}");
+    }
+}
+
+#[test]
+fn a_chip_card_swiped_on_a_chip_terminal_is_read_by_chip_and_an_inserted_one_is_never_swiped() {
+    let entry_and_swipes = |presentation, chip_reader: bool| {
+        let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+        let mut cfg = shop.term.config().clone();
+        cfg.chip = chip_reader;
+        shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+        let p =
+            Purchase { id: 8, amount: Money::parse("5.00").unwrap(), refund: false, presentation };
+        let mut rec = Recording(Slot(&mut shop.card), vec![], vec![], 0);
+        let mut outs = vec![];
+        shop.term.start(SimTime(0), p, &mut rec, &mut outs);
+        let swipes = rec.3;
+        let done = shop.drive(outs, &mut vec!["7070"]);
+        (done[0].entry, swipes)
+    };
+    // Swiped: the stripe says chip, so the terminal asks for the chip.
+    assert_eq!(entry_and_swipes(Presentation::Swipe, true), (Some(Entry::Chip), 1));
+    // Inserted: the stripe is never read.
+    assert_eq!(entry_and_swipes(Presentation::Insert, true), (Some(Entry::Chip), 0));
+    // A terminal without a chip reader takes the stripe.
+    assert_eq!(entry_and_swipes(Presentation::Swipe, false).0, Some(Entry::Magstripe));
 }
