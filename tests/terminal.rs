@@ -315,7 +315,8 @@ fn a_terminal_started_afresh_continues_the_stans_it_is_told_of() {
 }
 
 /// A chip purchase of 5.00 whose card answers GET PROCESSING OPTIONS in
-/// format 1 with its own AIP and this AFL; the completion and the notes.
+/// format 1 with its own AIP and this AFL (and has empty records past its
+/// own two); the completion and the notes.
 fn paid_with_afl(afl: &[u8]) -> (possim::terminal::Completion, Vec<Note>) {
     struct Afl<'a>(Slot<'a>, Vec<u8>);
     impl CardChannel for Afl<'_> {
@@ -323,6 +324,10 @@ fn paid_with_afl(afl: &[u8]) -> (possim::terminal::Completion, Vec<Note>) {
             self.0.power_on(i)
         }
         fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+            // Records past the card's own two are empty templates.
+            if c.get(1) == Some(&0xB2) && c.get(2).is_some_and(|&rec| rec > 2) {
+                return vec![0x70, 0x00, 0x90, 0x00];
+            }
             let r = self.0.transmit(c);
             if c.get(1) != Some(&0xA8) {
                 return r;
@@ -391,4 +396,22 @@ fn a_chip_card_swiped_on_a_chip_terminal_is_read_by_chip_and_an_inserted_one_is_
     assert_eq!(entry_and_swipes(Presentation::Insert, true), (Some(Entry::Chip), 0));
     // A terminal without a chip reader takes the stripe.
     assert_eq!(entry_and_swipes(Presentation::Swipe, false).0, Some(Entry::Magstripe));
+}
+
+#[test]
+fn a_card_is_read_up_to_32_records_and_no_further() {
+    // SFI 1, records 1 to 32: read. To 33: a card that never stops is cut off.
+    let (c, notes) = paid_with_afl(&[0x08, 0x01, 32, 0x00]);
+    assert_eq!((c.outcome, c.entry), (Outcome::Approved, Some(Entry::Chip)), "{c:?} {notes:?}");
+    let (c, notes) = paid_with_afl(&[0x08, 0x01, 33, 0x00]);
+    assert_eq!(c.entry, Some(Entry::Fallback), "{c:?}");
+    assert!(notes.iter().any(|n| matches!(n, Note::ChipFailed { .. })));
+}
+
+#[test]
+fn a_chip_request_carries_the_cards_sequence_number() {
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    assert_eq!(shop.buy("5.00", Presentation::Insert, &["7070"]).outcome, Outcome::Approved);
+    let request = Spec::iso87_ascii().decode(&shop.sent[0]).unwrap();
+    assert_eq!(request.get_str(23), Some("000"), "PAN sequence number 00 (5F34)");
 }
