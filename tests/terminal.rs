@@ -415,3 +415,60 @@ fn a_chip_request_carries_the_cards_sequence_number() {
     let request = Spec::iso87_ascii().decode(&shop.sent[0]).unwrap();
     assert_eq!(request.get_str(23), Some("000"), "PAN sequence number 00 (5F34)");
 }
+
+/// A tap that overrides nothing: every default passes through.
+#[derive(Debug)]
+struct Glass;
+
+impl possim::terminal::CardTap for Glass {
+    fn name(&self) -> &'static str {
+        "glass"
+    }
+}
+
+/// A card slot whose reader takes 5 ms.
+struct Slow<'a>(Slot<'a>);
+
+impl CardChannel for Slow<'_> {
+    fn power_on(&mut self, i: Interface) -> Vec<u8> {
+        self.0.power_on(i)
+    }
+    fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+        self.0.transmit(c)
+    }
+    fn swipe(&mut self) -> Option<String> {
+        self.0.swipe()
+    }
+    fn elapsed(&self) -> possim::time::Duration {
+        possim::time::Duration::from_millis(5)
+    }
+}
+
+#[test]
+fn a_tap_that_overrides_nothing_changes_nothing() {
+    use possim::terminal::{CardTap, through_taps};
+    for (profile, presentation, entry) in [
+        (chip(Cvm::OnlinePin), Presentation::Insert, Entry::Chip),
+        (chip(Cvm::OnlinePin), Presentation::Tap, Entry::Contactless),
+        (magstripe_only(), Presentation::Swipe, Entry::Magstripe),
+    ] {
+        let mut shop = shop(profile, "7070");
+        let p =
+            Purchase { id: 2, amount: Money::parse("5.00").unwrap(), refund: false, presentation };
+        let mut taps: Vec<Box<dyn CardTap>> = vec![Box::new(Glass), Box::new(Glass)];
+        let mut outs = vec![];
+        let elapsed = through_taps(&mut taps, &mut Slow(Slot(&mut shop.card)), |c| {
+            shop.term.start(SimTime(0), p, c, &mut outs);
+            c.elapsed()
+        });
+        assert_eq!(elapsed, possim::time::Duration::from_millis(5), "a tap adds no time");
+        let done = shop.drive(outs, &mut vec!["7070"]);
+        assert_eq!((done[0].outcome, done[0].entry), (Outcome::Approved, Some(entry)), "{done:?}");
+        let glass = &mut taps[0];
+        assert_eq!(
+            (glass.owner(), glass.take().len(), glass.added()),
+            (None, 0, possim::time::Duration::ZERO)
+        );
+        assert!(glass.as_any_mut().is_none());
+    }
+}
