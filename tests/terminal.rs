@@ -472,3 +472,135 @@ fn a_tap_that_overrides_nothing_changes_nothing() {
         assert!(glass.as_any_mut().is_none());
     }
 }
+
+/// The CVM the terminal chooses for a chip purchase of `amount` when the
+/// card's CVM list (8E) is `list`: X and Y (4 bytes each), then the rules.
+fn cvm_chosen(list: &[u8], amount: &str) -> Option<possim::terminal::CvmPerformed> {
+    use possim::protocol::tlv;
+    /// Gives the card's records with this CVM list in place of its own.
+    struct CvmList<'a>(Slot<'a>, Vec<u8>);
+    impl CardChannel for CvmList<'_> {
+        fn power_on(&mut self, i: Interface) -> Vec<u8> {
+            self.0.power_on(i)
+        }
+        fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+            let r = self.0.transmit(c);
+            let (data, sw) = r.split_at(r.len() - 2);
+            let Some(record) = tlv::find(data, 0x70).filter(|_| c.get(1) == Some(&0xB2)) else {
+                return r;
+            };
+            let mut body = Vec::new();
+            for item in tlv::iter(record) {
+                let (tag, v) = item.unwrap();
+                tlv::write(&mut body, tag, if tag == 0x8E { &self.1 } else { v });
+            }
+            let mut out = Vec::new();
+            tlv::write(&mut out, 0x70, &body);
+            [out, sw.to_vec()].concat()
+        }
+        fn swipe(&mut self) -> Option<String> {
+            self.0.swipe()
+        }
+    }
+    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+    let p = Purchase {
+        id: 7,
+        amount: Money::parse(amount).unwrap(),
+        refund: false,
+        presentation: Presentation::Insert,
+    };
+    let mut outs = vec![];
+    shop.term.start(SimTime(0), p, &mut CvmList(Slot(&mut shop.card), list.to_vec()), &mut outs);
+    let done = shop.drive(outs, &mut vec!["7070"]);
+    assert_eq!(done.len(), 1, "{done:?}");
+    done[0].cvm
+}
+
+#[test]
+fn the_terminal_takes_the_first_cvm_rule_whose_condition_holds() {
+    use possim::terminal::CvmPerformed::{NoCvm, OnlinePin};
+    // X = 10.00, Y = 50.00; one rule, "no CVM required" under a condition;
+    // when it does not hold, the list is exhausted and online PIN is asked.
+    let under = |condition: u8, amount: &str| {
+        let list = [&[0, 0, 0x03, 0xE8, 0, 0, 0x13, 0x88][..], &[0x1F, condition]].concat();
+        cvm_chosen(&list, amount)
+    };
+    // Always; not unattended cash, manual cash or cashback (a purchase is none).
+    assert_eq!(under(0x00, "20.00"), Some(NoCvm));
+    assert_eq!(under(0x02, "20.00"), Some(NoCvm));
+    // Unattended cash, manual cash, cashback: never a purchase.
+    for condition in [0x01, 0x04, 0x05] {
+        assert_eq!(under(condition, "20.00"), Some(OnlinePin), "{condition:02X}");
+    }
+    // If the terminal supports the method.
+    assert_eq!(under(0x03, "20.00"), Some(NoCvm));
+    // Under X, over X, under Y, over Y: strictly, at the cent.
+    assert_eq!(under(0x06, "9.99"), Some(NoCvm));
+    assert_eq!(under(0x06, "10.00"), Some(OnlinePin));
+    assert_eq!(under(0x06, "10.01"), Some(OnlinePin));
+    assert_eq!(under(0x07, "10.00"), Some(OnlinePin));
+    assert_eq!(under(0x07, "10.01"), Some(NoCvm));
+    assert_eq!(under(0x07, "9.99"), Some(OnlinePin));
+    assert_eq!(under(0x08, "49.99"), Some(NoCvm));
+    assert_eq!(under(0x08, "50.00"), Some(OnlinePin));
+    assert_eq!(under(0x08, "50.01"), Some(OnlinePin));
+    assert_eq!(under(0x09, "50.00"), Some(OnlinePin));
+    assert_eq!(under(0x09, "50.01"), Some(NoCvm));
+    assert_eq!(under(0x09, "49.99"), Some(OnlinePin));
+    // A condition code EMV reserves: never holds.
+    assert_eq!(under(0x0A, "20.00"), Some(OnlinePin));
+    // Rules are taken in order: the first that applies wins.
+    let list = [&[0, 0, 0x03, 0xE8, 0, 0, 0x13, 0x88][..], &[0x02, 0x07, 0x1F, 0x00]].concat();
+    assert_eq!(cvm_chosen(&list, "10.01"), Some(OnlinePin));
+    assert_eq!(cvm_chosen(&list, "10.00"), Some(NoCvm));
+}
+
+/// A card slot whose every exchange takes a millisecond of virtual time.
+struct Clocked<'a>(Slot<'a>, u64);
+
+impl CardChannel for Clocked<'_> {
+    fn power_on(&mut self, i: Interface) -> Vec<u8> {
+        self.1 += 1;
+        self.0.power_on(i)
+    }
+    fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
+        self.1 += 1;
+        self.0.transmit(c)
+    }
+    fn swipe(&mut self) -> Option<String> {
+        self.0.swipe()
+    }
+    fn elapsed(&self) -> possim::time::Duration {
+        possim::time::Duration::from_millis(self.1)
+    }
+}
+
+#[test]
+fn a_tap_slower_than_the_relay_bound_is_refused_and_one_within_it_is_not() {
+    let tap = |bound: Option<possim::time::Duration>| {
+        let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+        let mut cfg = shop.term.config().clone();
+        cfg.relay_bound = bound;
+        shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+        let p = Purchase {
+            id: 3,
+            amount: Money::parse("5.00").unwrap(),
+            refund: false,
+            presentation: Presentation::Tap,
+        };
+        let mut card = Clocked(Slot(&mut shop.card), 0);
+        let mut outs = vec![];
+        shop.term.start(SimTime(0), p, &mut card, &mut outs);
+        let took = possim::time::Duration::from_millis(card.1);
+        let done = shop.drive(outs, &mut vec!["7070"]);
+        (done[0].clone(), took)
+    };
+    let (free, took) = tap(None);
+    assert_eq!((free.outcome, free.entry), (Outcome::Approved, Some(Entry::Contactless)));
+    assert!(took > possim::time::Duration::ZERO);
+    let (at_bound, _) = tap(Some(took));
+    assert_eq!(at_bound.outcome, Outcome::Approved, "exactly the bound is within it");
+    let (over, _) = tap(Some(possim::time::Duration(took.micros() - 1)));
+    assert_ne!(over.outcome, Outcome::Approved);
+    assert!(over.reason.contains("relay"), "{over:?}");
+}
