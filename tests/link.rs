@@ -1,7 +1,9 @@
 //! The link core at its edges: the send queue measured from the moment a
 //! frame is sent, a zero bandwidth taken as no limit, and the netem rules
 //! exactly: one bit flipped by a corruption, bursts of loss that last until
-//! the link recovers, a delay named for what it is, the rules listed back.
+//! the link recovers, a delay named for what it is, the rules listed back,
+//! and card data a rule reads reported once and owned by no attack unless
+//! the rule says so.
 
 use std::sync::Arc;
 
@@ -136,4 +138,39 @@ fn a_link_lists_its_rules_in_order_and_arms_them_by_name() {
     assert_eq!(listed(&link), [("corrupt".to_string(), true), ("delay".to_string(), true)]);
     assert_eq!(link.arm("delay", false), 1);
     assert_eq!(listed(&link)[1], ("delay".to_string(), false));
+}
+
+/// A rule written outside the crate that reads card data off the wire and
+/// says nothing of who installed it.
+#[derive(Debug, Default)]
+struct Sniffer(Vec<possim::attack::Theft>);
+
+impl Rule for Sniffer {
+    fn name(&self) -> &'static str {
+        "sniffer"
+    }
+    fn on_frame(
+        &mut self,
+        _: &possim::link::Frame<'_>,
+        _: &mut possim::link::Draw<'_>,
+    ) -> possim::link::Verdict {
+        self.0.push(possim::attack::Theft {
+            pan: "4073662585178123".into(),
+            stolen: possim::attack::Stolen::Pin("1234".into()),
+        });
+        possim::link::Verdict::Pass
+    }
+    fn take(&mut self) -> Vec<possim::attack::Theft> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+#[test]
+fn what_a_rule_reads_off_the_wire_is_reported_once_and_owned_by_no_attack_unless_it_says() {
+    let mut link = with_rules(vec![Box::new(Sniffer::default())]);
+    let t = link.send(SimTime(0), meta(Dir::Up), vec![1, 2, 3]);
+    assert_eq!(t.stolen.len(), 1, "{t:?}");
+    assert_eq!(t.stolen[0].0, None, "not an attack's: the default owner is none");
+    assert_eq!(t.stolen[0].1.pan, "4073662585178123");
+    assert_eq!(link.send(SimTime(1), meta(Dir::Up), vec![1]).stolen.len(), 1, "taken, not kept");
 }
