@@ -409,11 +409,13 @@ fn a_card_is_read_up_to_32_records_and_no_further() {
 }
 
 #[test]
-fn a_chip_request_carries_the_cards_sequence_number() {
-    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
-    assert_eq!(shop.buy("5.00", Presentation::Insert, &["7070"]).outcome, Outcome::Approved);
-    let request = Spec::iso87_ascii().decode(&shop.sent[0]).unwrap();
-    assert_eq!(request.get_str(23), Some("000"), "PAN sequence number 00 (5F34)");
+fn a_chip_request_carries_the_cards_sequence_number_whether_inserted_or_tapped() {
+    for presentation in [Presentation::Insert, Presentation::Tap] {
+        let mut shop = shop(chip(Cvm::OnlinePin), "7070");
+        assert_eq!(shop.buy("5.00", presentation, &["7070"]).outcome, Outcome::Approved);
+        let request = Spec::iso87_ascii().decode(&shop.sent[0]).unwrap();
+        assert_eq!(request.get_str(23), Some("000"), "PAN sequence number 00 (5F34)");
+    }
 }
 
 /// A tap that overrides nothing: every default passes through.
