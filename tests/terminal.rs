@@ -2,9 +2,10 @@
 //! late approval can be undone), what a policy that never reverses does
 //! with one, how often a stored reversal is announced, which stored item an
 //! advice answer settles, what the card is told when the host never
-//! answers, what a tap tells the card the reader can do, and how a stale
-//! timer leaves the sign-on schedule alone.
-
+//! answers, how a stale timer leaves the sign-on schedule alone, and how it
+//! reads a card: the TTQ a tap sends, the interface it uses, the AFL and its
+//! bounds, the CVM list rule by rule, the relay bound, and card taps that
+//! change nothing.
 use possim::card::{Cvm, Interface};
 use possim::money::Money;
 use possim::protocol::iso8583::{Message, Mti, Spec, encode_with_mac};
