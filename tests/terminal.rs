@@ -6,6 +6,7 @@
 //! reads a card: the TTQ a tap sends, the interface it uses, the AFL and its
 //! bounds, the CVM list rule by rule, the relay bound, and card taps that
 //! change nothing.
+
 use possim::card::{Cvm, Interface};
 use possim::money::Money;
 use possim::protocol::iso8583::{Message, Mti, Spec, encode_with_mac};
