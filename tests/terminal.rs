@@ -9,35 +9,18 @@
 
 use possim::card::{Cvm, Interface};
 use possim::money::Money;
-use possim::protocol::iso8583::{Message, Mti, Spec, encode_with_mac};
+use possim::protocol::iso8583::{Mti, Spec};
 use possim::rng::Stream;
 use possim::terminal::{
-    CardChannel, Entry, Note, Outcome, Output, Presentation, Purchase, Purpose, TerminalCore,
-    TimeoutPolicy,
+    CardChannel, Entry, Note, Outcome, Output, Presentation, Purchase, Purpose, TerminalConfig,
+    TerminalCore, TimeoutPolicy,
 };
-use possim::time::SimTime;
+use possim::time::{Duration, SimTime};
 
-use crate::cores::{Shop, Slot, chip, key, magstripe_only, shop};
+use crate::cores::{Shop, Slot, answer_as as answer, chip, magstripe_only, shop};
 
 const SEC: u64 = 1_000_000;
 const DAY: u64 = 24 * 3_600 * SEC;
-
-/// An answer to `request` with response code `rc`, MACed with the shop's key.
-fn answer(request: &[u8], mti: Mti, rc: &str) -> Vec<u8> {
-    let spec = Spec::iso87_ascii();
-    let req = spec.decode(request).unwrap();
-    let mut m = Message::new(mti);
-    for n in [3, 4, 7, 11, 12, 13, 37, 41, 42, 49] {
-        if let Some(v) = req.get(n) {
-            m.set(n, v);
-        }
-    }
-    m.set(39, rc);
-    if rc == "00" {
-        m.set(38, "123456");
-    }
-    encode_with_mac(&spec, &mut m, &key("tak")).unwrap()
-}
 
 /// Gives `bytes` to the terminal at `at` and drives what follows.
 fn deliver(shop: &mut Shop, at: SimTime, bytes: &[u8]) -> Vec<Output> {
@@ -54,12 +37,7 @@ fn deliver(shop: &mut Shop, at: SimTime, bytes: &[u8]) -> Vec<Output> {
 fn unanswered(shop: &mut Shop, id: u64, amount: &str, at: SimTime) -> Vec<u8> {
     shop.now = at;
     shop.drop_responses = true;
-    let p = Purchase {
-        id,
-        amount: Money::parse(amount).unwrap(),
-        refund: false,
-        presentation: Presentation::Insert,
-    };
+    let p = purchase(id, amount, Presentation::Insert);
     let mut outs = vec![];
     shop.term.start(at, p, &mut Slot(&mut shop.card), &mut outs);
     shop.drive(outs, &mut vec!["7070"]);
@@ -116,10 +94,8 @@ fn a_decline_older_than_a_day_is_forgotten() {
 fn under_a_policy_that_never_reverses_a_late_approval_is_not_reversed_either() {
     // The firmware bug the catalogue shows: the customer leaves declined,
     // the host keeps the money.
-    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
-    let mut cfg = shop.term.config().clone();
-    cfg.on_timeout = TimeoutPolicy::Nothing;
-    shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+    let mut shop =
+        configured(shop(chip(Cvm::OnlinePin), "7070"), |c| c.on_timeout = TimeoutPolicy::Nothing);
     let first = declined(&mut shop, 9, SimTime(0), SimTime(SEC * 10));
     let now = shop.now;
     let outs = deliver(&mut shop, now, &answer(&first, Mti::RESPONSE, "00"));
@@ -165,41 +141,70 @@ fn an_advice_answer_settles_no_reversal_even_with_the_same_stan() {
 }
 
 /// A card slot that records every command APDU, every interface powered
-/// and every swipe.
-struct Recording<'a>(Slot<'a>, Vec<Vec<u8>>, Vec<Interface>, u32);
+/// and every swipe, each of which takes a millisecond of virtual time.
+struct Probe<'a> {
+    slot: Slot<'a>,
+    commands: Vec<Vec<u8>>,
+    powered: Vec<Interface>,
+    swipes: u32,
+}
 
-impl CardChannel for Recording<'_> {
+impl<'a> Probe<'a> {
+    fn new(slot: Slot<'a>) -> Self {
+        Self { slot, commands: vec![], powered: vec![], swipes: 0 }
+    }
+}
+
+impl CardChannel for Probe<'_> {
     fn power_on(&mut self, i: Interface) -> Vec<u8> {
-        self.2.push(i);
-        self.0.power_on(i)
+        self.powered.push(i);
+        self.slot.power_on(i)
     }
     fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
-        self.1.push(c.to_vec());
-        self.0.transmit(c)
+        self.commands.push(c.to_vec());
+        self.slot.transmit(c)
     }
     fn swipe(&mut self) -> Option<String> {
-        self.3 += 1;
-        self.0.swipe()
+        self.swipes += 1;
+        self.slot.swipe()
     }
+    fn elapsed(&self) -> Duration {
+        Duration::from_millis(
+            (self.commands.len() + self.powered.len()) as u64 + u64::from(self.swipes),
+        )
+    }
+}
+
+/// A purchase for `amount`, paid as `presentation`.
+fn purchase(id: u64, amount: &str, presentation: Presentation) -> Purchase {
+    Purchase { id, amount: Money::parse(amount).unwrap(), refund: false, presentation }
+}
+
+/// The shop with its terminal built again from a changed configuration.
+fn configured(mut shop: Shop, change: impl FnOnce(&mut TerminalConfig)) -> Shop {
+    let mut cfg = shop.term.config().clone();
+    change(&mut cfg);
+    shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
+    shop
 }
 
 /// The commands the card gets when the response timer of a purchase paid
 /// with `presentation` fires with no answer from the host.
 fn commands_on_timeout(mut shop: Shop, presentation: Presentation) -> Vec<Vec<u8>> {
     shop.drop_responses = true;
-    let p = Purchase { id: 3, amount: Money::parse("5.00").unwrap(), refund: false, presentation };
+    let p = purchase(3, "5.00", presentation);
     let mut outs = vec![];
     shop.term.start(SimTime(0), p, &mut Slot(&mut shop.card), &mut outs);
     shop.drive(outs, &mut vec!["7070"]);
     let (token, at) = shop.timers.remove(0);
-    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![], 0);
+    let mut rec = Probe::new(Slot(&mut shop.card));
     let mut outs = vec![];
     shop.term.timer(at, token, &mut rec, &mut outs);
     assert!(
         outs.iter().any(|o| matches!(o, Output::Completed(c) if c.outcome == Outcome::Timeout)),
         "{outs:?}"
     );
-    rec.1
+    rec.commands
 }
 
 #[test]
@@ -252,16 +257,11 @@ fn a_tap_tells_the_card_what_the_reader_can_do() {
     // signature supported, consumer device CVM supported. A real card reads
     // it to choose its path and its CVM; zeros would say none of this.
     let mut shop = shop(chip(Cvm::OnlinePin), "7070");
-    let p = Purchase {
-        id: 4,
-        amount: Money::parse("5.00").unwrap(),
-        refund: false,
-        presentation: Presentation::Tap,
-    };
-    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![], 0);
+    let p = purchase(4, "5.00", Presentation::Tap);
+    let mut rec = Probe::new(Slot(&mut shop.card));
     let mut outs = vec![];
     shop.term.start(SimTime(0), p, &mut rec, &mut outs);
-    let gpo = rec.1.iter().find(|c| c[1] == 0xA8).expect("a GET PROCESSING OPTIONS");
+    let gpo = rec.commands.iter().find(|c| c[1] == 0xA8).expect("a GET PROCESSING OPTIONS");
     // CLA INS P1 P2 Lc, then the command template 83 with the PDOL data.
     assert_eq!(gpo[5], 0x83, "{gpo:02X?}");
     assert_eq!(&gpo[7..11], &[0x36, 0x00, 0x40, 0x00], "{gpo:02X?}");
@@ -269,20 +269,12 @@ fn a_tap_tells_the_card_what_the_reader_can_do() {
 
 #[test]
 fn a_terminal_without_contactless_reads_a_tapped_card_by_contact() {
-    let mut shop = shop(chip(Cvm::OnlinePin), "7070");
-    let mut cfg = shop.term.config().clone();
-    cfg.contactless = false;
-    shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
-    let p = Purchase {
-        id: 4,
-        amount: Money::parse("5.00").unwrap(),
-        refund: false,
-        presentation: Presentation::Tap,
-    };
-    let mut rec = Recording(Slot(&mut shop.card), vec![], vec![], 0);
+    let mut shop = configured(shop(chip(Cvm::OnlinePin), "7070"), |c| c.contactless = false);
+    let p = purchase(4, "5.00", Presentation::Tap);
+    let mut rec = Probe::new(Slot(&mut shop.card));
     let mut outs = vec![];
     shop.term.start(SimTime(0), p, &mut rec, &mut outs);
-    assert_eq!(rec.2, [Interface::Contact], "no field raised");
+    assert_eq!(rec.powered, [Interface::Contact], "no field raised");
     let done = shop.drive(outs, &mut vec!["7070"]);
     assert_eq!((done[0].outcome, done[0].entry), (Outcome::Approved, Some(Entry::Chip)));
 }
@@ -343,12 +335,7 @@ fn paid_with_afl(afl: &[u8]) -> (possim::terminal::Completion, Vec<Note>) {
         }
     }
     let mut shop = shop(chip(Cvm::OnlinePin), "7070");
-    let p = Purchase {
-        id: 6,
-        amount: Money::parse("5.00").unwrap(),
-        refund: false,
-        presentation: Presentation::Insert,
-    };
+    let p = purchase(6, "5.00", Presentation::Insert);
     let mut outs = vec![];
     shop.term.start(SimTime(0), p, &mut Afl(Slot(&mut shop.card), afl.to_vec()), &mut outs);
     let mut done = shop.drive(outs, &mut vec!["7070"]);
@@ -379,16 +366,12 @@ fn a_malformed_afl_makes_the_terminal_give_up_the_chip_and_fall_back() {
 #[test]
 fn a_chip_card_swiped_on_a_chip_terminal_is_read_by_chip_and_an_inserted_one_is_never_swiped() {
     let entry_and_swipes = |presentation, chip_reader: bool| {
-        let mut shop = shop(chip(Cvm::OnlinePin), "7070");
-        let mut cfg = shop.term.config().clone();
-        cfg.chip = chip_reader;
-        shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
-        let p =
-            Purchase { id: 8, amount: Money::parse("5.00").unwrap(), refund: false, presentation };
-        let mut rec = Recording(Slot(&mut shop.card), vec![], vec![], 0);
+        let mut shop = configured(shop(chip(Cvm::OnlinePin), "7070"), |c| c.chip = chip_reader);
+        let p = purchase(8, "5.00", presentation);
+        let mut rec = Probe::new(Slot(&mut shop.card));
         let mut outs = vec![];
         shop.term.start(SimTime(0), p, &mut rec, &mut outs);
-        let swipes = rec.3;
+        let swipes = rec.swipes;
         let done = shop.drive(outs, &mut vec!["7070"]);
         (done[0].entry, swipes)
     };
@@ -430,24 +413,6 @@ impl possim::terminal::CardTap for Glass {
     }
 }
 
-/// A card slot whose reader takes 5 ms.
-struct Slow<'a>(Slot<'a>);
-
-impl CardChannel for Slow<'_> {
-    fn power_on(&mut self, i: Interface) -> Vec<u8> {
-        self.0.power_on(i)
-    }
-    fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
-        self.0.transmit(c)
-    }
-    fn swipe(&mut self) -> Option<String> {
-        self.0.swipe()
-    }
-    fn elapsed(&self) -> possim::time::Duration {
-        possim::time::Duration::from_millis(5)
-    }
-}
-
 #[test]
 fn a_tap_that_overrides_nothing_changes_nothing() {
     use possim::terminal::{CardTap, through_taps};
@@ -457,22 +422,20 @@ fn a_tap_that_overrides_nothing_changes_nothing() {
         (magstripe_only(), Presentation::Swipe, Entry::Magstripe),
     ] {
         let mut shop = shop(profile, "7070");
-        let p =
-            Purchase { id: 2, amount: Money::parse("5.00").unwrap(), refund: false, presentation };
+        let p = purchase(2, "5.00", presentation);
         let mut taps: Vec<Box<dyn CardTap>> = vec![Box::new(Glass), Box::new(Glass)];
         let mut outs = vec![];
-        let elapsed = through_taps(&mut taps, &mut Slow(Slot(&mut shop.card)), |c| {
+        let mut card = Probe::new(Slot(&mut shop.card));
+        let elapsed = through_taps(&mut taps, &mut card, |c| {
             shop.term.start(SimTime(0), p, c, &mut outs);
             c.elapsed()
         });
-        assert_eq!(elapsed, possim::time::Duration::from_millis(5), "a tap adds no time");
+        assert!(card.elapsed() > Duration::ZERO);
+        assert_eq!(elapsed, card.elapsed(), "a tap adds no time");
         let done = shop.drive(outs, &mut vec!["7070"]);
         assert_eq!((done[0].outcome, done[0].entry), (Outcome::Approved, Some(entry)), "{done:?}");
         let glass = &mut taps[0];
-        assert_eq!(
-            (glass.owner(), glass.take().len(), glass.added()),
-            (None, 0, possim::time::Duration::ZERO)
-        );
+        assert_eq!((glass.owner(), glass.take().len(), glass.added()), (None, 0, Duration::ZERO));
         assert!(glass.as_any_mut().is_none());
     }
 }
@@ -507,12 +470,7 @@ fn cvm_chosen(list: &[u8], amount: &str) -> Option<possim::terminal::CvmPerforme
         }
     }
     let mut shop = shop(chip(Cvm::OnlinePin), "7070");
-    let p = Purchase {
-        id: 7,
-        amount: Money::parse(amount).unwrap(),
-        refund: false,
-        presentation: Presentation::Insert,
-    };
+    let p = purchase(7, amount, Presentation::Insert);
     let mut outs = vec![];
     shop.term.start(SimTime(0), p, &mut CvmList(Slot(&mut shop.card), list.to_vec()), &mut outs);
     let done = shop.drive(outs, &mut vec!["7070"]);
@@ -559,52 +517,24 @@ fn the_terminal_takes_the_first_cvm_rule_whose_condition_holds() {
     assert_eq!(cvm_chosen(&list, "10.00"), Some(NoCvm));
 }
 
-/// A card slot whose every exchange takes a millisecond of virtual time.
-struct Clocked<'a>(Slot<'a>, u64);
-
-impl CardChannel for Clocked<'_> {
-    fn power_on(&mut self, i: Interface) -> Vec<u8> {
-        self.1 += 1;
-        self.0.power_on(i)
-    }
-    fn transmit(&mut self, c: &[u8]) -> Vec<u8> {
-        self.1 += 1;
-        self.0.transmit(c)
-    }
-    fn swipe(&mut self) -> Option<String> {
-        self.0.swipe()
-    }
-    fn elapsed(&self) -> possim::time::Duration {
-        possim::time::Duration::from_millis(self.1)
-    }
-}
-
 #[test]
 fn a_tap_slower_than_the_relay_bound_is_refused_and_one_within_it_is_not() {
-    let tap = |bound: Option<possim::time::Duration>| {
-        let mut shop = shop(chip(Cvm::OnlinePin), "7070");
-        let mut cfg = shop.term.config().clone();
-        cfg.relay_bound = bound;
-        shop.term = TerminalCore::new(cfg, Stream::derive(1, "TERM0001"));
-        let p = Purchase {
-            id: 3,
-            amount: Money::parse("5.00").unwrap(),
-            refund: false,
-            presentation: Presentation::Tap,
-        };
-        let mut card = Clocked(Slot(&mut shop.card), 0);
+    let tap = |bound: Option<Duration>| {
+        let mut shop = configured(shop(chip(Cvm::OnlinePin), "7070"), |c| c.relay_bound = bound);
+        let p = purchase(3, "5.00", Presentation::Tap);
+        let mut card = Probe::new(Slot(&mut shop.card));
         let mut outs = vec![];
         shop.term.start(SimTime(0), p, &mut card, &mut outs);
-        let took = possim::time::Duration::from_millis(card.1);
+        let took = card.elapsed();
         let done = shop.drive(outs, &mut vec!["7070"]);
         (done[0].clone(), took)
     };
     let (free, took) = tap(None);
     assert_eq!((free.outcome, free.entry), (Outcome::Approved, Some(Entry::Contactless)));
-    assert!(took > possim::time::Duration::ZERO);
+    assert!(took > Duration::ZERO);
     let (at_bound, _) = tap(Some(took));
     assert_eq!(at_bound.outcome, Outcome::Approved, "exactly the bound is within it");
-    let (over, _) = tap(Some(possim::time::Duration(took.micros() - 1)));
+    let (over, _) = tap(Some(Duration(took.micros() - 1)));
     assert_ne!(over.outcome, Outcome::Approved);
     assert!(over.reason.contains("relay"), "{over:?}");
 }
