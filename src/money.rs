@@ -45,7 +45,38 @@ impl Money {
     pub fn minor(self) -> u64 {
         self.0.max(0) as u64
     }
+
+    /// `self + o`, or `OutOfRange`: money is never wrapped or clamped, so a
+    /// posting that cannot be represented is refused whole.
+    pub fn checked_add(self, o: Self) -> Result<Self, OutOfRange> {
+        self.0.checked_add(o.0).map(Self).ok_or(OutOfRange)
+    }
+
+    /// `self - o`, or `OutOfRange`.
+    pub fn checked_sub(self, o: Self) -> Result<Self, OutOfRange> {
+        self.0.checked_sub(o.0).map(Self).ok_or(OutOfRange)
+    }
+
+    /// `self + o` held at the bounds: only for tallies shown to people
+    /// (fraud losses, savings), never for a balance or a total that is
+    /// compared. Amounts and balances are bounded by `check`, so reaching
+    /// the bound takes a run far beyond any scenario's.
+    pub fn saturating_add(self, o: Self) -> Self {
+        Self(self.0.saturating_add(o.0))
+    }
+
+    /// `self - o` held at the bounds: for tallies, as `saturating_add`.
+    pub fn saturating_sub(self, o: Self) -> Self {
+        Self(self.0.saturating_sub(o.0))
+    }
 }
+
+/// An amount beyond what an `i64` of minor units holds
+/// (±92,233,720,368,547,758.07): the ledger refuses the posting and the
+/// host declines it rather than keep a wrong balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("amount out of range")]
+pub struct OutOfRange;
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,26 +88,6 @@ impl fmt::Display for Money {
 impl fmt::Debug for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
-    }
-}
-
-impl std::ops::Add for Money {
-    type Output = Self;
-    fn add(self, o: Self) -> Self {
-        Self(self.0.saturating_add(o.0))
-    }
-}
-
-impl std::ops::AddAssign for Money {
-    fn add_assign(&mut self, o: Self) {
-        self.0 = self.0.saturating_add(o.0);
-    }
-}
-
-impl std::ops::Sub for Money {
-    type Output = Self;
-    fn sub(self, o: Self) -> Self {
-        Self(self.0.saturating_sub(o.0))
     }
 }
 
@@ -96,25 +107,43 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// Counts one approved purchase or refund.
-    pub fn add(&mut self, amount: Money, refund: bool) {
-        if refund {
-            self.refunds += 1;
-            self.refund_amount += amount;
-        } else {
-            self.purchases += 1;
-            self.purchase_amount += amount;
-        }
+    /// Counts one approved purchase or refund; on `OutOfRange` the totals
+    /// are left as they were.
+    pub fn add(&mut self, amount: Money, refund: bool) -> Result<(), OutOfRange> {
+        *self = self.with(amount, refund)?;
+        Ok(())
     }
 
-    /// Takes one back (a reversal).
-    pub fn remove(&mut self, amount: Money, refund: bool) {
+    /// These totals with one more purchase or refund, if they can hold it.
+    pub fn with(mut self, amount: Money, refund: bool) -> Result<Self, OutOfRange> {
+        let (count, sum) = self.side(refund);
+        *count = count.checked_add(1).ok_or(OutOfRange)?;
+        *sum = sum.checked_add(amount)?;
+        Ok(self)
+    }
+
+    /// Takes one back (a reversal); on `OutOfRange` (nothing of the kind
+    /// counted, or an amount that cannot be taken) the totals are left as
+    /// they were.
+    pub fn remove(&mut self, amount: Money, refund: bool) -> Result<(), OutOfRange> {
+        let mut t = *self;
+        let (count, sum) = t.side(refund);
+        *count = count.checked_sub(1).ok_or(OutOfRange)?;
+        *sum = sum.checked_sub(amount)?;
+        *self = t;
+        Ok(())
+    }
+
+    /// What the merchant is owed: purchases less refunds.
+    pub fn net(&self) -> Result<Money, OutOfRange> {
+        self.purchase_amount.checked_sub(self.refund_amount)
+    }
+
+    fn side(&mut self, refund: bool) -> (&mut u64, &mut Money) {
         if refund {
-            self.refunds = self.refunds.saturating_sub(1);
-            self.refund_amount = self.refund_amount - amount;
+            (&mut self.refunds, &mut self.refund_amount)
         } else {
-            self.purchases = self.purchases.saturating_sub(1);
-            self.purchase_amount = self.purchase_amount - amount;
+            (&mut self.purchases, &mut self.purchase_amount)
         }
     }
 }

@@ -353,6 +353,70 @@ fn funds_may_be_spent_to_the_last_cent_and_a_refund_needs_none() {
     );
 }
 
+/// `s` with its card moved to a new account opened with `balance`; returns the account.
+fn rich(s: &mut Shop, balance: Money) -> usize {
+    let mut rec = *s.host.card(PAN).unwrap();
+    let account = s.host.open_account(balance);
+    rec.account = account as u32;
+    s.host.add_card(PAN, rec);
+    account
+}
+
+/// The host's books: double entry, the terminal's totals, postings made.
+fn books(s: &Shop) -> ((Money, Money), possim::money::Totals, u64) {
+    let l = s.host.ledger();
+    (l.double_entry(), l.terminal_totals(0), l.postings())
+}
+
+#[test]
+fn issue_8_a_refund_that_would_overflow_the_account_is_declined_96_and_changes_nothing() {
+    // See: issue 8, 4f: money used to saturate, so the balance came out wrong.
+    let mut s = shop(magstripe_only(), "7070");
+    let full = Money(i64::MAX - 999);
+    let account = rich(&mut s, full);
+    let before = books(&s);
+    let r = s.host.handle(at(0), &as_refund(&swipe(), 2));
+    assert_eq!(
+        (r.decision.response, r.decision.ledger),
+        (Some(Rc::SystemMalfunction), LedgerEffect::None),
+        "{}",
+        r.decision.reason
+    );
+    assert!(r.decision.reason.contains("range money is kept in"), "{}", r.decision.reason);
+    assert_eq!((s.host.ledger().available(account), books(&s)), (full, before));
+    // A purchase still goes through, and the books balance to the cent.
+    assert_eq!(judge(&mut s, at(1), &restamp(&swipe(), 3)).0, Some(Rc::Approved));
+    assert_eq!(s.host.ledger().available(account), Money(i64::MAX - 1999));
+    assert_eq!(s.host.ledger().double_entry(), (Money(1000), Money(1000)));
+}
+
+#[test]
+fn issue_8_a_reversal_that_would_overflow_the_account_is_refused_and_honoured_when_retried() {
+    // See: issue 8, 4f.
+    let mut s = shop(magstripe_only(), "7070");
+    let account = rich(&mut s, Money(i64::MAX - 500));
+    let bought = restamp(&swipe(), 2);
+    assert_eq!(judge(&mut s, at(0), &bought).0, Some(Rc::Approved));
+    assert_eq!(judge(&mut s, at(1), &as_refund(&swipe(), 3)).0, Some(Rc::Approved));
+    // Releasing the 10.00 now would take the account past the largest amount.
+    let f7 = Spec::iso87_ascii().decode(&bought).unwrap().get_str(7).unwrap().to_string();
+    let reversal = crate::cores::reversal_of(&bought, &f7);
+    let before = books(&s);
+    let (rc, why, _) = judge(&mut s, at(2), &reversal);
+    assert_eq!(rc, Some(Rc::SystemMalfunction), "{why}");
+    assert_eq!((s.host.ledger().available(account), books(&s)), (Money(i64::MAX - 500), before));
+    // Once a purchase makes room, the same reversal releases it, once.
+    assert_eq!(judge(&mut s, at(3), &restamp(&swipe(), 4)).0, Some(Rc::Approved));
+    let r = s.host.handle(at(4), &reversal);
+    assert_eq!(
+        (r.decision.response, r.decision.ledger),
+        (Some(Rc::Approved), LedgerEffect::Release)
+    );
+    assert_eq!(s.host.ledger().available(account), Money(i64::MAX - 500));
+    let (out, owed) = s.host.ledger().double_entry();
+    assert_eq!((out, owed), (Money(0), Money(0)), "one purchase left, one refund");
+}
+
 #[test]
 fn each_approval_carries_the_next_approval_code() {
     let mut s = shop(magstripe_only(), "7070");

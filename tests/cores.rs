@@ -1533,3 +1533,21 @@ fn each_direction_of_a_link_keeps_its_own_order_and_queue() {
     link.send(SimTime(0), meta(Dir::Up), frame.clone());
     assert!(!link.send(SimTime(0), meta(Dir::Up), vec![0u8; 1000]).dropped());
 }
+
+#[test]
+fn issue_8_a_terminal_whose_batch_totals_cannot_hold_a_sale_declines_it_before_reading_the_card() {
+    // See: issue 8, 4f: totals used to saturate, so settlement compared wrong figures.
+    let mut shop = with_floor_limit(shop(chip(Cvm::OnlinePin), "7070"), "92233720368547758.07");
+    let track = shop.card.data.track2_equivalent().to_field35();
+    let mut clone = Card::chip_clone(&track, key("tak")).unwrap();
+    let half = "46116860184273879.04";
+    let done = pay_with_yes_card(&mut shop, &mut clone, half);
+    assert_eq!(done[0].outcome, Outcome::ApprovedOffline, "{done:?}");
+    let counted = shop.term.totals();
+    assert_eq!((counted.purchases, counted.purchase_amount), (1, Money::parse(half).unwrap()));
+    // One cent more than an i64 of minor units holds: refused, totals untouched.
+    let done = pay_with_yes_card(&mut shop, &mut clone, half);
+    assert_eq!(done[0].outcome, Outcome::DeclinedOffline, "{done:?}");
+    assert!(done[0].reason.contains("batch totals are full"), "{}", done[0].reason);
+    assert_eq!(shop.term.totals(), counted);
+}

@@ -196,7 +196,8 @@ fn issue_8_values_that_would_run_forever_are_check_errors() {
         (r#"duration: "400d""#, "at most 31d"),
         (r#"links: [(faults: [Delay(extra: "30d")])]"#, "at most 1d"),
         (r#"links: [(faults: [Loss(p: 0.1, from: "9h")])]"#, "after the run ends"),
-        (r#"cardholders: (balance: "46116860184273879.04")"#, "at most 1000000000.00"),
+        (r#"cardholders: (balance: "46116860184273879.04")"#, "to 1000000000.00"),
+        (r#"cardholders: (balance: "-46116860184273879.04")"#, "from -1000000000.00"),
     ];
     for (part, expected) in cases {
         let d = check_error(&format!(r#"Scenario(name: "x", {part})"#));

@@ -415,7 +415,7 @@ pub fn assemble(
             if let Some(fr) = a.fixes.iter().find(|x| x.fix == f)
                 && fr.loss.mean < a.loss.mean
             {
-                saved += a.loss.mean - fr.loss.mean;
+                saved = saved.saturating_add(a.loss.mean.saturating_sub(fr.loss.mean));
                 names.push(a.key.clone());
             }
         }
@@ -431,11 +431,11 @@ pub fn assemble(
         }
     }
     ranking.sort_by(|a, b| b.saved.cmp(&a.saved).then(a.fix.cmp(&b.fix)));
-    let total = attacks.iter().fold(Money::ZERO, |acc, a| acc + a.loss.mean);
+    let total = attacks.iter().fold(Money::ZERO, |acc, a| acc.saturating_add(a.loss.mean));
     let total_shop = attacks
         .iter()
         .filter(|a| a.pays == text::Payer::Shop)
-        .fold(Money::ZERO, |acc, a| acc + a.loss.mean);
+        .fold(Money::ZERO, |acc, a| acc.saturating_add(a.loss.mean));
     Assessment {
         profile: profile.clone(),
         assumed: profile.assumed(),

@@ -289,11 +289,12 @@ pub(super) fn numbers(root: &mut egui::Ui, st: &mut Ui, worlds: &mut Worlds, vie
             if let Some((s, on, n, finished)) = &other {
                 let done = *finished && worlds.main.finished();
                 let (without, with) = if *on { (&main, n) } else { (n, &main) };
-                let saved = Money(without.loss.0 - with.loss.0);
+                let saved = without.loss.saturating_sub(with.loss);
                 let text = if saved.0 > 0 {
                     word("worth.saved", lang).replace("{m}", &money(&plan, saved))
                 } else if saved.0 < 0 {
-                    word("worth.cost", lang).replace("{m}", &money(&plan, Money(-saved.0)))
+                    word("worth.cost", lang)
+                        .replace("{m}", &money(&plan, with.loss.saturating_sub(without.loss)))
                 } else {
                     word("worth.none", lang)
                 };

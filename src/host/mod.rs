@@ -568,9 +568,19 @@ impl HostCore {
         let key = txn_key(tidx, od.stan);
         match self.txns.get_mut(&key) {
             Some(t) if t.transmission == transmission && !t.reversed => {
+                if self.ledger.release(tidx, t.account as usize, t.amount, t.refund).is_err() {
+                    // Not released, so not marked reversed: the terminal
+                    // tries again, and the books stay right meanwhile.
+                    return respond(
+                        self,
+                        &mut d,
+                        ResponseCode::SystemMalfunction,
+                        "release refused: the account or the merchant's totals would leave the range money is kept in",
+                        &[],
+                    );
+                }
                 t.reversed = true;
                 let t = *t;
-                self.ledger.release(tidx, t.account as usize, t.amount, t.refund);
                 self.note_sale(tidx, t.account, t.amount, t.refund, true);
                 d.ledger = LedgerEffect::Release;
                 respond(self, &mut d, ResponseCode::Approved, "reversed", &[])

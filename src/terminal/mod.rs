@@ -623,6 +623,19 @@ impl TerminalCore {
             )));
             return;
         }
+        if self.totals.with(purchase.amount, purchase.refund).is_err() {
+            // A batch whose totals cannot hold the sale must be settled
+            // first: an approval the totals could not count would be lost
+            // at settlement.
+            out.push(Output::Completed(self.completion(
+                &purchase,
+                Outcome::DeclinedOffline,
+                None,
+                "the terminal's batch totals are full: settle before the next sale",
+                None,
+            )));
+            return;
+        }
         if self.cfg.reversals_first && self.reversals.iter().any(|r| r.waiting) {
             self.reversals_first(now, out);
             let token = self.token();

@@ -171,7 +171,7 @@ impl TerminalCore {
                 purchase: txn.purchase.id,
             })),
         }
-        self.totals.add(txn.purchase.amount, txn.purchase.refund);
+        self.count(&txn);
         out.push(Output::Completed(self.completion(
             &txn.purchase,
             Outcome::ApprovedOffline,
@@ -179,6 +179,14 @@ impl TerminalCore {
             "approved offline by the card under the floor limit (TC)",
             Some(&txn),
         )));
+    }
+
+    /// Counts an approved sale in the batch totals. `start` refused any
+    /// sale they could not hold, and one sale is served at a time, so this
+    /// always fits.
+    fn count(&mut self, txn: &Txn) {
+        let fits = self.totals.add(txn.purchase.amount, txn.purchase.refund);
+        debug_assert!(fits.is_ok(), "start() checks the totals can hold the sale");
     }
 
     pub(super) fn completion(
@@ -371,7 +379,7 @@ impl TerminalCore {
             reversed = true;
         }
         if approved {
-            self.totals.add(txn.purchase.amount, txn.purchase.refund);
+            self.count(&txn);
         } else if !reversed && careful {
             self.remember(now, txn);
         }

@@ -170,7 +170,7 @@ impl View {
                 }
                 let attacker = self.attacker_purchases.contains_key(purchase);
                 if attacker && matches!(outcome, Outcome::Approved | Outcome::ApprovedOffline) {
-                    self.fraud_loss += *amount;
+                    self.fraud_loss = self.fraud_loss.saturating_add(*amount);
                     self.mark(at, Marker::MoneyLost(*amount));
                 }
             }

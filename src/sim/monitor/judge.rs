@@ -88,7 +88,7 @@ impl Monitor {
     /// purchase is counted when it is judged (once nothing more can happen
     /// to it), so this lags the live view by up to the settling time.
     pub fn fraud_loss(&self) -> Money {
-        Money(self.attacks.iter().map(|a| a.loss.0).fold(0, i64::saturating_add))
+        self.attacks.iter().fold(Money::ZERO, |sum, a| sum.saturating_add(a.loss))
     }
 
     /// How often the attack or fault `name` acted.
@@ -319,10 +319,11 @@ impl Monitor {
                     } else {
                         s.host_totals
                     };
-                    all.purchases += t.purchases;
-                    all.purchase_amount += t.purchase_amount;
-                    all.refunds += t.refunds;
-                    all.refund_amount += t.refund_amount;
+                    // A tally for the evidence text, not a compared total.
+                    all.purchases = all.purchases.saturating_add(t.purchases);
+                    all.purchase_amount = all.purchase_amount.saturating_add(t.purchase_amount);
+                    all.refunds = all.refunds.saturating_add(t.refunds);
+                    all.refund_amount = all.refund_amount.saturating_add(t.refund_amount);
                 }
                 if self.settlement.is_empty() {
                     ok(false, "no settlement took place".into(), vec![])
