@@ -206,6 +206,31 @@ fn issue_8_values_that_would_run_forever_are_check_errors() {
 }
 
 #[test]
+fn issue_8_an_issuer_outage_with_a_chance_is_there_in_some_seeds_runs_and_not_others() {
+    // See: issue 8, 2: the chaos suite mixes issuer outages as it mixes faults.
+    let text = r#"Scenario(name: "x", issuer: (down: [
+        (from: "10m", until: "20m", chance: 0.5),
+        (from: "30m", until: "40m"),
+        (from: "50m", until: "55m", chance: 0.0)]))"#;
+    let s = possim::scenario::parse(text, "t.ron").unwrap();
+    let windows = |seed| possim::sim::Plan::new(&s, Some(seed)).unwrap().host.issuer_down.len();
+    let counts: Vec<usize> = (1..=40).map(windows).collect();
+    // The window without a chance is always there, the one at 0.0 never.
+    assert!(counts.iter().all(|&n| n == 1 || n == 2), "{counts:?}");
+    let with = counts.iter().filter(|&&n| n == 2).count();
+    assert!((5..=35).contains(&with), "the 0.5 window in {with} of 40 seeds");
+    assert_eq!(
+        counts,
+        (1..=40).map(windows).collect::<Vec<_>>(),
+        "the same seed, the same windows"
+    );
+    let d = check_error(
+        r#"Scenario(name: "x", issuer: (down: [(from: "1m", until: "2m", chance: 1.5)]))"#,
+    );
+    assert!(d.to_string().contains("between 0.0 and 1.0"), "{d}");
+}
+
+#[test]
 fn issue_8_a_duplicate_window_shorter_than_the_resends_is_a_check_error() {
     // See: issue 8, 5g: a late copy would be a new charge.
     let d = check_error(

@@ -57,6 +57,19 @@ impl RangeValue for Probability {
     }
 }
 
+impl Serialize for Probability {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0)
+    }
+}
+
+/// Read as a number, refused outside 0.0 to 1.0 where it is written.
+impl<'de> Deserialize<'de> for Probability {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::from_number(f64::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
 impl RangeValue for Duration {
     const WHAT: &'static str = "a duration (\"200ms\")";
     fn from_number(v: f64) -> Result<Self, String> {

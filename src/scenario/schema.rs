@@ -184,13 +184,17 @@ impl Rule {
 }
 
 /// A time window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
     /// Start (virtual time).
     pub from: Duration,
     /// End (virtual time).
     pub until: Duration,
+    /// Present in a given seed's run with this probability, as a fault's
+    /// `chance`, so a sweep mixes windows. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chance: Option<super::Probability>,
 }
 
 /// The issuer and acquirer host.

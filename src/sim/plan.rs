@@ -286,7 +286,9 @@ impl Plan {
                 .issuer
                 .down
                 .iter()
-                .map(|w| (SimTime(w.from.micros()), SimTime(w.until.micros())))
+                .enumerate()
+                .filter(|(i, w)| present(w.chance, seed, &format!("chance/issuer_down/{i}")))
+                .map(|(_, w)| (SimTime(w.from.micros()), SimTime(w.until.micros())))
                 .collect(),
             reversal_keep: Duration::from_secs(6 * 3600),
         };
