@@ -180,5 +180,31 @@ mod tests {
         assert!(Money::parse("99999999999999999999").is_err());
         assert_eq!(Money(100_005).to_string(), "1000.05");
         assert_eq!(Money(-5).to_string(), "-0.05");
+        assert_eq!(format!("{:?}", Money(-5)), "-0.05", "debug output reads as money too");
+    }
+
+    #[test]
+    fn arithmetic_is_refused_past_the_range_and_tallies_stop_at_it() {
+        let top = Money(i64::MAX);
+        assert_eq!(top.checked_add(Money(1)), Err(OutOfRange));
+        assert_eq!(Money(i64::MIN).checked_sub(Money(1)), Err(OutOfRange));
+        assert_eq!(Money(5).checked_sub(Money(7)), Ok(Money(-2)));
+        assert_eq!(top.saturating_add(Money(1)), top);
+        assert_eq!(Money(i64::MIN).saturating_sub(Money(1)), Money(i64::MIN));
+        assert_eq!(Money(9).saturating_sub(Money(4)), Money(5));
+    }
+
+    #[test]
+    fn totals_that_cannot_take_a_sale_or_a_reversal_are_left_as_they_were() {
+        let mut t = Totals::default();
+        assert_eq!(t.remove(Money(1), false), Err(OutOfRange), "nothing counted to take back");
+        assert_eq!(t.add(Money(i64::MAX), false), Ok(()));
+        let full = t;
+        assert_eq!(t.add(Money(1), false), Err(OutOfRange));
+        assert_eq!(t, full);
+        assert_eq!(t.add(Money(1), true), Ok(()), "refunds are counted apart");
+        assert_eq!(t.net(), Ok(Money(i64::MAX - 1)));
+        assert_eq!(t.remove(Money(i64::MAX), false), Ok(()));
+        assert_eq!((t.purchases, t.purchase_amount, t.refunds), (0, Money::ZERO, 1));
     }
 }

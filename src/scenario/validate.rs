@@ -490,12 +490,8 @@ fn limits(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
     let max_money = crate::money::Money::parse(MAX_MONEY).unwrap_or_default();
     let h = &s.cardholders;
     let balances = std::iter::once(h.balance).chain(h.cards.iter().filter_map(|c| c.balance));
-    if balances.into_iter().any(|b| b.0.unsigned_abs() > max_money.0.unsigned_abs()) {
-        return Err(c.at(
-            "balance:",
-            None,
-            format!("a balance is from -{MAX_MONEY} to {MAX_MONEY}"),
-        ));
+    if balances.into_iter().any(|b| b > max_money) {
+        return Err(c.at("balance:", None, format!("a balance is at most {MAX_MONEY}")));
     }
     if t.amount.max > max_money {
         return Err(c.at("max:", Some("amount:"), format!("an amount is at most {MAX_MONEY}")));
