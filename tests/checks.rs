@@ -418,6 +418,32 @@ fn issue_8_a_reversal_that_would_overflow_the_account_is_refused_and_honoured_wh
 }
 
 #[test]
+fn issue_8_a_chip_posting_the_ledger_cannot_take_is_refused_96_and_an_advice_gets_no_arpc() {
+    // See: issue 8, 4f. Funds are not checked, so only the range stops it.
+    let overdrawn = |mti| {
+        let mut rules = Rules::default();
+        rules.set(Check::Funds, false);
+        let mut s = shop_with_rules(chip(Cvm::OnlinePin), "7070", 0x10, vec![], rules);
+        let account = rich(&mut s, Money(i64::MIN + 999));
+        let wire = remac(&insert(), |m| m.set_mti(mti));
+        let r = s.host.handle(at(0), &wire);
+        let answer = Spec::iso87_ascii().decode(r.response.as_deref().unwrap()).unwrap();
+        assert_eq!(s.host.ledger().available(account), Money(i64::MIN + 999));
+        assert_eq!(s.host.ledger().double_entry(), (Money::ZERO, Money::ZERO));
+        (r.decision.response, answer.get(55).is_some())
+    };
+    // The card is told the issuer's answer; an advice's card is long gone.
+    assert_eq!(
+        overdrawn(possim::protocol::iso8583::Mti::REQUEST),
+        (Some(Rc::SystemMalfunction), true)
+    );
+    assert_eq!(
+        overdrawn(possim::protocol::iso8583::Mti::ADVICE),
+        (Some(Rc::SystemMalfunction), false)
+    );
+}
+
+#[test]
 fn each_approval_carries_the_next_approval_code() {
     let mut s = shop(magstripe_only(), "7070");
     let wire = swipe();

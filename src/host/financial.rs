@@ -531,17 +531,13 @@ impl HostCore {
         let Some(card) = r.card else {
             return (Rc::InvalidCardNumber, Vec::new(), Cow::Borrowed("unknown card"));
         };
-        if self.ledger.post(tidx, card.account as usize, r.amount, r.refund).is_err() {
+        if self.post(tidx, card.account, r.amount, r.refund, false).is_err() {
             // Refused whole: a balance or total that cannot be represented
-            // is never kept wrong.
+            // is never kept wrong. An advice gets no issuer authentication.
             let why = "posting refused: the account or the merchant's totals would leave the range money is kept in";
-            return (
-                Rc::SystemMalfunction,
-                with_arpc(&r, Rc::SystemMalfunction),
-                Cow::Borrowed(why),
-            );
+            let rc = Rc::SystemMalfunction;
+            return (rc, if advice { Vec::new() } else { with_arpc(&r, rc) }, Cow::Borrowed(why));
         }
-        self.note_sale(tidx, card.account, r.amount, r.refund, false);
         if !r.refund && self.cfg.rules.is_on(Check::Velocity) {
             let (most, _) = self.cfg.rules.velocity;
             let used = self.uses.entry(card.account).or_default();

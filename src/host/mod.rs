@@ -313,19 +313,32 @@ pub struct HostCore {
 }
 
 impl HostCore {
-    /// Keeps the net purchases of an account: a purchase adds, a refund
-    /// takes away; a reversal undoes either.
-    fn note_sale(
+    /// Posts to the ledger and keeps the account's net purchases at the
+    /// merchant (a purchase adds, a refund takes away, a reversal undoes
+    /// either), both or neither: `OutOfRange` if either figure would leave
+    /// the range money is kept in, and then nothing changes.
+    fn post(
         &mut self,
         tidx: usize,
         account: u32,
         amount: Money,
         refund: bool,
         reversed: bool,
-    ) {
-        let s = self.sales.entry((self.merchant(tidx), account)).or_default();
-        let add = refund == reversed;
-        s.0 = if add { s.0.saturating_add(amount.0) } else { s.0.saturating_sub(amount.0) };
+    ) -> Result<(), crate::money::OutOfRange> {
+        let key = (self.merchant(tidx), account);
+        let before = self.sales.get(&key).copied().unwrap_or_default();
+        let sales = if refund == reversed {
+            before.checked_add(amount)?
+        } else {
+            before.checked_sub(amount)?
+        };
+        if reversed {
+            self.ledger.release(tidx, account as usize, amount, refund)?;
+        } else {
+            self.ledger.post(tidx, account as usize, amount, refund)?;
+        }
+        self.sales.insert(key, sales);
+        Ok(())
     }
 
     /// A host with its configuration and no cards yet.
@@ -568,7 +581,8 @@ impl HostCore {
         let key = txn_key(tidx, od.stan);
         match self.txns.get_mut(&key) {
             Some(t) if t.transmission == transmission && !t.reversed => {
-                if self.ledger.release(tidx, t.account as usize, t.amount, t.refund).is_err() {
+                let t = *t;
+                if self.post(tidx, t.account, t.amount, t.refund, true).is_err() {
                     // Not released, so not marked reversed: the terminal
                     // tries again, and the books stay right meanwhile.
                     return respond(
@@ -579,9 +593,9 @@ impl HostCore {
                         &[],
                     );
                 }
-                t.reversed = true;
-                let t = *t;
-                self.note_sale(tidx, t.account, t.amount, t.refund, true);
+                if let Some(t) = self.txns.get_mut(&key) {
+                    t.reversed = true;
+                }
                 d.ledger = LedgerEffect::Release;
                 respond(self, &mut d, ResponseCode::Approved, "reversed", &[])
             }

@@ -287,7 +287,7 @@ impl Plan {
                 .down
                 .iter()
                 .enumerate()
-                .filter(|(i, w)| present(w.chance, seed, &format!("chance/issuer_down/{i}")))
+                .filter(|(i, w)| present(w.chance, seed, &format!("chance/issuer/down/{i}")))
                 .map(|(_, w)| (SimTime(w.from.micros()), SimTime(w.until.micros())))
                 .collect(),
             reversal_keep: Duration::from_secs(6 * 3600),
@@ -359,7 +359,7 @@ impl Plan {
                 let kind = f.kind.drawn(&mut rng);
                 let drawn = FaultSpec { kind: kind.clone(), scope: f.scope.clone() };
                 let text = ron::to_string(&drawn).unwrap_or_default();
-                if !present(f.scope.chance, seed, &format!("chance/{}/{i}", l.id)) {
+                if !present(f.scope.chance, seed, &format!("chance/link/{}/{i}", l.id)) {
                     fault_texts.push(format!("{}: absent this seed: {text}", l.id));
                     continue;
                 }
