@@ -125,4 +125,17 @@ mod tests {
         assert_eq!(l.available(rich), Money(i64::MAX));
         assert_eq!(l.double_entry(), (Money(-10), Money(-10)));
     }
+
+    #[test]
+    fn a_posting_that_misses_its_account_shows_in_the_double_entry() {
+        let mut l = Ledger::default();
+        let a = l.open_account(Money(5_000));
+        assert_eq!(l.post(1, a, Money(700), false), Ok(()));
+        assert_eq!(l.release(1, a, Money(200), true), Err(OutOfRange), "no refund to take back");
+        assert_eq!(l.post(1, a + 1, Money(300), false), Ok(()));
+        let (outflow, owed) = l.double_entry();
+        assert_eq!((outflow, owed), (Money(700), Money(1_000)), "the books do not balance");
+        assert_eq!(l.terminal_totals(1).purchases, 2);
+        assert_eq!(l.terminal_totals(0), Totals::default());
+    }
 }
