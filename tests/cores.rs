@@ -1535,7 +1535,7 @@ fn each_direction_of_a_link_keeps_its_own_order_and_queue() {
 }
 
 #[test]
-fn issue_8_a_terminal_whose_batch_totals_cannot_hold_a_sale_declines_it_before_reading_the_card() {
+fn issue_8_a_terminal_whose_batch_totals_cannot_hold_a_sale_declines_it_offline() {
     // See: issue 8, 4f: totals used to saturate, so settlement compared wrong figures.
     let mut shop = with_floor_limit(shop(chip(Cvm::OnlinePin), "7070"), "92233720368547758.07");
     let track = shop.card.data.track2_equivalent().to_field35();
@@ -1549,5 +1549,6 @@ fn issue_8_a_terminal_whose_batch_totals_cannot_hold_a_sale_declines_it_before_r
     let done = pay_with_yes_card(&mut shop, &mut clone, half);
     assert_eq!(done[0].outcome, Outcome::DeclinedOffline, "{done:?}");
     assert!(done[0].reason.contains("batch totals are full"), "{}", done[0].reason);
+    assert_eq!((done[0].stan, done[0].rrn.as_deref()), (None, None), "nothing went online");
     assert_eq!(shop.term.totals(), counted);
 }
