@@ -158,11 +158,13 @@ impl Shared {
         }
     }
 
-    fn journal(&self, line: serde_json::Value) {
+    /// Writes a journal line; `line` is only built when there is a journal,
+    /// so a proxy run without one formats nothing per frame.
+    fn journal(&self, line: impl FnOnce() -> serde_json::Value) {
         if let Some(j) = &self.journal
             && let Ok(mut w) = j.lock()
         {
-            let _ = writeln!(w, "{line}");
+            let _ = writeln!(w, "{}", line());
         }
     }
 }
@@ -513,7 +515,8 @@ impl Sides<'_> {
                     *s.fired.entry(f.fault.to_string()).or_default() += 1;
                 }
             });
-            shared.journal(serde_json::json!({
+            shared.journal(|| {
+                serde_json::json!({
             "at_us": now.0,
             "conn": conn,
             "dir": dir.as_str(),
@@ -526,7 +529,8 @@ impl Sides<'_> {
             "changed": transit.changed,
             "injected": transit.injected.iter().map(|i| serde_json::json!({"dir": i.dir.as_str(), "at_us": i.at.0, "bytes": i.bytes.len()})).collect::<Vec<_>>(),
             "read": transit.stolen.iter().map(|(_, t)| mask_pan(&t.pan)).collect::<Vec<_>>(),
-        }));
+        })
+            });
             for d in transit.deliveries {
                 let _ = fwd.send((ctx.instant(d.at), index, d.bytes));
             }
