@@ -3,6 +3,12 @@
 
 mod cli;
 
+/// mimalloc rather than the system allocator: a purchase makes about 160
+/// small allocations (frames, messages, APDUs, records), and glibc's malloc
+/// and free were about 13% of a headless run's instructions (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
