@@ -223,8 +223,8 @@ fn flush(world: &mut World, ctx: &mut Ctx, seq: &mut u64) {
         }
         let first = *seq - ctx.records.len() as u64 + 1;
         // One consumer after the other, not a resource scope: taking the
-        // journal out of the world and back for every event was about 3%
-        // of a run (BENCHMARKS.md).
+        // journal out of the world and back for every event was about 4%
+        // of a run's instructions (BENCHMARKS.md).
         let mut journal = world.resource_mut::<Journal>();
         if journal.enabled() {
             for (k, r) in ctx.records.iter().enumerate() {
