@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use bevy::prelude::*;
-use bevy::render::view::screenshot::{Screenshot, save_to_disk};
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy::window::{WindowPlugin, WindowResolution};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 
@@ -128,7 +128,12 @@ struct Shot {
     at: SimTime,
     frames_waited: u32,
     since: Option<std::time::Instant>,
-    taken: bool,
+    /// A capture is on its way back from the renderer (one at a time).
+    pending: bool,
+    /// Captures that came back undrawn, thrown away.
+    blank: u32,
+    /// The PNG is written.
+    saved: bool,
 }
 
 /// Opens the window and runs the world until it is closed (or the
@@ -234,7 +239,9 @@ fn open(plan: Arc<Plan>, opts: GuiOptions) -> Result<(), String> {
             at: SimTime(at.micros()),
             frames_waited: 0,
             since: None,
-            taken: false,
+            pending: false,
+            blank: 0,
+            saved: false,
         })
         .add_systems(Update, screenshot.after(drive));
     }
@@ -277,21 +284,52 @@ fn screenshot(
         return;
     }
     shot.frames_waited += 1;
+    if shot.saved {
+        exit.write(AppExit::Success);
+        return;
+    }
+    if shot.frames_waited > 600 {
+        error!("no drawn frame to save after 600 frames ({} captures came back blank)", shot.blank);
+        exit.write(AppExit::error());
+        return;
+    }
     let since = *shot.since.get_or_insert_with(std::time::Instant::now);
     // A few frames, and a second and a half, for egui to lay out and the
-    // renderer to compile its pipelines and present (on a busy machine
-    // the first frames can be blank).
-    if !shot.taken && shot.frames_waited >= 8 && since.elapsed().as_secs_f64() >= 1.5 {
-        commands.spawn(Screenshot::primary_window()).observe(save_to_disk(shot.path.clone()));
-        shot.taken = true;
+    // renderer to compile its pipelines and present. On a busy machine, or
+    // in an unoptimised build, the first frames can still be blank: such a
+    // capture is thrown away and taken again.
+    if !shot.pending && shot.frames_waited >= 8 && since.elapsed().as_secs_f64() >= 1.5 {
+        let mut save = save_to_disk(shot.path.clone());
+        commands.spawn(Screenshot::primary_window()).observe(
+            move |captured: On<ScreenshotCaptured>, mut shot: ResMut<Shot>| {
+                shot.pending = false;
+                if undrawn(&captured.image) {
+                    shot.blank += 1;
+                    return;
+                }
+                save(captured);
+                shot.saved = shot.path.exists();
+            },
+        );
+        shot.pending = true;
     }
-    if shot.taken && (shot.path.exists() || shot.frames_waited > 600) {
-        if shot.path.exists() {
-            exit.write(AppExit::Success);
-        } else {
-            exit.write(AppExit::error());
+}
+
+/// Whether a captured frame is not drawn yet: fewer than 16 colours, so at
+/// most the background and bare panels (egui's anti-aliased text alone
+/// brings dozens).
+fn undrawn(image: &Image) -> bool {
+    let Some(data) = image.data.as_deref() else { return true };
+    let mut seen: Vec<&[u8]> = Vec::with_capacity(16);
+    for pixel in data.chunks_exact(4) {
+        if !seen.contains(&pixel) {
+            seen.push(pixel);
+            if seen.len() >= 16 {
+                return false;
+            }
         }
     }
+    true
 }
 
 fn measure(mut m: ResMut<FpsMeter>, worlds: NonSend<Worlds>, mut exit: MessageWriter<AppExit>) {
