@@ -132,8 +132,6 @@ struct Shot {
     pending: bool,
     /// Captures that came back undrawn, thrown away.
     blank: u32,
-    /// The PNG is written.
-    saved: bool,
 }
 
 /// Opens the window and runs the world until it is closed (or the
@@ -241,7 +239,6 @@ fn open(plan: Arc<Plan>, opts: GuiOptions) -> Result<(), String> {
             since: None,
             pending: false,
             blank: 0,
-            saved: false,
         })
         .add_systems(Update, screenshot.after(drive));
     }
@@ -284,10 +281,6 @@ fn screenshot(
         return;
     }
     shot.frames_waited += 1;
-    if shot.saved {
-        exit.write(AppExit::Success);
-        return;
-    }
     if shot.frames_waited > 600 {
         error!("no drawn frame to save after 600 frames ({} captures came back blank)", shot.blank);
         exit.write(AppExit::error());
@@ -301,14 +294,20 @@ fn screenshot(
     if !shot.pending && shot.frames_waited >= 8 && since.elapsed().as_secs_f64() >= 1.5 {
         let mut save = save_to_disk(shot.path.clone());
         commands.spawn(Screenshot::primary_window()).observe(
-            move |captured: On<ScreenshotCaptured>, mut shot: ResMut<Shot>| {
-                shot.pending = false;
+            move |captured: On<ScreenshotCaptured>,
+                  mut shot: ResMut<Shot>,
+                  mut exit: MessageWriter<AppExit>| {
                 if undrawn(&captured.image) {
+                    shot.pending = false;
                     shot.blank += 1;
                     return;
                 }
+                // Whatever was at the path before is not this capture:
+                // only the file written here ends the run well (the save
+                // logs its own I/O error).
+                let _ = std::fs::remove_file(&shot.path);
                 save(captured);
-                shot.saved = shot.path.exists();
+                exit.write(if shot.path.exists() { AppExit::Success } else { AppExit::error() });
             },
         );
         shot.pending = true;
