@@ -382,13 +382,30 @@ fn explain_tag(tag: u32, v: &[u8]) -> Option<String> {
     })
 }
 
+/// Fields that carry a PAN or track data: 2 (PAN), 34 (extended PAN),
+/// 35 and 45 (tracks 2 and 1), 36 (track 3).
+const CARD_DATA_FIELDS: [u8; 5] = [2, 34, 35, 36, 45];
+
+/// Field 55 tags that carry a PAN or track data: 57 (track 2 equivalent),
+/// 5A (PAN), 56 and 9F6B (tracks 1 and 2 of contactless magnetic-stripe mode).
+const CARD_DATA_TAGS: [u32; 4] = [0x57, 0x5A, 0x56, 0x9F6B];
+
 impl Inspection {
-    /// The one-object JSON report: fields keyed by number as in the vectors
-    /// (full PAN included), field 55 tag by tag, and the check verdicts.
-    pub fn to_json(&self) -> serde_json::Value {
+    /// The one-object JSON report: fields keyed by number as in the vectors,
+    /// field 55 tag by tag, and the check verdicts. PAN and track data are
+    /// masked (first 6, last 4) as in the human view, since JSON ends up in
+    /// tickets and logs; `reveal` keeps them whole, for comparing a frame
+    /// with a vector file.
+    pub fn to_json(&self, reveal: bool) -> serde_json::Value {
         let mut fields = serde_json::Map::new();
         for f in &self.fields {
-            fields.insert(f.number.to_string(), f.text().into());
+            let text = f.text();
+            let shown = if !reveal && CARD_DATA_FIELDS.contains(&f.number) {
+                mask_pan(&text)
+            } else {
+                text
+            };
+            fields.insert(f.number.to_string(), shown.into());
         }
         let mut out = serde_json::Map::new();
         out.insert("mti".into(), self.message.mti().as_str().into());
@@ -397,7 +414,9 @@ impl Inspection {
         if let Some(Ok(tags)) = &self.icc {
             let mut icc = serde_json::Map::new();
             flatten_tags(tags, &mut |t, v| {
-                icc.insert(tlv::tag_hex(t), hex::encode_upper(v).into());
+                let hex = hex::encode_upper(v);
+                let shown = if !reveal && CARD_DATA_TAGS.contains(&t) { mask_pan(&hex) } else { hex };
+                icc.insert(tlv::tag_hex(t), shown.into());
             });
             out.insert("icc".into(), icc.into());
         }
@@ -454,7 +473,7 @@ impl Inspection {
         for f in &self.fields {
             let raw = f.text();
             let shown = match (f.number, &self.icc) {
-                (2 | 35 | 34 | 45 | 36, _) => mask_pan(&raw),
+                (n, _) if CARD_DATA_FIELDS.contains(&n) => mask_pan(&raw),
                 (55, Some(Ok(_))) => format!("{} bytes of BER-TLV:", f.value.len()),
                 _ => raw.clone(),
             };
@@ -493,16 +512,12 @@ fn render_tags(s: &mut String, tags: &[Tlv], depth: usize) {
         let pad = "    ".repeat(depth + 1);
         match &t.value {
             TlvValue::Primitive(v) => {
-                let shown = explain_tag(t.tag, v).map_or_else(
-                    || hex::encode_upper(v),
-                    |w| {
-                        if matches!(t.tag, 0x57 | 0x5A) {
-                            w
-                        } else {
-                            format!("{}  ({w})", hex::encode_upper(v))
-                        }
-                    },
-                );
+                let shown = match explain_tag(t.tag, v) {
+                    Some(w) if matches!(t.tag, 0x57 | 0x5A) => w,
+                    Some(w) => format!("{}  ({w})", hex::encode_upper(v)),
+                    None if CARD_DATA_TAGS.contains(&t.tag) => mask_pan(&hex::encode_upper(v)),
+                    None => hex::encode_upper(v),
+                };
                 let _ =
                     writeln!(s, "{pad}{:<6} {:<32} {shown}", tlv::tag_hex(t.tag), tag_name(t.tag));
             }

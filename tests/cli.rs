@@ -21,7 +21,14 @@ fn purchase_hex() -> String {
 
 #[test]
 fn inspect_json_gives_the_vector_fields_and_valid_checks() {
-    let out = possim(&["inspect", "--keys", "tests/vectors/keys.json", "--json", &purchase_hex()]);
+    let out = possim(&[
+        "inspect",
+        "--keys",
+        "tests/vectors/keys.json",
+        "--json",
+        "--reveal",
+        &purchase_hex(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let expected = &vector("iso8583_ascii.json")["messages"][0]["fields"];
@@ -36,6 +43,32 @@ fn inspect_json_gives_the_vector_fields_and_valid_checks() {
         v["checks"],
         serde_json::json!({"mac": "valid", "pin": "valid", "arqc": "valid", "cvv": "valid"})
     );
+}
+
+#[test]
+fn inspect_json_masks_card_data_unless_revealed() {
+    let out = possim(&["inspect", "--json", &purchase_hex()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let expected = &vector("iso8583_ascii.json")["messages"][0]["fields"];
+    // The vector carries its PAN in track 2 (field 35) only.
+    let track = expected["35"].as_str().unwrap();
+    let (pan, secrets) = track.split_once('=').unwrap();
+    assert!(!text.contains(pan), "the full PAN is in the JSON: {text}");
+    assert!(!text.contains(secrets), "track 2's secrets are in the JSON: {text}");
+    let masked = format!("{}{}{}", &pan[..6], "*".repeat(pan.len() - 10), &pan[pan.len() - 4..]);
+    let stars = "*".repeat(secrets.len());
+    assert_eq!(v["fields"]["35"], format!("{masked}={stars}").as_str());
+    // The chip's own copies of the PAN (5A) and track 2 (57) are masked too.
+    for tag in ["5A", "57"] {
+        if let Some(t) = v["icc"][tag].as_str() {
+            assert!(t.contains('*') && !t.contains(pan), "tag {tag}: {t}");
+        }
+    }
+    // --reveal is for --json only.
+    let out = possim(&["inspect", "--reveal", &purchase_hex()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[test]

@@ -37,6 +37,10 @@ pub(crate) struct Args {
     /// Print one JSON object instead of the human view.
     #[arg(long)]
     json: bool,
+    /// Show PAN and track data whole in --json (to compare a frame with a
+    /// vector file); masked, first 6 and last 4, by default.
+    #[arg(long, requires = "json")]
+    reveal: bool,
     /// Find the framing and dialect: try every usual length header (none,
     /// 2-byte big- and little-endian, 4 ASCII digits), with and without a
     /// TPDU, against the built-in dialects and --spec, and say which decode
@@ -155,5 +159,5 @@ pub(crate) fn run(args: Args) -> Outcome {
         };
         Failure::Invalid(format!("{}: {e}{hint}", spec.name()))
     })?;
-    if args.json { print(&format!("{}\n", report.to_json())) } else { print(&report.render()) }
+    if args.json { print(&format!("{}\n", report.to_json(args.reveal))) } else { print(&report.render()) }
 }
