@@ -429,7 +429,7 @@ fn emulated_terminals_drive_a_real_host_and_both_sides_agree() {
     shop: (terminals: [(id: "TERM0001"), (id: "TERM0002")]),
     cardholders: (count: 50),
     traffic: (per_hour: 90),
-    expect: [NoDoubleCharge, ApprovalRateAtLeast(0.8)],
+    expect: [NoDoubleCharge, ApprovalRateAtLeast(0.8), Never(Timeout), AtLeast(1, Response("00"))],
 )"#;
     let sc = possim::scenario::parse(text, "remote.ron").unwrap();
     let (collector, seen) = possim::report::html::Collector::new();
@@ -461,6 +461,23 @@ fn emulated_terminals_drive_a_real_host_and_both_sides_agree() {
     // never a pass over none of them.
     let hd = host_report.invariants.iter().find(|i| i.invariant == "NoDoubleCharge").unwrap();
     assert!(!hd.held && !hd.evaluated, "{}", hd.evidence);
+    // Each side judges what it sees, and only that: the host sees its own
+    // answers, the terminals their receipts and timeouts.
+    let verdict = |r: &possim::report::RunReport, name: &str| {
+        let e = r.expectations.iter().find(|e| e.expectation == name).unwrap();
+        (e.passed, e.evidence.clone())
+    };
+    let (passed, why) = verdict(&host_report, "AtLeast(1, Response(\"00\"))");
+    assert!(passed, "{why}");
+    for name in ["Never(Timeout)", "ApprovalRateAtLeast(0.8)"] {
+        let (passed, why) = verdict(&host_report, name);
+        assert!(!passed && why.starts_with("not evaluated: the terminals"), "{name}: {why}");
+    }
+    assert!(verdict(&host_report, "ApprovalRateAtLeast(0.8)").1.contains("the host approved"));
+    let (passed, why) = verdict(&terminals, "ApprovalRateAtLeast(0.8)");
+    assert!(passed, "{why}");
+    let (passed, why) = verdict(&terminals, "AtLeast(1, Response(\"00\"))");
+    assert!(!passed && why.starts_with("not evaluated: the host"), "{why}");
     let ld = host_report.invariants.iter().find(|i| i.invariant == "LedgerBalanced").unwrap();
     assert!(ld.held, "the host's own double entry is judged: {}", ld.evidence);
     // The host's page draws the real terminals' ordinary approvals as
