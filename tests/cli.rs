@@ -196,6 +196,38 @@ fn tmp(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
+fn a_file_that_will_not_load_is_an_error_in_json_and_junit_and_nothing_runs() {
+    let (json, junit) = (tmp("unloaded.json"), tmp("unloaded.xml"));
+    let missing = tmp("no-such-scenario.ron");
+    let out = possim(&[
+        "run",
+        "scenarios/baseline.ron",
+        missing.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let runs = v.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "only the file that would not load: {v}");
+    assert_eq!(runs[0]["passed"], false);
+    assert!(runs[0]["error"].as_str().unwrap().contains("cannot read"), "{v}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("errors=\"1\"") && xml.contains("no-such-scenario.ron"), "{xml}");
+    // An invalid scenario is exit 2, and recorded the same way.
+    let bad = tmp("unloaded-bad.ron");
+    std::fs::write(&bad, "Scenario(name: \"x\", sede: 1)").unwrap();
+    let out = possim(&["run", bad.to_str().unwrap(), "--junit", junit.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("unloaded-bad.ron") && xml.contains("sede"), "{xml}");
+}
+
+#[test]
 fn run_baseline_passes_and_writes_journal_json_and_junit() {
     let (journal, json, junit) = (tmp("base.jsonl"), tmp("base.json"), tmp("base.xml"));
     let out = possim(&[

@@ -127,23 +127,35 @@ pub fn main() -> ExitCode {
 
 /// Loads and checks every scenario file before anything runs; prints each
 /// error, and fails with the worst exit code (3 for I/O, else 2).
-pub(crate) fn load_all(
-    files: &[std::path::PathBuf],
-) -> Result<Vec<(std::path::PathBuf, possim::scenario::Scenario)>, Failure> {
+pub(crate) fn load_all(files: &[std::path::PathBuf]) -> Result<Loaded, Failure> {
+    load_each(files).map_err(|(f, _)| f)
+}
+
+/// Scenarios by the file they came from.
+pub(crate) type Loaded = Vec<(std::path::PathBuf, possim::scenario::Scenario)>;
+
+/// Files that would not load: each one's name and why.
+pub(crate) type Unloaded = Vec<(String, String)>;
+
+/// Every scenario loaded, or the failure to exit with and, for each file
+/// that would not load, its name and why (each also printed).
+pub(crate) fn load_each(files: &[std::path::PathBuf]) -> Result<Loaded, (Failure, Unloaded)> {
     let mut scenarios = Vec::new();
+    let mut bad = Vec::new();
     let mut worst = None;
     for f in files {
         match possim::scenario::load(f) {
             Ok(s) => scenarios.push((f.clone(), s)),
             Err(e) => {
                 eprintln!("possim: {e}");
+                bad.push((f.display().to_string(), e.to_string()));
                 worst = Some(worst.map_or(e.exit_code(), |w: u8| w.max(e.exit_code())));
             }
         }
     }
     match worst {
-        Some(3) => Err(Failure::Io(String::new())),
-        Some(_) => Err(Failure::Invalid(String::new())),
+        Some(3) => Err((Failure::Io(String::new()), bad)),
+        Some(_) => Err((Failure::Invalid(String::new()), bad)),
         None => Ok(scenarios),
     }
 }
@@ -227,13 +239,13 @@ pub(crate) fn write_report(
         }
         let body = serde_json::to_string_pretty(&v).unwrap_or_default();
         if let Err(e) = std::fs::write(p, body + "\n") {
-            errors.push(format!("cannot write {}: {e}", p.display()));
+            errors.push(format!("cannot write the --json report {}: {e}", p.display()));
         }
     }
     if let Some(p) = junit {
         let xml = possim::report::junit_xml_with_errors(std::slice::from_ref(report), &[]);
         if let Err(e) = std::fs::write(p, xml) {
-            errors.push(format!("cannot write {}: {e}", p.display()));
+            errors.push(format!("cannot write the --junit report {}: {e}", p.display()));
         }
     }
     if !errors.is_empty() {

@@ -263,9 +263,43 @@ fn display(p: &Option<PathBuf>) -> String {
     p.as_ref().map_or_else(String::new, |p| p.display().to_string())
 }
 
+/// Writes --json and --junit for a run stopped by files that would not
+/// load: each such file an error, so a pipeline reading the reports sees
+/// why nothing ran rather than no report at all.
+fn report_unloaded(args: &Args, bad: &[(String, String)]) {
+    // Never over an input, nor both reports to one file.
+    let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
+    let outputs = [("--json", args.json.as_deref()), ("--junit", args.junit.as_deref())];
+    if super::distinct_files(&inputs, &outputs).is_err() {
+        return;
+    }
+    if let Some(p) = &args.json {
+        let all: Vec<serde_json::Value> = bad
+            .iter()
+            .map(|(file, e)| serde_json::json!({"file": file, "passed": false, "error": e}))
+            .collect();
+        let body = serde_json::to_string_pretty(&serde_json::Value::Array(all)).unwrap_or_default();
+        if let Err(e) = std::fs::write(p, body + "\n") {
+            eprintln!("possim: cannot write the --json report {}: {e}", p.display());
+        }
+    }
+    if let Some(p) = &args.junit
+        && let Err(e) = std::fs::write(p, junit_xml_with_errors(&[], bad))
+    {
+        eprintln!("possim: cannot write the --junit report {}: {e}", p.display());
+    }
+}
+
 pub(crate) fn run(args: Args) -> Outcome {
-    // Check every file before running any.
-    let scenarios = super::load_all(&args.files)?;
+    // Check every file before running any; one that cannot be read or is
+    // invalid stops them all, and is still an error in --json and --junit.
+    let scenarios = match super::load_each(&args.files) {
+        Ok(s) => s,
+        Err((failure, bad)) => {
+            report_unloaded(&args, &bad);
+            return Err(failure);
+        }
+    };
     let many = scenarios.len() > 1;
     let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
     // With several files, --journal, --pcap and --html are directories.
@@ -367,13 +401,13 @@ pub(crate) fn run(args: Args) -> Outcome {
         };
         let body = serde_json::to_string_pretty(&v).unwrap_or_default();
         if let Err(e) = std::fs::write(p, body + "\n") {
-            write_errors.push(format!("cannot write {}: {e}", p.display()));
+            write_errors.push(format!("cannot write the --json report {}: {e}", p.display()));
         }
     }
     if let Some(p) = &args.junit
         && let Err(e) = std::fs::write(p, junit_xml_with_errors(&reports, &io_errors))
     {
-        write_errors.push(format!("cannot write {}: {e}", p.display()));
+        write_errors.push(format!("cannot write the --junit report {}: {e}", p.display()));
     }
     if !io_errors.is_empty() || !write_errors.is_empty() {
         for (_, e) in &io_errors {

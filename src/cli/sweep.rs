@@ -434,13 +434,13 @@ fn finish(args: &Args, report: &SweepReport, wall: Option<f64>) -> Outcome {
     if let Some(p) = &args.json {
         let body = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
         if let Err(e) = std::fs::write(p, body) {
-            io_errors.push(format!("cannot write {}: {e}", p.display()));
+            io_errors.push(format!("cannot write the --json report {}: {e}", p.display()));
         }
     }
     if let Some(p) = &args.junit
         && let Err(e) = std::fs::write(p, junit(report))
     {
-        io_errors.push(format!("cannot write {}: {e}", p.display()));
+        io_errors.push(format!("cannot write the --junit report {}: {e}", p.display()));
     }
     if !io_errors.is_empty() {
         for e in &io_errors {
