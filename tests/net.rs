@@ -933,6 +933,17 @@ fn a_bad_script_is_refused_with_its_position() {
 }
 
 #[test]
+fn a_value_never_captured_is_named_not_sent() {
+    // Nothing listens on port 1: the purchase gets no answer, so its RRN is
+    // never captured, and the reversal that uses it says so.
+    let out = possim_cmd(&["script", "examples/purchase-and-reversal.ron", "--connect", "127.0.0.1:1"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("`${rrn}` was never captured"), "{text}");
+    assert!(!text.contains("value is 6 long"), "{text}");
+}
+
+#[test]
 fn a_real_terminal_declared_in_a_scenario_crosses_its_link_and_is_reported() {
     use possim::net::external::ExternalRun;
     let text = std::fs::read_to_string(root().join("examples/host.ron"))

@@ -258,6 +258,19 @@ pub async fn run(
         // The request.
         let mut msg = Message::new(Mti::default());
         let mut bad = Vec::new();
+        // A value captured from an answer that never came is named as such,
+        // not sent as the literal `${name}`.
+        let missing: std::collections::BTreeSet<&str> = step
+            .send
+            .values()
+            .flat_map(|v| variables(v))
+            .filter(|name| !vars.contains_key(*name))
+            .collect();
+        for name in missing {
+            bad.push(format!(
+                "`${{{name}}}` was never captured: the step that captures it did not get its answer"
+            ));
+        }
         for (k, v) in &step.send {
             let v = substitute(v, &vars);
             if k == "t" {
@@ -279,17 +292,17 @@ pub async fn run(
                 msg.set(n, v.as_bytes());
             }
         }
+        if !bad.is_empty() {
+            r.failures = bad;
+            results.push(r);
+            continue;
+        }
         let wire = match (&tak, step.mac) {
             (Some(k), true) => encode_with_mac(&spec, &mut msg, k),
             _ => spec.encode(&msg),
         };
         let wire = match wire {
-            Ok(w) if bad.is_empty() => w,
-            Ok(_) => {
-                r.failures = bad;
-                results.push(r);
-                continue;
-            }
+            Ok(w) => w,
             Err(e) => {
                 r.failures.push(format!("cannot encode the request: {e}"));
                 results.push(r);
