@@ -87,12 +87,23 @@ pub struct LoadResult {
     pub latency_ms: [f64; 4],
 }
 
+/// When connection `i` of `n`, with `len` requests, sends its first one
+/// and how far apart the rest follow, for all connections to send over
+/// `span` seconds: the first requests spread over one gap.
+fn pace(span: f64, len: usize, i: usize, n: usize) -> (Duration, Duration) {
+    let gap = Duration::from_secs_f64(span / len.max(1) as f64);
+    (gap.mul_f64(i as f64 / n.max(1) as f64), gap)
+}
+
 /// Replays each stream on its own connection; one request outstanding per
 /// connection.
 pub async fn drive(streams: Vec<Vec<Vec<u8>>>, opts: LoadOptions) -> LoadResult {
     let n = streams.len().max(1);
-    // Each connection's share of the rate.
-    let gap = opts.rate.map(|r| Duration::from_secs_f64(n as f64 / r.max(1e-3)));
+    // Open loop: every connection spreads its requests over the same span
+    // (all requests at the asked rate), so the total rate holds however
+    // unevenly the terminals' requests fall.
+    let total: usize = streams.iter().map(Vec::len).sum();
+    let span = opts.rate.map(|r| total as f64 / r.max(1e-3));
     // Connect (and shake hands) first, so the clock starts with every
     // connection ready.
     let mut connecting = Vec::new();
@@ -113,15 +124,14 @@ pub async fn drive(streams: Vec<Vec<Vec<u8>>>, opts: LoadOptions) -> LoadResult 
     let mut tasks = Vec::new();
     for (i, (reqs, client)) in streams.into_iter().zip(clients).enumerate() {
         let opts = opts.clone();
+        let pace = span.map(|t| pace(t, reqs.len(), i, n));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(reqs.len());
             let (mut sent, mut approved) = (0u64, 0u64);
             let Some(mut c) = client else { return (lat, sent, approved, true) };
-            // Spread the connections' first requests over one gap.
-            let offset = gap.map(|g| g.mul_f64(i as f64 / n as f64));
             for (k, req) in reqs.iter().enumerate() {
-                let due = match (gap, offset) {
-                    (Some(g), Some(o)) => {
+                let due = match pace {
+                    Some((o, g)) => {
                         let due = start + o + g.mul_f64(k as f64);
                         tokio::time::sleep_until(due.into()).await;
                         due
@@ -168,4 +178,24 @@ pub async fn drive(streams: Vec<Vec<Vec<u8>>>, opts: LoadOptions) -> LoadResult 
     };
     r.latency_ms = [pct(0.5), pct(0.9), pct(0.99), pct(1.0)];
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pace;
+
+    #[test]
+    fn uneven_connections_all_send_within_the_span_so_the_total_rate_holds() {
+        // 300 requests at 100 a second: 3 s, however they split.
+        let lens = [1usize, 2, 7, 40, 250];
+        let span = lens.iter().sum::<usize>() as f64 / 100.0;
+        for (i, &len) in lens.iter().enumerate() {
+            let (first, gap) = pace(span, len, i, lens.len());
+            let last = first + gap.mul_f64((len - 1) as f64);
+            assert!(last.as_secs_f64() < span, "connection {i}: last due at {last:?}");
+            // And no earlier than its share: the requests are spread, not bunched.
+            let spread = gap.mul_f64(len as f64).as_secs_f64();
+            assert!((spread - span).abs() < 1e-6, "connection {i}: {spread} s");
+        }
+    }
 }
