@@ -195,6 +195,43 @@ fn tmp(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
+/// The text of the first fenced block after `marker` in the README.
+fn readme_block(marker: &str) -> String {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let at = readme.find(marker).unwrap_or_else(|| panic!("README lost `{marker}`"));
+    let rest = &readme[at..];
+    let open = rest.find("```").unwrap();
+    let body = &rest[open..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").unwrap()].to_string()
+}
+
+#[test]
+fn the_readme_quick_start_prints_what_the_readme_shows() {
+    let out = possim(&["run", "scenarios/baseline.ron"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let shown = readme_block("whether every expectation held:");
+    assert!(shown.starts_with("Baseline trading day"), "{shown}");
+    for line in shown.lines() {
+        // Lines the README shortens with "..." are not quoted whole.
+        if line.contains("...") || line.trim().is_empty() {
+            continue;
+        }
+        assert!(printed.contains(line), "README shows `{line}`; possim printed:\n{printed}");
+    }
+}
+
+#[test]
+fn the_readme_scenario_runs_and_passes() {
+    let text = readme_block("A scenario is one RON file");
+    assert!(text.starts_with("Scenario("), "{text}");
+    let file = tmp("readme-scenario.ron");
+    std::fs::write(&file, text).unwrap();
+    let out = possim(&["run", file.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+}
+
 #[test]
 fn a_file_that_will_not_load_is_an_error_in_json_and_junit_and_nothing_runs() {
     let (json, junit) = (tmp("unloaded.json"), tmp("unloaded.xml"));
