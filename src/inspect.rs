@@ -415,7 +415,8 @@ impl Inspection {
             let mut icc = serde_json::Map::new();
             flatten_tags(tags, &mut |t, v| {
                 let hex = hex::encode_upper(v);
-                let shown = if !reveal && CARD_DATA_TAGS.contains(&t) { mask_pan(&hex) } else { hex };
+                let shown =
+                    if !reveal && CARD_DATA_TAGS.contains(&t) { mask_pan(&hex) } else { hex };
                 icc.insert(tlv::tag_hex(t), shown.into());
             });
             out.insert("icc".into(), icc.into());

@@ -474,6 +474,10 @@ fn emulated_terminals_drive_a_real_host_and_both_sides_agree() {
         assert!(!passed && why.starts_with("not evaluated: the terminals"), "{name}: {why}");
     }
     assert!(verdict(&host_report, "ApprovalRateAtLeast(0.8)").1.contains("the host approved"));
+    // Such a run does not come back from its seed: the summary says how it does.
+    let text = possim::report::summary(&host_report);
+    assert!(text.contains("replay with: possim replay on its --journal"), "{text}");
+    assert!(!text.contains("possim run remote.ron"), "{text}");
     let (passed, why) = verdict(&terminals, "ApprovalRateAtLeast(0.8)");
     assert!(passed, "{why}");
     let (passed, why) = verdict(&terminals, "AtLeast(1, Response(\"00\"))");
@@ -936,7 +940,8 @@ fn a_bad_script_is_refused_with_its_position() {
 fn a_value_never_captured_is_named_not_sent() {
     // Nothing listens on port 1: the purchase gets no answer, so its RRN is
     // never captured, and the reversal that uses it says so.
-    let out = possim_cmd(&["script", "examples/purchase-and-reversal.ron", "--connect", "127.0.0.1:1"]);
+    let out =
+        possim_cmd(&["script", "examples/purchase-and-reversal.ron", "--connect", "127.0.0.1:1"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("`${rrn}` was never captured"), "{text}");

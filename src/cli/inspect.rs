@@ -159,5 +159,9 @@ pub(crate) fn run(args: Args) -> Outcome {
         };
         Failure::Invalid(format!("{}: {e}{hint}", spec.name()))
     })?;
-    if args.json { print(&format!("{}\n", report.to_json(args.reveal))) } else { print(&report.render()) }
+    if args.json {
+        print(&format!("{}\n", report.to_json(args.reveal)))
+    } else {
+        print(&report.render())
+    }
 }

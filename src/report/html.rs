@@ -473,7 +473,7 @@ pub fn render(report: &RunReport, c: &Collected) -> String {
     let _ = writeln!(
         h,
         "<p>{} purchases: {} approved, {} declined, {} declined offline, {} timed out; \
-         fraud loss <b>{}</b>; {} alerts. Replay: <code>possim run {} --seed {}</code></p>",
+         fraud loss <b>{}</b>; {} alerts. Replay: <code>{}</code></p>",
         co.purchases,
         co.approved,
         co.declined,
@@ -481,8 +481,7 @@ pub fn render(report: &RunReport, c: &Collected) -> String {
         co.timeouts,
         report.fraud_loss,
         report.alerts.len(),
-        esc(&report.file),
-        report.seed
+        esc(&report.replay_hint()),
     );
     lessons(&mut h, report);
     timeline(&mut h, report, c);

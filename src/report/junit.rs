@@ -34,8 +34,10 @@ pub fn junit_xml_with_errors(runs: &[RunReport], errors: &[(String, String)]) ->
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(e.evidence.clone());
                 s.set_description(format!(
-                    "{}\nevents: {:?}\nreplay: possim run {} --seed {}",
-                    e.evidence, e.events, run.file, run.seed
+                    "{}\nevents: {:?}\nreplay: {}",
+                    e.evidence,
+                    e.events,
+                    run.replay_hint()
                 ));
                 s
             };
@@ -60,8 +62,10 @@ pub fn junit_xml_with_errors(runs: &[RunReport], errors: &[(String, String)]) ->
                     i.evidence.clone()
                 });
                 s.set_description(format!(
-                    "{}\nevents: {:?}\nreplay: possim run {} --seed {}",
-                    i.evidence, i.events, run.file, run.seed
+                    "{}\nevents: {:?}\nreplay: {}",
+                    i.evidence,
+                    i.events,
+                    run.replay_hint()
                 ));
                 s
             };

@@ -261,4 +261,17 @@ impl RunReport {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
     }
+
+    /// How to see this run again: the same scenario and seed, or, where
+    /// real software took part (`possim host`, `possim terminal`, a real
+    /// terminal in the scenario), its journal, since the seed alone does
+    /// not say what the real side did.
+    pub fn replay_hint(&self) -> String {
+        if self.settlement.iter().any(|s| s.only.is_some()) {
+            "possim replay on its --journal (real software took part: the seed alone does not reproduce it)"
+                .to_string()
+        } else {
+            format!("possim run {} --seed {}", self.file, self.seed)
+        }
+    }
 }

@@ -238,10 +238,9 @@ pub fn summary(r: &RunReport) -> String {
     } else {
         let _ = writeln!(
             s,
-            "result: FAIL ({passed}/{} expectations); replay with: possim run {} --seed {}",
+            "result: FAIL ({passed}/{} expectations); replay with: {}",
             r.expectations.len(),
-            r.file,
-            r.seed
+            r.replay_hint()
         );
     }
     s

@@ -590,21 +590,19 @@ fn reads_the_terminals(e: &Expectation) -> bool {
         matches!(a, A::LinkDown | A::ReversalAbandoned | A::LoginLockout | A::UnexpectedEgress)
     };
     match e {
-        Expectation::Never(k) | Expectation::AtLeast(_, k) | Expectation::AtMost(_, k) => {
-            match k {
-                EventKind::Approved
-                | EventKind::Declined
-                | EventKind::DeclinedOffline
-                | EventKind::ApprovedOffline
-                | EventKind::OfflineUnpaid
-                | EventKind::Timeout
-                | EventKind::Reversal
-                | EventKind::ReversalAbandoned
-                | EventKind::Fallback => true,
-                EventKind::Alert(a) => alert(a),
-                _ => false,
-            }
-        }
+        Expectation::Never(k) | Expectation::AtLeast(_, k) | Expectation::AtMost(_, k) => match k {
+            EventKind::Approved
+            | EventKind::Declined
+            | EventKind::DeclinedOffline
+            | EventKind::ApprovedOffline
+            | EventKind::OfflineUnpaid
+            | EventKind::Timeout
+            | EventKind::Reversal
+            | EventKind::ReversalAbandoned
+            | EventKind::Fallback => true,
+            EventKind::Alert(a) => alert(a),
+            _ => false,
+        },
         Expectation::AlertWithin(a, _) => alert(a),
         Expectation::ApprovalRateAtLeast(_) | Expectation::LatencyP99Below(_) => true,
         _ => false,
@@ -632,13 +630,11 @@ fn reads_the_host(e: &Expectation) -> bool {
         )
     };
     match e {
-        Expectation::Never(k) | Expectation::AtLeast(_, k) | Expectation::AtMost(_, k) => {
-            match k {
-                EventKind::Response(_) => true,
-                EventKind::Alert(a) => alert(a),
-                _ => false,
-            }
-        }
+        Expectation::Never(k) | Expectation::AtLeast(_, k) | Expectation::AtMost(_, k) => match k {
+            EventKind::Response(_) => true,
+            EventKind::Alert(a) => alert(a),
+            _ => false,
+        },
         Expectation::AlertWithin(a, _) => alert(a),
         _ => false,
     }
