@@ -506,6 +506,12 @@ fn terminals_facing_a_dead_host_decline_and_the_run_says_so() {
     let run = RemoteRun::start(Plan::new(&sc, None).unwrap(), opts, None, "dead.ron").unwrap();
     let (r, stats) = run.wait().unwrap();
     assert!(stats.connect_failed > 0 && stats.connected == 0, "{stats:?}");
+    // Every frame the link handed over was lost there, and is counted so.
+    assert_eq!(stats.frames_out, 0, "{stats:?}");
+    assert!(stats.frames_lost >= stats.connect_failed, "{stats:?}");
+    // (At most every one the link delivered: a connection still being
+    // refused when the day ends is not waited for.)
+    assert!(stats.frames_lost <= r.counts.frames_delivered, "{stats:?}");
     assert_eq!(r.counts.approved, 0);
     // Never signed on, the terminals cannot go online: every customer is
     // declined (or times out), and the run says so.

@@ -168,11 +168,12 @@ pub(crate) fn run(args: Args) -> Outcome {
     if !args.quiet || !report.passed {
         text.push_str(&summary(&report));
         text.push_str(&format!(
-            "  host {addr}: {} connections, {} failed to connect; {} frames sent, {} received; {:.2} s wall time\n",
+            "  host {addr}: {} connections, {} failed to connect; {} frames sent, {} received, {} lost without a connection; {:.2} s wall time\n",
             stats.connected,
             stats.connect_failed,
             stats.frames_out,
             stats.frames_in,
+            stats.frames_lost,
             started.elapsed().as_secs_f64()
         ));
     }

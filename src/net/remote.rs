@@ -47,6 +47,9 @@ pub struct RemoteStats {
     pub frames_out: u64,
     /// Frames received from it.
     pub frames_in: u64,
+    /// Frames the world's link delivered for a connection that could not be
+    /// made or had closed: they never left the machine.
+    pub frames_lost: u64,
 }
 
 #[derive(Default)]
@@ -55,6 +58,7 @@ struct Counters {
     connect_failed: AtomicU64,
     frames_out: AtomicU64,
     frames_in: AtomicU64,
+    frames_lost: AtomicU64,
 }
 
 /// A running set of emulated terminals.
@@ -148,6 +152,7 @@ impl RemoteRun {
             connect_failed: g(&c.connect_failed),
             frames_out: g(&c.frames_out),
             frames_in: g(&c.frames_in),
+            frames_lost: g(&c.frames_lost),
         };
         Ok((report.map_err(|e| format!("writing the journal: {e}"))?, stats))
     }
@@ -184,8 +189,10 @@ async fn io_main(
             tokio::spawn(conn.run(rx));
             writers.insert(m.conn, tx);
         }
-        if let Some(w) = writers.get(&m.conn) {
-            let _ = w.send(m.bytes);
+        if let Some(w) = writers.get(&m.conn)
+            && w.send(m.bytes).is_err()
+        {
+            counters.frames_lost.fetch_add(1, Ordering::Relaxed);
         }
     }
     // The world's day is over: close every connection.
@@ -212,7 +219,9 @@ impl Connection {
             Ok(s) => s,
             Err(_) => {
                 self.counters.connect_failed.fetch_add(1, Ordering::Relaxed);
-                return; // the frames queued for it are lost, as on a dead line
+                // The frames queued for it are lost, as on a dead line.
+                self.lose(&mut frames);
+                return;
             }
         };
         let _ = tcp.set_nodelay(true);
@@ -224,9 +233,18 @@ impl Connection {
                     Err(_) => {
                         // Counted; the report says how many failed.
                         self.counters.connect_failed.fetch_add(1, Ordering::Relaxed);
+                        self.lose(&mut frames);
                     }
                 }
             }
+        }
+    }
+
+    /// Counts the frames waiting for a connection that will not carry them.
+    fn lose(&self, frames: &mut mpsc::UnboundedReceiver<Vec<u8>>) {
+        frames.close();
+        while frames.try_recv().is_ok() {
+            self.counters.frames_lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 
