@@ -90,7 +90,11 @@ pub(crate) fn run(args: Args) -> Outcome {
     let journal = super::journal_writer(args.journal.as_deref())?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    super::host::stop_on_signal(move || flag.store(true, Ordering::SeqCst), args.stop_after);
+    super::host::stop_on_signal(
+        move || flag.store(true, Ordering::SeqCst),
+        args.stop_after,
+        "taking the cards out of the reader".into(),
+    );
     let quiet = args.quiet;
     let addr = args.vpcd;
     let report = serve(&plan, &opts, journal, stop, |slot| {

@@ -99,10 +99,16 @@ async fn a_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Calls `stop` on SIGINT or SIGTERM, or after `after`; a second signal
-/// ends the process at once (exit 130) for whoever cannot wait for the
-/// orderly stop (answers in flight, a day settling in real time).
-pub(crate) fn stop_on_signal(stop: impl FnOnce() + Send + 'static, after: Option<Duration>) {
+/// Calls `stop` on SIGINT or SIGTERM, or after `after`, and prints
+/// `notice` (what the orderly stop waits for) so a stop that takes a while
+/// does not look like a hang; a second signal ends the process at once
+/// (exit 130) for whoever cannot wait for the orderly stop (answers in
+/// flight, a day settling in real time).
+pub(crate) fn stop_on_signal(
+    stop: impl FnOnce() + Send + 'static,
+    after: Option<Duration>,
+    notice: String,
+) {
     let _ = std::thread::Builder::new().name("possim-signals".into()).spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
             return;
@@ -122,6 +128,7 @@ pub(crate) fn stop_on_signal(stop: impl FnOnce() + Send + 'static, after: Option
             }
         });
         stop();
+        eprintln!("possim: stopping: {notice}; a second Ctrl-C stops at once, without a report");
         rt.block_on(a_signal());
         eprintln!("possim: stopped at once (second signal)");
         std::process::exit(130);
@@ -218,7 +225,11 @@ pub(crate) fn run(args: Args) -> Outcome {
         let _ = out.flush();
     }
     let stopper = server.stopper();
-    stop_on_signal(move || stopper.stop(), args.stop_after);
+    stop_on_signal(
+        move || stopper.stop(),
+        args.stop_after,
+        "no new connections; answering what has arrived".into(),
+    );
     let (report, stats) = server.wait().map_err(|e| Failure::Io(e.to_string()))?;
     drop(control);
     super::pcap_check(args.pcap.as_deref(), pcap_slot.as_ref())?;

@@ -192,7 +192,11 @@ pub(crate) fn run(args: Args) -> Outcome {
         let _ = out.flush();
     }
     let stopper = proxy.stopper();
-    super::host::stop_on_signal(move || stopper.stop(), args.stop_after);
+    super::host::stop_on_signal(
+        move || stopper.stop(),
+        args.stop_after,
+        "closing every connection".into(),
+    );
     let stats = proxy.wait();
     drop(control);
     super::pcap_check(args.pcap.as_deref(), pcap_slot.as_ref())?;

@@ -227,7 +227,8 @@ fn run_real_time(
         });
     }
     let stopper = run.stopper();
-    super::host::stop_on_signal(move || stopper.stop(), None);
+    let notice = "no new customers; what is in flight completes".to_string();
+    super::host::stop_on_signal(move || stopper.stop(), None, notice);
     let (report, _) = run.wait().map_err(|e| e.to_string())?;
     super::pcap_check(job.pcap.as_deref(), pcap_slot.as_ref()).map_err(|e| match e {
         Failure::Io(m) | Failure::Invalid(m) => m,

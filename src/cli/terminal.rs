@@ -145,6 +145,12 @@ pub(crate) fn run(args: Args) -> Outcome {
     };
     let journal = super::journal_writer(args.journal.as_deref())?;
     let opts = ConnectOptions { addr, tls, speed: args.speed, frames_in_journal: true };
+    let notice = format!(
+        "no new customers; what is in flight settles for up to {} of virtual time ({:.0} s at --speed {})",
+        plan.settle_after,
+        plan.settle_after.micros() as f64 / 1e6 / args.speed,
+        args.speed
+    );
     let started = std::time::Instant::now();
     let (mut subscribers, pcap_slot) = match &args.pcap {
         Some(p) => {
@@ -160,7 +166,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let run = RemoteRun::start_with(plan, opts, journal, subscribers, &file.display().to_string())
         .map_err(|e| Failure::Io(format!("starting: {e}")))?;
     let stopper = run.stopper();
-    super::host::stop_on_signal(move || stopper.stop(), None);
+    super::host::stop_on_signal(move || stopper.stop(), None, notice);
     let (report, stats) = run.wait().map_err(Failure::Io)?;
     super::pcap_check(args.pcap.as_deref(), pcap_slot.as_ref())?;
     super::write_html(html, args.html.as_deref(), &report)?;
