@@ -677,6 +677,21 @@ fn issue_8_a_fifo_named_as_a_scenario_is_refused_without_hanging() {
 }
 
 #[test]
+fn list_of_examples_shows_its_scenarios_and_names_the_other_files() {
+    let out = possim(&["list", "examples"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("host.ron") && text.contains("gui-20-terminals.ron"), "{text}");
+    assert!(text.contains("not scenarios: purchase-and-reversal.ron (Script)"), "{text}");
+    // A misspelt scenario is still an error, not skipped as another kind.
+    let dir = tmp("list-misspelt");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("x.ron"), "Scenaro(name: \"x\")").unwrap();
+    let out = possim(&["list", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+}
+
+#[test]
 fn list_prints_the_catalogue_with_lesson_titles_in_both_languages() {
     let out = possim(&["list"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

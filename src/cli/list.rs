@@ -33,6 +33,20 @@ pub(crate) fn run(args: Args) -> Outcome {
         .filter(|p| p.extension().is_some_and(|x| x == "ron") && p.is_file())
         .collect();
     files.sort();
+    // Scripts (`Script(`) and shop profiles (`Shop(`) share the folder with
+    // scenarios in examples/: they are other commands' files, not errors.
+    let mut others = Vec::new();
+    files.retain(|p| match top_level(p) {
+        // Only the known other kinds: a misspelt `Scenaro(` is still an error.
+        Some(kind) if kind == "Script" || kind == "Shop" => {
+            others.push(format!(
+                "{} ({kind})",
+                p.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
+            ));
+            false
+        }
+        _ => true,
+    });
     let scenarios = super::load_all(&files)?;
     let mut rows = Vec::new();
     let mut text = String::new();
@@ -64,7 +78,33 @@ pub(crate) fn run(args: Args) -> Outcome {
         let json = serde_json::to_string_pretty(&rows).unwrap_or_default();
         print(&format!("{json}\n"))?;
     } else {
+        if !others.is_empty() {
+            text.push_str(&format!("not scenarios: {}\n", others.join(", ")));
+        }
         print(&text)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The name of the struct a RON file holds (`Scenario`, `Script`, `Shop`),
+/// read past comments and attributes; `None` when it has none or cannot be
+/// read (then loading it says what is wrong).
+fn top_level(path: &std::path::Path) -> Option<String> {
+    let text = possim::file::read_bounded(path, possim::file::MAX_SMALL).ok()?;
+    let text = String::from_utf8(text).ok()?;
+    let mut rest = text.as_str();
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix("//") {
+            rest = r.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, after)| after);
+        } else if rest.starts_with("#!") {
+            rest = rest.split_once(']').map_or("", |(_, after)| after);
+        } else {
+            break;
+        }
+    }
+    let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    (!name.is_empty()).then_some(name)
 }
