@@ -43,6 +43,24 @@ fn a_skimmer_copies_swiped_cards_and_only_the_chipless_copies_are_cashed_out() {
         assert!(s.get("pin").is_none(), "{s}");
     }
     assert!(stolen.iter().any(|s| s["what"] == "pin"), "the camera films PINs");
+    // One swipe is one read of the stripe: the skimmer takes a card's track
+    // once for each time it is swiped (a card session: the first try, or a
+    // retry after a wrong PIN), however the terminal decides chip or stripe.
+    let mut tracks = std::collections::BTreeMap::new();
+    for s in stolen.iter().filter(|s| s["what"] == "track2") {
+        *tracks.entry(s["purchase"].as_u64().unwrap()).or_insert(0) += 1;
+    }
+    // A chip that fails is swiped once more (fallback).
+    let mut swipes = std::collections::BTreeMap::new();
+    for s in lines_of(&journal, "card_session").into_iter().chain(
+        lines_of(&journal, "terminal_note").into_iter().filter(|n| n["note"] == "chip_failed"),
+    ) {
+        *swipes.entry(s["purchase"].as_u64().unwrap()).or_insert(0) += 1;
+    }
+    assert!(!tracks.is_empty());
+    for (p, n) in &tracks {
+        assert!(*n <= swipes[p], "purchase {p}: {n} reads in {} swipes", swipes[p]);
+    }
     // The cash-out purchases are made at the other terminal with fallback.
     for c in lines_of(&journal, "cash_out") {
         assert_eq!(c["terminal"], "TERM0002", "{c}");

@@ -191,9 +191,14 @@ impl TerminalCore {
             }
             presentation = Presentation::Insert;
         }
+        // One swipe, read once: the service code decides chip or stripe, and
+        // the same read is the stripe data (a second read would be a second
+        // swipe, and a skimmer would count the card twice).
+        let mut swiped = None;
         if presentation == Presentation::Swipe && self.cfg.chip {
             // A chip card swiped on a chip terminal is asked to insert.
-            if let Some(t2) = card.swipe().and_then(|t| Track2::parse(&t).ok())
+            swiped = card.swipe();
+            if let Some(t2) = swiped.as_deref().and_then(|t| Track2::parse(t).ok())
                 && t2.has_chip()
             {
                 presentation = Presentation::Insert;
@@ -208,7 +213,10 @@ impl TerminalCore {
                 }
             }
         }
-        self.read_magstripe(card, Entry::Magstripe)
+        match swiped {
+            Some(track) if self.cfg.magstripe => magstripe_read(track, Entry::Magstripe),
+            _ => self.read_magstripe(card, Entry::Magstripe),
+        }
     }
 
     pub(super) fn read_magstripe(
@@ -220,13 +228,7 @@ impl TerminalCore {
             return Err("card needs a magstripe reader");
         }
         let track = card.swipe().ok_or("magstripe unreadable")?;
-        let t2 = Track2::parse(&track).map_err(|_| "magstripe unreadable")?;
-        Ok(CardRead {
-            pan: t2.pan,
-            track2: track,
-            cvm: CvmPerformed::OnlinePin,
-            ..CardRead::none(entry)
-        })
+        magstripe_read(track, entry)
     }
 
     /// Selects the directory and the application it lists first among those
@@ -481,4 +483,10 @@ mod tests {
         assert_eq!(candidates(&nested(&aid, tlv::MAX_DEPTH)), [(aid.to_vec(), 1)]);
         assert!(candidates(&nested(&aid, tlv::MAX_DEPTH + 1)).is_empty());
     }
+}
+
+/// What a stripe's track 2 gives the terminal.
+fn magstripe_read(track: String, entry: Entry) -> Result<CardRead, &'static str> {
+    let t2 = Track2::parse(&track).map_err(|_| "magstripe unreadable")?;
+    Ok(CardRead { pan: t2.pan, track2: track, cvm: CvmPerformed::OnlinePin, ..CardRead::none(entry) })
 }
