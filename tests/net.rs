@@ -818,6 +818,43 @@ fn the_control_api_switches_a_host_defence_mid_run() {
     stop(server);
 }
 
+/// Keeps when each command was applied, by the world's clock.
+struct CommandTimes(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl possim::sim::Subscriber for CommandTimes {
+    fn on_record(&mut self, _: u64, at: possim::time::SimTime, r: &possim::sim::Record) {
+        if matches!(r, possim::sim::Record::CommandApplied { .. }) {
+            self.0.lock().unwrap().push(at.0);
+        }
+    }
+}
+
+#[test]
+fn a_command_to_an_idle_host_is_journalled_when_it_was_applied() {
+    use possim::net::control::ControlServer;
+    let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server = HostServer::start_with(
+        plan(),
+        ServeOptions::tcp(loopback()),
+        None,
+        vec![Box::new(CommandTimes(times.clone()))],
+        "examples/host.ron",
+    )
+    .unwrap();
+    let control = ControlServer::start(loopback(), server.control()).unwrap();
+    assert_eq!(http(control.addr(), "PUT", "/defences/mac", r#"{"on": false}"#).0, 200);
+    // No frame arrives meanwhile: the host's clock moves with wall time only.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(http(control.addr(), "PUT", "/defences/mac", r#"{"on": true}"#).0, 200);
+    drop(control);
+    stop(server);
+    let t = times.lock().unwrap().clone();
+    assert_eq!(t.len(), 2, "{t:?}");
+    // At least the wait apart (less a slice for when each was picked up),
+    // not both at the time of the last event.
+    assert!(t[1] >= t[0] + 300_000, "{t:?}");
+}
+
 #[test]
 fn the_control_api_disarms_and_rearms_a_proxy_fault() {
     use possim::net::control::ControlServer;

@@ -256,7 +256,10 @@ fn step(world: &mut World) {
     }
     let mut ctx = std::mem::take(&mut world.resource_mut::<Dispatch>().0);
     let mut seq = world.get_resource::<Seq>().map_or(0, |s| s.0);
-    // Records and events from startup systems.
+    // Records and events from startup systems, and commands applied since
+    // the last step: stamped now, not at the last event (a real-time run
+    // can sit idle for minutes between a command and the event before it).
+    ctx.now = ctx.now.max(world.resource::<Clock>().now);
     flush(world, &mut ctx, &mut seq);
     let next = world.resource::<Scheduler>().next_time();
     let limit = world.resource_mut::<Clock>().horizon(next);
