@@ -105,6 +105,7 @@ fn top_level(path: &std::path::Path) -> Option<String> {
             break;
         }
     }
-    let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let name: String =
+        rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     (!name.is_empty()).then_some(name)
 }

@@ -458,6 +458,17 @@ impl TerminalCore {
     }
 }
 
+/// What a stripe's track 2 gives the terminal.
+fn magstripe_read(track: String, entry: Entry) -> Result<CardRead, &'static str> {
+    let t2 = Track2::parse(&track).map_err(|_| "magstripe unreadable")?;
+    Ok(CardRead {
+        pan: t2.pan,
+        track2: track,
+        cvm: CvmPerformed::OnlinePin,
+        ..CardRead::none(entry)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,10 +494,4 @@ mod tests {
         assert_eq!(candidates(&nested(&aid, tlv::MAX_DEPTH)), [(aid.to_vec(), 1)]);
         assert!(candidates(&nested(&aid, tlv::MAX_DEPTH + 1)).is_empty());
     }
-}
-
-/// What a stripe's track 2 gives the terminal.
-fn magstripe_read(track: String, entry: Entry) -> Result<CardRead, &'static str> {
-    let t2 = Track2::parse(&track).map_err(|_| "magstripe unreadable")?;
-    Ok(CardRead { pan: t2.pan, track2: track, cvm: CvmPerformed::OnlinePin, ..CardRead::none(entry) })
 }
