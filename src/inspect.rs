@@ -397,11 +397,25 @@ impl Inspection {
     /// tickets and logs; `reveal` keeps them whole, for comparing a frame
     /// with a vector file.
     pub fn to_json(&self, reveal: bool) -> serde_json::Value {
+        // Field 55 carries the chip's own copies of the PAN and track 2 (5A,
+        // 57) in some frames: then its raw hex would give them away.
+        let icc_card_data = match &self.icc {
+            Some(Ok(tags)) => {
+                let mut found = false;
+                flatten_tags(tags, &mut |t, _| found |= CARD_DATA_TAGS.contains(&t));
+                found
+            }
+            _ => false,
+        };
         let mut fields = serde_json::Map::new();
         for f in &self.fields {
             let text = f.text();
-            let shown = if !reveal && CARD_DATA_FIELDS.contains(&f.number) {
+            let shown = if reveal {
+                text
+            } else if CARD_DATA_FIELDS.contains(&f.number) {
                 mask_pan(&text)
+            } else if f.number == 55 && icc_card_data {
+                format!("{} bytes of BER-TLV with card data: see icc (masked)", f.value.len())
             } else {
                 text
             };

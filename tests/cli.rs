@@ -66,6 +66,35 @@ fn inspect_json_masks_card_data_unless_revealed() {
             assert!(t.contains('*') && !t.contains(pan), "tag {tag}: {t}");
         }
     }
+    // A frame whose chip data carries the PAN (5A) and track 2 (57): field
+    // 55's raw hex would hold them, so it is not printed either.
+    let spec = Spec::iso87_ascii();
+    let mut m = spec.decode(&hex::decode(purchase_hex()).unwrap()).unwrap();
+    let bcd = hex::decode(format!("{pan}F")).unwrap_or_else(|_| hex::decode(pan).unwrap());
+    let mut icc = m.get(55).unwrap().to_vec();
+    icc.extend([0x5A, bcd.len() as u8]);
+    icc.extend(&bcd);
+    let mut t2 = format!("{pan}D{secrets}");
+    if t2.len() % 2 == 1 {
+        t2.push('F');
+    }
+    let t2 = hex::decode(t2).unwrap();
+    icc.extend([0x57, t2.len() as u8]);
+    icc.extend(&t2);
+    m.set(55, icc);
+    let framed = hex::encode_upper(spec.encode(&m).unwrap());
+    let out = possim(&["inspect", "--json", &framed]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains(pan), "the full PAN is in the JSON: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["fields"]["55"].as_str().unwrap().contains("see icc"), "{v}");
+    for tag in ["5A", "57"] {
+        let t = v["icc"][tag].as_str().unwrap();
+        assert!(t.contains('*'), "tag {tag}: {t}");
+    }
+    let out = possim(&["inspect", "--json", "--reveal", &framed]);
+    assert!(stdout(&out).contains(pan), "--reveal shows it whole");
     // --reveal is for --json only.
     let out = possim(&["inspect", "--reveal", &purchase_hex()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
