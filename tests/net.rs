@@ -476,7 +476,7 @@ fn emulated_terminals_drive_a_real_host_and_both_sides_agree() {
     assert!(verdict(&host_report, "ApprovalRateAtLeast(0.8)").1.contains("the host approved"));
     // Such a run does not come back from its seed: the summary says how it does.
     let text = possim::report::summary(&host_report);
-    assert!(text.contains("replay with: possim replay on its --journal"), "{text}");
+    assert!(text.contains("replay with: possim replay of the run's journal"), "{text}");
     assert!(!text.contains("possim run remote.ron"), "{text}");
     let (passed, why) = verdict(&terminals, "ApprovalRateAtLeast(0.8)");
     assert!(passed, "{why}");

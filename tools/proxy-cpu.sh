@@ -12,6 +12,7 @@
 # installed it also counts the TCP segments the machine sent meanwhile.
 set -euo pipefail
 BIN=$1 SCENARIO=$2 MODE=$3 PURCHASES=${4:-100000}
+case "$MODE" in direct | proxy) ;; *) echo "MODE is direct or proxy, not '$MODE'" >&2; exit 2 ;; esac
 OUT=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
@@ -37,11 +38,16 @@ fi
 command -v nstat >/dev/null && nstat -n
 "$BIN" load --scenario "$SCENARIO" --purchases "$PURCHASES" --connect "$TARGET" >"$OUT/load" 2>&1 &
 LOAD=$!
+hz=$(getconf CLK_TCK)
 read -r hu hs < <(ticks $HOST)
-while read -r u s < <(ticks $HOST) && [ $((u + s)) -lt $((hu + hs + 3)) ]; do sleep 0.02; done
+# Wait for the host's first 30 ms of CPU on the traffic (or the load's end).
+while kill -0 $LOAD 2>/dev/null && read -r u s < <(ticks $HOST) \
+    && [ $((u + s)) -lt $((hu + hs + (3 * hz + 99) / 100)) ]; do sleep 0.02; done
 command -v nstat >/dev/null && nstat -n
 declare -A first last
-for p in load:$LOAD host:$HOST ${PROXY:+proxy:$PROXY}; do first[${p%%:*}]=$(ticks ${p#*:}); done
+for p in load:$LOAD host:$HOST ${PROXY:+proxy:$PROXY}; do
+    first[${p%%:*}]=$(ticks ${p#*:}); last[${p%%:*}]=${first[${p%%:*}]}
+done
 while kill -0 $LOAD 2>/dev/null; do
     for p in load:$LOAD host:$HOST ${PROXY:+proxy:$PROXY}; do
         t=$(ticks ${p#*:}); [ -n "$t" ] && last[${p%%:*}]=$t
@@ -50,8 +56,11 @@ while kill -0 $LOAD 2>/dev/null; do
 done
 wait $LOAD || true
 cat "$OUT/load"
-answered=$(grep -oE '[0-9]+ answered' "$OUT/load" | grep -oE '[0-9]+')
-hz=$(getconf CLK_TCK)
+answered=$(grep -oE '[0-9]+ answered' "$OUT/load" | grep -oE '[0-9]+' || true)
+if [ -z "$answered" ] || [ "$answered" -eq 0 ] || [ -z "${first[load]}" ]; then
+    echo "the load answered nothing, or ended before it could be measured" >&2
+    exit 1
+fi
 for p in load host ${PROXY:+proxy}; do
     read -r u0 s0 <<<"${first[$p]}"
     read -r u1 s1 <<<"${last[$p]}"

@@ -113,7 +113,7 @@ pub(crate) fn stop_on_signal(
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
             return;
         };
-        rt.block_on(async {
+        let by_signal = rt.block_on(async {
             let after = async {
                 match after {
                     Some(d) => {
@@ -123,12 +123,16 @@ pub(crate) fn stop_on_signal(
                 }
             };
             tokio::select! {
-                _ = a_signal() => {}
-                _ = after => {}
+                _ = a_signal() => true,
+                _ = after => false,
             }
         });
         stop();
-        eprintln!("possim: stopping: {notice}; a second Ctrl-C stops at once, without a report");
+        if by_signal {
+            eprintln!(
+                "possim: stopping: {notice}; a second Ctrl-C stops at once, without a report"
+            );
+        }
         rt.block_on(a_signal());
         eprintln!("possim: stopped at once (second signal)");
         std::process::exit(130);

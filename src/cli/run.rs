@@ -271,15 +271,24 @@ fn report_unloaded(args: &Args, bad: &[(String, String)]) {
     // Never over an input, nor both reports to one file.
     let inputs: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
     let outputs = [("--json", args.json.as_deref()), ("--junit", args.junit.as_deref())];
-    if super::distinct_files(&inputs, &outputs).is_err() {
+    if let Err(Failure::Io(e) | Failure::Invalid(e)) = super::distinct_files(&inputs, &outputs) {
+        eprintln!("possim: no --json or --junit written: {e}");
         return;
     }
     if let Some(p) = &args.json {
-        let all: Vec<serde_json::Value> = bad
+        let mut all: Vec<serde_json::Value> = bad
             .iter()
             .map(|(file, e)| serde_json::json!({"file": file, "passed": false, "error": e}))
             .collect();
-        let body = serde_json::to_string_pretty(&serde_json::Value::Array(all)).unwrap_or_default();
+        // The same shape as a run's: one object for one file, else an array.
+        let v = match (args.files.len(), all.pop()) {
+            (1, Some(one)) => one,
+            (_, last) => {
+                all.extend(last);
+                serde_json::Value::Array(all)
+            }
+        };
+        let body = serde_json::to_string_pretty(&v).unwrap_or_default();
         if let Err(e) = std::fs::write(p, body + "\n") {
             eprintln!("possim: cannot write the --json report {}: {e}", p.display());
         }

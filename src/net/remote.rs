@@ -226,10 +226,17 @@ impl Connection {
         };
         let _ = tcp.set_nodelay(true);
         match self.opts.tls.clone() {
-            None => self.pump(tcp, &mut frames).await,
+            None => {
+                self.pump(tcp, &mut frames).await;
+                // The host closed (or a write failed): what waits is lost.
+                self.lose(&mut frames);
+            }
             Some((cfg, name)) => {
                 match tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await {
-                    Ok(s) => self.pump(s, &mut frames).await,
+                    Ok(s) => {
+                        self.pump(s, &mut frames).await;
+                        self.lose(&mut frames);
+                    }
                     Err(_) => {
                         // Counted; the report says how many failed.
                         self.counters.connect_failed.fetch_add(1, Ordering::Relaxed);

@@ -268,7 +268,7 @@ pub async fn run(
             .collect();
         for name in missing {
             bad.push(format!(
-                "`${{{name}}}` was never captured: the step that captures it did not get its answer"
+                "`${{{name}}}` was never captured: the step that captures it got no answer carrying that field"
             ));
         }
         for (k, v) in &step.send {
@@ -383,6 +383,14 @@ pub async fn run(
         for (k, want) in &step.expect {
             let got = value(&resp, k);
             let fail = match want {
+                Want::Equals(v) if variables(v).iter().any(|n| !vars.contains_key(*n)) => {
+                    let missing: Vec<&str> =
+                        variables(v).into_iter().filter(|n| !vars.contains_key(*n)).collect();
+                    Some(format!(
+                        "field {k}: `${{{}}}` was never captured: the step that captures it got no answer carrying that field",
+                        missing.join("}`, `${")
+                    ))
+                }
                 Want::Equals(v) => {
                     let v = substitute(v, &vars);
                     (got.as_deref() != Some(v.as_str())).then(|| {

@@ -268,7 +268,7 @@ impl RunReport {
     /// not say what the real side did.
     pub fn replay_hint(&self) -> String {
         if self.settlement.iter().any(|s| s.only.is_some()) {
-            "possim replay on its --journal (real software took part: the seed alone does not reproduce it)"
+            "possim replay of the run's journal, if it kept one with --journal (real software took part: the seed alone does not reproduce it)"
                 .to_string()
         } else {
             format!("possim run {} --seed {}", self.file, self.seed)

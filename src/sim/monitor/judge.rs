@@ -587,7 +587,15 @@ impl Monitor {
 fn reads_the_terminals(e: &Expectation) -> bool {
     use crate::scenario::AlertKind as A;
     let alert = |a: &A| {
-        matches!(a, A::LinkDown | A::ReversalAbandoned | A::LoginLockout | A::UnexpectedEgress)
+        matches!(
+            a,
+            A::LinkDown
+                | A::ReversalAbandoned
+                | A::LoginLockout
+                | A::UnexpectedEgress
+                | A::CertificateMismatch
+                | A::TamperDetected
+        )
     };
     match e {
         Expectation::Never(k) | Expectation::AtLeast(_, k) | Expectation::AtMost(_, k) => match k {
@@ -599,7 +607,10 @@ fn reads_the_terminals(e: &Expectation) -> bool {
             | EventKind::Timeout
             | EventKind::Reversal
             | EventKind::ReversalAbandoned
-            | EventKind::Fallback => true,
+            | EventKind::Fallback
+            // Judged against the terminals' receipts.
+            | EventKind::DoubleCharge
+            | EventKind::LostTransaction => true,
             EventKind::Alert(a) => alert(a),
             _ => false,
         },
@@ -631,7 +642,8 @@ fn reads_the_host(e: &Expectation) -> bool {
     };
     match e {
         Expectation::Never(k) | Expectation::AtLeast(_, k) | Expectation::AtMost(_, k) => match k {
-            EventKind::Response(_) => true,
+            // Judged against the host's books.
+            EventKind::Response(_) | EventKind::DoubleCharge | EventKind::LostTransaction => true,
             EventKind::Alert(a) => alert(a),
             _ => false,
         },
