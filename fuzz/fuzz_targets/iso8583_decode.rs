@@ -20,7 +20,8 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(spec.decode(&wire).expect("and decodes again"), m);
             let report = possim::inspect::inspect(spec, data, &KEYS).expect("inspect decodes what decode decodes");
             let _ = report.render();
-            let _ = report.to_json();
+            let _ = report.to_json(false);
+            let _ = report.to_json(true);
         }
     }
 });
