@@ -264,6 +264,41 @@ fn display(p: &Option<PathBuf>) -> String {
     p.as_ref().map_or_else(String::new, |p| p.display().to_string())
 }
 
+/// Writes --json (one object for one scenario, else an array) and --junit:
+/// every report, and each file that could not run (`errors`: file, why) as
+/// a failed entry; the messages of what could not be written.
+fn write_reports(
+    args: &Args,
+    reports: &[RunReport],
+    errors: &[(String, String)],
+    many: bool,
+) -> Vec<String> {
+    let mut write_errors = Vec::new();
+    if let Some(p) = &args.json {
+        let mut all: Vec<serde_json::Value> = reports.iter().map(RunReport::to_json).collect();
+        all.extend(
+            errors
+                .iter()
+                .map(|(file, e)| serde_json::json!({"file": file, "passed": false, "error": e})),
+        );
+        let v = if many || all.len() != 1 {
+            serde_json::Value::Array(all)
+        } else {
+            all.pop().unwrap_or_default()
+        };
+        let body = serde_json::to_string_pretty(&v).unwrap_or_default();
+        if let Err(e) = std::fs::write(p, body + "\n") {
+            write_errors.push(format!("cannot write the --json report {}: {e}", p.display()));
+        }
+    }
+    if let Some(p) = &args.junit
+        && let Err(e) = std::fs::write(p, junit_xml_with_errors(reports, errors))
+    {
+        write_errors.push(format!("cannot write the --junit report {}: {e}", p.display()));
+    }
+    write_errors
+}
+
 /// Writes --json and --junit for a run stopped by files that would not
 /// load: each such file an error, so a pipeline reading the reports sees
 /// why nothing ran rather than no report at all.
@@ -275,28 +310,8 @@ fn report_unloaded(args: &Args, bad: &[(String, String)]) {
         eprintln!("possim: no --json or --junit written: {e}");
         return;
     }
-    if let Some(p) = &args.json {
-        let mut all: Vec<serde_json::Value> = bad
-            .iter()
-            .map(|(file, e)| serde_json::json!({"file": file, "passed": false, "error": e}))
-            .collect();
-        // The same shape as a run's: one object for one file, else an array.
-        let v = match (args.files.len(), all.pop()) {
-            (1, Some(one)) => one,
-            (_, last) => {
-                all.extend(last);
-                serde_json::Value::Array(all)
-            }
-        };
-        let body = serde_json::to_string_pretty(&v).unwrap_or_default();
-        if let Err(e) = std::fs::write(p, body + "\n") {
-            eprintln!("possim: cannot write the --json report {}: {e}", p.display());
-        }
-    }
-    if let Some(p) = &args.junit
-        && let Err(e) = std::fs::write(p, junit_xml_with_errors(&[], bad))
-    {
-        eprintln!("possim: cannot write the --junit report {}: {e}", p.display());
+    for e in write_reports(args, &[], bad, args.files.len() > 1) {
+        eprintln!("possim: {e}");
     }
 }
 
@@ -396,29 +411,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     print(&text)?;
     // A run that could not finish is reported as failed in every output,
     // never left out (an empty suite would read as green).
-    let failed_runs: Vec<serde_json::Value> = io_errors
-        .iter()
-        .map(|(file, e)| serde_json::json!({"file": file, "passed": false, "error": e}))
-        .collect();
-    let mut write_errors = Vec::new();
-    if let Some(p) = &args.json {
-        let mut all: Vec<serde_json::Value> = reports.iter().map(RunReport::to_json).collect();
-        all.extend(failed_runs);
-        let v = if many || all.len() != 1 {
-            serde_json::Value::Array(all)
-        } else {
-            all.pop().unwrap_or_default()
-        };
-        let body = serde_json::to_string_pretty(&v).unwrap_or_default();
-        if let Err(e) = std::fs::write(p, body + "\n") {
-            write_errors.push(format!("cannot write the --json report {}: {e}", p.display()));
-        }
-    }
-    if let Some(p) = &args.junit
-        && let Err(e) = std::fs::write(p, junit_xml_with_errors(&reports, &io_errors))
-    {
-        write_errors.push(format!("cannot write the --junit report {}: {e}", p.display()));
-    }
+    let write_errors = write_reports(&args, &reports, &io_errors, many);
     if !io_errors.is_empty() || !write_errors.is_empty() {
         for (_, e) in &io_errors {
             eprintln!("possim: {e}");
