@@ -285,7 +285,10 @@ impl Command {
 
     /// Encodes the command, choosing short or extended lengths as needed.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![self.cla, self.ins, self.p1, self.p2];
+        // Header, at most 3 bytes of Lc, the data and at most 3 of Le: one
+        // allocation, not a vector grown a piece at a time.
+        let mut out = Vec::with_capacity(10 + self.data.len());
+        out.extend_from_slice(&[self.cla, self.ins, self.p1, self.p2]);
         let extended = self.data.len() > 255 || self.le.is_some_and(|le| le > 256);
         if extended {
             out.push(0);

@@ -79,8 +79,18 @@ pub enum TlvValue {
 }
 
 /// Whether a tag's first byte has the constructed bit (0x20).
+///
+/// Reads the first byte arithmetically: this runs for every data object a
+/// search steps over, tens of times a purchase, and must not allocate.
 pub fn is_constructed(tag: u32) -> bool {
-    tag_bytes(tag).first().is_some_and(|b| b & 0x20 != 0)
+    first_tag_byte(tag) & 0x20 != 0
+}
+
+/// The first byte of a tag as written (the most significant non-zero byte;
+/// 0 for tag 0), as [`tag_bytes`] would give it.
+fn first_tag_byte(tag: u32) -> u8 {
+    let skip = (tag.leading_zeros() / 8).min(3);
+    (tag >> (8 * (3 - skip))) as u8
 }
 
 /// Appends the bytes of a tag (without leading zero bytes).
@@ -435,6 +445,30 @@ impl Dol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_constructed_bit_is_read_from_the_tags_first_written_byte() {
+        for tag in [
+            0u32,
+            0x20,
+            0x57,
+            0x6F,
+            0x70,
+            0x77,
+            0x9F38,
+            0xBF0C,
+            0xFF20,
+            0x3F_8101,
+            0xDF_8F_01,
+            0x7F_FF_FF_01,
+        ] {
+            let first = tag_bytes(tag)[0];
+            assert_eq!(first_tag_byte(tag), first, "{tag:X}");
+            assert_eq!(is_constructed(tag), first & 0x20 != 0, "{tag:X}");
+        }
+        assert!(is_constructed(0x70) && is_constructed(0xBF0C) && is_constructed(0x7F_FF_FF_01));
+        assert!(!is_constructed(0x57) && !is_constructed(0x9F38) && !is_constructed(0));
+    }
 
     #[test]
     fn parses_nested_templates_and_long_lengths() {
