@@ -348,6 +348,29 @@ fn a_failed_expectation_exits_1_and_says_how_to_replay() {
 }
 
 #[test]
+fn the_replay_hint_pastes_back_into_a_shell_for_a_file_name_with_spaces_and_quotes() {
+    let path = tmp("it's a $HOME test.ron");
+    std::fs::write(
+        &path,
+        "Scenario(name: \"too strict\", duration: \"1h\", seed: 9, expect: [Never(Approved)])",
+    )
+    .unwrap();
+    let out = possim(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    let hint = text
+        .lines()
+        .find_map(|l| l.split("replay with: ").nth(1))
+        .unwrap_or_else(|| panic!("no replay hint in {text}"));
+    // The hint, pasted into a shell as a user would (with the binary under
+    // test for `possim`), runs the same file and fails the same way.
+    let command = hint.replacen("possim", env!("CARGO_BIN_EXE_possim"), 1);
+    let again = Command::new("sh").args(["-c", &command]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "{command}: {}", stderr(&again));
+    assert!(stdout(&again).contains("FAIL Never(Approved)"), "{}", stdout(&again));
+}
+
+#[test]
 fn an_invalid_scenario_exits_2_with_the_position_and_a_suggestion() {
     let path = tmp("typo.ron");
     std::fs::write(&path, "Scenario(\n    name: \"typo\",\n    durtion: \"8h\",\n)\n").unwrap();

@@ -215,7 +215,7 @@ fn attack_lines(
     if let Some(e) = evidence {
         out.push(
             t("detail.rerun", lang)
-                .replace("{cmd}", &format!("possim run {} --seed {}", e.scenario, e.seed)),
+                .replace("{cmd}", &crate::report::rerun_command(&e.scenario, e.seed)),
         );
         out.push(t("detail.journal", lang).replace("{path}", &e.journal));
         if let Some(event) = e.alert_event {

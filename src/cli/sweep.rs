@@ -195,16 +195,7 @@ impl RunResult {
     }
 
     fn replay(&self) -> String {
-        format!("possim run {} --seed {}", shell_word(&self.file), self.seed)
-    }
-}
-
-/// `s` as one shell word.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@".contains(&b)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
+        possim::report::rerun_command(&self.file, self.seed)
     }
 }
 

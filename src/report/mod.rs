@@ -256,6 +256,16 @@ pub struct RunReport {
     pub passed: bool,
 }
 
+/// The command that runs `file` again with `seed`, the file quoted for a
+/// POSIX shell so that a name with spaces, quotes or `$` pastes back as the
+/// same file.
+pub fn rerun_command(file: &str, seed: u64) -> String {
+    // A NUL byte cannot be in a path, so try_quote's one error cannot
+    // arise from a real file name; such a name is shown as it is.
+    let file = shlex::try_quote(file).unwrap_or(std::borrow::Cow::Borrowed(file));
+    format!("possim run {file} --seed {seed}")
+}
+
 impl RunReport {
     /// The JSON report.
     pub fn to_json(&self) -> serde_json::Value {
@@ -271,7 +281,7 @@ impl RunReport {
             "possim replay of the run's journal, if it kept one with --journal (real software took part: the seed alone does not reproduce it)"
                 .to_string()
         } else {
-            format!("possim run {} --seed {}", self.file, self.seed)
+            rerun_command(&self.file, self.seed)
         }
     }
 }
