@@ -377,3 +377,20 @@ fn a_serial_that_cannot_go_in_a_sign_on_is_a_check_error() {
         assert!(d.message.contains("`serial` must be"), "{bad:?}: {d}");
     }
 }
+
+#[test]
+fn an_inverted_window_is_a_check_error_at_its_second_bound_in_either_order() {
+    let link =
+        |fault: &str| format!(r#"Scenario(name: "x", links: [(id: "up", faults: [{fault}])])"#);
+    for (fault, second) in [
+        (r#"Outage(from: "2h", until: "1h")"#, r#""1h""#),
+        (r#"Outage(until: "1h", from: "2h")"#, r#""2h""#),
+        (r#"Outage(from: "1h", until: "1h", direction: Up)"#, r#"until: "1h""#),
+    ] {
+        let text = link(fault);
+        let column = text.find(second).unwrap() + second.len() - 3; // the opening quote
+        let d = check_error(&text);
+        assert!(d.message.contains("the window must end after it starts"), "{d}");
+        assert_eq!((d.line, d.column), (1, column as u32), "{text}: {d}");
+    }
+}

@@ -115,8 +115,18 @@ pub fn parse_in(
 /// other possim files in RON).
 pub(crate) fn from_ron(file: &str, text: &str, e: &ron::error::SpannedError) -> Diagnostic {
     use ron::Error as E;
-    let (line, col) = (e.span.start.line, e.span.start.col);
-    let width = if e.span.end.line == line { e.span.end.col.saturating_sub(col).max(1) } else { 1 };
+    let (line, mut col) = (e.span.start.line, e.span.start.col);
+    let mut width =
+        if e.span.end.line == line { e.span.end.col.saturating_sub(col).max(1) } else { 1 };
+    // ron spans a string from just inside its opening quote to just past its
+    // closing one; the caret covers the whole literal, quotes included.
+    let source: Vec<char> =
+        text.lines().nth(line.saturating_sub(1)).unwrap_or("").chars().collect();
+    let at = |c: usize| c.checked_sub(1).and_then(|i| source.get(i)).copied();
+    if col > 1 && at(col - 1) == Some('"') && at(col + width - 1) == Some('"') {
+        col -= 1;
+        width += 1;
+    }
     let d = |msg: String| Diagnostic::at(file, text, line, col, width, msg);
     let within =
         |outer: &Option<String>| outer.as_ref().map(|o| format!(" in {o}")).unwrap_or_default();

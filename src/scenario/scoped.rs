@@ -66,14 +66,6 @@ impl<'de, K: Deserialize<'de> + Kind> Deserialize<'de> for Scoped<K> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut scope = ScopeSpec::default();
         let kind = K::deserialize(Wrap { inner: d, scope: &mut scope })?;
-        if let (Some(from), Some(until)) = (scope.from, scope.until)
-            && from >= until
-        {
-            return Err(de::Error::custom(format!(
-                "{}: the window must end after it starts (`from` {from} is not before `until` {until})",
-                kind.name()
-            )));
-        }
         if let Some(problem) = kind.problem() {
             return Err(de::Error::custom(format!("{}: {problem}", kind.name())));
         }
@@ -239,8 +231,14 @@ impl<'de, M: MapAccess<'de>> MapAccess<'de> for ScopeKeys<'_, M> {
             self.seen.push(scope_key);
             let s = &mut *self.scope;
             match scope_key {
-                "from" => s.from = Some(self.inner.next_value()?),
-                "until" => s.until = Some(self.inner.next_value()?),
+                "from" => {
+                    s.from =
+                        Some(self.inner.next_value_seed(Bound { until: s.until, from: None })?);
+                }
+                "until" => {
+                    s.until =
+                        Some(self.inner.next_value_seed(Bound { from: s.from, until: None })?);
+                }
                 "direction" => s.direction = Some(self.inner.next_value()?),
                 "mti" => {
                     let text: String = self.inner.next_value()?;
@@ -264,6 +262,29 @@ impl<'de, M: MapAccess<'de>> MapAccess<'de> for ScopeKeys<'_, M> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, M::Error> {
         self.inner.next_value_seed(seed)
+    }
+}
+
+/// One bound of a window, checked against the other (when already read)
+/// inside the value's own deserialization, so an inverted window is reported
+/// at the second bound's value, whichever order they are written in.
+struct Bound {
+    from: Option<Duration>,
+    until: Option<Duration>,
+}
+
+impl<'de> DeserializeSeed<'de> for Bound {
+    type Value = Duration;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Duration, D::Error> {
+        let value = Duration::deserialize(d)?;
+        let (from, until) = (self.from.unwrap_or(value), self.until.unwrap_or(value));
+        if (self.from.is_some() || self.until.is_some()) && from >= until {
+            return Err(de::Error::custom(format!(
+                "the window must end after it starts (`from` {from} is not before `until` {until})"
+            )));
+        }
+        Ok(value)
     }
 }
 
