@@ -327,14 +327,14 @@ fn run_baseline_passes_and_writes_journal_json_and_junit() {
     assert!(!xml.contains("<failure"));
 }
 
+/// A scenario whose one expectation fails, with seed 9.
+const TOO_STRICT: &str =
+    "Scenario(name: \"too strict\", duration: \"1h\", seed: 9, expect: [Never(Approved)])";
+
 #[test]
 fn a_failed_expectation_exits_1_and_says_how_to_replay() {
     let path = tmp("fail.ron");
-    std::fs::write(
-        &path,
-        "Scenario(name: \"too strict\", duration: \"1h\", seed: 9, expect: [Never(Approved)])",
-    )
-    .unwrap();
+    std::fs::write(&path, TOO_STRICT).unwrap();
     let junit = tmp("fail.xml");
     let out = possim(&["run", path.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -350,11 +350,7 @@ fn a_failed_expectation_exits_1_and_says_how_to_replay() {
 #[test]
 fn the_replay_hint_pastes_back_into_a_shell_for_a_file_name_with_spaces_and_quotes() {
     let path = tmp("it's a $HOME test.ron");
-    std::fs::write(
-        &path,
-        "Scenario(name: \"too strict\", duration: \"1h\", seed: 9, expect: [Never(Approved)])",
-    )
-    .unwrap();
+    std::fs::write(&path, TOO_STRICT).unwrap();
     let out = possim(&["run", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stdout(&out);
