@@ -258,12 +258,16 @@ impl DateTime {
         (md * 1_000_000 + hms, hms, md)
     }
 
-    /// Field 7: MMDDhhmmss.
+    /// Field 7: MMDDhhmmss (every request carries it: written without `format!`).
     pub fn mmddhhmmss(&self) -> String {
-        format!(
-            "{:02}{:02}{:02}{:02}{:02}",
-            self.month, self.day, self.hour, self.minute, self.second
-        )
+        zero_padded(self.wire_numbers().0, 10)
+    }
+
+    /// Field 37, the retrieval reference number: the year's last digit, the
+    /// day of the year, the hour and the STAN (YDDDhh + 6 digits).
+    pub fn rrn(&self, stan: u32) -> String {
+        let yddd = self.year.rem_euclid(10).unsigned_abs() * 1000 + u64::from(self.day_of_year());
+        zero_padded((yddd * 100 + u64::from(self.hour)) * 1_000_000 + u64::from(stan), 12)
     }
 
     /// Field 12: hhmmss.
@@ -284,7 +288,7 @@ impl DateTime {
 
     /// YYMM, to compare with a card's expiry.
     pub fn yymm(&self) -> String {
-        format!("{:02}{:02}", self.year.rem_euclid(100), self.month)
+        zero_padded(self.year.rem_euclid(100).unsigned_abs() * 100 + u64::from(self.month), 4)
     }
 
     /// Day of the year, 1-366.
@@ -292,6 +296,17 @@ impl DateTime {
         (days_from_civil(self.year, self.month, self.day) - days_from_civil(self.year, 1, 1) + 1)
             as u32
     }
+}
+
+/// The last `width` decimal digits of `v`, zero-padded.
+pub(crate) fn zero_padded(mut v: u64, width: usize) -> String {
+    let mut digits = vec![b'0'; width];
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    // Only ASCII digits were written.
+    String::from_utf8(digits).unwrap_or_default()
 }
 
 impl fmt::Display for DateTime {
@@ -325,6 +340,30 @@ impl Calendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_date_fields_are_the_digits_format_would_write() {
+        for secs in [0i64, 1_700_000_000, 1_735_689_599, 4_102_444_800 + 86_399] {
+            let t = DateTime::from_unix(secs);
+            assert_eq!(t.yymm(), format!("{:02}{:02}", t.year.rem_euclid(100), t.month));
+            assert_eq!(
+                t.mmddhhmmss(),
+                format!("{:02}{:02}{:02}{:02}{:02}", t.month, t.day, t.hour, t.minute, t.second)
+            );
+            for stan in [1, 42, 999_999] {
+                assert_eq!(
+                    t.rrn(stan),
+                    format!(
+                        "{}{:03}{:02}{:06}",
+                        t.year.rem_euclid(10),
+                        t.day_of_year(),
+                        t.hour,
+                        stan
+                    )
+                );
+            }
+        }
+    }
 
     #[test]
     fn durations_parse_and_print() {

@@ -15,6 +15,7 @@ use super::{Stolen, Theft};
 use crate::card::Interface;
 use crate::money::Money;
 use crate::protocol::apdu::ins;
+use crate::protocol::crypto;
 use crate::protocol::tlv::{self, Dol};
 use crate::protocol::track::Track2;
 use crate::terminal::{CardChannel, CardTap};
@@ -120,7 +121,7 @@ impl Harvester {
         };
         let lc = usize::from(first_ac.get(4).copied().unwrap_or(0));
         let Some(data) = first_ac.get(5..5 + lc) else { return Vec::new() };
-        let amount = bcd12(self.forecast.amount.minor());
+        let amount = crypto::amount_n12(self.forecast.amount.minor());
         let mut out = Vec::with_capacity(self.forecast.uns.len());
         for un in &self.forecast.uns {
             let mut predicted = data.to_vec();
@@ -180,16 +181,6 @@ fn offset(dol: &Dol, tag: u32) -> Option<(usize, usize)> {
         at = at.checked_add(len)?;
     }
     None
-}
-
-/// An amount in minor units as the 6-byte BCD of 9F02.
-fn bcd12(mut v: u64) -> [u8; 6] {
-    let mut out = [0u8; 6];
-    for b in out.iter_mut().rev() {
-        *b = (((v / 10 % 10) << 4) | (v % 10)) as u8;
-        v /= 100;
-    }
-    out
 }
 
 impl CardTap for Harvester {

@@ -181,10 +181,10 @@ fn expiry(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, _: bool) -> S
     let Some(card) = r.card else { return Step::Pass };
     let today = h.cfg.calendar.at(r.now).yymm();
     let expiry = match &r.track {
-        Some(Ok(t)) => t.expiry.clone(),
-        _ => card.expiry().to_string(),
+        Some(Ok(t)) => t.expiry.as_str(),
+        _ => card.expiry(),
     };
-    if expiry < today {
+    if expiry < today.as_str() {
         return refuse(Rc::ExpiredCard, "card expired");
     }
     Step::Pass
@@ -266,7 +266,8 @@ fn arqc(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, _: bool) -> Ste
     if !valid {
         return refuse(Rc::SecurityViolation, "ARQC does not verify");
     }
-    if hex::encode(input.amount) != format!("{:012}", r.amount.minor()) {
+    let minor = r.amount.minor();
+    if minor >= 1_000_000_000_000 || crypto::amount_n12(minor) != input.amount {
         return refuse(Rc::SecurityViolation, "amount differs from the one the card signed (9F02)");
     }
     Step::Pass

@@ -96,7 +96,8 @@ impl Track2 {
 
     /// The field 35 form.
     pub fn to_field35(&self) -> String {
-        format!("{}={}{}{}", self.pan, self.expiry, self.service_code, self.discretionary)
+        // Every chip request carries it: joined without `format!`.
+        [self.pan.as_str(), "=", &self.expiry, &self.service_code, &self.discretionary].concat()
     }
 
     /// Parses tag 57: packed nibbles, `D` separator, `F` padding.

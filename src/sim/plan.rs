@@ -260,7 +260,7 @@ fn key_or_derived(given: &Option<String>, seed: u64, name: &str) -> Result<TdesK
 pub(crate) fn derived_key(seed: u64, name: &str) -> TdesKey {
     let mut b = [0u8; 16];
     Stream::derive(seed, &format!("key/{name}")).fill(&mut b);
-    TdesKey::new(b).with_odd_parity()
+    TdesKey::new_odd_parity(b)
 }
 
 impl Plan {

@@ -96,13 +96,7 @@ impl TerminalCore {
         txn.stan = self.next_stan();
         let when = self.cfg.calendar.at(now);
         txn.transmission = when.mmddhhmmss();
-        txn.rrn = format!(
-            "{}{:03}{:02}{:06}",
-            when.year.rem_euclid(10),
-            when.day_of_year(),
-            when.hour,
-            txn.stan
-        );
+        txn.rrn = when.rrn(txn.stan);
         if offline_tc {
             self.approve_offline(now, txn, &when, out);
             return;

@@ -139,14 +139,8 @@ fn collect(data: &[u8], out: &mut Vec<(Vec<u8>, u8)>, depth: usize) {
 impl TerminalCore {
     /// The terminal's data for DOLs and field 55 at `now`.
     pub(super) fn term_data(&self, txn: &Txn, now: SimTime) -> TermData {
-        let mut amount = [0u8; 6];
-        let mut v = txn.purchase.amount.minor();
-        for b in amount.iter_mut().rev() {
-            *b = (((v / 10 % 10) << 4) | (v % 10)) as u8;
-            v /= 100;
-        }
         TermData {
-            amount,
+            amount: crate::protocol::crypto::amount_n12(txn.purchase.amount.minor()),
             other: [0; 6],
             country: self.country,
             currency: self.currency,

@@ -45,11 +45,11 @@ pub fn derive_icc_master_key(imk: &TdesKey, pan: &str, psn: &str) -> Result<Tdes
     if psn.len() != 2 || !psn.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CryptoError::Digits { what: "PAN sequence number", digits: 2 });
     }
+    // The rightmost 16 digits of PAN || PSN, left-padded with zeros.
     let mut digits = [b'0'; 16];
-    let joined: Vec<u8> = pan.bytes().chain(psn.bytes()).collect();
-    let take = joined.len().min(16);
-    let src = joined.get(joined.len() - take..).unwrap_or_default();
-    digits.get_mut(16 - take..).unwrap_or_default().copy_from_slice(src);
+    for (d, c) in digits.iter_mut().rev().zip(pan.bytes().chain(psn.bytes()).rev()) {
+        *d = c;
+    }
     let mut y = [0u8; 8];
     super::digits_to_bcd(&digits, &mut y);
     let zl = imk.encrypt(y);
@@ -57,7 +57,20 @@ pub fn derive_icc_master_key(imk: &TdesKey, pan: &str, psn: &str) -> Result<Tdes
     let mut k = [0u8; 16];
     k[..8].copy_from_slice(&zl);
     k[8..].copy_from_slice(&zr);
-    Ok(TdesKey::new(k).with_odd_parity())
+    Ok(TdesKey::new_odd_parity(k))
+}
+
+/// An amount in minor units as tag 9F02 or 9F03 carries it: 12 digits of
+/// BCD in 6 bytes. Higher digits are dropped, as field 4 (n12) drops them, so
+/// the card signs the amount the request carries.
+pub fn amount_n12(minor: u64) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    let mut v = minor;
+    for b in out.iter_mut().rev() {
+        *b = (((v / 10 % 10) << 4) | (v % 10)) as u8;
+        v /= 100;
+    }
+    out
 }
 
 /// The inputs of a CVN 10 cryptogram, gathered from the tags of field 55 or
@@ -159,4 +172,18 @@ pub fn verify_arqc_cvn10(icc_mk: &TdesKey, input: &ArqcInput, arqc: &[u8]) -> bo
 /// zeros). Tag 91 carries ARPC || ARC.
 pub fn arpc_method1(icc_mk: &TdesKey, arqc: [u8; 8], arc: [u8; 2]) -> [u8; 8] {
     icc_mk.encrypt(xor8(arqc, [arc[0], arc[1], 0, 0, 0, 0, 0, 0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amount_n12;
+
+    #[test]
+    fn an_amount_is_its_last_twelve_digits_in_bcd() {
+        assert_eq!(amount_n12(0), [0; 6]);
+        assert_eq!(amount_n12(123_456), [0, 0, 0, 0x12, 0x34, 0x56]);
+        assert_eq!(amount_n12(999_999_999_999), [0x99; 6]);
+        assert_eq!(amount_n12(1_000_000_000_000), [0; 6]);
+        assert_eq!(amount_n12(12_345_678_901_234), [0x34, 0x56, 0x78, 0x90, 0x12, 0x34]);
+    }
 }

@@ -53,11 +53,16 @@ impl TdesKey {
 
     /// The same key with the parity bit of every byte set for odd parity.
     pub fn with_odd_parity(&self) -> Self {
-        let mut b = self.bytes;
-        for x in &mut b {
+        Self::new_odd_parity(self.bytes)
+    }
+
+    /// A key from 16 bytes with the parity bit of every byte set for odd
+    /// parity: what derivations produce, with the schedule expanded once.
+    pub fn new_odd_parity(mut bytes: [u8; 16]) -> Self {
+        for x in &mut bytes {
             *x = (*x & 0xfe) | u8::from(((*x & 0xfe).count_ones() % 2) == 0);
         }
-        Self::new(b)
+        Self::new(bytes)
     }
 
     /// Key check value: the first 3 bytes of the key encrypting a zero block.

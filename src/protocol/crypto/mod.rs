@@ -16,7 +16,7 @@ mod pvv;
 pub use cvv::{cvv, icvv};
 pub use des::{Des, Tdes};
 pub use emv::{
-    ARQC_TAGS, ArqcInput, CvrBits, arpc_method1, arqc_cvn10, derive_icc_master_key,
+    ARQC_TAGS, ArqcInput, CvrBits, amount_n12, arpc_method1, arqc_cvn10, derive_icc_master_key,
     verify_arqc_cvn10,
 };
 pub use key::TdesKey;

@@ -207,11 +207,15 @@ impl Decoder<'_> {
             Encoding::Hex => {
                 let mut bad = None;
                 msg.set_with(n, |buf| {
-                    for (i, pair) in raw.chunks_exact(2).enumerate() {
+                    // Sized once and written in place: field 55 is hundreds of digits.
+                    let at = buf.len();
+                    buf.resize(at + raw.len() / 2, 0);
+                    let dst = buf.get_mut(at..).unwrap_or_default();
+                    for (i, (d, pair)) in dst.iter_mut().zip(raw.chunks_exact(2)).enumerate() {
                         let (a, b) =
                             (pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0));
                         match (hex_nibble(a), hex_nibble(b)) {
-                            (Some(h), Some(l)) => buf.push((h << 4) | l),
+                            (Some(h), Some(l)) => *d = (h << 4) | l,
                             (None, _) => {
                                 bad = Some((a, 2 * i));
                                 return;
@@ -432,9 +436,15 @@ impl Encoder<'_> {
         match f.encoding {
             Encoding::Ascii | Encoding::Binary => out.extend_from_slice(value),
             Encoding::Hex => {
-                for &b in value {
-                    out.push(hex_digit(b >> 4));
-                    out.push(hex_digit(b));
+                // Sized once and written in place: field 55 is hundreds of digits.
+                let at = out.len();
+                out.resize(at + 2 * value.len(), 0);
+                let dst = out.get_mut(at..).unwrap_or_default();
+                for (pair, &b) in dst.chunks_exact_mut(2).zip(value) {
+                    if let [hi, lo] = pair {
+                        *hi = hex_digit(b >> 4);
+                        *lo = hex_digit(b);
+                    }
                 }
             }
             Encoding::Bcd => {
