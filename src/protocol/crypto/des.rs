@@ -2,11 +2,11 @@
 //!
 //! Every purchase in a simulation costs about a hundred DES block operations
 //! (MACs, ARQC, PIN, PVV, CVV), so DES is the hot path of the whole simulator.
-//! This is the classic combined S-box/P-box ("SP table") formulation: the
-//! expansion E becomes two rotations, each round is eight table look-ups, and
-//! the initial and final permutations are byte-indexed tables. Tables are built
-//! at compile time from the FIPS 46-3 definitions below, so there are no magic
-//! constants to mistype. Key schedules are computed once per key and cached by
+//! This is the classic combined S-box/P-box ("SP table") formulation: each
+//! round is eight table look-ups, the expansion E is eight shifts of a half
+//! kept twice in a 64-bit word (see [`Half`]), and the initial and final
+//! permutations are delta swaps. Tables are built at compile time from the
+//! FIPS 46-3 definitions below, so there are no magic constants to mistype. Key schedules are computed once per key and cached by
 //! the callers ([`Des`], [`Tdes`] are cheap to copy).
 //!
 //! RustCrypto's `des` crate is the reference: property tests compare this
@@ -103,7 +103,25 @@ const SBOX: [[u8; 64]; 8] = [
 
 /// Combined S-box and P tables: `SP[i][v]` is P applied to S-box i's output
 /// for the 6-bit input v, in place.
-static SP: [[u32; 64]; 8] = build_sp();
+const SP: [[u32; 64]; 8] = build_sp();
+
+/// [`SP`] in the round domain (see [`Half`]): each entry rotated right by
+/// one bit and written into both halves of a 64-bit word.
+static SP_HALF: [[u64; 64]; 8] = build_sp_half();
+
+const fn build_sp_half() -> [[u64; 64]; 8] {
+    let mut t = [[0u64; 64]; 8];
+    let mut i = 0;
+    while i < 8 {
+        let mut v = 0;
+        while v < 64 {
+            t[i][v] = to_half(SP[i][v]);
+            v += 1;
+        }
+        i += 1;
+    }
+    t
+}
 
 /// Nibble-indexed permuted choice 1: `PC1_TABLE[i][v]` is the 56-bit C||D
 /// contribution of key nibble i with value v.
@@ -219,16 +237,48 @@ fn fp(mut l: u32, mut r: u32) -> (u32, u32) {
     (l, r)
 }
 
+/// A 32-bit half of the DES state as the rounds keep it: rotated right by
+/// one bit and written twice, into the high and the low half of a `u64`.
+///
+/// E(R) takes eight overlapping 6-bit windows that wrap around R. In this
+/// form every window is a plain shift of the word, so a round needs no
+/// rotation, and the key can be mixed into the next round's input while the
+/// current round's table look-ups are still in flight (see [`Des::rounds`]).
+/// The S-box tables ([`SP_HALF`]) are stored in the same form, so XOR keeps
+/// a half in it.
+type Half = u64;
+
 #[inline(always)]
-fn load(block: [u8; 8]) -> (u32, u32) {
-    let x = u64::from_be_bytes(block);
-    ip((x >> 32) as u32, x as u32)
+const fn to_half(x: u32) -> Half {
+    let x = x.rotate_right(1) as u64;
+    (x << 32) | x
 }
 
 #[inline(always)]
-fn store(l: u32, r: u32) -> [u8; 8] {
-    let (l, r) = fp(l, r);
+const fn from_half(h: Half) -> u32 {
+    (h as u32).rotate_left(1)
+}
+
+#[inline(always)]
+fn load(block: [u8; 8]) -> (Half, Half) {
+    let x = u64::from_be_bytes(block);
+    let (l, r) = ip((x >> 32) as u32, x as u32);
+    (to_half(l), to_half(r))
+}
+
+#[inline(always)]
+fn store(l: Half, r: Half) -> [u8; 8] {
+    let (l, r) = fp(from_half(l), from_half(r));
     ((u64::from(l) << 32) | u64::from(r)).to_be_bytes()
+}
+
+/// The chaining value of a CBC-MAC between blocks, kept in the round
+/// domain: IP is linear, so IP(C xor P) = IP(C) xor IP(P), and the final and
+/// initial permutations between blocks cancel out.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Chain {
+    l: Half,
+    r: Half,
 }
 
 #[cfg(test)]
@@ -273,14 +323,27 @@ fn permute(table: &[[u64; 256]; 8], x: u64) -> u64 {
 
 /// One round key in the form the round function wants: the even S-box
 /// chunks (S1, S3, S5, S7) and the odd ones (S2, S4, S6, S8), each at bit
-/// offsets 26, 18, 10 and 2.
+/// offsets 26, 18, 10 and 2. Kept at 32 bits each, so a schedule stays 128
+/// bytes (a simulation keeps a few per card); [`RoundKey::mix`] widens them
+/// to the round domain off the critical path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct RoundKey {
     even: u32,
     odd: u32,
 }
 
-/// The cipher function f(R, K): expansion, key mix, S-boxes and P.
+impl RoundKey {
+    /// The key words to XOR into a [`Half`]: the even chunks line up with
+    /// the low copy of R rotated right by 1, the odd ones with the word
+    /// shifted right by 28 (R rotated left by 3).
+    #[inline(always)]
+    fn mix(self) -> (u64, u64) {
+        (u64::from(self.even), u64::from(self.odd) << 28)
+    }
+}
+
+/// The cipher function f(R, K) from R already mixed with the key: `a` is
+/// R xor the even key chunks, `b` R xor the odd ones (see [`RoundKey::mix`]).
 ///
 /// The eight S-box outputs land on disjoint bits (P is a permutation), so
 /// they can be joined with `|` and `+` as well as `^`. Mixing the operators
@@ -288,18 +351,15 @@ struct RoundKey {
 /// eight into one accumulator, and that serial chain is most of a round's
 /// latency (a DES block is about 8% faster this way; BENCHMARKS.md).
 #[inline(always)]
-fn f(r: u32, k: RoundKey) -> u32 {
-    // E(R) as two rotations: chunk i of E(R) is R rotated left by 4i-1, top 6 bits.
-    let a = r.rotate_right(1) ^ k.even;
-    let b = r.rotate_left(3) ^ k.odd;
-    let s1 = SP[0][(a >> 26) as usize & 63];
-    let s3 = SP[2][(a >> 18) as usize & 63];
-    let s5 = SP[4][(a >> 10) as usize & 63];
-    let s7 = SP[6][(a >> 2) as usize & 63];
-    let s2 = SP[1][(b >> 26) as usize & 63];
-    let s4 = SP[3][(b >> 18) as usize & 63];
-    let s6 = SP[5][(b >> 10) as usize & 63];
-    let s8 = SP[7][(b >> 2) as usize & 63];
+fn f(a: u64, b: u64) -> Half {
+    let s1 = SP_HALF[0][(a >> 26) as usize & 63];
+    let s3 = SP_HALF[2][(a >> 18) as usize & 63];
+    let s5 = SP_HALF[4][(a >> 10) as usize & 63];
+    let s7 = SP_HALF[6][(a >> 2) as usize & 63];
+    let s2 = SP_HALF[1][(b >> 54) as usize & 63];
+    let s4 = SP_HALF[3][(b >> 46) as usize & 63];
+    let s6 = SP_HALF[5][(b >> 38) as usize & 63];
+    let s8 = SP_HALF[7][(b >> 30) as usize & 63];
     (s1 | s2).wrapping_add(s3 | s4) ^ (s5 | s6).wrapping_add(s7 | s8)
 }
 
@@ -345,33 +405,51 @@ impl Des {
         Self { keys }
     }
 
+    /// The sixteen Feistel rounds, with the round keys in order or
+    /// reversed, returning the pre-output (R16, L16).
+    ///
+    /// The next round's input is R' = L xor f, and what its look-ups need
+    /// is R' xor K'. L and K' are known a round early, so `L xor K'` is
+    /// computed while f's look-ups are in flight and only one XOR follows
+    /// them: a round's latency is the look-ups, the tree joining them, one
+    /// XOR, a shift and a mask.
     #[inline(always)]
-    fn encrypt_halves(&self, l: &mut u32, r: &mut u32) {
-        for pair in self.keys.chunks_exact(2) {
-            *l ^= f(*r, pair[0]);
-            *r ^= f(*l, pair[1]);
+    fn rounds<const DECRYPT: bool>(&self, l: Half, r: Half) -> (Half, Half) {
+        let key = |i: usize| self.keys[if DECRYPT { 15 - i } else { i }].mix();
+        let (mut l, mut r) = (l, r);
+        let (ka, kb) = key(0);
+        let (mut a, mut b) = (r ^ ka, r ^ kb);
+        // Unrolled by hand: LLVM would keep a loop of fifteen here.
+        macro_rules! round {
+            ($($i:literal)*) => {$({
+                let (ka, kb) = key($i);
+                let (la, lb) = (l ^ ka, l ^ kb);
+                let fv = f(a, b);
+                (a, b) = (la ^ fv, lb ^ fv);
+                (l, r) = (r, l ^ fv);
+            })*};
         }
-        std::mem::swap(l, r);
+        round!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+        (l ^ f(a, b), r)
     }
 
     #[inline(always)]
-    fn decrypt_halves(&self, l: &mut u32, r: &mut u32) {
-        for pair in self.keys.rchunks_exact(2) {
-            *l ^= f(*r, pair[1]);
-            *r ^= f(*l, pair[0]);
-        }
-        std::mem::swap(l, r);
+    fn encrypt_halves(&self, l: &mut Half, r: &mut Half) {
+        (*l, *r) = self.rounds::<false>(*l, *r);
     }
 
-    /// One CBC step with the chaining value kept in the permuted domain:
-    /// IP is linear, so IP(C xor P) = IP(C) xor IP(P), and the final and
-    /// initial permutations between blocks cancel out.
     #[inline(always)]
-    pub(crate) fn cbc_step(&self, l: &mut u32, r: &mut u32, block: [u8; 8]) {
+    fn decrypt_halves(&self, l: &mut Half, r: &mut Half) {
+        (*l, *r) = self.rounds::<true>(*l, *r);
+    }
+
+    /// One CBC step: XORs the block into the chaining value and encrypts it.
+    #[inline(always)]
+    pub(crate) fn cbc_step(&self, chain: &mut Chain, block: [u8; 8]) {
         let (pl, pr) = load(block);
-        *l ^= pl;
-        *r ^= pr;
-        self.encrypt_halves(l, r);
+        chain.l ^= pl;
+        chain.r ^= pr;
+        self.encrypt_halves(&mut chain.l, &mut chain.r);
     }
 
     /// Encrypts one 64-bit block.
@@ -440,10 +518,11 @@ impl Tdes {
         store(l, r)
     }
 
-    /// Finishes ISO 9797-1 algorithm 3 from the single-DES chain, given in
-    /// the permuted domain (see [`Des::cbc_step`]): D(K2), then E(K1).
+    /// Finishes ISO 9797-1 algorithm 3 from the single-DES chain (see
+    /// [`Chain`]): D(K2), then E(K1).
     #[inline]
-    pub(crate) fn mac_final_halves(&self, mut l: u32, mut r: u32) -> [u8; 8] {
+    pub(crate) fn mac_final(&self, chain: Chain) -> [u8; 8] {
+        let Chain { mut l, mut r } = chain;
         self.k2.decrypt_halves(&mut l, &mut r);
         self.k1.encrypt_halves(&mut l, &mut r);
         store(l, r)

@@ -2,6 +2,7 @@
 //! fields 64 and 128, and the core of the EMV application cryptogram.
 
 use super::TdesKey;
+use super::des::Chain;
 
 /// ISO 9797-1 padding methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -19,12 +20,12 @@ pub enum MacPadding {
 pub fn retail_mac(key: &TdesKey, data: &[u8], padding: MacPadding) -> [u8; 8] {
     let left = key.cipher().left();
     // The chain stays in DES's permuted domain between blocks.
-    let (mut l, mut r) = (0u32, 0u32);
+    let mut chain = Chain::default();
     let mut chunks = data.chunks_exact(8);
     for chunk in &mut chunks {
         let mut b = [0u8; 8];
         b.copy_from_slice(chunk);
-        left.cbc_step(&mut l, &mut r, b);
+        left.cbc_step(&mut chain, b);
     }
     let rest = chunks.remainder();
     let mut last = [0u8; 8];
@@ -41,9 +42,9 @@ pub fn retail_mac(key: &TdesKey, data: &[u8], padding: MacPadding) -> [u8; 8] {
         }
     };
     if need_last {
-        left.cbc_step(&mut l, &mut r, last);
+        left.cbc_step(&mut chain, last);
     }
-    key.cipher().mac_final_halves(l, r)
+    key.cipher().mac_final(chain)
 }
 
 /// Checks a MAC in constant time with respect to its content.
