@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use super::check::Check;
-use super::{CardRecord, Decision, HostCore, PanKey, TerminalRecord, TxnRecord, Verdict, txn_key};
+use super::{CardRecord, Decision, HostCore, TerminalRecord, TxnRecord, Verdict, txn_key};
 use crate::money::Money;
 use crate::protocol::crypto::{self, ArqcInput, TdesKey};
 use crate::protocol::iso8583::Message;
@@ -169,7 +169,7 @@ fn card(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, _: bool) -> Ste
     if !luhn_valid(&r.pan) {
         return refuse(Rc::InvalidCardNumber, "PAN fails the Luhn check");
     }
-    r.card = PanKey::of(&r.pan).and_then(|k| h.cards.get(&k)).map(|c| c.rec);
+    r.card = h.card(&r.pan).copied();
     if r.card.is_none() {
         return refuse(Rc::InvalidCardNumber, "unknown card");
     }
@@ -280,7 +280,7 @@ fn atc(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, on: bool) -> Ste
     }
     if on
         && d.checks.arqc == Verdict::Valid
-        && let Some(c) = PanKey::of(&r.pan).and_then(|k| h.cards.get_mut(&k))
+        && let Some(c) = h.card_entry_mut(&r.pan)
     {
         c.rec.atc_high = Some(c.rec.atc_high.map_or(atc, |high| high.max(atc)));
     }
@@ -441,9 +441,7 @@ fn pin(h: &mut HostCore, r: &mut Request<'_>, d: &mut Decision, on: bool) -> Ste
     if !on {
         return Step::Pass;
     }
-    let Some(c) = PanKey::of(&r.pan).and_then(|k| h.cards.get_mut(&k)) else {
-        return Step::Pass;
-    };
+    let Some(c) = h.card_entry_mut(&r.pan) else { return Step::Pass };
     if ok {
         c.rec.pin_fails = 0;
         return Step::Pass;

@@ -279,8 +279,8 @@ struct TxnRecord {
 
 /// A card number as the card table keys it: its length and digits packed
 /// into one integer, compared in place. Keyed by `String`, every look-up
-/// followed a pointer to the number's own allocation, one more cache miss
-/// a purchase among 100,000 cards (BENCHMARKS.md).
+/// followed a pointer to the number's own allocation, a memory access that
+/// among 100,000 cards is often a cache miss (BENCHMARKS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct PanKey(u128);
 
@@ -436,6 +436,11 @@ impl HostCore {
         self.cards.get(&PanKey::of(pan)?).map(|c| &c.rec)
     }
 
+    /// A card on file, to update.
+    fn card_entry_mut(&mut self, pan: &str) -> Option<&mut CardEntry> {
+        self.cards.get_mut(&PanKey::of(pan)?)
+    }
+
     /// Switches a defence on or off by its check name ("mac", "arqc");
     /// false if there is no such defence.
     pub fn set_check(&mut self, name: &str, on: bool) -> bool {
@@ -444,7 +449,7 @@ impl HostCore {
 
     /// Blocks a card (57 from now on).
     pub fn block_card(&mut self, pan: &str) {
-        if let Some(c) = PanKey::of(pan).and_then(|k| self.cards.get_mut(&k)) {
+        if let Some(c) = self.card_entry_mut(pan) {
             c.rec.blocked = true;
         }
     }
@@ -651,6 +656,7 @@ impl HostCore {
 
     /// The ICC master key of a card, derived once and cached.
     fn card_key(&mut self, pan: &str) -> Option<TdesKey> {
+        // Fields, not `card_entry_mut`: the key is borrowed beside the table.
         let imk = &self.cfg.imk_ac;
         let c = self.cards.get_mut(&PanKey::of(pan)?)?;
         if c.mk.is_none() {

@@ -6,16 +6,17 @@
 //! round is eight table look-ups, the expansion E is eight shifts of a half
 //! kept twice in a 64-bit word (see [`Half`]), and the initial and final
 //! permutations are delta swaps. Tables are built at compile time from the
-//! FIPS 46-3 definitions below, so there are no magic constants to mistype. Key schedules are computed once per key and cached by
-//! the callers ([`Des`], [`Tdes`] are cheap to copy).
+//! FIPS 46-3 definitions below, so there are no magic constants to mistype.
+//! Key schedules are computed once per key and cached by the callers
+//! ([`Des`], [`Tdes`] are cheap to copy).
 //!
 //! RustCrypto's `des` crate is the reference: property tests compare this
 //! implementation with it on random keys and blocks.
 //!
 //! Bit numbering follows FIPS 46-3: bit 1 is the most significant bit.
 
-// Table indices below are masked to the table size (`& 63`, `as u8`), so
-// indexing cannot go out of bounds.
+// Table indices below are masked to the table size (`& 63`, `& 0xf`,
+// `& 0x7f`), so indexing cannot go out of bounds.
 #![allow(clippy::indexing_slicing)]
 
 /// Initial permutation (FIPS 46-3): output bit i takes input bit IP[i].
@@ -275,7 +276,7 @@ fn store(l: Half, r: Half) -> [u8; 8] {
 /// The chaining value of a CBC-MAC between blocks, kept in the round
 /// domain: IP is linear, so IP(C xor P) = IP(C) xor IP(P), and the final and
 /// initial permutations between blocks cancel out.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Chain {
     l: Half,
     r: Half,

@@ -19,7 +19,7 @@ pub enum MacPadding {
 /// Works on the bytes as given; the message is never copied or re-encoded.
 pub fn retail_mac(key: &TdesKey, data: &[u8], padding: MacPadding) -> [u8; 8] {
     let left = key.cipher().left();
-    // The chain stays in DES's permuted domain between blocks.
+    // The chain stays in DES's round domain between blocks (see `Chain`).
     let mut chain = Chain::default();
     let mut chunks = data.chunks_exact(8);
     for chunk in &mut chunks {
