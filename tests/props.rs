@@ -202,6 +202,33 @@ proptest! {
         prop_assert_eq!(tlv::parse(&bytes).unwrap(), tree);
     }
 
+    /// One walk answers as many searches would, on trees and on damaged
+    /// ones alike (a truncated or corrupted template ends where the search
+    /// would have stopped).
+    #[test]
+    fn a_deep_index_finds_what_find_deep_finds(
+        tree in tlv_tree(),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<(prop::sample::Index, u8)>(),
+        extra in any::<u32>(),
+    ) {
+        let whole = tlv::encode(&tree);
+        let mut damaged = whole[..cut.index(whole.len() + 1)].to_vec();
+        if !damaged.is_empty() {
+            let at = flip.0.index(damaged.len());
+            damaged[at] ^= flip.1;
+        }
+        for bytes in [&whole, &damaged] {
+            let index = tlv::DeepIndex::new(bytes);
+            let mut tags: Vec<u32> = tlv::iter(bytes).map_while(Result::ok).map(|(t, _)| t).collect();
+            tags.extend(0x41..0x5F);
+            tags.extend([0x6F, 0x70, 0x77, 0x9F26, 0x5F2A, 0xA5, 0xBF0C, 0xDF8101, extra]);
+            for t in tags {
+                prop_assert_eq!(index.get(t), tlv::find_deep(bytes, t), "tag {:X}", t);
+            }
+        }
+    }
+
     #[test]
     fn track2_parsers_never_panic(text in ".{0,50}", bytes in prop::collection::vec(any::<u8>(), 0..30)) {
         let _ = Track2::parse(&text);

@@ -311,6 +311,41 @@ pub fn find_deep(bytes: &[u8], tag: u32) -> Option<&[u8]> {
     go(bytes, tag, 0)
 }
 
+/// Every data object of a byte string, nested ones included, in the order
+/// [`find_deep`] visits them: one walk for a card's records, from which the
+/// terminal takes half a dozen tags (six walks were about 2% of a run).
+#[derive(Debug, Clone, Default)]
+pub struct DeepIndex<'a> {
+    items: Vec<(u32, &'a [u8])>,
+}
+
+impl<'a> DeepIndex<'a> {
+    /// Walks `bytes` once; a malformed object ends its own template, as in
+    /// [`find_deep`].
+    pub fn new(bytes: &'a [u8]) -> Self {
+        fn go<'a>(bytes: &'a [u8], depth: usize, items: &mut Vec<(u32, &'a [u8])>) {
+            if depth > MAX_DEPTH {
+                return;
+            }
+            for item in iter(bytes) {
+                let Ok((t, v)) = item else { return };
+                items.push((t, v));
+                if is_constructed(t) {
+                    go(v, depth + 1, items);
+                }
+            }
+        }
+        let mut items = Vec::with_capacity(32);
+        go(bytes, 0, &mut items);
+        Self { items }
+    }
+
+    /// The value of the first `tag`, as [`find_deep`] would find it.
+    pub fn get(&self, tag: u32) -> Option<&'a [u8]> {
+        self.items.iter().find(|i| i.0 == tag).map(|i| i.1)
+    }
+}
+
 impl Tlv {
     /// A primitive data object.
     pub fn primitive(tag: u32, value: impl Into<Vec<u8>>) -> Self {

@@ -46,7 +46,8 @@ impl TerminalCore {
                 )));
                 return;
             };
-            let get = |tag: u32| tlv::find_deep(resp.data(), tag);
+            let answer = tlv::DeepIndex::new(resp.data());
+            let get = |tag: u32| answer.get(tag);
             let cid = get(0x9F27).and_then(|c| c.first().copied()).map(|c| c & 0xC0);
             // A card may answer with less than was asked (AAC < ARQC < TC),
             // never more: a TC to a request for an ARQC is no genuine card.

@@ -318,12 +318,12 @@ impl TerminalCore {
                 records.extend_from_slice(r.data());
             }
         }
-        let t2 = Track2::parse_tag57(tlv::find_deep(&records, 0x57).ok_or(())?).map_err(|_| ())?;
-        let psn =
-            tlv::find_deep(&records, 0x5F34).and_then(|b| b.first()).map(|b| format!("{b:02X}"));
-        let cdol = |tag| tlv::find_deep(&records, tag).and_then(|d| Dol::parse(d).ok());
+        let records = tlv::DeepIndex::new(&records);
+        let t2 = Track2::parse_tag57(records.get(0x57).ok_or(())?).map_err(|_| ())?;
+        let psn = records.get(0x5F34).and_then(|b| b.first()).map(|b| format!("{b:02X}"));
+        let cdol = |tag| records.get(tag).and_then(|d| Dol::parse(d).ok());
         let (cdol1, cdol2) = (cdol(0x8C).ok_or(())?, cdol(0x8D));
-        let cvm = self.select_cvm(tlv::find_deep(&records, 0x8E).unwrap_or_default(), p.amount);
+        let cvm = self.select_cvm(records.get(0x8E).unwrap_or_default(), p.amount);
         let track2 = t2.to_field35();
         Ok(CardRead {
             aid: tlv::find_deep(&fci, 0x84).unwrap_or_default().to_vec(),
@@ -396,7 +396,8 @@ impl TerminalCore {
         let pdol_data = pdol.fill(|t| data.get(t));
         let gpo = exchange(card, &Command::get_processing_options(&pdol_data))
             .filter(|r| r.sw().is_ok())?;
-        let get = |tag: u32| tlv::find_deep(gpo.data(), tag);
+        let answer = tlv::DeepIndex::new(gpo.data());
+        let get = |tag: u32| answer.get(tag);
         let t2 = Track2::parse_tag57(get(0x57)?).ok()?;
         let aip: [u8; 2] = get(0x82)?.try_into().ok()?;
         let mut icc = Vec::with_capacity(96);
