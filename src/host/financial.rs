@@ -564,7 +564,7 @@ impl HostCore {
         self.auth_seq = self.auth_seq % 999_999 + 1;
         // No issuer authentication for an advice: the card is long gone.
         let mut extra = if advice { Vec::new() } else { with_arpc(&r, Rc::Approved) };
-        extra.push((38, format!("{:06}", self.auth_seq).into_bytes()));
+        extra.push((38, crate::time::zero_padded(u64::from(self.auth_seq), 6).into_bytes()));
         (Rc::Approved, extra, Cow::Borrowed("approved"))
     }
 }

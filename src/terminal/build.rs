@@ -39,8 +39,10 @@ fn financial(mti: Mti, f: &Fields, txn: &Txn, when: &DateTime) -> Message {
     m.set_digits(12, hms, 6);
     m.set_digits(13, md, 4);
     let chip = matches!(txn.read.entry, Entry::Chip | Entry::Contactless);
-    if let Some(psn) = txn.read.psn.as_ref().filter(|_| chip) {
-        m.set(23, format!("0{psn}"));
+    if let Some(psn) = txn.read.psn.filter(|_| chip) {
+        // n3: a zero, then the two digits of 5F34 as the card holds them.
+        let hex = |n: u8| b"0123456789ABCDEF"[usize::from(n & 15)];
+        m.set(23, [b'0', hex(psn >> 4), hex(psn)]);
     }
     if let Some(b) = txn.pin_block {
         m.set(52, b);

@@ -85,8 +85,8 @@ impl TerminalCore {
             for tag in [0x9F36, 0x9F26, 0x9F27, 0x9F10] {
                 tlv::write(&mut icc, tag, get(tag).unwrap_or_default());
             }
-            if let Some(psn) = &txn.read.psn {
-                tlv::write(&mut icc, 0x5F34, &[u8::from_str_radix(psn, 16).unwrap_or(0)]);
+            if let Some(psn) = txn.read.psn {
+                tlv::write(&mut icc, 0x5F34, &[psn]);
             }
             if !txn.read.aid.is_empty() {
                 tlv::write(&mut icc, 0x84, &txn.read.aid);

@@ -35,7 +35,8 @@ pub(super) struct CardRead {
     pub entry: Entry,
     pub track2: String,
     pub pan: String,
-    pub psn: Option<String>,
+    /// The PAN sequence number (5F34) as the card gave it.
+    pub psn: Option<u8>,
     pub cvm: CvmPerformed,
     /// Field 55, encoded (chip and contactless).
     pub icc: Vec<u8>,
@@ -320,7 +321,7 @@ impl TerminalCore {
         }
         let records = tlv::DeepIndex::new(&records);
         let t2 = Track2::parse_tag57(records.get(0x57).ok_or(())?).map_err(|_| ())?;
-        let psn = records.get(0x5F34).and_then(|b| b.first()).map(|b| format!("{b:02X}"));
+        let psn = records.get(0x5F34).and_then(|b| b.first()).copied();
         let cdol = |tag| records.get(tag).and_then(|d| Dol::parse(d).ok());
         let (cdol1, cdol2) = (cdol(0x8C).ok_or(())?, cdol(0x8D));
         let cvm = self.select_cvm(records.get(0x8E).unwrap_or_default(), p.amount);
@@ -442,7 +443,7 @@ impl TerminalCore {
         Some(CardRead {
             pan: t2.pan,
             track2,
-            psn: psn.map(|b| format!("{b:02X}")),
+            psn,
             cvm,
             icc,
             ac_ready: true,
