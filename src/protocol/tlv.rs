@@ -532,6 +532,30 @@ mod tests {
         assert!(bytes.windows(2).any(|w| w == [0x81, 200]));
     }
 
+    /// Templates nested past the depth limit hide their contents from both
+    /// searches alike, and a malformed object ends only its own template.
+    #[test]
+    fn a_deep_index_stops_where_find_deep_stops() {
+        for depth in [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, MAX_DEPTH + 2] {
+            let mut tree = Tlv::primitive(0x5A, vec![0x42]);
+            for _ in 0..depth {
+                tree = Tlv::constructed(0x70, vec![tree]);
+            }
+            let bytes = encode(&[tree, Tlv::primitive(0x57, vec![1])]);
+            let index = DeepIndex::new(&bytes);
+            assert_eq!(index.get(0x5A).is_some(), depth <= MAX_DEPTH, "depth {depth}");
+            for tag in [0x5A, 0x57, 0x70] {
+                assert_eq!(index.get(tag), find_deep(&bytes, tag), "depth {depth}, tag {tag:X}");
+            }
+        }
+        // 70 { 5A (truncated length) } 57: the template ends, 57 is found.
+        let bytes = [0x70, 0x02, 0x5A, 0x05, 0x57, 0x01, 0x09];
+        let index = DeepIndex::new(&bytes);
+        assert_eq!(index.get(0x57), Some(&[0x09][..]));
+        assert_eq!(index.get(0x57), find_deep(&bytes, 0x57));
+        assert_eq!(index.get(0x5A), find_deep(&bytes, 0x5A));
+    }
+
     #[test]
     fn dol_filling_pads_numeric_left_and_others_right() {
         let dol =
