@@ -41,8 +41,8 @@ fn financial(mti: Mti, f: &Fields, txn: &Txn, when: &DateTime) -> Message {
     let chip = matches!(txn.read.entry, Entry::Chip | Entry::Contactless);
     if let Some(psn) = txn.read.psn.filter(|_| chip) {
         // n3: a zero, then the two digits of 5F34 as the card holds them.
-        let hex = |n: u8| b"0123456789ABCDEF"[usize::from(n & 15)];
-        m.set(23, [b'0', hex(psn >> 4), hex(psn)]);
+        use crate::protocol::iso8583::hex_digit;
+        m.set(23, [b'0', hex_digit(psn >> 4), hex_digit(psn)]);
     }
     if let Some(b) = txn.pin_block {
         m.set(52, b);

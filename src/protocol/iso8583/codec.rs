@@ -29,7 +29,7 @@ impl Layout {
 
 /// The upper-case hex digit for the low nibble of `n`.
 #[inline]
-fn hex_digit(n: u8) -> u8 {
+pub(crate) fn hex_digit(n: u8) -> u8 {
     let n = n & 0x0f;
     if n < 10 { b'0' + n } else { b'A' + n - 10 }
 }

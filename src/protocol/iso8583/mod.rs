@@ -14,6 +14,7 @@ mod message;
 mod spec;
 
 pub use codec::Layout;
+pub(crate) use codec::hex_digit;
 pub use error::{DecodeError, DecodeErrorKind, Element, EncodeError, EncodeErrorKind};
 pub use framing::{FrameDecoder, FrameError, MAX_FRAME_LEN, frame, split_frame, write_frame};
 pub use mac::{MacCheck, encode_with_mac, encode_with_mac_into, verify_mac};
