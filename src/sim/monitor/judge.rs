@@ -131,10 +131,10 @@ impl Monitor {
     /// Judges the run and builds the report.
     pub fn report(&mut self, scenario: &str, file: &str, seed: u64) -> RunReport {
         // Purchases still open: judge them now, in id order.
-        let mut ids: Vec<u64> = self.purchases.keys().copied().collect();
+        let mut ids = self.purchases.ids();
         ids.sort_unstable();
         for id in ids {
-            if let Some(tr) = self.purchases.remove(&id) {
+            if let Some(tr) = self.purchases.remove(id) {
                 self.finalize(id, tr);
             }
         }

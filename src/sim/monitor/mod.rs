@@ -9,12 +9,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use rustc_hash::FxHashMap as HashMap;
-
 use bevy::prelude::{App, Resource};
 use serde::{Deserialize, Serialize};
 
 mod judge;
+mod window;
 
 use super::plan::Plan;
 use super::record::Record;
@@ -154,7 +153,7 @@ pub struct Monitor {
     alerts: Vec<AlertRow>,
     alert_counts: BTreeMap<AlertKind, u64>,
     first_cause: BTreeMap<AlertKind, SimTime>,
-    purchases: HashMap<u64, Track>,
+    purchases: window::Window<Track>,
     round_trips: Vec<u64>,
     timeouts_in_row: BTreeMap<super::record::Name, u32>,
     bursts: BTreeMap<AlertKind, Burst>,
@@ -318,7 +317,7 @@ impl Monitor {
             alerts: Vec::new(),
             alert_counts: BTreeMap::new(),
             first_cause,
-            purchases: HashMap::default(),
+            purchases: window::Window::default(),
             round_trips: Vec::new(),
             timeouts_in_row: BTreeMap::new(),
             bursts: BTreeMap::new(),
@@ -450,10 +449,10 @@ impl Monitor {
                                 | Effect::Duplicated
                         );
                         if let Some(p) = purchase.filter(|_| moves_money) {
-                            let tr = self
-                                .purchases
-                                .entry(p)
-                                .or_insert(Track { first_event: seq, ..Track::default() });
+                            let tr = self.purchases.get_or_insert_with(p, || Track {
+                                first_event: seq,
+                                ..Track::default()
+                            });
                             // The first man in the middle to touch it answers for it.
                             tr.attacked = tr.attacked.or(u32::try_from(i).ok());
                         }
@@ -613,8 +612,7 @@ impl Monitor {
                 {
                     let tr = self
                         .purchases
-                        .entry(p)
-                        .or_insert(Track { first_event: seq, ..Track::default() });
+                        .get_or_insert_with(p, || Track { first_event: seq, ..Track::default() });
                     if *ledger == LedgerEffect::Release {
                         tr.releases += 1;
                     } else {
@@ -647,10 +645,10 @@ impl Monitor {
             },
             Record::Completed { terminal, purchase, outcome, round_trip_us, amount, .. } => {
                 self.counts.attempts += 1;
-                let tr = self
-                    .purchases
-                    .entry(*purchase)
-                    .or_insert(Track { first_event: seq, ..Track::default() });
+                let tr = self.purchases.get_or_insert_with(*purchase, || Track {
+                    first_event: seq,
+                    ..Track::default()
+                });
                 tr.outcome = Some(*outcome);
                 tr.receipt = amount.0;
                 tr.completed_at = seq;
@@ -737,8 +735,7 @@ impl Monitor {
                 }
                 let tr = self
                     .purchases
-                    .entry(*p)
-                    .or_insert(Track { first_event: seq, ..Track::default() });
+                    .get_or_insert_with(*p, || Track { first_event: seq, ..Track::default() });
                 tr.fraud = u32::try_from(*attack).ok();
             }
             Record::TamperFound { terminal, device, .. } => {
@@ -771,8 +768,7 @@ impl Monitor {
                 if let Some(p) = purchase {
                     let tr = self
                         .purchases
-                        .entry(*p)
-                        .or_insert(Track { first_event: seq, ..Track::default() });
+                        .get_or_insert_with(*p, || Track { first_event: seq, ..Track::default() });
                     tr.fraud = u32::try_from(*attack).ok();
                 }
                 if *locked && self.locked_seen.insert(terminal.clone()) {
@@ -919,8 +915,8 @@ impl Monitor {
             }
             self.completions.pop_front();
             // A later completion of the same purchase (a PIN retry) decides.
-            let latest = self.purchases.get(&id).is_some_and(|tr| tr.done_at == at);
-            if latest && let Some(tr) = self.purchases.remove(&id) {
+            let latest = self.purchases.get(id).is_some_and(|tr| tr.done_at == at);
+            if latest && let Some(tr) = self.purchases.remove(id) {
                 self.finalize(id, tr);
             }
         }
