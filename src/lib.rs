@@ -54,6 +54,7 @@ pub mod sim;
 pub mod terminal;
 pub mod time;
 pub mod view;
+mod window;
 
 pub use host::{Check, HostCore};
 pub use link::{Frame, LinkCore, Rule, Scope, Verdict};

@@ -100,7 +100,7 @@ fn mandatory_fields(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, _: 
         return refuse(Rc::InvalidAmount, "amount is zero");
     }
     // A reversal that overtook its original: the original must never post.
-    if h.tombstones.get(&txn_key(r.tidx, r.stan)).is_some_and(|t| t.0 == r.transmission) {
+    if h.tombstones.get(txn_key(r.tidx, r.stan)).is_some_and(|t| t.0 == r.transmission) {
         return refuse(Rc::DoNotHonour, "already reversed before it arrived");
     }
     Step::Pass
@@ -135,7 +135,7 @@ fn duplicates(h: &mut HostCore, r: &mut Request<'_>, _: &mut Decision, on: bool)
     }
     let key = rrn_key(r.msg);
     let window = h.cfg.rules.duplicate_window;
-    if let Some(prev) = h.seen.get(&k)
+    if let Some(prev) = h.seen.get(k)
         && prev.0 == key
         && r.now.since(prev.1) <= window
     {

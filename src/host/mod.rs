@@ -25,6 +25,7 @@ use crate::protocol::crypto::{self, TdesKey};
 use crate::protocol::iso8583::{MacCheck, Message, Mti, Spec, encode_with_mac, verify_mac};
 use crate::protocol::response::ResponseCode;
 use crate::time::{Calendar, Duration, SimTime};
+use crate::window::Window;
 
 /// The host's settings and issuer keys.
 #[derive(Debug, Clone)]
@@ -306,6 +307,52 @@ fn txn_key(tidx: usize, stan: u32) -> u64 {
     ((tidx as u64) << 32) | u64::from(stan)
 }
 
+/// Values by (terminal, STAN) key ([`txn_key`]): one window per terminal,
+/// since each terminal numbers its messages in order (see
+/// [`crate::window`]). A look-up of the next STAN lands beside the last one
+/// instead of anywhere in a table of a day's requests.
+#[derive(Debug, Clone)]
+struct ByStan<V>(Vec<Window<V>>);
+
+impl<V> Default for ByStan<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> ByStan<V> {
+    fn split(key: u64) -> (usize, u64) {
+        ((key >> 32) as usize, key & 0xffff_ffff)
+    }
+
+    fn get(&self, key: u64) -> Option<&V> {
+        let (t, stan) = Self::split(key);
+        self.0.get(t)?.get(stan)
+    }
+
+    fn get_mut(&mut self, key: u64) -> Option<&mut V> {
+        let (t, stan) = Self::split(key);
+        self.0.get_mut(t)?.get_mut(stan)
+    }
+
+    /// `key`'s terminal index is one the host gave out, so the table grows
+    /// to the number of terminals at most.
+    fn insert(&mut self, key: u64, value: V) {
+        let (t, stan) = Self::split(key);
+        if t >= self.0.len() {
+            self.0.resize_with(t + 1, Window::default);
+        }
+        if let Some(w) = self.0.get_mut(t) {
+            w.insert(stan, value);
+        }
+    }
+
+    fn remove(&mut self, key: u64) -> Option<V> {
+        let (t, stan) = Self::split(key);
+        self.0.get_mut(t)?.remove(stan)
+    }
+}
+
 /// The acquirer/issuer host.
 #[derive(Debug, Clone)]
 pub struct HostCore {
@@ -315,14 +362,14 @@ pub struct HostCore {
     /// copying its keys and strings.
     terminals: HashMap<String, (usize, Arc<TerminalRecord>)>,
     /// Approved transactions, for reversals (kept `reversal_keep`).
-    txns: HashMap<u64, TxnRecord>,
+    txns: ByStan<TxnRecord>,
     /// Every request seen (RRN, when), for duplicate detection.
-    seen: HashMap<u64, ([u8; 12], SimTime)>,
+    seen: ByStan<([u8; 12], SimTime)>,
     /// Insertion order of `txns`, `seen` and `tombstones`, for expiry.
     txn_order: VecDeque<(SimTime, u64)>,
     seen_order: VecDeque<(SimTime, u64)>,
     /// Reversals whose original had not arrived (so it cannot post later).
-    tombstones: HashMap<u64, (u64, SimTime)>,
+    tombstones: ByStan<(u64, SimTime)>,
     tomb_order: VecDeque<(SimTime, u64)>,
     ledger: Ledger,
     auth_seq: u32,
@@ -373,11 +420,11 @@ impl HostCore {
             cfg,
             cards: HashMap::default(),
             terminals: HashMap::default(),
-            txns: HashMap::default(),
-            seen: HashMap::default(),
+            txns: ByStan::default(),
+            seen: ByStan::default(),
             txn_order: VecDeque::new(),
             seen_order: VecDeque::new(),
-            tombstones: HashMap::default(),
+            tombstones: ByStan::default(),
             tomb_order: VecDeque::new(),
             sales: HashMap::default(),
             merchant_of: Vec::new(),
@@ -465,7 +512,7 @@ impl HostCore {
     fn expire(&mut self, now: SimTime) {
         fn drain<V>(
             order: &mut VecDeque<(SimTime, u64)>,
-            map: &mut HashMap<u64, V>,
+            map: &mut ByStan<V>,
             keep: Duration,
             now: SimTime,
             at_of: impl Fn(&V) -> SimTime,
@@ -475,8 +522,8 @@ impl HostCore {
                     break;
                 }
                 order.pop_front();
-                if map.get(&key).is_some_and(|v| at_of(v) == at) {
-                    map.remove(&key);
+                if map.get(key).is_some_and(|v| at_of(v) == at) {
+                    map.remove(key);
                 }
             }
         }
@@ -613,7 +660,7 @@ impl HostCore {
         d.reverses = Some(od.stan);
         let transmission = od.transmission_time.parse().unwrap_or(0u64);
         let key = txn_key(tidx, od.stan);
-        match self.txns.get_mut(&key) {
+        match self.txns.get_mut(key) {
             Some(t) if t.transmission == transmission && !t.reversed => {
                 let t = *t;
                 if self.post(tidx, t.account, t.amount, t.refund, true).is_err() {
@@ -627,7 +674,7 @@ impl HostCore {
                         &[],
                     );
                 }
-                if let Some(t) = self.txns.get_mut(&key) {
+                if let Some(t) = self.txns.get_mut(key) {
                     t.reversed = true;
                 }
                 d.ledger = LedgerEffect::Release;

@@ -13,7 +13,6 @@ use bevy::prelude::{App, Resource};
 use serde::{Deserialize, Serialize};
 
 mod judge;
-mod window;
 
 use super::plan::Plan;
 use super::record::Record;
@@ -153,7 +152,7 @@ pub struct Monitor {
     alerts: Vec<AlertRow>,
     alert_counts: BTreeMap<AlertKind, u64>,
     first_cause: BTreeMap<AlertKind, SimTime>,
-    purchases: window::Window<Track>,
+    purchases: crate::window::Window<Track>,
     round_trips: Vec<u64>,
     timeouts_in_row: BTreeMap<super::record::Name, u32>,
     bursts: BTreeMap<AlertKind, Burst>,
@@ -317,7 +316,7 @@ impl Monitor {
             alerts: Vec::new(),
             alert_counts: BTreeMap::new(),
             first_cause,
-            purchases: window::Window::default(),
+            purchases: crate::window::Window::default(),
             round_trips: Vec::new(),
             timeouts_in_row: BTreeMap::new(),
             bursts: BTreeMap::new(),
