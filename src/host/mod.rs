@@ -744,7 +744,32 @@ impl HostCore {
 
 #[cfg(test)]
 mod tests {
-    use super::PanKey;
+    use super::{ByStan, PanKey, txn_key};
+
+    #[test]
+    fn requests_by_stan_keep_terminals_apart_and_survive_a_wrap() {
+        let mut t = ByStan::default();
+        // Two terminals with the same STANs, one of them wrapping.
+        for stan in 999_990..=999_999 {
+            t.insert(txn_key(0, stan), (0, stan));
+            t.insert(txn_key(3, stan), (3, stan));
+        }
+        for stan in 1..=10 {
+            t.insert(txn_key(0, stan), (0, stan));
+        }
+        assert_eq!(t.get(txn_key(0, 999_995)), Some(&(0, 999_995)));
+        assert_eq!(t.get(txn_key(3, 999_995)), Some(&(3, 999_995)));
+        assert_eq!(t.get(txn_key(0, 5)), Some(&(0, 5)));
+        assert_eq!(t.get(txn_key(3, 5)), None);
+        assert_eq!(t.get(txn_key(7, 5)), None, "a terminal never seen");
+        if let Some(v) = t.get_mut(txn_key(0, 5)) {
+            v.1 = 55;
+        }
+        assert_eq!(t.remove(txn_key(0, 5)), Some((0, 55)));
+        assert_eq!(t.get(txn_key(0, 5)), None);
+        assert_eq!(t.remove(txn_key(0, 999_990)), Some((0, 999_990)));
+        assert_eq!(t.get(txn_key(0, 999_991)), Some(&(0, 999_991)));
+    }
 
     #[test]
     fn a_pan_key_tells_every_card_number_apart() {
