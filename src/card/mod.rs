@@ -333,11 +333,46 @@ struct Session {
 /// Personalisation bytes the card answers with again and again, encoded once.
 #[derive(Debug, Clone)]
 struct Encoded {
-    tag57: Vec<u8>,
-    pan: Vec<u8>,
+    tag57: Packed<19>,
+    pan: Packed<10>,
     expiry: [u8; 3],
     service_code: [u8; 2],
     psn: u8,
+    /// The brand of the number, which picks the application.
+    brand: Option<Brand>,
+}
+
+/// Bytes kept inside the card up to `N` of them (a PAN, tag 57), so reading
+/// them touches no memory of their own: among 100,000 cards that memory is
+/// a cache miss (BENCHMARKS.md). Anything longer, which a card built from
+/// odd data could carry, goes to the heap.
+#[derive(Debug, Clone)]
+enum Packed<const N: usize> {
+    Inline(u8, [u8; N]),
+    Heap(Box<[u8]>),
+}
+
+impl<const N: usize> Packed<N> {
+    fn new(bytes: &[u8]) -> Self {
+        let mut inline = [0u8; N];
+        match (inline.get_mut(..bytes.len()), u8::try_from(bytes.len())) {
+            (Some(head), Ok(len)) => {
+                head.copy_from_slice(bytes);
+                Self::Inline(len, inline)
+            }
+            _ => Self::Heap(bytes.into()),
+        }
+    }
+}
+
+impl<const N: usize> std::ops::Deref for Packed<N> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Inline(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Self::Heap(bytes) => bytes,
+        }
+    }
 }
 
 /// A card: personalisation, keys and live state.
@@ -377,11 +412,12 @@ impl Card {
     /// a starting ATC.
     pub fn new(profile: CardProfile, data: CardData, icc_mk: Option<TdesKey>, atc: u16) -> Self {
         let enc = Encoded {
-            tag57: data.track2_equivalent().to_tag57(),
-            pan: pan_bcd(&data.pan),
+            tag57: Packed::new(&data.track2_equivalent().to_tag57()),
+            pan: Packed::new(&pan_bcd(&data.pan)),
             expiry: expiry_date(data.expiry()),
             service_code: service_code_bcd(data.service_code()),
             psn: bcd_byte(data.psn()),
+            brand: Brand::of_pan(&data.pan),
         };
         Self {
             last_online_atc: 0,
@@ -517,7 +553,7 @@ impl Card {
 
     /// Its application: its brand's (Visa's for a number of no known brand).
     pub fn aid(&self) -> &'static [u8] {
-        match Brand::of_pan(&self.data.pan) {
+        match self.enc.brand {
             Some(Brand::UnionPay) => &UNIONPAY_AID,
             Some(Brand::Mastercard) => &MASTERCARD_AID,
             Some(Brand::Visa) | None => &VISA_AID,
@@ -525,7 +561,7 @@ impl Card {
     }
 
     fn label(&self) -> &'static [u8] {
-        match Brand::of_pan(&self.data.pan) {
+        match self.enc.brand {
             Some(Brand::UnionPay) => UNIONPAY_LABEL,
             Some(Brand::Mastercard) => b"MASTERCARD",
             Some(Brand::Visa) | None => LABEL,
@@ -967,6 +1003,16 @@ mod clone_tests {
     use super::*;
 
     #[test]
+    fn packed_bytes_read_back_whatever_their_length() {
+        for len in [0usize, 1, 10, 11, 19, 20, 300] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            assert_eq!(&*Packed::<10>::new(&bytes), &bytes[..], "{len} bytes");
+        }
+        assert!(matches!(Packed::<10>::new(&[1; 10]), Packed::Inline(10, _)));
+        assert!(matches!(Packed::<10>::new(&[1; 11]), Packed::Heap(_)));
+    }
+
+    #[test]
     fn brands_are_told_by_their_registered_provider_and_by_the_bin() {
         assert_eq!(Brand::of_aid(&VISA_AID), Some(Brand::Visa));
         assert_eq!(Brand::of_aid(&MASTERCARD_AID), Some(Brand::Mastercard));
@@ -1055,7 +1101,7 @@ mod clone_tests {
         let clone = Card::chip_clone(&real, key).expect("a clone");
         assert_eq!(clone.data.track2_equivalent().to_field35(), real);
         // What it gives a terminal is the stolen tag 57, byte for byte.
-        assert_eq!(clone.enc.tag57, data.track2_equivalent().to_tag57());
+        assert_eq!(*clone.enc.tag57, *data.track2_equivalent().to_tag57());
         assert!(clone.profile.chip && clone.profile.cvm == Cvm::OfflinePin);
     }
 }
