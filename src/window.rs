@@ -151,9 +151,9 @@ mod tests {
                 1 => step + SPAN + x % 1000,
                 _ => step.saturating_sub(x % 500),
             };
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 assert_eq!(w.remove(id), m.remove(&id), "remove {id} at step {step}");
-            } else if x % 7 == 0 {
+            } else if x.is_multiple_of(7) {
                 w.insert(id, step);
                 m.insert(id, step);
                 if let (Some(a), Some(b)) = (w.get_mut(id), m.get_mut(&id)) {

@@ -188,7 +188,7 @@ impl Decoder<'_> {
         match f.encoding {
             Encoding::Ascii => {
                 if f.kind != FieldKind::B
-                    && let Some(i) = raw.iter().position(|&b| !f.kind.allows(b))
+                    && let Some(i) = f.kind.first_disallowed(raw)
                 {
                     let byte = raw.get(i).copied().unwrap_or_default();
                     return Err(self.err(
@@ -396,7 +396,7 @@ impl Encoder<'_> {
             _ => {}
         }
         if f.kind != FieldKind::B
-            && let Some(i) = value.iter().position(|&b| !f.kind.allows(b))
+            && let Some(i) = f.kind.first_disallowed(value)
         {
             let byte = value.get(i).copied().unwrap_or_default();
             return Err(self.err(

@@ -27,14 +27,53 @@ pub enum FieldKind {
     B,
 }
 
+/// For each byte, the kinds that allow it (bit `kind as u8`).
+// Built at compile time; every index below is a byte into 256 entries.
+#[allow(clippy::indexing_slicing)]
+static BYTE_KINDS: [u8; 256] = {
+    let kinds = [FieldKind::N, FieldKind::An, FieldKind::Ans, FieldKind::Z, FieldKind::B];
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut k = 0;
+        while k < kinds.len() {
+            if kinds[k].allows_by_rule(b as u8) {
+                t[b] |= kinds[k].bit();
+            }
+            k += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
 impl FieldKind {
     /// Whether `b` may appear in a text value of this kind.
     #[inline]
+    #[allow(clippy::indexing_slicing)] // a byte into 256 entries
     pub fn allows(self, b: u8) -> bool {
+        BYTE_KINDS[usize::from(b)] & self.bit() != 0
+    }
+
+    /// Where the first byte this kind does not allow is, if any: every text
+    /// field of every message is checked, so one table look-up a byte.
+    #[inline]
+    #[allow(clippy::indexing_slicing)] // a byte into 256 entries
+    pub fn first_disallowed(self, bytes: &[u8]) -> Option<usize> {
+        let bit = self.bit();
+        bytes.iter().position(|&b| BYTE_KINDS[usize::from(b)] & bit == 0)
+    }
+
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// The definition [`BYTE_KINDS`] is built from.
+    const fn allows_by_rule(self, b: u8) -> bool {
         match self {
             Self::N => b.is_ascii_digit(),
             Self::An => b.is_ascii_alphanumeric() || b == b' ',
-            Self::Ans => (0x20..=0x7e).contains(&b),
+            Self::Ans => matches!(b, 0x20..=0x7e),
             Self::Z => b.is_ascii_digit() || matches!(b, b'=' | b'D' | b'd' | b'?' | b';'),
             Self::B => true,
         }
@@ -389,6 +428,21 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.to_string(), "x: field 4: encoding Hex is for kind B; kind N is text");
+    }
+
+    #[test]
+    fn the_byte_table_says_what_the_rules_say() {
+        for kind in [FieldKind::N, FieldKind::An, FieldKind::Ans, FieldKind::Z, FieldKind::B] {
+            for b in 0..=255u8 {
+                assert_eq!(kind.allows(b), kind.allows_by_rule(b), "{kind:?} {b:#04x}");
+            }
+            assert_eq!(kind.first_disallowed(b"0123"), None);
+        }
+        assert_eq!(FieldKind::N.first_disallowed(b"12a4"), Some(2));
+        assert_eq!(FieldKind::An.first_disallowed(b"AB 1=2"), Some(4));
+        assert_eq!(FieldKind::Ans.first_disallowed(b"ok\x7f"), Some(2));
+        assert_eq!(FieldKind::Z.first_disallowed(b"41D28=;?x"), Some(8));
+        assert_eq!(FieldKind::B.first_disallowed(&[0, 0xff]), None);
     }
 
     #[test]
