@@ -18,9 +18,9 @@ use rustc_hash::FxHashMap as HashMap;
 /// terminal's STANs of a day many times.
 const SPAN: u64 = 1 << 17;
 
-/// Slots the ring may hold beyond four per value in it: an id far ahead of
-/// the others (a hostile STAN) restarts the ring instead of growing it, so
-/// its memory stays proportional to what it holds.
+/// Slots the ring may grow to beyond four per value in it: an id far ahead
+/// of the others (a hostile STAN) restarts the ring instead of growing it,
+/// so memory stays in proportion to what is kept.
 const SLACK: u64 = 256;
 
 /// Values by id: a ring for the window of recent ids, a map for the
@@ -42,9 +42,15 @@ impl<T> Default for Window<T> {
 }
 
 impl<T> Window<T> {
+    /// Where `id` would be in the ring, or `None` if it belongs in the
+    /// side map (below `base`, or `u64::MAX`, which never enters the ring).
+    fn slot_of(&self, id: u64) -> Option<u64> {
+        (id != u64::MAX).then(|| id.checked_sub(self.base)).flatten()
+    }
+
     /// The value of `id`, if it is kept.
     pub(crate) fn get(&self, id: u64) -> Option<&T> {
-        match id.checked_sub(self.base) {
+        match self.slot_of(id) {
             Some(off) => self.ring.get(usize::try_from(off).ok()?)?.as_ref(),
             None => self.stragglers.get(&id),
         }
@@ -52,7 +58,7 @@ impl<T> Window<T> {
 
     /// The value of `id`, to change.
     pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut T> {
-        match id.checked_sub(self.base) {
+        match self.slot_of(id) {
             Some(off) => self.ring.get_mut(usize::try_from(off).ok()?)?.as_mut(),
             None => self.stragglers.get_mut(&id),
         }
@@ -69,34 +75,37 @@ impl<T> Window<T> {
     }
 
     /// The value of `id`, made with `make` if it was not kept yet.
+    ///
+    /// The ring only restarts for an id past its end, so every id in the
+    /// side map stays below `base` and every id from `base` on is in the
+    /// ring: the rule the look-ups rely on.
     pub(crate) fn get_or_insert_with(&mut self, id: u64, make: impl FnOnce() -> T) -> &mut T {
-        if id < self.base {
+        // u64::MAX stays in the side map, so `base` and the ring's ids never
+        // pass it (STANs and purchase ids are far below it).
+        let Some(off) = self.slot_of(id) else {
             return self.stragglers.entry(id).or_insert_with(make);
-        }
-        let len = id - self.base + 1;
-        if len > SPAN || len > 4 * self.live + SLACK {
+        };
+        let past_end = off >= self.ring.len() as u64;
+        if past_end && (off >= SPAN || off >= 4 * self.live + SLACK) {
             self.restart_at(id);
         }
-        // At most SPAN after a restart, so it fits a usize.
+        // Below SPAN, or 0 after a restart, so it fits a usize.
         let at = (id - self.base) as usize;
         if at >= self.ring.len() {
             self.ring.resize_with(at + 1, || None);
         }
-        match self.ring.get_mut(at) {
-            Some(slot) => {
-                if slot.is_none() {
-                    self.live += 1;
-                }
-                slot.get_or_insert_with(make)
-            }
-            // Unreachable: the ring was just made long enough.
-            None => self.stragglers.entry(id).or_insert_with(make),
+        // The ring was just made longer than `at`.
+        #[allow(clippy::indexing_slicing)]
+        let slot = &mut self.ring[at];
+        if slot.is_none() {
+            self.live += 1;
         }
+        slot.get_or_insert_with(make)
     }
 
     /// Stops keeping `id`, returning its value.
     pub(crate) fn remove(&mut self, id: u64) -> Option<T> {
-        let Some(off) = id.checked_sub(self.base) else {
+        let Some(off) = self.slot_of(id) else {
             return self.stragglers.remove(&id);
         };
         let value = self.ring.get_mut(usize::try_from(off).ok()?)?.take();
@@ -170,7 +179,60 @@ mod tests {
         ids.sort_unstable();
         assert_eq!(ids, m.keys().copied().collect::<Vec<_>>());
         assert!(w.ring.len() as u64 <= SPAN);
-        assert!(w.ring.len() as u64 <= 4 * w.live + SLACK);
+        assert_eq!(w.live, w.ring.iter().filter(|v| v.is_some()).count() as u64);
+    }
+
+    /// Found by review: with most of a long ring removed, a value near its
+    /// end must be found, not replaced by a fresh one (the ring restarted
+    /// inside itself and hid what it had moved aside).
+    #[test]
+    fn a_thinned_ring_keeps_finding_its_values() {
+        let mut w = Window::default();
+        for id in 0..300 {
+            w.get_or_insert_with(id, || id);
+        }
+        for id in 1..=298 {
+            assert_eq!(w.remove(id), Some(id));
+        }
+        assert_eq!(*w.get_or_insert_with(299, || 7), 299);
+        let mut ids = w.ids();
+        ids.sort_unstable();
+        assert_eq!(ids, [0, 299]);
+        assert_eq!(w.remove(299), Some(299));
+        assert_eq!(w.get(299), None);
+        // Far ahead of a thinned ring: a restart, and nothing lost.
+        w.insert(100_000, 1);
+        assert_eq!((w.get(0), w.get(100_000)), (Some(&0), Some(&1)));
+        assert_eq!(w.get_or_insert_with(u64::MAX, || 9), &9);
+        assert_eq!(w.remove(u64::MAX), Some(9));
+    }
+
+    /// A random mix of operations in a narrow band of ids, where removals
+    /// thin the ring and restarts are frequent, against a `BTreeMap`.
+    #[test]
+    fn a_window_is_a_map_when_thinned() {
+        let mut w = Window::default();
+        let mut m = BTreeMap::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for step in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = (step / 4) + x % 2_000;
+            match x % 5 {
+                0 | 1 => assert_eq!(w.remove(id), m.remove(&id), "remove {id} at {step}"),
+                2 => {
+                    w.insert(id, step);
+                    m.insert(id, step);
+                }
+                _ => assert_eq!(*w.get_or_insert_with(id, || step), *m.entry(id).or_insert(step)),
+            }
+            assert_eq!(w.get(id), m.get(&id), "get {id} at {step}");
+        }
+        let mut ids = w.ids();
+        ids.sort_unstable();
+        assert_eq!(ids, m.keys().copied().collect::<Vec<_>>());
+        assert_eq!(w.live, w.ring.iter().filter(|v| v.is_some()).count() as u64);
     }
 
     /// Ids far apart (hostile STANs) cost memory for what is kept, not for

@@ -380,7 +380,8 @@ impl<const N: usize> std::ops::Deref for Packed<N> {
 pub struct Card {
     /// What kind of card.
     pub profile: CardProfile,
-    /// Personalisation.
+    /// Personalisation, fixed once the card is made (`Card::new` encodes
+    /// from it what the card answers with, its brand included).
     pub data: CardData,
     icc_mk: Option<TdesKey>,
     atc: u16,

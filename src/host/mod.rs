@@ -321,15 +321,18 @@ impl<V> Default for ByStan<V> {
 }
 
 impl<V> ByStan<V> {
+    /// The terminal index and the STAN of a key.
     fn split(key: u64) -> (usize, u64) {
         ((key >> 32) as usize, key & 0xffff_ffff)
     }
 
+    /// The value kept for `key`.
     fn get(&self, key: u64) -> Option<&V> {
         let (t, stan) = Self::split(key);
         self.0.get(t)?.get(stan)
     }
 
+    /// The value kept for `key`, to change.
     fn get_mut(&mut self, key: u64) -> Option<&mut V> {
         let (t, stan) = Self::split(key);
         self.0.get_mut(t)?.get_mut(stan)
@@ -347,6 +350,7 @@ impl<V> ByStan<V> {
         }
     }
 
+    /// Forgets `key`, returning its value.
     fn remove(&mut self, key: u64) -> Option<V> {
         let (t, stan) = Self::split(key);
         self.0.get_mut(t)?.remove(stan)

@@ -24,6 +24,7 @@ use crate::report::{AlertRow, Counts, SettlementRow};
 use crate::scenario::{AlertKind, Expectation, MonitorSpec};
 use crate::terminal::{Note, Outcome};
 use crate::time::{Duration, SimTime};
+use crate::window::Window;
 
 /// What a piece of evidence (a journal event id) is evidence of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,7 +153,7 @@ pub struct Monitor {
     alerts: Vec<AlertRow>,
     alert_counts: BTreeMap<AlertKind, u64>,
     first_cause: BTreeMap<AlertKind, SimTime>,
-    purchases: crate::window::Window<Track>,
+    purchases: Window<Track>,
     round_trips: Vec<u64>,
     timeouts_in_row: BTreeMap<super::record::Name, u32>,
     bursts: BTreeMap<AlertKind, Burst>,
@@ -316,7 +317,7 @@ impl Monitor {
             alerts: Vec::new(),
             alert_counts: BTreeMap::new(),
             first_cause,
-            purchases: crate::window::Window::default(),
+            purchases: Window::default(),
             round_trips: Vec::new(),
             timeouts_in_row: BTreeMap::new(),
             bursts: BTreeMap::new(),
