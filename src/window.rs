@@ -143,17 +143,23 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// xorshift64: a spread of ids and operations, the same every run.
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
     /// The window behaves as a map for any order of inserts and removals,
     /// including ids far behind and far ahead of the ring.
     #[test]
     fn a_window_is_a_map() {
         let mut w = Window::default();
         let mut m = BTreeMap::new();
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
         for step in 0..200_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next(&mut seed);
             // Mostly recent ids, sometimes old ones, sometimes a jump ahead.
             let id = match x % 10 {
                 0 => x % (step + 1),
@@ -213,11 +219,9 @@ mod tests {
     fn a_window_is_a_map_when_thinned() {
         let mut w = Window::default();
         let mut m = BTreeMap::new();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         for step in 0..200_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next(&mut seed);
             let id = (step / 4) + x % 2_000;
             match x % 5 {
                 0 | 1 => assert_eq!(w.remove(id), m.remove(&id), "remove {id} at {step}"),
