@@ -238,21 +238,25 @@ fn fp(mut l: u32, mut r: u32) -> (u32, u32) {
     (l, r)
 }
 
-/// A 32-bit half of the DES state as the rounds keep it: rotated right by
-/// one bit and written twice, into the high and the low half of a `u64`.
+/// A 32-bit half of the DES state as the rounds keep it: written twice in
+/// a `u64`, rotated right by one bit in the low 32 bits and left by three
+/// in the high 32.
 ///
-/// E(R) takes eight overlapping 6-bit windows that wrap around R. In this
-/// form every window is a plain shift of the word, so a round needs no
-/// rotation, and the key can be mixed into the next round's input while the
-/// current round's table look-ups are still in flight (see [`Des::rounds`]).
-/// The S-box tables ([`SP_HALF`]) are stored in the same form, so XOR keeps
-/// a half in it.
+/// E(R) takes eight overlapping 6-bit windows that wrap around R. In the
+/// low copy the windows of S1, S3, S5 and S7 sit whole at bits 26, 18, 10
+/// and 2, in the high copy those of S2, S4, S6 and S8 at 58, 50, 42 and 34,
+/// so every window is a plain shift of one word: a round needs no rotation,
+/// one XOR mixes in the whole round key, and the key can be mixed into the
+/// next round's input while the current round's table look-ups are still
+/// in flight (see [`Des::rounds`]). The S-box tables ([`SP_HALF`]) are
+/// stored in the same form, so XOR keeps a half in it. (The form before,
+/// the same rotation in both copies, needed two words a round and a
+/// DES block took about 3% longer; BENCHMARKS.md.)
 type Half = u64;
 
 #[inline(always)]
 const fn to_half(x: u32) -> Half {
-    let x = x.rotate_right(1) as u64;
-    (x << 32) | x
+    ((x.rotate_left(3) as u64) << 32) | x.rotate_right(1) as u64
 }
 
 #[inline(always)]
@@ -322,29 +326,16 @@ fn permute(table: &[[u64; 256]; 8], x: u64) -> u64 {
         | table[7][b[7] as usize]
 }
 
-/// One round key in the form the round function wants: the even S-box
-/// chunks (S1, S3, S5, S7) and the odd ones (S2, S4, S6, S8), each at bit
-/// offsets 26, 18, 10 and 2. Kept at 32 bits each, so a schedule stays 128
-/// bytes (a simulation keeps a few per card); [`RoundKey::mix`] widens them
-/// to the round domain off the critical path.
+/// One round key in the form the round function wants, to XOR into a
+/// [`Half`]: the even S-box chunks (S1, S3, S5, S7) at bits 26, 18, 10 and 2
+/// of the low copy, the odd ones (S2, S4, S6, S8) at the same offsets in
+/// the high copy. A schedule stays 128 bytes (a simulation keeps a few per
+/// card).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct RoundKey {
-    even: u32,
-    odd: u32,
-}
+struct RoundKey(u64);
 
-impl RoundKey {
-    /// The key words to XOR into a [`Half`]: the even chunks line up with
-    /// the low copy of R rotated right by 1, the odd ones with the word
-    /// shifted right by 28 (R rotated left by 3).
-    #[inline(always)]
-    fn mix(self) -> (u64, u64) {
-        (u64::from(self.even), u64::from(self.odd) << 28)
-    }
-}
-
-/// The cipher function f(R, K) from R already mixed with the key: `a` is
-/// R xor the even key chunks, `b` R xor the odd ones (see [`RoundKey::mix`]).
+/// The cipher function f(R, K) from R already mixed with the key (`x` is
+/// R xor a [`RoundKey`], both as a [`Half`]).
 ///
 /// The eight S-box outputs land on disjoint bits (P is a permutation), so
 /// they can be joined with `|` and `+` as well as `^`. Mixing the operators
@@ -352,15 +343,17 @@ impl RoundKey {
 /// eight into one accumulator, and that serial chain is most of a round's
 /// latency (a DES block is about 8% faster this way; BENCHMARKS.md).
 #[inline(always)]
-fn f(a: u64, b: u64) -> Half {
-    let s1 = SP_HALF[0][(a >> 26) as usize & 63];
-    let s3 = SP_HALF[2][(a >> 18) as usize & 63];
-    let s5 = SP_HALF[4][(a >> 10) as usize & 63];
-    let s7 = SP_HALF[6][(a >> 2) as usize & 63];
-    let s2 = SP_HALF[1][(b >> 54) as usize & 63];
-    let s4 = SP_HALF[3][(b >> 46) as usize & 63];
-    let s6 = SP_HALF[5][(b >> 38) as usize & 63];
-    let s8 = SP_HALF[7][(b >> 30) as usize & 63];
+fn f(x: Half) -> Half {
+    // The low copy as a 32-bit word: its top window needs no mask.
+    let low = x as u32;
+    let s1 = SP_HALF[0][(low >> 26) as usize & 63];
+    let s3 = SP_HALF[2][(low >> 18) as usize & 63];
+    let s5 = SP_HALF[4][(low >> 10) as usize & 63];
+    let s7 = SP_HALF[6][(low >> 2) as usize & 63];
+    let s2 = SP_HALF[1][(x >> 58) as usize & 63];
+    let s4 = SP_HALF[3][(x >> 50) as usize & 63];
+    let s6 = SP_HALF[5][(x >> 42) as usize & 63];
+    let s8 = SP_HALF[7][(x >> 34) as usize & 63];
     (s1 | s2).wrapping_add(s3 | s4) ^ (s5 | s6).wrapping_add(s7 | s8)
 }
 
@@ -398,10 +391,9 @@ impl Des {
                 k48 |= t[((cd >> (49 - 7 * i)) & 0x7f) as usize];
             }
             let chunk = |i: u32| ((k48 >> (42 - 6 * i)) & 63) as u32;
-            keys[round] = RoundKey {
-                even: (chunk(0) << 26) | (chunk(2) << 18) | (chunk(4) << 10) | (chunk(6) << 2),
-                odd: (chunk(1) << 26) | (chunk(3) << 18) | (chunk(5) << 10) | (chunk(7) << 2),
-            };
+            let even = (chunk(0) << 26) | (chunk(2) << 18) | (chunk(4) << 10) | (chunk(6) << 2);
+            let odd = (chunk(1) << 26) | (chunk(3) << 18) | (chunk(5) << 10) | (chunk(7) << 2);
+            keys[round] = RoundKey(u64::from(even) | (u64::from(odd) << 32));
         }
         Self { keys }
     }
@@ -416,22 +408,20 @@ impl Des {
     /// XOR, a shift and a mask.
     #[inline(always)]
     fn rounds<const DECRYPT: bool>(&self, l: Half, r: Half) -> (Half, Half) {
-        let key = |i: usize| self.keys[if DECRYPT { 15 - i } else { i }].mix();
+        let key = |i: usize| self.keys[if DECRYPT { 15 - i } else { i }].0;
         let (mut l, mut r) = (l, r);
-        let (ka, kb) = key(0);
-        let (mut a, mut b) = (r ^ ka, r ^ kb);
+        let mut x = r ^ key(0);
         // Unrolled by hand: LLVM would keep a loop of fifteen here.
         macro_rules! round {
             ($($i:literal)*) => {$({
-                let (ka, kb) = key($i);
-                let (la, lb) = (l ^ ka, l ^ kb);
-                let fv = f(a, b);
-                (a, b) = (la ^ fv, lb ^ fv);
+                let lk = l ^ key($i);
+                let fv = f(x);
+                x = lk ^ fv;
                 (l, r) = (r, l ^ fv);
             })*};
         }
         round!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-        (l ^ f(a, b), r)
+        (l ^ f(x), r)
     }
 
     #[inline(always)]
