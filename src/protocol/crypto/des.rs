@@ -3,7 +3,7 @@
 //! Every purchase in a simulation costs about a hundred DES block operations
 //! (MACs, ARQC, PIN, PVV, CVV), so DES is the hot path of the whole simulator.
 //! This is the classic combined S-box/P-box ("SP table") formulation: each
-//! round is eight table look-ups, the expansion E is eight shifts of a half
+//! round is eight table look-ups, the expansion E is eight bytes of a half
 //! kept twice in a 64-bit word (see [`Half`]), and the initial and final
 //! permutations are delta swaps. Tables are built at compile time from the
 //! FIPS 46-3 definitions below, so there are no magic constants to mistype.
@@ -15,7 +15,7 @@
 //!
 //! Bit numbering follows FIPS 46-3: bit 1 is the most significant bit.
 
-// Table indices below are masked to the table size (`& 63`, `& 0xf`,
+// Table indices below are masked to the table size (`& 0xff`, `& 63`, `& 0xf`,
 // `& 0x7f`), so indexing cannot go out of bounds.
 #![allow(clippy::indexing_slicing)]
 
@@ -106,9 +106,19 @@ const SBOX: [[u8; 64]; 8] = [
 /// for the 6-bit input v, in place.
 const SP: [[u32; 64]; 8] = build_sp();
 
-/// [`SP`] in the round domain (see [`Half`]): each entry rotated right by
-/// one bit and written into both halves of a 64-bit word.
+/// [`SP`] in the round domain (see [`Half`]) for S3, S4, S6, S7 and S8,
+/// whose windows come out of a [`Half`] with a shift and a mask (or a mask
+/// alone).
 static SP_HALF: [[u64; 64]; 8] = build_sp_half();
+
+/// The same for S1, S2 and S5, indexed by a whole byte whose low six bits
+/// are the S-box input: their windows are the top byte of a copy or the
+/// second byte of the word, which come out of a register in one operation
+/// (a shift, or a `movzx` from `dh`) with the two bits above the window
+/// still in them. The table repeats itself four times so that those bits
+/// do not matter (6 KB; all eight boxes this way took 16 KB, and made a run
+/// miss the L1 cache half as much again; BENCHMARKS.md).
+static SP_BYTE: [[u64; 256]; 3] = build_sp_byte();
 
 const fn build_sp_half() -> [[u64; 64]; 8] {
     let mut t = [[0u64; 64]; 8];
@@ -117,6 +127,21 @@ const fn build_sp_half() -> [[u64; 64]; 8] {
         let mut v = 0;
         while v < 64 {
             t[i][v] = to_half(SP[i][v]);
+            v += 1;
+        }
+        i += 1;
+    }
+    t
+}
+
+const fn build_sp_byte() -> [[u64; 256]; 3] {
+    let boxes = [0, 1, 4];
+    let mut t = [[0u64; 256]; 3];
+    let mut i = 0;
+    while i < 3 {
+        let mut v = 0;
+        while v < 256 {
+            t[i][v] = to_half(SP[boxes[i]][v & 63]);
             v += 1;
         }
         i += 1;
@@ -239,13 +264,13 @@ fn fp(mut l: u32, mut r: u32) -> (u32, u32) {
 }
 
 /// A 32-bit half of the DES state as the rounds keep it: written twice in
-/// a `u64`, rotated right by one bit in the low 32 bits and left by three
+/// a `u64`, rotated right by three bits in the low 32 bits and left by one
 /// in the high 32.
 ///
 /// E(R) takes eight overlapping 6-bit windows that wrap around R. In the
-/// low copy the windows of S1, S3, S5 and S7 sit whole at bits 26, 18, 10
-/// and 2, in the high copy those of S2, S4, S6 and S8 at 58, 50, 42 and 34,
-/// so every window is a plain shift of one word: a round needs no rotation,
+/// low copy the windows of S1, S3, S5 and S7 sit whole at the bottom of its
+/// bytes (bits 24, 16, 8 and 0), in the high copy those of S2, S4, S6 and S8
+/// (bits 56, 48, 40 and 32), so every window is a byte of one word: a round needs no rotation,
 /// one XOR mixes in the whole round key, and the key can be mixed into the
 /// next round's input while the current round's table look-ups are still
 /// in flight (see [`Des::rounds`]). The S-box tables ([`SP_HALF`]) are
@@ -256,12 +281,12 @@ type Half = u64;
 
 #[inline(always)]
 const fn to_half(x: u32) -> Half {
-    ((x.rotate_left(3) as u64) << 32) | x.rotate_right(1) as u64
+    ((x.rotate_left(1) as u64) << 32) | x.rotate_right(3) as u64
 }
 
 #[inline(always)]
 const fn from_half(h: Half) -> u32 {
-    (h as u32).rotate_left(1)
+    (h as u32).rotate_left(3)
 }
 
 #[inline(always)]
@@ -327,7 +352,7 @@ fn permute(table: &[[u64; 256]; 8], x: u64) -> u64 {
 }
 
 /// One round key in the form the round function wants, to XOR into a
-/// [`Half`]: the even S-box chunks (S1, S3, S5, S7) at bits 26, 18, 10 and 2
+/// [`Half`]: the even S-box chunks (S1, S3, S5, S7) at bits 24, 16, 8 and 0
 /// of the low copy, the odd ones (S2, S4, S6, S8) at the same offsets in
 /// the high copy. A schedule stays 128 bytes (a simulation keeps a few per
 /// card).
@@ -346,14 +371,14 @@ struct RoundKey(u64);
 fn f(x: Half) -> Half {
     // The low copy as a 32-bit word: its top window needs no mask.
     let low = x as u32;
-    let s1 = SP_HALF[0][(low >> 26) as usize & 63];
-    let s3 = SP_HALF[2][(low >> 18) as usize & 63];
-    let s5 = SP_HALF[4][(low >> 10) as usize & 63];
-    let s7 = SP_HALF[6][(low >> 2) as usize & 63];
-    let s2 = SP_HALF[1][(x >> 58) as usize & 63];
-    let s4 = SP_HALF[3][(x >> 50) as usize & 63];
-    let s6 = SP_HALF[5][(x >> 42) as usize & 63];
-    let s8 = SP_HALF[7][(x >> 34) as usize & 63];
+    let s1 = SP_BYTE[0][(low >> 24) as usize & 0xff];
+    let s3 = SP_HALF[2][(low >> 16) as usize & 63];
+    let s5 = SP_BYTE[2][(low >> 8) as usize & 0xff];
+    let s7 = SP_HALF[6][low as usize & 63];
+    let s2 = SP_BYTE[1][(x >> 56) as usize & 0xff];
+    let s4 = SP_HALF[3][(x >> 48) as usize & 63];
+    let s6 = SP_HALF[5][(x >> 40) as usize & 63];
+    let s8 = SP_HALF[7][(x >> 32) as usize & 63];
     (s1 | s2).wrapping_add(s3 | s4) ^ (s5 | s6).wrapping_add(s7 | s8)
 }
 
@@ -391,8 +416,8 @@ impl Des {
                 k48 |= t[((cd >> (49 - 7 * i)) & 0x7f) as usize];
             }
             let chunk = |i: u32| ((k48 >> (42 - 6 * i)) & 63) as u32;
-            let even = (chunk(0) << 26) | (chunk(2) << 18) | (chunk(4) << 10) | (chunk(6) << 2);
-            let odd = (chunk(1) << 26) | (chunk(3) << 18) | (chunk(5) << 10) | (chunk(7) << 2);
+            let even = (chunk(0) << 24) | (chunk(2) << 16) | (chunk(4) << 8) | chunk(6);
+            let odd = (chunk(1) << 24) | (chunk(3) << 16) | (chunk(5) << 8) | chunk(7);
             keys[round] = RoundKey(u64::from(even) | (u64::from(odd) << 32));
         }
         Self { keys }
