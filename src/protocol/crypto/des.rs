@@ -269,14 +269,15 @@ fn fp(mut l: u32, mut r: u32) -> (u32, u32) {
 ///
 /// E(R) takes eight overlapping 6-bit windows that wrap around R. In the
 /// low copy the windows of S1, S3, S5 and S7 sit whole at the bottom of its
-/// bytes (bits 24, 16, 8 and 0), in the high copy those of S2, S4, S6 and S8
-/// (bits 56, 48, 40 and 32), so every window is a byte of one word: a round needs no rotation,
-/// one XOR mixes in the whole round key, and the key can be mixed into the
-/// next round's input while the current round's table look-ups are still
-/// in flight (see [`Des::rounds`]). The S-box tables ([`SP_HALF`]) are
-/// stored in the same form, so XOR keeps a half in it. (The form before,
-/// the same rotation in both copies, needed two words a round and a
-/// DES block took about 3% longer; BENCHMARKS.md.)
+/// bytes (bits 24, 16, 8 and 0), in the high copy those of S2, S4, S6 and
+/// S8 (bits 56, 48, 40 and 32), so every window is a shift (or a byte) of
+/// one word: a round needs no rotation, one XOR mixes in the whole round
+/// key, and the key can be mixed into the next round's input while the
+/// current round's table look-ups are still in flight (see
+/// [`Des::rounds`]). The S-box tables ([`SP_HALF`], [`SP_BYTE`]) are stored
+/// in the same form, so XOR keeps a half in it. (With the same rotation in
+/// both copies, as before, a round needed two words and a DES block took
+/// about 3% longer; BENCHMARKS.md.)
 type Half = u64;
 
 #[inline(always)]
@@ -369,7 +370,7 @@ struct RoundKey(u64);
 /// latency (a DES block is about 8% faster this way; BENCHMARKS.md).
 #[inline(always)]
 fn f(x: Half) -> Half {
-    // The low copy as a 32-bit word: its top window needs no mask.
+    // The low copy as a 32-bit word: its top byte is one shift away.
     let low = x as u32;
     let s1 = SP_BYTE[0][(low >> 24) as usize & 0xff];
     let s3 = SP_HALF[2][(low >> 16) as usize & 63];
