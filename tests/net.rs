@@ -327,6 +327,27 @@ fn possim_host_prints_its_address_serves_and_reports_after_sigterm() {
 }
 
 #[test]
+fn possim_host_stopped_the_moment_it_is_ready_still_reports() {
+    // A script that stops the host as soon as it prints its address: the
+    // signal handlers must be in place by then (a CI run once killed the
+    // host outright, exit by signal, no report, when SIGTERM came first).
+    for round in 0..5 {
+        let json = tmp(&format!("host-early-stop-{round}.json"));
+        let _ = std::fs::remove_file(&json);
+        let mut child = host_binary(&["--json", json.to_str().unwrap()], &root());
+        let _guard = KillOnDrop(child.id());
+        wait_for_listening(&mut child);
+        let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(report["connections"]["frames_in"], 0);
+    }
+}
+
+#[test]
 fn possim_pki_writes_keys_mode_0600_and_refuses_to_overwrite() {
     let dir = tmp("pki-cli");
     let _ = std::fs::remove_dir_all(&dir);

@@ -76,43 +76,73 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::parse(s)
 }
 
-/// Waits for SIGINT or SIGTERM (Ctrl-C alone where there are no Unix signals).
-async fn a_signal() {
+/// SIGINT and SIGTERM, listened for from the moment this is made: a signal
+/// that comes before anyone waits for it is kept, not fatal (a script that
+/// stops a server as soon as it prints its address gets its report).
+/// Ctrl-C alone where there are no Unix signals.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let term = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending().await,
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers now; call inside the runtime that will wait.
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// The next SIGINT or SIGTERM (or one that came before).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = one(&mut self.interrupt) => {}
+                _ = one(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Calls `stop` on SIGINT or SIGTERM, or after `after`, and prints
 /// `notice` (what the orderly stop waits for) so a stop that takes a while
 /// does not look like a hang; a second signal ends the process at once
 /// (exit 130) for whoever cannot wait for the orderly stop (answers in
-/// flight, a day settling in real time).
+/// flight, a day settling in real time). The handlers are in place when
+/// this returns: call it before saying the server is ready.
 pub(crate) fn stop_on_signal(
     stop: impl FnOnce() + Send + 'static,
     after: Option<Duration>,
     notice: String,
 ) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return;
+    };
+    let mut signals = {
+        let _inside = rt.enter();
+        Signals::listen()
+    };
     let _ = std::thread::Builder::new().name("possim-signals".into()).spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-            return;
-        };
         let by_signal = rt.block_on(async {
             let after = async {
                 match after {
@@ -123,7 +153,7 @@ pub(crate) fn stop_on_signal(
                 }
             };
             tokio::select! {
-                _ = a_signal() => true,
+                _ = signals.next() => true,
                 _ = after => false,
             }
         });
@@ -133,7 +163,7 @@ pub(crate) fn stop_on_signal(
                 "possim: stopping: {notice}; a second Ctrl-C stops at once, without a report"
             );
         }
-        rt.block_on(a_signal());
+        rt.block_on(signals.next());
         eprintln!("possim: stopped at once (second signal)");
         std::process::exit(130);
     });
@@ -207,6 +237,12 @@ pub(crate) fn run(args: Args) -> Outcome {
         }
         None => None,
     };
+    let stopper = server.stopper();
+    stop_on_signal(
+        move || stopper.stop(),
+        args.stop_after,
+        "no new connections; answering what has arrived".into(),
+    );
     {
         let mut out = std::io::stdout().lock();
         let mode = match (&args.tls, args.mtls) {
@@ -228,12 +264,6 @@ pub(crate) fn run(args: Args) -> Outcome {
         }
         let _ = out.flush();
     }
-    let stopper = server.stopper();
-    stop_on_signal(
-        move || stopper.stop(),
-        args.stop_after,
-        "no new connections; answering what has arrived".into(),
-    );
     let (report, stats) = server.wait().map_err(|e| Failure::Io(e.to_string()))?;
     drop(control);
     super::pcap_check(args.pcap.as_deref(), pcap_slot.as_ref())?;

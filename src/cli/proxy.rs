@@ -173,6 +173,12 @@ pub(crate) fn run(args: Args) -> Outcome {
         )?),
         None => None,
     };
+    let stopper = proxy.stopper();
+    super::host::stop_on_signal(
+        move || stopper.stop(),
+        args.stop_after,
+        "closing every connection".into(),
+    );
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
@@ -191,12 +197,6 @@ pub(crate) fn run(args: Args) -> Outcome {
         }
         let _ = out.flush();
     }
-    let stopper = proxy.stopper();
-    super::host::stop_on_signal(
-        move || stopper.stop(),
-        args.stop_after,
-        "closing every connection".into(),
-    );
     let stats = proxy.wait();
     drop(control);
     super::pcap_check(args.pcap.as_deref(), pcap_slot.as_ref())?;

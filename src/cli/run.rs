@@ -217,6 +217,9 @@ fn run_real_time(
         &job.file,
     )
     .map_err(|e| e.to_string())?;
+    let stopper = run.stopper();
+    let notice = "no new customers; what is in flight completes".to_string();
+    super::host::stop_on_signal(move || stopper.stop(), None, notice);
     for (tid, addr) in run.addrs() {
         // Printed whatever the progress bar does: scripts wait for this line.
         bar.suspend(|| {
@@ -226,9 +229,6 @@ fn run_real_time(
             );
         });
     }
-    let stopper = run.stopper();
-    let notice = "no new customers; what is in flight completes".to_string();
-    super::host::stop_on_signal(move || stopper.stop(), None, notice);
     let (report, _) = run.wait().map_err(|e| e.to_string())?;
     super::pcap_check(job.pcap.as_deref(), pcap_slot.as_ref()).map_err(|e| match e {
         Failure::Io(m) | Failure::Invalid(m) => m,
