@@ -281,6 +281,16 @@ fn host_binary(extra: &[&str], dir: &Path) -> std::process::Child {
         .unwrap()
 }
 
+/// Sends SIGTERM to a `possim host`, checks it ends with exit 0, and reads
+/// the JSON report it wrote to `json`.
+fn stop_with_sigterm(child: std::process::Child, json: &Path) -> serde_json::Value {
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
+
 #[test]
 fn possim_host_prints_its_address_serves_and_reports_after_sigterm() {
     let json = tmp("host.json");
@@ -304,12 +314,7 @@ fn possim_host_prints_its_address_serves_and_reports_after_sigterm() {
         c.call(&purchase()).await.unwrap()
     });
     assert_approved(&answer);
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = stop_with_sigterm(child, &json);
     assert_eq!(report["passed"], true);
     assert_eq!(report["connections"]["frames_in"], 1);
     assert_eq!(report["settlement"][0]["only"], "host");
@@ -337,12 +342,7 @@ fn possim_host_stopped_the_moment_it_is_ready_still_reports() {
         let mut child = host_binary(&["--json", json.to_str().unwrap()], &root());
         let _guard = KillOnDrop(child.id());
         wait_for_listening(&mut child);
-        let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-        assert!(kill.success());
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let report = stop_with_sigterm(child, &json);
         assert_eq!(report["connections"]["frames_in"], 0);
     }
 }

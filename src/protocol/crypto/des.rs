@@ -108,7 +108,8 @@ const SP: [[u32; 64]; 8] = build_sp();
 
 /// [`SP`] in the round domain (see [`Half`]) for S3, S4, S6, S7 and S8,
 /// whose windows come out of a [`Half`] with a shift and a mask (or a mask
-/// alone).
+/// alone). Indexed by box number for clarity: the rows of S1, S2 and S5
+/// are built but never read (1.5 KB; [`SP_BYTE`] has them).
 static SP_HALF: [[u64; 64]; 8] = build_sp_half();
 
 /// The same for S1, S2 and S5, indexed by a whole byte whose low six bits
