@@ -592,3 +592,23 @@ fn a_card_can_answer_gpo_in_format_1_and_the_terminal_still_reads_it() {
         counter.purchase(&mut reader, amount, &mut uplink, &mut |_| Some("7070".into())).unwrap();
     assert_eq!(sale.completion.outcome, possim::terminal::Outcome::Approved, "{sale:?}");
 }
+
+#[test]
+fn a_plan_issues_as_many_cards_as_it_says_up_front_and_in_the_same_order_both_ways() {
+    // The world reserves room for the whole population from the iterator's
+    // size hint; a hint that were short would grow the tables after all.
+    let text = format!(
+        "Scenario(name: \"mixed\", seed: 9,
+          cardholders: (count: 5, cards: [(pan: \"{PAN}\", pin: \"7070\", expiry: \"3306\")]))"
+    );
+    let s = possim::scenario::parse(&text, "mixed.ron").unwrap_or_else(|d| panic!("{d}"));
+    let plan = Plan::new(&s, None).unwrap();
+    assert_eq!(plan.card_count(), 6);
+    let cards = plan.cards();
+    assert_eq!(cards.size_hint(), (6, Some(6)));
+    let by_iterator: Vec<String> = cards.map(|c| c.unwrap().data.pan).collect();
+    let mut by_callback = Vec::new();
+    plan.issue_cards(|c| by_callback.push(c.data.pan)).unwrap();
+    assert_eq!(by_iterator, by_callback);
+    assert_eq!(by_iterator[0], PAN, "explicit cards come first");
+}

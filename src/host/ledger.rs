@@ -30,6 +30,11 @@ impl Ledger {
         self.available.len() - 1
     }
 
+    /// Makes room for `n` more accounts.
+    pub fn reserve_accounts(&mut self, n: usize) {
+        self.available.reserve(n);
+    }
+
     /// An account's available balance.
     pub fn available(&self, account: usize) -> Money {
         self.available.get(account).copied().unwrap_or_default()

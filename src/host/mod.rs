@@ -450,6 +450,13 @@ impl HostCore {
         self.ledger.open_account(available)
     }
 
+    /// Makes room for `n` more cards and their accounts, so that filing a
+    /// large population does not rehash the files a doubling at a time.
+    pub fn reserve_cards(&mut self, n: usize) {
+        self.cards.reserve(n);
+        self.ledger.reserve_accounts(n);
+    }
+
     /// Puts a card on file. A PAN that is not 1 to 19 digits can name no
     /// card a request carries, and is not filed.
     pub fn add_card(&mut self, pan: &str, card: CardRecord) {

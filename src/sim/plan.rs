@@ -569,12 +569,23 @@ impl Plan {
     /// Issues every card in cardholder order, handing each to `f`: explicit
     /// cards first, then `count` cards derived from the seed.
     pub fn issue_cards(&self, mut f: impl FnMut(IssuedCard)) -> Result<(), PlanError> {
+        for card in self.cards() {
+            f(card?);
+        }
+        Ok(())
+    }
+
+    /// The cards [`Plan::issue_cards`] issues, made one at a time as the
+    /// iterator is driven. Its size hint is exact, so the world reserves room
+    /// for every cardholder at once instead of growing its tables (and
+    /// faulting in fresh pages) a doubling at a time. Stop at the first error.
+    pub fn cards(&self) -> impl Iterator<Item = Result<IssuedCard, PlanError>> + '_ {
         let (imk, cvk, pvk) = (&self.host.imk_ac, &self.host.cvk, &self.host.pvk);
         let h = &self.cardholders;
         let seed = self.seed;
-        let mut pans: std::collections::HashSet<String> =
-            h.cards.iter().map(|c| c.pan.clone()).collect();
-        for c in &h.cards {
+        let mut pans = std::collections::HashSet::with_capacity(self.card_count());
+        pans.extend(h.cards.iter().map(|c| c.pan.clone()));
+        let explicit = h.cards.iter().map(move |c| {
             let sc = if c.chip { "201" } else { "101" };
             let data = CardData::issue(pvk, cvk, &c.pan, &c.psn, &c.expiry, sc, &c.pin)?;
             let mk = derive_icc_master_key(imk, &c.pan, &c.psn)?;
@@ -589,7 +600,7 @@ impl Plan {
                     crate::card::Layout::Standard
                 },
             };
-            f(IssuedCard {
+            Ok(IssuedCard {
                 data,
                 profile,
                 balance: c.balance.unwrap_or(h.balance),
@@ -597,9 +608,9 @@ impl Plan {
                 broken: false,
                 mk,
                 atc: 1,
-            });
-        }
-        for i in 0..h.count {
+            })
+        });
+        let derived = (0..h.count).map(move |i| {
             let mut r = Stream::derive(seed, &format!("cardholder/{i}"));
             // Validation leaves at least half the number space free, so a
             // fresh number is found in a few draws; the bound is a guard.
@@ -640,9 +651,9 @@ impl Plan {
                 pin_try_limit: 3,
                 layout: crate::card::Layout::Standard,
             };
-            f(IssuedCard { data, profile, balance: h.balance, typo: h.pin_typo, broken, mk, atc });
-        }
-        Ok(())
+            Ok(IssuedCard { data, profile, balance: h.balance, typo: h.pin_typo, broken, mk, atc })
+        });
+        explicit.chain(derived)
     }
 }
 

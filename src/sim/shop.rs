@@ -64,26 +64,32 @@ pub(super) fn spawn_world(world: &mut World) {
         dir.terminals.push(e);
     }
     // Cards are issued one by one straight into the world and the host's
-    // files (never all held at once). The plan's cards were checked when the
-    // plan was made.
-    let mut index = 0u32;
-    let issued = plan.issue_cards(|c| {
-        let account = host.open_account(c.balance);
-        let d = &c.data;
-        host.add_card(
-            &d.pan,
-            CardRecord::new(d.psn(), d.expiry(), d.service_code(), d.pvki(), d.pvv(), account),
-        );
-        let pin = d.pin().to_string();
-        let mut card = Card::new(c.profile, c.data, Some(c.mk), c.atc);
-        card.chip_broken = c.broken;
-        let e = world
-            .spawn((Cardholder { index, pin, typo: c.typo, busy: false }, PaymentCard(card)))
-            .id();
-        dir.cardholders.push(e);
-        index += 1;
-    });
-    if let Err(e) = issued {
+    // files (never all held at once), in one batch whose exact length lets
+    // the world, the host and the directory reserve their room up front. The
+    // plan's cards were checked when the plan was made.
+    let count = plan.card_count();
+    host.reserve_cards(count);
+    dir.cardholders.reserve(count);
+    let mut error = None;
+    {
+        let mut index = 0u32;
+        let issued = plan.cards().map_while(|c| c.map_err(|e| error = Some(e)).ok()).map(|c| {
+            let account = host.open_account(c.balance);
+            let d = &c.data;
+            host.add_card(
+                &d.pan,
+                CardRecord::new(d.psn(), d.expiry(), d.service_code(), d.pvki(), d.pvv(), account),
+            );
+            let pin = d.pin().to_string();
+            let mut card = Card::new(c.profile, c.data, Some(c.mk), c.atc);
+            card.chip_broken = c.broken;
+            let holder = Cardholder { index, pin, typo: c.typo, busy: false };
+            index += 1;
+            (holder, PaymentCard(card))
+        });
+        dir.cardholders.extend(world.spawn_batch(issued));
+    }
+    if let Some(e) = error {
         failures.push(format!("cards could not be issued: {e}"));
     }
     for st in &plan.staff {
