@@ -573,8 +573,10 @@ impl HostCore {
 fn with_arpc(r: &Request<'_>, rc: Rc) -> Vec<(u8, Vec<u8>)> {
     r.arpc_for.as_ref().map_or_else(Vec::new, |(k, ac)| {
         let arc = rc.arc();
-        let mut iad = crypto::arpc_method1(k, *ac, arc).to_vec();
-        iad.extend_from_slice(&arc);
+        // Issuer authentication data (91): ARPC || ARC.
+        let mut iad = [0u8; 10];
+        iad[..8].copy_from_slice(&crypto::arpc_method1(k, *ac, arc));
+        iad[8..].copy_from_slice(&arc);
         let mut f55 = Vec::with_capacity(12);
         tlv::write(&mut f55, 0x91, &iad);
         vec![(55, f55)]

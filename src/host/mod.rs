@@ -573,7 +573,7 @@ impl HostCore {
         };
         let term = d.tid.as_deref().and_then(|t| self.terminals.get(t)).cloned();
         let respond = |host: &mut Self,
-                       d: &mut Decision,
+                       mut d: Decision,
                        rc: ResponseCode,
                        reason: &'static str,
                        extra: &[(u8, Vec<u8>)]| {
@@ -582,11 +582,11 @@ impl HostCore {
                 d.reason = std::borrow::Cow::Borrowed(reason);
             }
             let resp = host.response(&msg, rc, extra, term.as_ref().map(|t| &*t.1));
-            HostOutput { response: resp, decision: d.clone() }
+            HostOutput { response: resp, decision: d }
         };
         if let Some(e) = err {
             d.reason = format!("format error: {e}").into();
-            return respond(self, &mut d, ResponseCode::FormatError, "", &[]);
+            return respond(self, d, ResponseCode::FormatError, "", &[]);
         }
         if msg.mti() == Mti::NETWORK {
             // A device signing on under a terminal id gives its serial (62):
@@ -598,18 +598,18 @@ impl HostCore {
                 if !known && self.cfg.rules.is_on(Check::Inventory) {
                     return respond(
                         self,
-                        &mut d,
+                        d,
                         ResponseCode::TerminalNotPermitted,
                         "sign-on refused: the device's serial is not the one on the inventory for this terminal",
                         &[],
                     );
                 }
             }
-            return respond(self, &mut d, ResponseCode::Approved, "network management", &[]);
+            return respond(self, d, ResponseCode::Approved, "network management", &[]);
         }
         // Acquirer: which terminal, and is the message authentic?
         let Some((tidx, trec)) = term.clone() else {
-            return respond(self, &mut d, ResponseCode::SecurityViolation, "unknown terminal", &[]);
+            return respond(self, d, ResponseCode::SecurityViolation, "unknown terminal", &[]);
         };
         d.checks.mac = match verify_mac(&self.cfg.spec, wire, &msg, &trec.tak) {
             MacCheck::Valid => Verdict::Valid,
@@ -622,7 +622,7 @@ impl HostCore {
             } else {
                 "MAC does not verify: altered in transit or wrong key"
             };
-            return respond(self, &mut d, ResponseCode::SecurityViolation, why, &[]);
+            return respond(self, d, ResponseCode::SecurityViolation, why, &[]);
         }
         match msg.mti() {
             // An advice is a purchase the terminal approved offline: it is
@@ -632,16 +632,12 @@ impl HostCore {
             Mti::REQUEST | Mti::ADVICE => {
                 let (rc, extra, why) = self.financial(now, tidx, &trec, &msg, &mut d);
                 d.reason = why;
-                respond(self, &mut d, rc, "", &extra)
+                respond(self, d, rc, "", &extra)
             }
             Mti::REVERSAL => self.reversal(now, tidx, &msg, d, respond),
-            _ => respond(
-                self,
-                &mut d,
-                ResponseCode::InvalidTransaction,
-                "unsupported message type",
-                &[],
-            ),
+            _ => {
+                respond(self, d, ResponseCode::InvalidTransaction, "unsupported message type", &[])
+            }
         }
     }
 
@@ -653,7 +649,7 @@ impl HostCore {
         mut d: Decision,
         respond: impl Fn(
             &mut Self,
-            &mut Decision,
+            Decision,
             ResponseCode,
             &'static str,
             &[(u8, Vec<u8>)],
@@ -662,7 +658,7 @@ impl HostCore {
         let Some(od) = msg.original_data() else {
             return respond(
                 self,
-                &mut d,
+                d,
                 ResponseCode::FormatError,
                 "reversal without valid field 90",
                 &[],
@@ -679,7 +675,7 @@ impl HostCore {
                     // tries again, and the books stay right meanwhile.
                     return respond(
                         self,
-                        &mut d,
+                        d,
                         ResponseCode::SystemMalfunction,
                         "release refused: the account or the merchant's totals would leave the range money is kept in",
                         &[],
@@ -689,11 +685,11 @@ impl HostCore {
                     t.reversed = true;
                 }
                 d.ledger = LedgerEffect::Release;
-                respond(self, &mut d, ResponseCode::Approved, "reversed", &[])
+                respond(self, d, ResponseCode::Approved, "reversed", &[])
             }
             Some(t) if t.transmission == transmission => respond(
                 self,
-                &mut d,
+                d,
                 ResponseCode::Approved,
                 "already reversed: nothing released again",
                 &[],
@@ -703,7 +699,7 @@ impl HostCore {
                 self.tomb_order.push_back((now, key));
                 respond(
                     self,
-                    &mut d,
+                    d,
                     ResponseCode::Approved,
                     "original not approved here: remembered so it cannot post later",
                     &[],

@@ -90,7 +90,16 @@ impl ResponseCode {
     pub fn code(&self) -> String {
         match self {
             Self::Other(b) => String::from_utf8_lossy(b).into_owned(),
-            known => TABLE.iter().find(|t| t.0 == *known).map_or("??", |t| t.1).to_string(),
+            known => known.static_code().unwrap_or("??").to_string(),
+        }
+    }
+
+    /// The two characters of a named code, without allocating (every
+    /// response carries one); `None` for `Other`.
+    pub fn static_code(&self) -> Option<&'static str> {
+        match self {
+            Self::Other(_) => None,
+            known => TABLE.iter().find(|t| t.0 == *known).map(|t| t.1),
         }
     }
 
@@ -106,8 +115,14 @@ impl ResponseCode {
 
     /// The ARC (authorisation response code) for tag 91: the code in ASCII.
     pub fn arc(&self) -> [u8; 2] {
-        let c = self.code();
-        let b = c.as_bytes();
+        let owned;
+        let b = match self.static_code() {
+            Some(c) => c.as_bytes(),
+            None => {
+                owned = self.code();
+                owned.as_bytes()
+            }
+        };
         [b.first().copied().unwrap_or(b'9'), b.get(1).copied().unwrap_or(b'6')]
     }
 }
@@ -115,5 +130,26 @@ impl ResponseCode {
 impl std::fmt::Display for ResponseCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.code(), self.meaning())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResponseCode;
+
+    #[test]
+    fn the_code_without_allocation_is_the_code() {
+        for rc in ResponseCode::all() {
+            let code = rc.code();
+            assert_eq!(rc.static_code(), Some(code.as_str()));
+            assert_eq!(rc.arc(), <[u8; 2]>::try_from(code.as_bytes()).unwrap());
+            let mut m =
+                crate::protocol::iso8583::Message::new(crate::protocol::iso8583::Mti::RESPONSE);
+            m.set_response_code(rc);
+            assert_eq!(m.get(39), Some(code.as_bytes()));
+        }
+        let other = ResponseCode::from_code("Q7");
+        assert_eq!(other.static_code(), None);
+        assert_eq!(other.arc(), *b"Q7");
     }
 }

@@ -415,7 +415,8 @@ impl Dol {
     /// Parses a DOL (tag, length pairs).
     pub fn parse(bytes: &[u8]) -> Result<Self, TlvError> {
         let mut r = Reader::new(bytes);
-        let mut out = Vec::new();
+        // An entry takes at least two bytes: room for all of them at once.
+        let mut out = Vec::with_capacity(bytes.len() / 2);
         let mut total = 0usize;
         while r.remaining() > 0 {
             let tag = read_tag(&mut r)?;

@@ -373,7 +373,10 @@ impl Message {
 
     /// Sets field 39.
     pub fn set_response_code(&mut self, rc: ResponseCode) -> &mut Self {
-        self.set(39, rc.code())
+        match rc.static_code() {
+            Some(c) => self.set(39, c),
+            None => self.set(39, rc.code()),
+        }
     }
 
     /// Field 41, terminal id.
