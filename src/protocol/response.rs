@@ -95,7 +95,8 @@ impl ResponseCode {
     }
 
     /// The two characters of a named code, without allocating (every
-    /// response carries one); `None` for `Other`.
+    /// response carries one); `None` for `Other`, whose bytes
+    /// [`Self::code`] turns into text.
     pub fn static_code(&self) -> Option<&'static str> {
         match self {
             Self::Other(_) => None,
