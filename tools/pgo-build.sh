@@ -8,8 +8,8 @@
 #
 #   tools/pgo-build.sh            # -> target/pgo/possim
 #
-# About 13 minutes on 2 cores, and 7 more if `cargo build --profile dist`
-# (the plain build it compares with) has not been run yet.
+# About 13 minutes on 2 cores, and 7 to 13 more if `cargo build --profile
+# dist` (the plain build it compares with) has not been run yet.
 #
 # Needs `llvm-profdata` of the LLVM major version rustc was built with
 # (`rustc -vV` says which; on Debian: apt-get install llvm-22). Set
