@@ -13,9 +13,9 @@
 #
 # Needs `llvm-profdata` of the LLVM major version rustc was built with
 # (`rustc -vV` says which; on Debian: apt-get install llvm-22). Set
-# LLVM_PROFDATA to pick one. The output is the same program: the same
-# journals and reports for the same scenario and seed (tools/pgo-build.sh
-# checks that on the training set before it finishes).
+# LLVM_PROFDATA to pick one. The output is the same program: before it
+# finishes, the script checks that it writes the same journal as the plain
+# `dist` build for every scenario of the training set.
 #
 # The training set is every scenario in scenarios/ but the million, and the
 # million's shop cut to 20,000 purchases; never the million itself.
