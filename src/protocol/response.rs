@@ -1,5 +1,7 @@
 //! Host response codes (field 39) and what they mean (PROTOCOL.md section 8).
 
+use std::borrow::Cow;
+
 /// A field 39 response code.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -88,19 +90,16 @@ impl ResponseCode {
 
     /// The two characters of field 39.
     pub fn code(&self) -> String {
-        match self {
-            Self::Other(b) => String::from_utf8_lossy(b).into_owned(),
-            known => known.static_code().unwrap_or("??").to_string(),
-        }
+        self.code_text().into_owned()
     }
 
-    /// The two characters of a named code, without allocating (every
-    /// response carries one); `None` for `Other`, whose bytes
-    /// [`Self::code`] turns into text.
-    pub fn static_code(&self) -> Option<&'static str> {
+    /// The two characters of field 39, borrowed from the code table for a
+    /// named code (every response carries one, so no allocation); only
+    /// `Other`'s bytes are turned into text.
+    pub fn code_text(&self) -> Cow<'static, str> {
         match self {
-            Self::Other(_) => None,
-            known => TABLE.iter().find(|t| t.0 == *known).map(|t| t.1),
+            Self::Other(b) => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
+            known => Cow::Borrowed(TABLE.iter().find(|t| t.0 == *known).map_or("??", |t| t.1)),
         }
     }
 
@@ -116,14 +115,8 @@ impl ResponseCode {
 
     /// The ARC (authorisation response code) for tag 91: the code in ASCII.
     pub fn arc(&self) -> [u8; 2] {
-        let owned;
-        let b = match self.static_code() {
-            Some(c) => c.as_bytes(),
-            None => {
-                owned = self.code();
-                owned.as_bytes()
-            }
-        };
+        let c = self.code_text();
+        let b = c.as_bytes();
         [b.first().copied().unwrap_or(b'9'), b.get(1).copied().unwrap_or(b'6')]
     }
 }
@@ -137,12 +130,13 @@ impl std::fmt::Display for ResponseCode {
 #[cfg(test)]
 mod tests {
     use super::ResponseCode;
+    use std::borrow::Cow;
 
     #[test]
     fn the_code_without_allocation_is_the_code() {
         for rc in ResponseCode::all() {
             let code = rc.code();
-            assert_eq!(rc.static_code(), Some(code.as_str()));
+            assert!(matches!(rc.code_text(), Cow::Borrowed(c) if c == code), "{code}");
             assert_eq!(rc.arc(), <[u8; 2]>::try_from(code.as_bytes()).unwrap());
             let mut m =
                 crate::protocol::iso8583::Message::new(crate::protocol::iso8583::Mti::RESPONSE);
@@ -150,7 +144,7 @@ mod tests {
             assert_eq!(m.get(39), Some(code.as_bytes()));
         }
         let other = ResponseCode::from_code("Q7");
-        assert_eq!(other.static_code(), None);
+        assert!(matches!(other.code_text(), Cow::Owned(_)));
         assert_eq!(other.arc(), *b"Q7");
     }
 }

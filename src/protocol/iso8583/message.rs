@@ -373,10 +373,7 @@ impl Message {
 
     /// Sets field 39.
     pub fn set_response_code(&mut self, rc: ResponseCode) -> &mut Self {
-        match rc.static_code() {
-            Some(c) => self.set(39, c),
-            None => self.set(39, rc.code()),
-        }
+        self.set(39, rc.code_text().as_bytes())
     }
 
     /// Field 41, terminal id.
