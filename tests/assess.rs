@@ -11,7 +11,7 @@ use possim::assess::text::Lang;
 use possim::assess::{self, Job, shop, texts};
 use possim::scenario::AlertKind;
 
-use crate::util::{possim, root};
+use crate::util::{Scratch, possim, root};
 
 fn profile(name: &str) -> Profile {
     let path = root().join("examples").join(name);
@@ -25,7 +25,8 @@ fn assessed(name: &'static str) -> &'static (serde_json::Value, String) {
     static STRONG: OnceLock<(serde_json::Value, String)> = OnceLock::new();
     let cell = if name == "shop-weak.ron" { &WEAK } else { &STRONG };
     cell.get_or_init(|| {
-        let dir = tempdir(name);
+        let scratch = Scratch::new();
+        let dir = scratch.dir();
         let json = dir.join("a.json");
         let out = possim(&[
             "assess",
@@ -43,12 +44,6 @@ fn assessed(name: &'static str) -> &'static (serde_json::Value, String) {
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         (v, String::from_utf8(out.stdout).unwrap())
     })
-}
-
-fn tempdir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("possim-assess-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn attack<'a>(v: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
@@ -319,7 +314,8 @@ fn both_languages_have_every_attack_change_alert_question_and_word() {
         assert!(!tr.en.is_empty() && !tr.zh_cn.is_empty(), "{key}");
     }
     for (lang, code) in [("en", "en"), ("zh-CN", "zh")] {
-        let dir = tempdir(code);
+        let scratch = Scratch::new();
+        let dir = scratch.dir();
         let html = dir.join("a.html");
         let json = dir.join("a.json");
         let out = possim(&[
@@ -367,7 +363,8 @@ fn both_languages_have_every_attack_change_alert_question_and_word() {
 
 #[test]
 fn a_misspelt_answer_is_located_with_the_valid_answers_in_the_owners_language() {
-    let dir = tempdir("bad");
+    let scratch = Scratch::new();
+    let dir = scratch.dir();
     let p = dir.join("bad.ron");
     std::fs::write(&p, "Shop(\n    name: \"X\",\n    readers_inspected: Dayly,\n)\n").unwrap();
     let out = possim(&["assess", p.to_str().unwrap(), "--lang", "zh-CN"]);
@@ -396,7 +393,8 @@ fn a_misspelt_answer_is_located_with_the_valid_answers_in_the_owners_language() 
 
 #[test]
 fn a_profile_that_contradicts_itself_is_explained_not_resolved() {
-    let dir = tempdir("contra");
+    let scratch = Scratch::new();
+    let dir = scratch.dir();
     let p = dir.join("c.ron");
     let cases = [
         (
@@ -430,7 +428,8 @@ fn a_profile_that_contradicts_itself_is_explained_not_resolved() {
 
 #[test]
 fn the_questionnaire_writes_a_profile_that_assesses() {
-    let dir = tempdir("interactive");
+    let scratch = Scratch::new();
+    let dir = scratch.dir();
     let p = dir.join("mine.ron");
     let _ = std::fs::remove_file(&p);
     // name, currency (skip), terminals, customers, average, then choices
@@ -481,7 +480,8 @@ fn the_questionnaire_writes_a_profile_that_assesses() {
 
 #[test]
 fn detail_writes_the_scenario_and_journal_behind_each_figure() {
-    let dir = tempdir("detail");
+    let scratch = Scratch::new();
+    let dir = scratch.dir();
     let assessment = dir.join("assess.json");
     let out = possim(&[
         "assess",

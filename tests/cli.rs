@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use possim::protocol::iso8583::Spec;
 
-use crate::util::{possim, root, s, vector};
+use crate::util::{Scratch, possim, root, s, vector};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -132,8 +132,8 @@ fn inspect_detects_a_tampered_amount() {
 
 #[test]
 fn inspect_reads_framed_binary_files() {
-    let dir = std::env::temp_dir().join(format!("possim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new();
+    let dir = scratch.dir();
     let wire = hex::decode(s(&vector("iso8583_binary.json")["messages"][0], "encoded")).unwrap();
     let framed = possim::protocol::iso8583::frame(&wire).unwrap();
     let path = dir.join("frame.bin");
@@ -191,8 +191,8 @@ fn inspect_suggests_the_right_dialect_and_framing() {
 
 #[test]
 fn inspect_rejects_a_key_file_with_a_wrong_check_value() {
-    let dir = std::env::temp_dir().join(format!("possim-keys-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new();
+    let dir = scratch.dir();
     let path = dir.join("keys.ron");
     std::fs::write(&path, r#"{"tak": "D5E9AB314C4997F8E07FD9F1806497DA", "kcv": {"tak": "1234"}}"#)
         .unwrap();
@@ -209,19 +209,13 @@ fn inspect_rejects_a_key_file_with_a_wrong_check_value() {
 fn spec_prints_a_dialect_that_loads_back() {
     let out = possim(&["spec", "iso87-binary"]);
     assert_eq!(out.status.code(), Some(0));
-    let dir = std::env::temp_dir().join(format!("possim-spec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new();
+    let dir = scratch.dir();
     let path = dir.join("mine.ron");
     std::fs::write(&path, stdout(&out)).unwrap();
     let bin = s(&vector("iso8583_binary.json")["messages"][0], "encoded").to_string();
     let out = possim(&["inspect", "--spec", path.to_str().unwrap(), "--json", &bin]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("possim-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 /// The text of the first fenced block after `marker` in the README.
@@ -253,9 +247,10 @@ fn the_readme_quick_start_prints_what_the_readme_shows() {
 
 #[test]
 fn the_readme_scenario_runs_and_passes() {
+    let scratch = Scratch::new();
     let text = readme_block("A scenario is one RON file");
     assert!(text.starts_with("Scenario("), "{text}");
-    let file = tmp("readme-scenario.ron");
+    let file = scratch.path("readme-scenario.ron");
     std::fs::write(&file, text).unwrap();
     let out = possim(&["run", file.to_str().unwrap(), "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
@@ -267,8 +262,9 @@ fn the_readme_scenario_runs_and_passes() {
 
 #[test]
 fn a_file_that_will_not_load_is_an_error_in_json_and_junit_and_nothing_runs() {
-    let (json, junit) = (tmp("unloaded.json"), tmp("unloaded.xml"));
-    let missing = tmp("no-such-scenario.ron");
+    let scratch = Scratch::new();
+    let (json, junit) = (scratch.path("unloaded.json"), scratch.path("unloaded.xml"));
+    let missing = scratch.path("no-such-scenario.ron");
     let out = possim(&[
         "run",
         "scenarios/baseline.ron",
@@ -289,7 +285,7 @@ fn a_file_that_will_not_load_is_an_error_in_json_and_junit_and_nothing_runs() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("errors=\"1\"") && xml.contains("no-such-scenario.ron"), "{xml}");
     // An invalid scenario is exit 2, and recorded the same way.
-    let bad = tmp("unloaded-bad.ron");
+    let bad = scratch.path("unloaded-bad.ron");
     std::fs::write(&bad, "Scenario(name: \"x\", sede: 1)").unwrap();
     let out = possim(&["run", bad.to_str().unwrap(), "--junit", junit.to_str().unwrap(), "-q"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -299,7 +295,9 @@ fn a_file_that_will_not_load_is_an_error_in_json_and_junit_and_nothing_runs() {
 
 #[test]
 fn run_baseline_passes_and_writes_journal_json_and_junit() {
-    let (journal, json, junit) = (tmp("base.jsonl"), tmp("base.json"), tmp("base.xml"));
+    let scratch = Scratch::new();
+    let (journal, json, junit) =
+        (scratch.path("base.jsonl"), scratch.path("base.json"), scratch.path("base.xml"));
     let out = possim(&[
         "run",
         "scenarios/baseline.ron",
@@ -333,9 +331,10 @@ const TOO_STRICT: &str =
 
 #[test]
 fn a_failed_expectation_exits_1_and_says_how_to_replay() {
-    let path = tmp("fail.ron");
+    let scratch = Scratch::new();
+    let path = scratch.path("fail.ron");
     std::fs::write(&path, TOO_STRICT).unwrap();
-    let junit = tmp("fail.xml");
+    let junit = scratch.path("fail.xml");
     let out = possim(&["run", path.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stdout(&out);
@@ -349,7 +348,8 @@ fn a_failed_expectation_exits_1_and_says_how_to_replay() {
 
 #[test]
 fn the_replay_hint_pastes_back_into_a_shell_for_a_file_name_with_spaces_and_quotes() {
-    let path = tmp("it's a $HOME test.ron");
+    let scratch = Scratch::new();
+    let path = scratch.path("it's a $HOME test.ron");
     std::fs::write(&path, TOO_STRICT).unwrap();
     let out = possim(&["run", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -368,7 +368,8 @@ fn the_replay_hint_pastes_back_into_a_shell_for_a_file_name_with_spaces_and_quot
 
 #[test]
 fn an_invalid_scenario_exits_2_with_the_position_and_a_suggestion() {
-    let path = tmp("typo.ron");
+    let scratch = Scratch::new();
+    let path = scratch.path("typo.ron");
     std::fs::write(&path, "Scenario(\n    name: \"typo\",\n    durtion: \"8h\",\n)\n").unwrap();
     for cmd in ["run", "check"] {
         let out = possim(&[cmd, path.to_str().unwrap()]);
@@ -409,11 +410,12 @@ fn check_accepts_every_scenario_in_the_catalogue() {
 
 #[test]
 fn several_scenarios_run_in_parallel_with_a_journal_each() {
-    let dir = tmp("journals");
-    let short = tmp("short.ron");
+    let scratch = Scratch::new();
+    let dir = scratch.path("journals");
+    let short = scratch.path("short.ron");
     std::fs::write(&short, "Scenario(name: \"short\", duration: \"2h\", expect: [LedgerBalanced])")
         .unwrap();
-    let json = tmp("many.json");
+    let json = scratch.path("many.json");
     let out = possim(&[
         "run",
         "scenarios/baseline.ron",
@@ -434,7 +436,8 @@ fn several_scenarios_run_in_parallel_with_a_journal_each() {
 
 #[test]
 fn the_seed_flag_changes_the_day_and_is_reported() {
-    let json = tmp("seed.json");
+    let scratch = Scratch::new();
+    let json = scratch.path("seed.json");
     let out = possim(&[
         "run",
         "scenarios/baseline.ron",
@@ -452,6 +455,7 @@ fn the_seed_flag_changes_the_day_and_is_reported() {
 
 #[test]
 fn hostile_scenarios_are_refused_with_a_position_not_run() {
+    let scratch = Scratch::new();
     let cases: [(&str, &str); 6] = [
         (
             "Scenario(name: \"x\", traffic: (per_hour: 1e300))",
@@ -476,7 +480,7 @@ fn hostile_scenarios_are_refused_with_a_position_not_run() {
         ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
-        let path = tmp(&format!("hostile{i}.ron"));
+        let path = scratch.path(&format!("hostile{i}.ron"));
         std::fs::write(&path, text).unwrap();
         let out = possim(&["run", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{text}: {}", stderr(&out));
@@ -486,7 +490,7 @@ fn hostile_scenarios_are_refused_with_a_position_not_run() {
             "{text}\n{err}"
         );
     }
-    let path = tmp("latin1.ron");
+    let path = scratch.path("latin1.ron");
     std::fs::write(&path, b"Scenario(\n  name: \"caf\xe9\",\n)").unwrap();
     let out = possim(&["check", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -499,7 +503,8 @@ fn hostile_scenarios_are_refused_with_a_position_not_run() {
 
 #[test]
 fn a_dialect_file_is_found_next_to_the_scenario() {
-    let dir = tmp("dialects");
+    let scratch = Scratch::new();
+    let dir = scratch.path("dialects");
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     let dialect = possim(&["spec", "iso87-binary"]);
     std::fs::write(dir.join("sub/mine.ron"), stdout(&dialect)).unwrap();
@@ -520,7 +525,8 @@ fn a_dialect_file_is_found_next_to_the_scenario() {
 
 #[test]
 fn html_report_decodes_frames_with_the_scenarios_own_dialect_file() {
-    let dir = tmp("html-dialect");
+    let scratch = Scratch::new();
+    let dir = scratch.path("html-dialect");
     std::fs::create_dir_all(&dir).unwrap();
     // The built-in ASCII layout under another name: found by its file, not its name.
     let spec = stdout(&possim(&["spec", "iso87-ascii"]));
@@ -561,13 +567,14 @@ fn html_report_decodes_frames_with_the_scenarios_own_dialect_file() {
 
 #[test]
 fn outputs_never_overwrite_an_input_or_each_other() {
-    let file = tmp("clobber.ron");
+    let scratch = Scratch::new();
+    let file = scratch.path("clobber.ron");
     std::fs::write(&file, "Scenario(name: \"c\", duration: \"10m\")").unwrap();
     let before = std::fs::read_to_string(&file).unwrap();
     let out = possim(&["run", file.to_str().unwrap(), "--json", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "the scenario is untouched");
-    let j = tmp("clobber.out");
+    let j = scratch.path("clobber.out");
     let out = possim(&[
         "run",
         file.to_str().unwrap(),
@@ -593,7 +600,8 @@ fn outputs_never_overwrite_an_input_or_each_other() {
 
 #[test]
 fn sweep_passes_a_sound_scenario_over_many_seeds_and_writes_junit() {
-    let junit = tmp("sweep.xml");
+    let scratch = Scratch::new();
+    let junit = scratch.path("sweep.xml");
     let out = possim(&[
         "sweep",
         "scenarios/chaos-resend.ron",
@@ -613,15 +621,16 @@ fn sweep_passes_a_sound_scenario_over_many_seeds_and_writes_junit() {
 
 #[test]
 fn sweep_lists_each_failing_seed_with_the_line_that_replays_it_and_shards_merge() {
+    let scratch = Scratch::new();
     // A terminal with the resend-as-new bug double-charges under loss.
     let text = r#"Scenario(name: "buggy", duration: "1h",
         shop: (terminals: [(id: "T", count: 2, on_timeout: ResendNewStan)]),
         links: [(faults: [Loss(p: (0.2, 0.4), direction: Down, mti: "0210")])],
         traffic: (per_hour: 60), expect: [NoDoubleCharge])"#;
-    let file = tmp("buggy.ron");
+    let file = scratch.path("buggy.ron");
     std::fs::write(&file, text).unwrap();
     let f = file.to_str().unwrap();
-    let (a, b) = (tmp("shard1.json"), tmp("shard2.json"));
+    let (a, b) = (scratch.path("shard1.json"), scratch.path("shard2.json"));
     let one =
         possim(&["sweep", f, "--seeds", "1..6", "--shard", "1/2", "--json", a.to_str().unwrap()]);
     assert_eq!(one.status.code(), Some(1), "{}", stderr(&one));
@@ -634,7 +643,7 @@ fn sweep_lists_each_failing_seed_with_the_line_that_replays_it_and_shards_merge(
     // Replaying a failing seed with `run` fails the same way.
     let replay = possim(&["run", f, "--seed", "1"]);
     assert_eq!(replay.status.code(), Some(1), "{}", stdout(&replay));
-    let merged = tmp("merged.json");
+    let merged = scratch.path("merged.json");
     let m = possim(&[
         "sweep",
         "--merge",
@@ -658,7 +667,8 @@ fn sweep_lists_each_failing_seed_with_the_line_that_replays_it_and_shards_merge(
 
 #[test]
 fn sweep_refuses_an_invalid_scenario_and_bad_shards_before_running_anything() {
-    let bad = tmp("bad.ron");
+    let scratch = Scratch::new();
+    let bad = scratch.path("bad.ron");
     std::fs::write(&bad, r#"Scenario(name: "x", links: [(faults: [Loss(p: 1.5)])])"#).unwrap();
     let out = possim(&["sweep", "scenarios/baseline.ron", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -676,11 +686,12 @@ fn sweep_refuses_an_invalid_scenario_and_bad_shards_before_running_anything() {
 
 #[test]
 fn issue_8_a_run_that_cannot_write_its_journal_fails_every_output_and_leaves_no_partial_journal() {
+    let scratch = Scratch::new();
     // See: issue 8, 5d. /dev/full accepts the open and fails every write.
     if !std::path::Path::new("/dev/full").exists() {
         return;
     }
-    let (json, junit) = (tmp("io.json"), tmp("io.xml"));
+    let (json, junit) = (scratch.path("io.json"), scratch.path("io.xml"));
     let out = possim(&[
         "run",
         "scenarios/baseline.ron",
@@ -704,8 +715,9 @@ fn issue_8_a_run_that_cannot_write_its_journal_fails_every_output_and_leaves_no_
 
 #[test]
 fn issue_8_a_dialect_that_is_a_device_is_refused_at_once() {
+    let scratch = Scratch::new();
     // See: issue 8, 4d: /dev/zero used to be read without limit.
-    let s = tmp("zero.ron");
+    let s = scratch.path("zero.ron");
     std::fs::write(&s, r#"Scenario(name: "x", dialect: "/dev/zero")"#).unwrap();
     let out = possim(&["check", s.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "a file that cannot be read is I/O: {}", stderr(&out));
@@ -716,8 +728,9 @@ fn issue_8_a_dialect_that_is_a_device_is_refused_at_once() {
 
 #[test]
 fn issue_8_a_fifo_named_as_a_scenario_is_refused_without_hanging() {
+    let scratch = Scratch::new();
     // See: issue 8, 4d: opening a FIFO for reading waits for a writer.
-    let fifo = tmp("scenario.fifo");
+    let fifo = scratch.path("scenario.fifo");
     let _ = std::fs::remove_file(&fifo);
     let made = Command::new("mkfifo").arg(&fifo).status();
     if !made.is_ok_and(|s| s.success()) {
@@ -730,13 +743,14 @@ fn issue_8_a_fifo_named_as_a_scenario_is_refused_without_hanging() {
 
 #[test]
 fn list_of_examples_shows_its_scenarios_and_names_the_other_files() {
+    let scratch = Scratch::new();
     let out = possim(&["list", "examples"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("host.ron") && text.contains("gui-20-terminals.ron"), "{text}");
     assert!(text.contains("not scenarios: purchase-and-reversal.ron (Script)"), "{text}");
     // A misspelt scenario is still an error, not skipped as another kind.
-    let dir = tmp("list-misspelt");
+    let dir = scratch.path("list-misspelt");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("x.ron"), "Scenaro(name: \"x\")").unwrap();
     let out = possim(&["list", dir.to_str().unwrap()]);
@@ -765,10 +779,11 @@ fn list_prints_the_catalogue_with_lesson_titles_in_both_languages() {
 
 #[test]
 fn a_failing_attack_scenario_prints_its_lesson_after_the_summary() {
+    let scratch = Scratch::new();
     let text = std::fs::read_to_string(root().join("scenarios/skimmer-magstripe.ron"))
         .unwrap()
         .replace("RefuseFallbackForChipCards,", "");
-    let path = tmp("skim-off.ron");
+    let path = scratch.path("skim-off.ron");
     std::fs::write(&path, text).unwrap();
     let out = possim(&["run", path.to_str().unwrap(), "--lang", "zh-CN"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -835,8 +850,10 @@ fn inspect_detect_on_garbage_says_where_each_combination_fails_and_exits_2() {
 
 #[test]
 fn diff_names_the_first_event_where_two_journals_part_field_by_field() {
-    let (a, b, c) = (tmp("diff-a.jsonl"), tmp("diff-b.jsonl"), tmp("diff-c.jsonl"));
-    let short = tmp("diff.ron");
+    let scratch = Scratch::new();
+    let (a, b, c) =
+        (scratch.path("diff-a.jsonl"), scratch.path("diff-b.jsonl"), scratch.path("diff-c.jsonl"));
+    let short = scratch.path("diff.ron");
     std::fs::write(
         &short,
         "Scenario(name: \"short\", seed: 3, duration: \"1h\", traffic: (per_hour: 30))",
@@ -851,7 +868,7 @@ fn diff_names_the_first_event_where_two_journals_part_field_by_field() {
     assert_eq!(same.status.code(), Some(0));
     assert!(stdout(&same).starts_with("the same: "), "{}", stdout(&same));
     // The same scenario from another path is the same run.
-    let (moved, d) = (tmp("diff-moved.ron"), tmp("diff-d.jsonl"));
+    let (moved, d) = (scratch.path("diff-moved.ron"), scratch.path("diff-d.jsonl"));
     std::fs::copy(&short, &moved).unwrap();
     let out = possim(&["run", moved.to_str().unwrap(), "--journal", d.to_str().unwrap(), "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -930,10 +947,11 @@ pub(crate) fn pcap_payloads(bytes: &[u8]) -> (Vec<Vec<u8>>, usize) {
 
 #[test]
 fn run_pcap_holds_every_delivered_frame_as_it_arrived_and_wireshark_decodes_it() {
-    let (pcap, json) = (tmp("faulty.pcap"), tmp("faulty.json"));
+    let scratch = Scratch::new();
+    let (pcap, json) = (scratch.path("faulty.pcap"), scratch.path("faulty.json"));
     let text = "Scenario(name: \"faulty\", seed: 9, duration: \"2h\", traffic: (per_hour: 60),
         links: [(id: \"uplink\", faults: [Loss(p: 0.05), Duplicate(p: 0.05), Corrupt(p: 0.03)])])";
-    let file = tmp("faulty.ron");
+    let file = scratch.path("faulty.ron");
     std::fs::write(&file, text).unwrap();
     let out = possim(&[
         "run",
@@ -972,7 +990,7 @@ fn run_pcap_holds_every_delivered_frame_as_it_arrived_and_wireshark_decodes_it()
         eprintln!("skipped the tshark check: tshark is not installed");
         return;
     }
-    let clean = tmp("clean.pcap");
+    let clean = scratch.path("clean.pcap");
     let out = possim(&["run", "scenarios/baseline.ron", "--pcap", clean.to_str().unwrap(), "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let decoded = Command::new("tshark")
@@ -1005,9 +1023,10 @@ fn a_pcap_that_cannot_be_written_fails_before_the_run_with_exit_3() {
 
 #[test]
 fn a_sweep_writes_a_pcap_for_each_failing_seed() {
-    let dir = tmp("sweep-pcaps");
+    let scratch = Scratch::new();
+    let dir = scratch.path("sweep-pcaps");
     let _ = std::fs::remove_dir_all(&dir);
-    let file = tmp("lossy.ron");
+    let file = scratch.path("lossy.ron");
     std::fs::write(
         &file,
         "Scenario(name: \"lossy\", duration: \"1h\", traffic: (per_hour: 30),
@@ -1033,9 +1052,13 @@ fn a_sweep_writes_a_pcap_for_each_failing_seed() {
 
 #[test]
 fn replay_rebuilds_the_runs_own_reports_from_the_journal_and_names_a_wrong_line() {
-    let (journal, json, junit) =
-        (tmp("replay.jsonl"), tmp("replay-run.json"), tmp("replay-run.xml"));
-    let (json2, junit2) = (tmp("replay-again.json"), tmp("replay-again.xml"));
+    let scratch = Scratch::new();
+    let (journal, json, junit) = (
+        scratch.path("replay.jsonl"),
+        scratch.path("replay-run.json"),
+        scratch.path("replay-run.xml"),
+    );
+    let (json2, junit2) = (scratch.path("replay-again.json"), scratch.path("replay-again.xml"));
     let file = crate::util::root().join("scenarios/packet-loss-double-charge.ron");
     let out = possim(&[
         "run",
@@ -1068,7 +1091,7 @@ fn replay_rebuilds_the_runs_own_reports_from_the_journal_and_names_a_wrong_line(
 
     let text = std::fs::read_to_string(&journal).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let bad = tmp("replay-bad.jsonl");
+    let bad = scratch.path("replay-bad.jsonl");
     let expect_line = |content: String, line: usize, what: &str| {
         std::fs::write(&bad, content).unwrap();
         let out = possim(&["replay", bad.to_str().unwrap()]);
@@ -1134,20 +1157,24 @@ fn replay_rebuilds_the_runs_own_reports_from_the_journal_and_names_a_wrong_line(
     assert!(stderr(&out).contains("is an input of this command"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&journal).unwrap(), text);
     // A journal that is not one leaves an earlier page as it was.
-    let page = tmp("replay-page.html");
+    let page = scratch.path("replay-page.html");
     std::fs::write(&page, "earlier").unwrap();
     let out = possim(&["replay", bad.to_str().unwrap(), "--html", page.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(&page).unwrap(), "earlier");
     // A journal that cannot be read: exit 3.
-    let out = possim(&["replay", tmp("no-such-journal.jsonl").to_str().unwrap()]);
+    let out = possim(&["replay", scratch.path("no-such-journal.jsonl").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
 }
 
 #[test]
 fn html_report_is_self_contained_masked_linked_and_renders_in_headless_chromium() {
-    let (html, journal, again) =
-        (tmp("forged.html"), tmp("forged.jsonl"), tmp("forged-again.html"));
+    let scratch = Scratch::new();
+    let (html, journal, again) = (
+        scratch.path("forged.html"),
+        scratch.path("forged.jsonl"),
+        scratch.path("forged-again.html"),
+    );
     let file = crate::util::root().join("scenarios/mitm-forged-approval.ron");
     let out = possim(&[
         "run",
@@ -1208,11 +1235,12 @@ fn html_report_is_self_contained_masked_linked_and_renders_in_headless_chromium(
         "replay",
         journal.to_str().unwrap(),
         "--json",
-        tmp("forged.json").to_str().unwrap(),
+        scratch.path("forged.json").to_str().unwrap(),
     ]);
     assert_eq!(report.status.code(), Some(0));
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp("forged.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(scratch.path("forged.json")).unwrap())
+            .unwrap();
     let cell = |row: &str, k: usize| -> u64 {
         row.split("<td class=n>").nth(k).and_then(|c| c.split('<').next()).unwrap().parse().unwrap()
     };
@@ -1244,7 +1272,8 @@ fn html_report_is_self_contained_masked_linked_and_renders_in_headless_chromium(
 
 #[test]
 fn html_report_escapes_what_the_scenario_says() {
-    let (file, html) = (tmp("hostile-name.ron"), tmp("hostile-name.html"));
+    let scratch = Scratch::new();
+    let (file, html) = (scratch.path("hostile-name.ron"), scratch.path("hostile-name.html"));
     std::fs::write(
         &file,
         "Scenario(name: \"<img src=x onerror=alert(1)> & co\", seed: 3, duration: \"20m\",

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::root;
+use crate::util::{Scratch, root};
 
 /// A grey image: (width, height, luma per pixel).
 struct Grey {
@@ -211,8 +211,8 @@ fn a_bad_scenario_opens_no_window_and_no_display_names_xvfb_run() {
         eprintln!("POSSIM_GUI_BIN is not set: the trainer view's errors were not checked");
         return;
     };
-    let dir = std::env::temp_dir().join(format!("possim-gui-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new();
+    let dir = scratch.dir();
     let bad = dir.join("bad.ron");
     std::fs::write(&bad, "Scenario(\n    name: \"x\",\n    durtion: \"8h\",\n)\n").unwrap();
     let out = Command::new(root().join(&bin))

@@ -13,13 +13,7 @@ use possim::protocol::iso8583::{MacCheck, Spec, verify_mac};
 use possim::report::RunReport;
 use possim::sim::Plan;
 
-use crate::util::{root, s, unhex, vector};
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("possim-net-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use crate::util::{Scratch, root, s, unhex, vector};
 
 /// The pyiso8583/pyemv/psec purchase vector, as a real terminal sends it.
 fn purchase() -> Vec<u8> {
@@ -59,8 +53,8 @@ fn stop(server: HostServer) -> RunReport {
     server.wait().unwrap().0
 }
 
-fn pki_dir(name: &str) -> PathBuf {
-    let dir = tmp(name);
+fn pki_dir(scratch: &Scratch, name: &str) -> PathBuf {
+    let dir = scratch.path(name);
     pki::generate(&dir, &["TERM0001".to_string()], true).unwrap();
     dir
 }
@@ -81,7 +75,8 @@ fn a_terminal_over_tcp_gets_an_approval_with_a_valid_mac_and_arpc() {
 
 #[test]
 fn a_terminal_pinned_to_possims_ca_is_served_over_tls_and_refuses_the_rogue_certificate() {
-    let dir = pki_dir("pki-pinned");
+    let scratch = Scratch::new();
+    let dir = pki_dir(&scratch, "pki-pinned");
     let cfg = tls::server_config(&dir, false).unwrap();
     let server = start(ServeOptions { tls: Some(cfg), ..ServeOptions::tcp(loopback()) });
     let rogue_cfg = tls::server_config_with(
@@ -110,7 +105,8 @@ fn a_terminal_pinned_to_possims_ca_is_served_over_tls_and_refuses_the_rogue_cert
 
 #[test]
 fn with_mutual_tls_a_terminal_without_a_certificate_is_refused() {
-    let dir = pki_dir("pki-mtls");
+    let scratch = Scratch::new();
+    let dir = pki_dir(&scratch, "pki-mtls");
     let cfg = tls::server_config(&dir, true).unwrap();
     let server = start(ServeOptions { tls: Some(cfg), ..ServeOptions::tcp(loopback()) });
     let name = tls::server_name("127.0.0.1").unwrap();
@@ -293,9 +289,10 @@ fn stop_with_sigterm(child: std::process::Child, json: &Path) -> serde_json::Val
 
 #[test]
 fn possim_host_prints_its_address_serves_and_reports_after_sigterm() {
-    let json = tmp("host.json");
-    let journal = tmp("host.jsonl");
-    let pcap = tmp("host.pcap");
+    let scratch = Scratch::new();
+    let json = scratch.path("host.json");
+    let journal = scratch.path("host.jsonl");
+    let pcap = scratch.path("host.pcap");
     let mut child = host_binary(
         &[
             "--json",
@@ -333,11 +330,12 @@ fn possim_host_prints_its_address_serves_and_reports_after_sigterm() {
 
 #[test]
 fn possim_host_stopped_the_moment_it_is_ready_still_reports() {
+    let scratch = Scratch::new();
     // A script that stops the host as soon as it prints its address: the
     // signal handlers must be in place by then (a CI run once killed the
     // host outright, exit by signal, no report, when SIGTERM came first).
     for round in 0..5 {
-        let json = tmp(&format!("host-early-stop-{round}.json"));
+        let json = scratch.path(&format!("host-early-stop-{round}.json"));
         let _ = std::fs::remove_file(&json);
         let mut child = host_binary(&["--json", json.to_str().unwrap()], &root());
         let _guard = KillOnDrop(child.id());
@@ -349,7 +347,8 @@ fn possim_host_stopped_the_moment_it_is_ready_still_reports() {
 
 #[test]
 fn possim_pki_writes_keys_mode_0600_and_refuses_to_overwrite() {
-    let dir = tmp("pki-cli");
+    let scratch = Scratch::new();
+    let dir = scratch.path("pki-cli");
     let _ = std::fs::remove_dir_all(&dir);
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_possim"))
@@ -401,7 +400,8 @@ fn a_client_offering_only_tls_1_1_is_refused() {
         eprintln!("skipped: python3 with ssl is not available");
         return;
     }
-    let dir = pki_dir("pki-old");
+    let scratch = Scratch::new();
+    let dir = pki_dir(&scratch, "pki-old");
     let cfg = tls::server_config(&dir, false).unwrap();
     let server = start(ServeOptions { tls: Some(cfg), ..ServeOptions::tcp(loopback()) });
     let script = format!(
@@ -596,9 +596,10 @@ fn proxy_to(
 
 #[test]
 fn the_proxy_duplicates_a_request_and_the_host_posts_it_once() {
+    let scratch = Scratch::new();
     let server = start(ServeOptions::tcp(loopback()));
     let plan = faulty_plan("Duplicate(p: 1.0, direction: Up)");
-    let pcap = tmp("proxy.pcap");
+    let pcap = scratch.path("proxy.pcap");
     let (writer, _) = possim::report::pcap::PcapWriter::new(
         Box::new(std::fs::File::create(&pcap).unwrap()),
         1_800_000_000,
@@ -684,7 +685,8 @@ fn the_proxy_delays_answers_on_wall_time() {
 
 #[test]
 fn a_proxy_showing_the_rogue_certificate_is_refused_by_a_pinned_terminal() {
-    let dir = pki_dir("pki-proxy");
+    let scratch = Scratch::new();
+    let dir = pki_dir(&scratch, "pki-proxy");
     let server = start(ServeOptions::tcp(loopback()));
     let rogue = tls::server_config_with(
         &dir.join("rogue-host.pem"),
@@ -925,9 +927,10 @@ fn possim_cmd(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_scripted_case_file_runs_against_a_host_and_reports_each_step() {
+    let scratch = Scratch::new();
     let server = start(ServeOptions::tcp(loopback()));
     let addr = server.addr().to_string();
-    let junit = tmp("script.xml");
+    let junit = scratch.path("script.xml");
     let out = possim_cmd(&[
         "script",
         "examples/purchase-and-reversal.ron",
@@ -951,11 +954,12 @@ fn a_scripted_case_file_runs_against_a_host_and_reports_each_step() {
 
 #[test]
 fn a_failing_step_fails_the_script_with_what_differed() {
+    let scratch = Scratch::new();
     let server = start(ServeOptions::tcp(loopback()));
     let text = std::fs::read_to_string(root().join("examples/purchase-and-reversal.ron"))
         .unwrap()
         .replacen(r#""39": Equals("00"), "4": Echo"#, r#""39": Equals("05"), "4": Echo"#, 1);
-    let file = tmp("failing.ron");
+    let file = scratch.path("failing.ron");
     std::fs::write(&file, text).unwrap();
     let out =
         possim_cmd(&["script", file.to_str().unwrap(), "--connect", &server.addr().to_string()]);
@@ -969,6 +973,7 @@ fn a_failing_step_fails_the_script_with_what_differed() {
 
 #[test]
 fn a_bad_script_is_refused_with_its_position() {
+    let scratch = Scratch::new();
     let cases = [
         (
             "Script(name: \"x\", steps: [(name: \"a\", send: {\"t\": \"0800\"}, expect: {\"39\": Equal(\"00\")})])",
@@ -990,7 +995,7 @@ fn a_bad_script_is_refused_with_its_position() {
         ("Script(name: \"x\", dialect: \"nope\", steps: [])", "nope"),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
-        let file = tmp(&format!("bad-script-{i}.ron"));
+        let file = scratch.path(&format!("bad-script-{i}.ron"));
         std::fs::write(&file, text).unwrap();
         let out = possim_cmd(&["script", file.to_str().unwrap(), "--connect", "127.0.0.1:9"]);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();

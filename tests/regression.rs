@@ -257,9 +257,8 @@ fn issue_8_names_with_control_characters_and_misgrouped_amounts_are_check_errors
 #[test]
 fn issue_8_a_scenario_saved_with_a_byte_order_mark_loads() {
     // See: issue 8, 5g.
-    let dir = std::env::temp_dir().join(format!("possim-bom-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bom.ron");
+    let scratch = crate::util::Scratch::new();
+    let path = scratch.path("bom.ron");
     std::fs::write(&path, "\u{feff}Scenario(name: \"with a BOM\")").unwrap();
     assert_eq!(possim::scenario::load(&path).unwrap().name, "with a BOM");
 }

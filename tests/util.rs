@@ -26,6 +26,26 @@ pub fn unhex(s: &str) -> Vec<u8> {
     hex::decode(s).expect("valid hex in a vector")
 }
 
+/// A test's own scratch directory, removed when the test ends, passed or
+/// failed, so that running the suite leaves nothing behind in the temp dir.
+pub struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch(tempfile::Builder::new().prefix("possim-test-").tempdir().expect("a temp dir"))
+    }
+
+    /// The directory itself.
+    pub fn dir(&self) -> PathBuf {
+        self.0.path().to_path_buf()
+    }
+
+    /// A file (or directory) of that name inside it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+}
+
 /// A journal sink the test can read back.
 #[derive(Clone, Default)]
 pub struct SharedBuf(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
