@@ -26,23 +26,39 @@ pub fn unhex(s: &str) -> Vec<u8> {
     hex::decode(s).expect("valid hex in a vector")
 }
 
-/// A test's own scratch directory, removed when the test ends, passed or
-/// failed, so that running the suite leaves nothing behind in the temp dir.
-pub struct Scratch(tempfile::TempDir);
+/// A test's own scratch directory, removed when the test passes, so that
+/// running the suite leaves nothing behind in the temp dir. A failing test
+/// keeps its files and says where they are, for a look at what it wrote.
+pub struct Scratch(Option<tempfile::TempDir>);
 
 impl Scratch {
     pub fn new() -> Self {
-        Scratch(tempfile::Builder::new().prefix("possim-test-").tempdir().expect("a temp dir"))
+        let dir = tempfile::Builder::new().prefix("possim-test-").tempdir().expect("a temp dir");
+        Scratch(Some(dir))
+    }
+
+    fn root(&self) -> &std::path::Path {
+        self.0.as_ref().expect("present until dropped").path()
     }
 
     /// The directory itself.
     pub fn dir(&self) -> PathBuf {
-        self.0.path().to_path_buf()
+        self.root().to_path_buf()
     }
 
     /// A file (or directory) of that name inside it.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
+        self.root().join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take()
+            && std::thread::panicking()
+        {
+            eprintln!("the failing test's files are kept in {}", dir.keep().display());
+        }
     }
 }
 
