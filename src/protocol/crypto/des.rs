@@ -361,22 +361,16 @@ fn permute(table: &[[u64; 256]; 8], x: u64) -> u64 {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct RoundKey(u64);
 
-/// The cipher function f(R, K) from R already mixed with the key (`x` is
-/// R xor a [`RoundKey`], both as a [`Half`]).
+/// `lk xor f(R, K)`, the cipher function from R already mixed with the key
+/// (`x` is R xor a [`RoundKey`], both as a [`Half`]), joined with `lk`: the
+/// left half, already mixed with the next round key except in the last
+/// round.
 ///
 /// The eight S-box outputs land on disjoint bits (P is a permutation), so
 /// they can be joined with `|` and `+` as well as `^`. Mixing the operators
-/// keeps them a tree of depth three: written with `^` alone, LLVM chains all
-/// eight into one accumulator, and that serial chain is most of a round's
-/// latency (a DES block is about 8% faster this way; BENCHMARKS.md).
-#[inline(always)]
-fn f(x: Half) -> Half {
-    let [s1, s2, s3, s4, s5, s6, s7, s8] = sboxes(x);
-    (s1 | s2).wrapping_add(s3 | s4) ^ (s5 | s6).wrapping_add(s7 | s8)
-}
-
-/// `lk xor f(x)`: the next round's look-up input, with `lk` (the left half
-/// already mixed with the next round key) joined early.
+/// keeps them a shallow tree: written with `^` alone, LLVM chains all eight
+/// into one accumulator, and that serial chain is most of a round's latency
+/// (a DES block is about 8% faster this way; BENCHMARKS.md).
 ///
 /// S1, S2, S5 and S7 take one operation to index (a shift, a byte move or a
 /// mask) and arrive a cycle before the other four (a shift and a mask), so
@@ -392,7 +386,7 @@ fn f_then_xor(x: Half, lk: Half) -> Half {
     early ^ late
 }
 
-/// The eight S-box look-ups of f: their outputs on disjoint bits.
+/// The eight S-box look-ups of f(R, K): their outputs on disjoint bits.
 #[inline(always)]
 fn sboxes(x: Half) -> [Half; 8] {
     // The low copy as a 32-bit word: its top byte is one shift away.
@@ -478,7 +472,7 @@ impl Des {
             })*};
         }
         round!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-        (l ^ f(x), r)
+        (f_then_xor(x, l), r)
     }
 
     #[inline(always)]
