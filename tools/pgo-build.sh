@@ -8,7 +8,7 @@
 #
 #   tools/pgo-build.sh            # -> target/pgo/possim
 #
-# About 13 minutes on 2 cores, and 7 to 13 more if `cargo build --profile
+# 9 to 13 minutes on 2 cores, and 7 to 13 more if `cargo build --profile
 # dist` (the plain build it compares with) has not been run yet.
 #
 # Needs `llvm-profdata` of the LLVM major version rustc was built with
