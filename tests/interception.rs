@@ -89,6 +89,32 @@ fn with_the_mac_and_arqc_checks_switched_off_the_raised_amount_is_charged() {
     assert_eq!(extra, 10_000 * row.host_totals.purchases as i64, "{row:?}");
 }
 
+#[test]
+fn a_defence_switched_off_by_name_in_the_scenario_lets_the_raised_amount_through() {
+    // `off` names the defences to drop, with the names commands use; every
+    // other stays on.
+    let (r, journal) =
+        run_steered(&small_shop(r#"off: ["mac", "arqc"]"#), vec![install_raise()], vec![]);
+    assert!(r.counts.approved > 10, "{:?}", r.counts);
+    let decided = lines_of(&journal, "host_decision");
+    assert!(decided.iter().any(|d| d["checks"]["cvv"] == "valid"), "the other checks still run");
+    assert!(!r.settlement[0].balanced, "the raised amounts were charged");
+    // The same shop with every defence on refuses them all.
+    let (r, _) = run_steered(&small_shop(""), vec![install_raise()], vec![]);
+    assert_eq!(r.counts.approved, 0);
+}
+
+#[test]
+fn a_misspelt_or_essential_check_in_off_is_a_check_error_at_its_position() {
+    let text = "Scenario(\n    name: \"x\",\n    issuer: (off: [\"pin\", \"macc\"]),\n)";
+    let d = check_error(text);
+    assert_eq!((d.line, d.column), (3, 27), "{d}");
+    assert!(d.message.contains("no defence named `macc`"), "{d}");
+    assert!(d.to_string().contains("did you mean `mac`"), "{d}");
+    let d = check_error(r#"Scenario(name: "x", issuer: (off: ["card"]))"#);
+    assert!(d.message.contains("cannot be switched off"), "{d}");
+}
+
 /// Records every APDU and swipe that passes, unchanged.
 #[derive(Debug, Default)]
 struct Recorder(Arc<Mutex<Vec<String>>>);

@@ -205,6 +205,11 @@ pub struct Issuer {
     pub keys: IssuerKeys,
     /// The defences on. Default: all of them, duplicate window "24h", max amount "50000.00".
     pub rules: Option<Vec<Rule>>,
+    /// Defences switched off by name, the names commands and journals use
+    /// ("mac", "arqc", "pin", ...): to show what one defence is worth
+    /// without listing every other in `rules`. Default none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub off: Vec<String>,
     /// Wrong online PINs before a card is PIN-blocked. Default 3.
     pub pin_try_limit: u8,
     /// Windows when the issuer is unreachable (91). Default none.
@@ -213,8 +218,19 @@ pub struct Issuer {
 
 impl Issuer {
     /// The host's defences: all on by default; when `rules` is written out,
-    /// exactly the ones listed.
+    /// exactly the ones listed; then those named in `off` switched off (a
+    /// name that is not a defence's is a `check` error, and ignored here).
     pub fn host_rules(&self) -> Rules {
+        let mut r = self.listed_rules();
+        for name in &self.off {
+            if let Some(c) = Check::from_name(name) {
+                r.set(c, false);
+            }
+        }
+        r
+    }
+
+    fn listed_rules(&self) -> Rules {
         let Some(list) = &self.rules else { return Rules::default() };
         let on: Vec<Check> = list.iter().map(Rule::check).collect();
         let mut r = Rules::only(&on);
@@ -232,7 +248,13 @@ impl Issuer {
 
 impl Default for Issuer {
     fn default() -> Self {
-        Self { keys: IssuerKeys::default(), rules: None, pin_try_limit: 3, down: vec![] }
+        Self {
+            keys: IssuerKeys::default(),
+            rules: None,
+            off: vec![],
+            pin_try_limit: 3,
+            down: vec![],
+        }
     }
 }
 

@@ -316,6 +316,7 @@ pub(super) fn check(s: &Scenario, text: &str, file: &str) -> Result<(), Diagnost
     }
     fault_filters(&c, s)?;
     attacks(&c, s)?;
+    defences_off(&c, s)?;
     for rule in s.issuer.rules.iter().flatten() {
         if let super::Rule::VelocityLimit(n, w) = rule
             && (*n == 0 || *w < limit("1m") || *w > limit("31d"))
@@ -432,6 +433,33 @@ fn at_most(
             Some(after),
             format!("`{field}` is at most {max}, found {v}"),
         ));
+    }
+    Ok(())
+}
+
+/// Every name in `issuer.off` is a defence's: a misspelt one would leave
+/// the defence on and the lesson wrong without a word.
+fn defences_off(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
+    use crate::host::Check;
+    for name in &s.issuer.off {
+        match Check::from_name(name) {
+            Some(check) if check.is_defence() => {}
+            Some(_) => {
+                return Err(c
+                    .field("off", name, format!("`{name}` is a step the host cannot decide without; it cannot be switched off"))
+                    .help(format!("defences: {}", Check::defence_names().join(", "))));
+            }
+            None => {
+                let names = Check::defence_names();
+                let d = c.field("off", name, format!("no defence named `{name}`"));
+                return Err(match super::closest(name, &names) {
+                    Some(k) => {
+                        d.help(format!("did you mean `{k}`? (defences: {})", names.join(", ")))
+                    }
+                    None => d.help(format!("defences: {}", names.join(", "))),
+                });
+            }
+        }
     }
     Ok(())
 }
