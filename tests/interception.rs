@@ -343,7 +343,9 @@ fn an_injected_forged_approval_is_refused_by_the_terminal_mac_check() {
     assert!(r.settlement.iter().all(|s| s.balanced));
 }
 
-/// Replaces every request with bytes that are not a frame at all.
+/// Replaces every request with malformed bytes, three ways in turn: nothing,
+/// bytes that are not a frame at all, and the request cut short inside its
+/// MAC (every field before it still readable).
 #[derive(Debug)]
 struct Garble;
 
@@ -352,10 +354,12 @@ impl Rule for Garble {
         "garble"
     }
     fn on_frame(&mut self, frame: &Frame<'_>, _: &mut Draw<'_>) -> Verdict {
-        Verdict::Replace(if frame.index.is_multiple_of(2) {
-            Vec::new()
-        } else {
-            b"02\xff\x00junk".to_vec()
+        Verdict::Replace(match frame.index % 3 {
+            0 => Vec::new(),
+            1 => b"02\xff\x00junk".to_vec(),
+            _ => {
+                frame.bytes.get(..frame.bytes.len().saturating_sub(4)).unwrap_or_default().to_vec()
+            }
         })
     }
 }
@@ -370,11 +374,15 @@ fn a_rule_that_returns_malformed_bytes_reaches_the_host_as_a_corrupted_frame() {
     let (r, journal) = run_steered(&small_shop(""), vec![garble], vec![]);
     let decided = lines_of(&journal, "host_decision");
     assert!(decided.len() > 10);
-    // No answer, or a format error; never money.
+    // What cannot be read gets no answer; a frame whose header and fields
+    // still read gets a format error (30) the terminal can match; never money.
     assert!(
         decided.iter().all(|d| d["response"].is_null() || d["response"] == "30"),
         "{decided:?}"
     );
+    let unanswered = decided.iter().filter(|d| d["response"].is_null()).count();
+    let format_errors = decided.iter().filter(|d| d["response"] == "30").count();
+    assert!(unanswered > 3 && format_errors > 3, "{unanswered} unanswered, {format_errors} 30s");
     assert_eq!(r.counts.approved, 0);
     assert_eq!(r.ledger.0.0, 0);
 }
