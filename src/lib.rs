@@ -3,8 +3,8 @@
 //! The payment logic is a set of sans-IO state machines (the way rustls and
 //! quinn-proto are built): they take bytes, events and "now" as a number, and
 //! return bytes, events and the next time they want to be woken. Drivers
-//! (the headless Bevy world in [`sim`], and next the tokio servers) only move
-//! bytes and time between them.
+//! (the headless Bevy world in [`sim`], and the tokio servers in [`net`])
+//! only move bytes and time between them.
 //!
 //! ```text
 //!   protocol   ISO 8583 (dialects as data), BER-TLV, track 2, APDU,
@@ -17,13 +17,23 @@
 //!              defence switchable, then the ledger and settlement
 //!   link       frames in transit: a rule engine (faults and attacks are
 //!              Rules returning Verdicts), latency, bandwidth, outages
+//!   attack     the attacks as taps and rules (skimmer, shimmer, PIN
+//!              wedge, relay, MITM, pre-play, insider and more), sans IO
 //!   scenario   the RON file: schema, faults as kind + window + filter,
 //!              ranges for sweeps, validation with positions
 //!   sim        the Bevy world: one plugin per concern, a record stream
 //!              with subscribers, commands into a running world
-//!   report     summary, JSON, JUnit
-//!   net        the real-time drivers: the host on TCP/TLS, framing, PKI
+//!   report     summary, JSON, JUnit, HTML, pcap, journal replay and diff
+//!   view       what the trainer view shows, kept from the record stream
+//!   gui        the trainer view drawn with egui (feature `gui`)
+//!   lesson     what each scenario teaches, in English and Chinese
+//!   net        the real-time drivers: host, terminals, fault proxy, load,
+//!              scripts and PC/SC cards on tokio and rustls; framing, PKI
 //!   assess     one real shop's profile against the whole catalogue
+//!   inspect    one captured frame explained (detect: its framing)
+//!   keys, file, money, time, rng, names
+//!              key files, hostile files, amounts, virtual time and
+//!              calendar, seeded streams, names read back from journals
 //! ```
 //!
 //! The public interface is the module tree below, and these names:
