@@ -205,7 +205,7 @@ pub struct Issuer {
     pub keys: IssuerKeys,
     /// The defences on. Default: all of them, duplicate window "24h", max amount "50000.00".
     pub rules: Option<Vec<Rule>>,
-    /// Defences switched off by name, the names commands and journals use
+    /// Defences switched off by name, the check names commands use
     /// ("mac", "arqc", "pin", ...): to show what one defence is worth
     /// without listing every other in `rules`. Default none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
