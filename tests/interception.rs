@@ -183,6 +183,69 @@ fn a_command_switches_a_defence_off_mid_run_and_the_outcome_changes_from_then_on
 }
 
 #[test]
+fn a_command_disarms_a_fault_and_arms_it_again_mid_run() {
+    // Every answer is lost while the fault is armed: disarmed at the start,
+    // armed again at 30 minutes.
+    let text = r#"Scenario(
+    name: "small shop",
+    duration: "1h",
+    shop: (terminals: [(id: "TERM0001")]),
+    links: [(id: "uplink", faults: [Loss(p: 1.0, direction: Down)])],
+    cardholders: (count: 40, contactless: 0.0, offline_pin: 0.0, pin_typo: 0.0),
+    traffic: (per_hour: 30),
+)"#;
+    let half = SimTime(30 * 60 * 1_000_000);
+    let disarm = Command::ArmFault { name: "loss".into(), armed: false };
+    let arm = Command::ArmFault { name: "loss".into(), armed: true };
+    let (r, journal) = run_steered(text, vec![disarm], vec![(half, arm)]);
+    let lost = lines_of(&journal, "frame_fault");
+    assert!(!lost.is_empty(), "armed again, the fault fires");
+    assert!(lost.iter().all(|f| f["fault"] == "loss" && f["t_us"].as_u64() >= Some(half.0)));
+    let early_approvals = lines_of(&journal, "host_decision")
+        .into_iter()
+        .filter(|d| d["response"] == "00" && d["t_us"].as_u64() < Some(half.0))
+        .count();
+    assert!(early_approvals > 3, "disarmed, answers arrive: {early_approvals}");
+    assert!(r.counts.approved > 3);
+    for c in ["disarm_fault", "arm_fault"] {
+        let applied = format!(r#""command":"{c}","target":"loss","applied":true"#);
+        assert!(journal.contains(&applied), "{c}");
+    }
+}
+
+#[test]
+fn a_paused_world_stands_still_until_resumed() {
+    use possim::sim::{self, Clock, Control, Options, Pacing, Plan};
+    let s = possim::scenario::parse(&small_shop(""), "t.ron").unwrap();
+    let plan = Arc::new(Plan::new(&s, None).unwrap());
+    let slice = possim::time::Duration::from_secs(60);
+    let options = Options { apdus: false, frames: false, stay_open: false };
+    let mut app = sim::build_app(plan, None, Pacing::Headless { slice }, options);
+    let (control, tx) = Control::new();
+    app.insert_resource(control);
+    for _ in 0..10 {
+        app.update();
+    }
+    tx.send(Command::Pause(true)).unwrap();
+    app.update();
+    let paused_at = app.world().resource::<Clock>().now;
+    for _ in 0..50 {
+        app.update();
+    }
+    let clock = app.world().resource::<Clock>();
+    assert!(clock.paused && !clock.finished);
+    assert_eq!(clock.now, paused_at, "no virtual time passes while paused");
+    tx.send(Command::Pause(false)).unwrap();
+    let mut updates = 0;
+    while !app.world().resource::<Clock>().finished {
+        app.update();
+        updates += 1;
+        assert!(updates < 10_000, "the run ends once resumed");
+    }
+    assert!(app.world().resource::<Clock>().now > paused_at);
+}
+
+#[test]
 fn a_command_naming_nothing_is_journalled_as_not_applied() {
     let bad = Command::SetDefence { check: "format".into(), on: false };
     let (_, journal) = run_steered(&small_shop(""), vec![bad], vec![]);

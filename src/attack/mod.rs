@@ -1,5 +1,5 @@
 //! Attacks on the shop, sans IO. A device fitted between card and terminal is
-//! a [`CardTap`](crate::terminal::CardTap) that copies what passes through it
+//! a [`CardTap`] that copies what passes through it
 //! (a skimmer on the swipe path, a shimmer on the chip contacts); what an
 //! attacker steals is a [`Theft`], and the [`Loot`] is what they can cash out
 //! later: card data with, when they saw it, the PIN. The sim fits and removes

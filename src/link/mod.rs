@@ -5,13 +5,16 @@
 //! shape each copy arrives, and which faults fired; the driver schedules the
 //! deliveries. The vocabulary is netem's: latency with jitter and a
 //! distribution, loss (independent or Gilbert-Elliott bursts), duplication,
-//! reordering, corruption, bandwidth and outage windows. Every fault has an
-//! optional time window and filter (direction, MTI).
+//! reordering, corruption, bandwidth and outage windows. Every fault is a
+//! [`Rule`] (see [`rule`]) with an optional time window and filter
+//! (direction, MTI, terminal): a [`Scope`].
 //!
-//! Determinism: each frame's decisions come from a ChaCha stream keyed by
-//! (seed, link, direction, frame index), so one frame's fate does not depend
-//! on how many random numbers earlier frames used, and a real-time proxy
-//! keyed the same way makes the same decisions.
+//! Determinism: each rule's decisions for a frame come from a ChaCha stream
+//! keyed by (seed, link, direction, the rule's position on the link) and
+//! moved to the frame's index, and latency from one keyed by (seed, link,
+//! direction), so one frame's fate does not depend on how many random
+//! numbers earlier frames used, and a real-time proxy keyed the same way
+//! makes the same decisions.
 
 pub mod netem;
 pub mod rule;

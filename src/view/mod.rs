@@ -1,5 +1,5 @@
 //! What the trainer view shows, kept from the record stream: a
-//! [`Subscriber`](crate::sim::Subscriber) with no rendering in it, so the
+//! [`Subscriber`] with no rendering in it, so the
 //! headless build and its tests have it too. The window (`possim gui`,
 //! feature `gui`) draws from a [`View`] each frame. Beside it here: the
 //! worlds the window steps ([`Worlds`]: the scenario and the same seed
