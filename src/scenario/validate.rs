@@ -441,25 +441,26 @@ fn at_most(
 /// the defence on and the lesson wrong without a word.
 fn defences_off(c: &Ctx<'_>, s: &Scenario) -> Result<(), Diagnostic> {
     use crate::host::Check;
+    let names = Check::defence_names();
+    let listed = format!("defences: {}", names.join(", "));
     for name in &s.issuer.off {
-        match Check::from_name(name) {
-            Some(check) if check.is_defence() => {}
-            Some(_) => {
-                return Err(c
-                    .field("off", name, format!("`{name}` is a step the host cannot decide without; it cannot be switched off"))
-                    .help(format!("defences: {}", Check::defence_names().join(", "))));
-            }
-            None => {
-                let names = Check::defence_names();
-                let d = c.field("off", name, format!("no defence named `{name}`"));
-                return Err(match super::closest(name, &names) {
-                    Some(k) => {
-                        d.help(format!("did you mean `{k}`? (defences: {})", names.join(", ")))
-                    }
-                    None => d.help(format!("defences: {}", names.join(", "))),
-                });
-            }
-        }
+        let (message, help) = match Check::from_name(name) {
+            Some(check) if check.is_defence() => continue,
+            Some(_) => (
+                format!(
+                    "`{name}` is a step the host cannot decide without; it cannot be switched off"
+                ),
+                listed,
+            ),
+            None => (
+                format!("no defence named `{name}`"),
+                match super::closest(name, &names) {
+                    Some(k) => format!("did you mean `{k}`? ({listed})"),
+                    None => listed,
+                },
+            ),
+        };
+        return Err(c.field("off", name, message).help(help));
     }
     Ok(())
 }
